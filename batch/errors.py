@@ -1,0 +1,105 @@
+"""The exception tree for run-level problems, and the exit codes they map to.
+
+Row-level problems are never exceptions: they are ``RowIssue`` data in ``batch.models``.
+Messages must never contain a secret (client secret, refresh token, access token).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes, as in product.md."""
+
+    OK = 0  # every row ended well
+    ROWS_FAILED = 1  # some rows did not end well
+    USAGE = 2  # usage, configuration or unreadable input: nothing was written
+    ABORTED = 3  # aborted by ALM (auth refused, unreachable): report of what was done
+    INTERRUPTED = 130  # Ctrl-C: report and ledger saved
+
+
+class BatchError(Exception):
+    """A run-level error: the run stops with ``exit_status`` and this one-line message."""
+
+    exit_status: ExitStatus = ExitStatus.USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+
+class UsageError(BatchError):
+    """Bad command-line options or arguments."""
+
+
+class ConfigError(BatchError):
+    """Missing or invalid configuration (environment / .env)."""
+
+
+class InputError(BatchError):
+    """The input file cannot be read, lacks required columns, or needs an option to be read."""
+
+
+class StateError(BatchError):
+    """The state directory is locked by another run or cannot be used."""
+
+
+class AbortError(BatchError):
+    """ALM stopped the run: nothing more can be done now (exit 3)."""
+
+    exit_status = ExitStatus.ABORTED
+
+
+class AuthError(AbortError):
+    """ALM refused the credentials."""
+
+
+class ApiUnreachable(AbortError):
+    """ALM could not be reached for longer than the run is willing to wait."""
+
+
+class Interrupted(BatchError):
+    """The user pressed Ctrl-C; the run stopped cleanly."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+
+class ApiError(Exception):
+    """An HTTP error answer from ALM, parsed from any of its three error body shapes.
+
+    ``status`` is the HTTP status code (0 when no answer was received), ``code`` ALM's enum
+    name (``BAD_REQUEST``) when it gave one, ``title`` and ``detail`` its human text.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """A one-line, secret-free description for reports: 'HTTP 400 Missing Param: skills'."""
+        head = f"HTTP {self.status}" if self.status else "no answer"
+        text = self.title or ""
+        if self.detail and self.detail != self.title:
+            text = f"{text}: {self.detail}" if text else self.detail
+        return f"{head} {text}".strip()

@@ -1,0 +1,104 @@
+"""Configuration from the environment or a ``.env`` file (pydantic-settings).
+
+Secrets are ``SecretStr``: they print as ``**********`` and never reach output, logs or reports.
+Choices that ``alm-api.md`` marks [?] live here, in one place, each with its default documented.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://learningmanager.adobe.com"
+REGION_HOSTS = {
+    "us": "https://learningmanager.adobe.com",
+    "eu": "https://learningmanagereu.adobe.com",
+    "apac": "https://learningmanagerapac.adobe.com",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the tool reads from ``ALM_*`` variables (or ``.env``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    base_url: str = DEFAULT_BASE_URL
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    access_token: SecretStr | None = None
+    auth_scheme: Literal["oauth", "Bearer"] = "oauth"
+
+    # --- [?] choices from alm-api.md §5, kept here and configurable -----------------------
+    # How the module is named in POST userModuleGrade:
+    #   "course_module": the courseModule id of Adobe's sample, <courseNum><moduleNum><n>
+    #                    derived from the loResource id course:<courseNum>_<inst>_<moduleNum>_<n>
+    #   "lo_resource":   the loResource id as the API returns it (course:1_2_3_0)
+    grade_module_id_form: Literal["course_module", "lo_resource"] = "course_module"
+    # How the instance is passed (Oct 2025 change; field name undocumented):
+    #   "relationship": relationships.loInstance = {data: [{id, type: learningObjectInstance}]}
+    #   "attribute":    attributes.loInstanceId = "course:1_2"
+    #   "none":         not sent (ALM uses the learner's enrollment)
+    grade_instance_field: Literal["relationship", "attribute", "none"] = "relationship"
+    # The course relationship's JSON:API type (truncated in every stored copy of the sample).
+    grade_course_type: str = "course"
+
+    # --- limits used when ALM sends no x-rate-limit / x-burst headers (alm-api.md §7) -----
+    get_per_minute: float = 100.0
+    get_burst: int = 10
+    post_per_minute: float = 30.0
+    post_burst: int = 10
+    users_get_per_hour: float = 500.0  # admin GET /users
+    lo_get_per_hour: float = 500.0  # admin GET /learningObjects
+    timeout_seconds: float = 30.0
+    max_retry_after: float = 300.0  # cap on a single retry-after wait
+
+    # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
+    batch_state_dir: Path | None = Field(default=None)
+
+    @field_validator("base_url")
+    @classmethod
+    def _normalise_base_url(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() in REGION_HOSTS:
+            return REGION_HOSTS[value.lower()]
+        value = value.rstrip("/")
+        for suffix in ("/primeapi/v2", "/primeapi"):
+            if value.endswith(suffix):
+                value = value[: -len(suffix)]
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"ALM_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, got {value!r}"
+            )
+        return value
+
+    @field_validator("client_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def api_root(self) -> str:
+        """The API root: ``<base_url>/primeapi/v2``."""
+        return f"{self.base_url}/primeapi/v2"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for redaction of anything that might echo one."""
+        out = []
+        for secret in (self.client_secret, self.refresh_token, self.access_token):
+            if secret is not None and secret.get_secret_value():
+                out.append(secret.get_secret_value())
+        return out
