@@ -1,0 +1,471 @@
+"""The command line: options, progress bars, prompts and exit codes; nothing else.
+
+Every command calls the library (``batch.pipeline``, ``batch.demo``, ``batch.doctor`` ...) and
+maps what comes back, or the ``BatchError`` raised, to an exit code in ``_run_command``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from batch import __version__
+from batch.errors import BatchError, ExitStatus, UsageError
+from batch.models import RunSummary
+
+log = logging.getLogger("batch")
+
+
+@dataclass
+class CliEnv:
+    """The world the CLI talks to, injectable for tests (httpie style)."""
+
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    interactive: bool | None = None  # None: ask isatty()
+
+    def is_interactive(self) -> bool:
+        if self.interactive is not None:
+            return self.interactive
+        try:
+            return self.stdin.isatty() and self.stderr.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def err(self, text: str = "") -> None:
+        print(text, file=self.stderr, flush=True)
+
+    def out(self, text: str = "") -> None:
+        print(text, file=self.stdout, flush=True)
+
+
+# --------------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    """Seconds, or a number with s/m/h/d: '90', '30m', '24h'."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    factor = units.get(raw[-1:], None)
+    number = raw[:-1] if factor else raw
+    try:
+        value = float(number) * (factor or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 90, 30m or 24h, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a duration of 0 or more, got {text!r}")
+    return value
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
+    g = p.add_argument_group("reading the file")
+    g.add_argument("--sheet", help="Excel sheet name (default: the first visible sheet with data)")
+    g.add_argument("--header-row", type=_positive_int, help="the row number of the header (default: found)")
+    g.add_argument("--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)")
+    g.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="HEADER=FIELD",
+        help="map an unusual header to a field (repeatable), e.g. --map 'Staff Mail=email'",
+    )
+    g.add_argument("--date-format", help="date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY")
+    g.add_argument("--timezone", default="UTC", help="timezone for dates without a time (default UTC)")
+    g.add_argument("--completion-date", help="completion date for rows that have none")
+    g = p.add_argument_group("output")
+    g.add_argument("--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)")
+    g.add_argument("--quiet", "-q", action="store_true", help="print only the report path")
+    g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    g.add_argument("--json-summary", action="store_true", help="print the run summary as JSON on stdout")
+
+
+def _add_online_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("talking to ALM")
+    g.add_argument("--state-dir", type=Path, help="cache and ledger folder (env ALM_BATCH_STATE_DIR)")
+    g.add_argument("--cache-ttl", type=_duration, default=86400.0, help="how long lookups stay fresh (default 24h)")
+    g.add_argument("--refresh-cache", action="store_true", help="ignore cached lookups and fetch again")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the lookup cache")
+    g.add_argument(
+        "--user-lookup",
+        choices=["auto", "per-email", "export"],
+        default="auto",
+        help="how emails are resolved: one call each, or one users export job (default: auto)",
+    )
+    g.add_argument("--concurrency", type=_positive_int, help="parallel requests (default 4)")
+    g.add_argument("--max-rps", type=_positive_float, help="ceiling on requests per second")
+    g.add_argument(
+        "--give-up-after",
+        type=_duration,
+        default=600.0,
+        help="stop (exit 3) when ALM is unreachable this long (default 10m)",
+    )
+    g.add_argument("--overwrite", action="store_true", help="re-grade learners ALM already shows complete")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alm-batch",
+        description="Mark learners complete in Adobe Learning Manager in bulk from a spreadsheet.",
+    )
+    parser.add_argument("--version", action="version", version=f"alm-batch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="the whole pipeline, live (asks before writing on a terminal)")
+    _add_input_options(p)
+    _add_online_options(p)
+    p.add_argument("--dry-run", action="store_true", help="read, validate, resolve and plan only")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing")
+    p.add_argument("--verify", action="store_true", help="re-read enrollments after the run")
+
+    p = sub.add_parser("validate", help="dry run: check the file against ALM with read-only calls")
+    _add_input_options(p)
+    _add_online_options(p)
+    p.add_argument("--offline", action="store_true", help="check the file only, without ALM")
+
+    p = sub.add_parser("template", help="write the input template (CSV or Excel)")
+    p.add_argument("--format", choices=["csv", "xlsx"], default=None, help="default: from -o, else csv")
+    p.add_argument("-o", "--output", type=Path, help="where to write it (default completions.<format>)")
+
+    p = sub.add_parser("sandbox", help="start the embedded ALM sandbox on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
+    p.add_argument("--time-scale", type=_positive_float, default=1.0, help="run the sandbox clock N times faster")
+    p.add_argument("--token-ttl", type=_positive_float, help="access token lifetime in seconds")
+    p.add_argument("--latency-ms", help="added latency as MIN,MAX milliseconds, e.g. 50,150")
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of answers that are 5xx")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
+    p.add_argument("--lost-response-rate", type=float, default=0.0, help="share of writes whose answer is lost")
+    p.add_argument("--no-limits", action="store_true", help="switch rate limits off")
+
+    p = sub.add_parser("demo", help="run sample_data against an in-process sandbox (dry run, then live)")
+    p.add_argument("--output", type=Path, default=Path("alm-batch-demo"), help="folder for the reports")
+    p.add_argument("--quiet", "-q", action="store_true", help="print less")
+
+    p = sub.add_parser("doctor", help="check the configuration against ALM, read-only")
+    p.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    return parser
+
+
+# --------------------------------------------------------------------------- helpers
+def _setup_logging(verbose: bool, env: CliEnv) -> None:
+    from batch.redact import RedactingFilter
+
+    handler = logging.StreamHandler(env.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger("batch")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def _load_settings() -> Any:
+    from pydantic import ValidationError
+
+    from batch.errors import ConfigError
+    from batch.redact import register_secrets
+    from batch.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "ALM_" + str(first["loc"][0]).upper() if first.get("loc") else "ALM_*"
+        raise ConfigError(f"{name}: {first['msg']}.", hint="Fix it in the environment or .env.") from None
+    register_secrets(settings.secrets())
+    return settings
+
+
+class _Progress:
+    """tqdm bars for the stages and for writes; silent when not on a terminal or --quiet."""
+
+    def __init__(self, env: CliEnv, enabled: bool) -> None:
+        self.env = env
+        self.enabled = enabled
+        self.bars: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def _bar(self, name: str, total: int, unit: str) -> Any:
+        from tqdm import tqdm
+
+        bar = self.bars.get(name)
+        if bar is None:
+            bar = tqdm(total=total or None, desc=name, unit=unit, file=self.env.stderr, leave=True, dynamic_ncols=True)
+            self.bars[name] = bar
+        return bar
+
+    def stage(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            bar = self._bar(stage, total, "it")
+            if total and bar.total != total:
+                bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    def write_event(self, event: Any) -> None:
+        if not self.enabled:
+            return
+        kind = getattr(event, "kind", "")
+        with self.lock:
+            if kind == "row_done":
+                total = int(getattr(event, "rows_total", 0) or 0)
+                self._bar("rows", total, "row").update(1)
+            elif kind == "write":
+                total = int(getattr(event, "writes_total", 0) or 0)
+                self._bar("writes", total, "write").update(1)
+
+    def close(self) -> None:
+        with self.lock:
+            for bar in self.bars.values():
+                bar.close()
+            self.bars.clear()
+
+
+def _confirm(env: CliEnv) -> Callable[[RunSummary], bool]:
+    from batch.report import format_summary
+
+    def ask(summary: RunSummary) -> bool:
+        env.err(format_summary(summary))
+        env.err(f"About to make {summary.writes_planned} writes to {summary.alm_host}.")
+        env.stderr.write("Proceed? [y/N] ")
+        env.stderr.flush()
+        answer = env.stdin.readline().strip().lower()
+        return answer in ("y", "yes")
+
+    return ask
+
+
+# --------------------------------------------------------------------------- commands
+def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.pipeline import JobHooks, JobOptions, run_job
+    from batch.reader import parse_map_options
+    from batch.report import format_summary, summary_json
+
+    dry_run = args.command == "validate" or getattr(args, "dry_run", False)
+    options = JobOptions(
+        path=args.file,
+        dry_run=dry_run,
+        offline=getattr(args, "offline", False),
+        report=args.report,
+        sheet=args.sheet,
+        mapping=parse_map_options(args.map),
+        encoding=args.encoding,
+        header_row=args.header_row,
+        date_format=args.date_format,
+        timezone=args.timezone,
+        completion_date=args.completion_date,
+        state_dir=args.state_dir,
+        concurrency=args.concurrency,
+        max_rps=args.max_rps,
+        verify=getattr(args, "verify", False),
+        overwrite=args.overwrite,
+        cache_ttl=args.cache_ttl,
+        refresh_cache=args.refresh_cache,
+        no_cache=args.no_cache,
+        user_lookup=args.user_lookup,
+        give_up_after=args.give_up_after,
+        command=args.command,
+    )
+    interactive = env.is_interactive()
+    progress = _Progress(env, enabled=interactive and not args.quiet)
+    stop = threading.Event()
+    hooks = JobHooks(
+        on_progress=progress.stage,
+        on_write=progress.write_event,
+        confirm=_confirm(env) if (interactive and not dry_run and not getattr(args, "yes", False)) else None,
+        stop=stop,
+    )
+    settings = None if options.offline else _load_settings()
+    with _sigint_sets(stop):
+        try:
+            outcome = run_job(options, settings, hooks)
+        finally:
+            progress.close()
+    for warning in outcome.warnings:
+        env.err(f"warning: {warning}")
+    if outcome.cancelled:
+        env.err("Nothing was written: you answered no. The plan is in the report.")
+    if outcome.aborted is not None:
+        env.err(f"alm-batch: stopped: {outcome.aborted}")
+    if args.json_summary:
+        env.out(json.dumps(summary_json(outcome.summary), indent=2, sort_keys=True))
+    env.err(format_summary(outcome.summary, quiet=args.quiet))
+    return int(outcome.exit_status)
+
+
+class _sigint_sets:
+    """First Ctrl-C sets ``stop`` (finish writes in flight, save, report); a second one aborts."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.previous: Any = None
+
+    def __enter__(self) -> _sigint_sets:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum: int, frame: Any) -> None:
+                if self.stop.is_set():
+                    raise KeyboardInterrupt
+                self.stop.set()
+                print(
+                    "\nInterrupted: finishing the writes in flight, then saving the ledger and "
+                    "the report. Press Ctrl-C again to stop at once.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _cmd_template(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.template import write_template
+
+    fmt = args.format
+    if fmt is None:
+        fmt = "xlsx" if args.output and args.output.suffix.lower() in (".xlsx", ".xlsm") else "csv"
+    output = args.output or Path(f"completions.{fmt}")
+    if output.exists():
+        raise UsageError(f"{output} already exists.", hint="Choose another path with -o, or delete it first.")
+    path = write_template(fmt, output)
+    env.out(str(path))
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.demo import find_sample_dir
+    from batch.sandbox import Sandbox, SandboxConfig, load_seed
+
+    config = SandboxConfig(time_scale=args.time_scale)
+    changes: dict[str, Any] = {
+        "error_rate": args.error_rate,
+        "drop_rate": args.drop_rate,
+        "lost_response_rate": args.lost_response_rate,
+    }
+    if args.token_ttl:
+        changes["token_ttl"] = args.token_ttl
+    if args.latency_ms:
+        try:
+            low, high = (float(x) for x in args.latency_ms.split(","))
+        except ValueError:
+            raise UsageError(f"--latency-ms must be MIN,MAX such as 50,150, got {args.latency_ms!r}.") from None
+        changes["latency_ms"] = (low, high)
+    if args.no_limits:
+        changes["limits_enabled"] = False
+    for key, value in changes.items():
+        setattr(config, key, value)
+    seed_dir = args.seed or find_sample_dir()
+    sandbox = Sandbox(seed=load_seed(seed_dir), config=config)
+    try:
+        sandbox.start(port=args.port)
+    except OSError as exc:
+        raise UsageError(f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0.") from None
+    env.err(f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}). Ctrl-C stops it.")
+    env.err("Point alm-batch at it with:")
+    for key, value in sandbox.env().items():
+        env.out(f"export {key}={value}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        env.err("sandbox stopped")
+    finally:
+        sandbox.stop()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.demo import run_demo
+
+    return run_demo(args.output, emit=env.err, quiet=args.quiet)
+
+
+def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.doctor import run_doctor
+
+    settings = _load_settings()
+    checks = run_doctor(settings)
+    failed = 0
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        env.err(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok:
+            failed += 1
+            if check.fix:
+                env.err(f"       fix: {check.fix}")
+    env.err("All checks passed." if not failed else f"{failed} check(s) failed.")
+    return 0 if not failed else int(ExitStatus.ABORTED)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, CliEnv], int]] = {
+    "run": _cmd_job,
+    "validate": _cmd_job,
+    "template": _cmd_template,
+    "sandbox": _cmd_sandbox,
+    "demo": _cmd_demo,
+    "doctor": _cmd_doctor,
+}
+
+
+def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
+    """Entry point. Returns the exit code; the one place exceptions become exit codes."""
+    env = env or CliEnv()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse already printed usage/help
+        return int(exc.code or 0) if exc.code in (0, None) else int(ExitStatus.USAGE)
+    if not args.command:
+        parser.print_help(env.stderr)
+        return int(ExitStatus.USAGE)
+    _setup_logging(getattr(args, "verbose", False), env)
+    try:
+        return COMMANDS[args.command](args, env)
+    except BatchError as exc:
+        from batch.redact import redact
+
+        env.err(f"alm-batch: {redact(str(exc))}")
+        return int(exc.exit_status)
+    except KeyboardInterrupt:
+        env.err("alm-batch: interrupted before any write; nothing was changed.")
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(ExitStatus.USAGE)
