@@ -1,0 +1,506 @@
+"""The run ledger (a SQLite journal of every write) and the state-directory lock.
+
+Why a journal: ALM's ``userModuleGrade`` POST is assumed not idempotent (alm-api.md §5), and a
+backfill runs for hours through 429 storms, crashes and Ctrl-C. Every write is recorded
+``pending`` and committed *before* it is sent, then ``done`` / ``failed`` / ``unknown`` after
+its answer. A ``pending`` row found later means "the process died mid-request": the executor
+settles it by reading ALM's state before anything is re-sent. A ``done`` row means "posted by
+run X on date D", so a re-run of the same (or an overlapping) file skips it.
+
+Durability choice: WAL with ``synchronous=FULL``. WAL alone already survives ``kill -9`` of the
+process (a committed transaction is in the OS page cache once ``commit()`` returns) and
+``NORMAL`` would be enough for that. ``FULL`` also fsyncs the WAL on every commit, so a
+``pending`` mark survives a power loss or an OS crash too (a laptop whose battery dies while
+asleep). Writes to ALM are limited to tens per minute, so one fsync per journal entry costs
+nothing measurable, while losing a ``pending`` mark could mean a blind re-send.
+
+The lock: two runs on one state directory would race on the same keys, so ``StateLock``
+takes an exclusive, non-blocking ``fcntl.flock`` on ``<state_dir>/alm-batch.lock``. The OS
+releases it when the process dies, even on ``kill -9``, so a stale lock never blocks a re-run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from batch.alm.types import GradeRequest
+from batch.errors import StateError
+from batch.models import RowStatus
+from batch.plan import Plan
+
+LOCK_NAME = "alm-batch.lock"
+LEDGER_NAME = "ledger.sqlite3"
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC with seconds and a ``Z``: sortable text, the form stored everywhere here."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class WriteState(StrEnum):
+    """Where one write stands in the journal."""
+
+    PENDING = "pending"  # journaled, maybe sent, answer not recorded (process died?)
+    DONE = "done"  # ALM accepted it (or reading ALM's state proved it landed)
+    FAILED = "failed"  # ALM refused it: retried by the next run
+    UNKNOWN = "unknown"  # the answer was lost and ALM could not be read: settle before re-sending
+
+
+class WriteKind(StrEnum):
+    ENROLL = "enroll"
+    GRADE = "grade"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteKey:
+    """What one write is about. ``module_id`` is ``""`` for an enrollment."""
+
+    base_url: str
+    kind: WriteKind
+    user_id: str
+    course_id: str
+    instance_id: str
+    module_id: str = ""
+
+    @classmethod
+    def for_grade(cls, base_url: str, grade: GradeRequest) -> WriteKey:
+        return cls(
+            base_url,
+            WriteKind.GRADE,
+            grade.user_id,
+            grade.course_id,
+            grade.instance_id,
+            grade.module_id,
+        )
+
+    @classmethod
+    def for_enroll(cls, base_url: str, user_id: str, course_id: str, instance_id: str) -> WriteKey:
+        return cls(base_url, WriteKind.ENROLL, user_id, course_id, instance_id, "")
+
+    def params(self) -> tuple[str, str, str, str, str, str]:
+        return (
+            self.base_url,
+            str(self.kind),
+            self.user_id,
+            self.course_id,
+            self.instance_id,
+            self.module_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One journaled write, as stored."""
+
+    key: WriteKey
+    state: WriteState
+    run_id: str  # the run that last sent (or settled) it
+    input_sha256: str
+    row: int  # spreadsheet row number of the row that asked for it
+    attempts: int  # sends over all runs
+    http_status: int | None
+    message: str
+    created_at: str
+    updated_at: str
+    done_at: str | None  # when ALM accepted it (ISO UTC)
+
+    @property
+    def done_date(self) -> str:
+        """``YYYY-MM-DD`` of acceptance, for messages ("posted by run X on 2026-11-26")."""
+        return (self.done_at or self.updated_at)[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    started_at: str
+    input_path: str
+    input_sha256: str
+    options: dict[str, Any]
+    ended_at: str | None
+    exit_status: int | None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS writes (
+    base_url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    course_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    module_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    row INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    done_at TEXT,
+    PRIMARY KEY (base_url, kind, user_id, course_id, instance_id, module_id)
+);
+CREATE INDEX IF NOT EXISTS writes_by_user ON writes (base_url, user_id);
+CREATE INDEX IF NOT EXISTS writes_by_state ON writes (base_url, state);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    input_path TEXT NOT NULL DEFAULT '',
+    input_sha256 TEXT NOT NULL DEFAULT '',
+    options TEXT NOT NULL DEFAULT '{}',
+    ended_at TEXT,
+    exit_status INTEGER
+);
+"""
+
+_COLUMNS = (
+    "base_url, kind, user_id, course_id, instance_id, module_id, state, run_id, input_sha256, "
+    "row, attempts, http_status, message, created_at, updated_at, done_at"
+)
+_KEY_WHERE = (
+    "base_url = ? AND kind = ? AND user_id = ? AND course_id = ? AND instance_id = ? "
+    "AND module_id = ?"
+)
+
+
+def _entry(r: tuple[Any, ...]) -> LedgerEntry:
+    key = WriteKey(r[0], WriteKind(r[1]), r[2], r[3], r[4], r[5])
+    return LedgerEntry(
+        key, WriteState(r[6]), r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]
+    )
+
+
+class Ledger:
+    """The journal of writes and runs in one SQLite file; safe to share between threads.
+
+    One connection guarded by a lock: SQLite serialises writers anyway, and the journal is
+    touched a few times per HTTP write, so contention is negligible next to ALM's pace.
+    Every method commits before returning.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"The run ledger {self.path} cannot be opened: {exc}.",
+                hint="Check the file, or use --state-dir to start a fresh state directory.",
+            ) from exc
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- writes --------------------------------------------------------------------------
+    def begin(self, key: WriteKey, run_id: str, input_sha256: str, row: int) -> LedgerEntry:
+        """Journal a write as ``pending`` (attempts + 1), committed before the request is sent."""
+        now = utc_now()
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO writes ({_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 1, NULL, '', ?, ?, NULL) "
+                "ON CONFLICT DO UPDATE SET state = 'pending', run_id = excluded.run_id, "
+                "input_sha256 = excluded.input_sha256, row = excluded.row, "
+                "attempts = attempts + 1, http_status = NULL, message = '', "
+                "updated_at = excluded.updated_at",
+                (*key.params(), run_id, input_sha256, row, now, now),
+            )
+            found = self._get(key)
+        assert found is not None
+        return found
+
+    def finish(
+        self,
+        key: WriteKey,
+        state: WriteState,
+        *,
+        status: int | None = None,
+        message: str = "",
+        run_id: str | None = None,
+    ) -> None:
+        """Record a write's outcome. ``done`` stamps ``done_at``; ``run_id`` (optional)
+        re-attributes the entry (used when a settlement is made by a later run)."""
+        now = utc_now()
+        with self._lock:
+            self._db.execute(
+                "UPDATE writes SET state = ?, http_status = ?, message = ?, updated_at = ?, "
+                "done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END, "
+                "run_id = COALESCE(?, run_id) WHERE " + _KEY_WHERE,
+                (str(state), status, message, now, str(state), now, run_id, *key.params()),
+            )
+
+    def get(self, key: WriteKey) -> LedgerEntry | None:
+        with self._lock:
+            return self._get(key)
+
+    def _get(self, key: WriteKey) -> LedgerEntry | None:
+        r = self._db.execute(
+            f"SELECT {_COLUMNS} FROM writes WHERE {_KEY_WHERE}", key.params()
+        ).fetchone()
+        return _entry(r) if r else None
+
+    def done_at(self, key: WriteKey) -> str | None:
+        """When ALM accepted this write, or None when it is not done."""
+        entry = self.get(key)
+        return entry.done_at if entry and entry.state is WriteState.DONE else None
+
+    def pending(self, base_url: str) -> list[LedgerEntry]:
+        """Writes journaled but never answered: the process died mid-request."""
+        return self._by_state(base_url, (WriteState.PENDING,))
+
+    def unsettled(self, base_url: str) -> list[LedgerEntry]:
+        """Writes that must be settled by reading ALM before any re-send (pending, unknown)."""
+        return self._by_state(base_url, (WriteState.PENDING, WriteState.UNKNOWN))
+
+    def _by_state(self, base_url: str, states: Iterable[WriteState]) -> list[LedgerEntry]:
+        wanted = [str(s) for s in states]
+        marks = ",".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM writes WHERE base_url = ? AND state IN ({marks}) "
+                "ORDER BY updated_at, row",
+                (base_url, *wanted),
+            ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def for_users(self, base_url: str, user_ids: Iterable[str]) -> dict[WriteKey, LedgerEntry]:
+        """Every entry of these users, in chunks: the ledger grows every month, so this reads
+        only what a plan can touch instead of loading the whole history."""
+        out: dict[WriteKey, LedgerEntry] = {}
+        for chunk in _chunks(sorted(set(user_ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM writes WHERE base_url = ? AND user_id IN ({marks})",
+                    (base_url, *chunk),
+                ).fetchall()
+            for r in rows:
+                entry = _entry(r)
+                out[entry.key] = entry
+        return out
+
+    def counts(self, base_url: str | None = None) -> dict[str, int]:
+        """Entries per state (for doctor/diagnostics and tests)."""
+        sql = "SELECT state, COUNT(*) FROM writes"
+        args: tuple[str, ...] = ()
+        if base_url is not None:
+            sql += " WHERE base_url = ?"
+            args = (base_url,)
+        with self._lock:
+            rows = self._db.execute(sql + " GROUP BY state", args).fetchall()
+        return {state: n for state, n in rows}
+
+    # --- runs ----------------------------------------------------------------------------
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        input_path: str = "",
+        input_sha256: str = "",
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a run (idempotent: a second call fills in what the first left blank)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO runs (run_id, started_at, input_path, input_sha256, options) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "input_path = CASE WHEN excluded.input_path != '' THEN excluded.input_path "
+                "ELSE input_path END, "
+                "input_sha256 = CASE WHEN excluded.input_sha256 != '' "
+                "THEN excluded.input_sha256 ELSE input_sha256 END, "
+                "options = CASE WHEN excluded.options != '{}' THEN excluded.options "
+                "ELSE options END",
+                (
+                    run_id,
+                    utc_now(),
+                    input_path,
+                    input_sha256,
+                    json.dumps(options or {}, sort_keys=True, default=str),
+                ),
+            )
+
+    def end_run(self, run_id: str, exit_status: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET ended_at = ?, exit_status = ? WHERE run_id = ?",
+                (utc_now(), int(exit_status), run_id),
+            )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            r = self._db.execute(
+                "SELECT run_id, started_at, input_path, input_sha256, options, ended_at, "
+                "exit_status FROM runs WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        if r is None:
+            return None
+        return RunRecord(r[0], r[1], r[2], r[3], json.loads(r[4] or "{}"), r[5], r[6])
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class StateLock:
+    """Exclusive use of a state directory by one run (non-blocking ``flock``).
+
+    The file is never deleted: removing a lock file while another process opens it is itself a
+    race. Its content (pid, start time) only feeds the refusal message.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(
+                f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
+                hint="Use --state-dir to choose another one.",
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise StateError(
+                f"Another alm-batch run is using the state directory {self.state_dir}"
+                f"{holder}. Wait for it to finish, or use --state-dir to run separately."
+            ) from None
+        started = datetime.now().astimezone().strftime("%H:%M")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid={os.getpid()}\nstarted={started}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> StateLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    """`` (pid N, started HH:MM)`` from the lock file, or ``""`` when it says nothing usable."""
+    try:
+        text = os.pread(fd, 200, 0).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    pid, started = fields.get("pid", "").strip(), fields.get("started", "").strip()
+    if pid and started:
+        return f" (pid {pid}, started {started})"
+    if pid:
+        return f" (pid {pid})"
+    return ""
+
+
+def already_posted_message(entry: LedgerEntry) -> str:
+    return f"Already posted by run {entry.run_id} on {entry.done_date}; not posted again."
+
+
+def apply_ledger(plan: Plan, ledger: Ledger, base_url: str, *, overwrite: bool) -> None:
+    """Take out of ``plan`` the writes an earlier run already made (used by dry and live runs).
+
+    A row whose every planned grade is ``done`` becomes ALREADY_COMPLETED ("Already posted by
+    run <id> on <date>; not posted again.", naming the latest run involved); a partly done row
+    keeps only the grades still needed, and drops its enrollment when the ledger (or a done
+    grade of the same course) shows the learner enrolled. ``overwrite`` skips nothing: the
+    user asked to re-post on purpose. Pending/unknown/failed entries stay planned: the executor
+    settles them by reading ALM before any re-send.
+    """
+    if overwrite:
+        return
+    rows = [r for r in plan.rows if r.status is RowStatus.WOULD_COMPLETE]
+    if not rows:
+        return
+    entries = ledger.for_users(base_url, (r.user_id for r in rows))
+    if not entries:
+        return
+    for rp in rows:
+        done: list[LedgerEntry] = []
+        remaining = []
+        for grade in rp.grades:
+            entry = entries.get(WriteKey.for_grade(base_url, grade))
+            if entry is not None and entry.state is WriteState.DONE:
+                done.append(entry)
+            else:
+                remaining.append(grade)
+        enroll_entry = entries.get(
+            WriteKey.for_enroll(base_url, rp.user_id, rp.course_id, rp.instance_id)
+        )
+        if rp.enroll and (
+            done or (enroll_entry is not None and enroll_entry.state is WriteState.DONE)
+        ):
+            rp.enroll = False
+        if done and not remaining:
+            latest = max(done, key=lambda e: e.done_at or e.updated_at)
+            rp.status = RowStatus.ALREADY_COMPLETED
+            rp.message = already_posted_message(latest)
+            rp.grades = []
+            rp.enroll = False
+        else:
+            rp.grades = remaining
