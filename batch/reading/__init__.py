@@ -1,0 +1,1 @@
+"""Reading CSV and Excel input files (see ``batch.reader`` for the public API)."""

@@ -1,0 +1,229 @@
+"""Header aliases and ``--map`` parsing: which spreadsheet column feeds which canonical field.
+
+HR exports name the same thing a dozen ways ("E-mail Address", "Learner Email", "userEmail"),
+so headers are compared after folding case and dropping spaces and punctuation. Ambiguous
+headers such as "Status", "Result" or "Date" are deliberately *not* aliases: guessing wrong
+would mark the wrong people complete, while an unmapped column only asks for one ``--map``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from batch.errors import InputError, UsageError
+from batch.models import FIELDS
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def header_key(text: str) -> str:
+    """Case-, space- and punctuation-insensitive key: 'E-mail Address' -> 'emailaddress'."""
+    return _NOT_WORD.sub("", text.casefold())
+
+
+# Field -> aliases, best first: when two columns match the same field, the earlier alias wins.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "learner email",
+        "learner email address",
+        "user email",
+        "useremail",
+        "user email address",
+        "employee email",
+        "employee email address",
+        "work email",
+        "work email address",
+        "business email",
+        "email id",
+        "mail",
+        "learner",
+        "participant email",
+    ),
+    "course": (
+        "course",
+        "course id",
+        "lo id",
+        "learning object id",
+        "course name",
+        "course title",
+        "learning object",
+        "learning object name",
+        "lo name",
+        "course code",
+        "training",
+        "training name",
+        "training title",
+        "loid",
+    ),
+    "completion_date": (
+        "completion date",
+        "completed on",
+        "date completed",
+        "completion",
+        "completed",
+        "completed date",
+        "completed at",
+        "completion time",
+        "completion datetime",
+        "date of completion",
+        "end date",
+        "finish date",
+        "finished on",
+        "datecompleted",
+    ),
+    "score": ("score", "grade", "percent", "percentage", "final score", "score %", "mark"),
+    "min_score": (
+        "min score",
+        "minimum score",
+        "passing score",
+        "pass mark",
+        "passing grade",
+        "pass score",
+        "minscore",
+    ),
+    "max_score": (
+        "max score",
+        "maximum score",
+        "total score",
+        "max points",
+        "possible score",
+        "out of",
+        "maxscore",
+    ),
+    "start_date": (
+        "start date",
+        "started on",
+        "date started",
+        "started",
+        "start",
+        "started at",
+        "enrollment date",
+        "enrolled on",
+        "datestarted",
+    ),
+    "passed": ("passed", "pass", "pass/fail", "pass fail", "success", "has passed"),
+    "module": ("module", "module name", "module id", "lesson"),
+    "instance": ("instance", "session", "instance name", "instance id", "session name", "cohort"),
+}
+
+# Computed once: header key -> (field, rank). Canonical names ("completion_date") rank first.
+ALIAS_KEYS: dict[str, tuple[str, int]] = {}
+for _field, _names in ALIASES.items():
+    ALIAS_KEYS.setdefault(header_key(_field), (_field, -1))
+    for _rank, _name in enumerate(_names):
+        ALIAS_KEYS.setdefault(header_key(_name), (_field, _rank))
+
+_FIELD_KEYS = {header_key(f): f for f in FIELDS}
+
+
+def field_for_header(header: str) -> str | None:
+    """The canonical field a header is an alias of, or None."""
+    hit = ALIAS_KEYS.get(header_key(header))
+    return hit[0] if hit else None
+
+
+def parse_map_options(items: Iterable[str]) -> dict[str, str]:
+    """Parse repeated ``--map "Header=field"`` options into header -> canonical field.
+
+    The field may be written loosely ("Completion Date", "completion-date"). Raises
+    ``UsageError`` with one line naming the bad option and the valid fields.
+    """
+    fields_hint = ", ".join(FIELDS)
+    out: dict[str, str] = {}
+    seen_fields: dict[str, str] = {}
+    for item in items:
+        header, sep, field = item.rpartition("=")
+        header, field = header.strip(), field.strip()
+        if not sep or not header or not field:
+            raise UsageError(
+                f'--map {item!r} is not of the form "Header=field": write e.g. '
+                f'--map "Work Mail=email" (fields: {fields_hint}).'
+            )
+        canonical = _FIELD_KEYS.get(header_key(field))
+        if canonical is None:
+            raise UsageError(
+                f"--map {item!r}: {field!r} is not a field; use one of: {fields_hint}."
+            )
+        if header in out and out[header] != canonical:
+            raise UsageError(
+                f"--map maps column {header!r} twice ({out[header]} and {canonical}): keep one."
+            )
+        if canonical in seen_fields and seen_fields[canonical] != header:
+            raise UsageError(
+                f"--map maps both {seen_fields[canonical]!r} and {header!r} to {canonical}: "
+                "keep one."
+            )
+        out[header] = canonical
+        seen_fields[canonical] = header
+    return out
+
+
+def resolve_mapping(
+    columns: list[str], mapping: dict[str, str] | None, *, where: str
+) -> dict[str, str]:
+    """Decide field -> header for a table's columns: ``--map`` first, then aliases.
+
+    A ``--map`` header absent from the file is an ``InputError`` listing the columns found.
+    """
+    result: dict[str, str] = {}
+    taken: set[str] = set()
+    by_key = {}
+    for col in columns:
+        by_key.setdefault(header_key(col), col)
+    for header, field in (mapping or {}).items():
+        col = header if header in columns else by_key.get(header_key(header))
+        if col is None:
+            raise InputError(
+                f"{where}: --map names column {header!r}, which is not in the file; "
+                f"columns found: {', '.join(columns) or '(none)'}."
+            )
+        result[field] = col
+        taken.add(col)
+    best: dict[str, tuple[int, int, str]] = {}
+    for pos, col in enumerate(columns):
+        if col in taken:
+            continue
+        hit = ALIAS_KEYS.get(header_key(col))
+        if hit is None or hit[0] in result:
+            continue
+        field, rank = hit
+        if field not in best or (rank, pos) < best[field][:2]:
+            best[field] = (rank, pos, col)
+    for field, (_, _, col) in best.items():
+        result[field] = col
+    return {f: result[f] for f in FIELDS if f in result}
+
+
+def recognised_count(cells: list[str], mapping: dict[str, str] | None) -> int:
+    """How many distinct fields a candidate header row names (for finding the header row)."""
+    mapped = {header_key(h) for h in (mapping or {})}
+    found = set()
+    for cell in cells:
+        key = header_key(cell)
+        if not key:
+            continue
+        if key in mapped:
+            found.add("map:" + key)
+        elif key in ALIAS_KEYS:
+            found.add(ALIAS_KEYS[key][0])
+    return len(found)
+
+
+def missing_columns_message(
+    where: str, columns: list[str], missing: list[str], header_row: int
+) -> str:
+    """One line: what is missing, what was found, what was expected, how to fix."""
+    expected = "; ".join(
+        f"{f} (e.g. {', '.join(repr(a.title()) for a in ALIASES[f][:3])})" for f in missing
+    )
+    found = ", ".join(repr(c) for c in columns) or "(none)"
+    return (
+        f"{where}: no column for required field(s) {', '.join(missing)}. Columns found "
+        f"(header row {header_row}): {found}. Expected: {expected}. Rename the column or add "
+        f'--map "Your Header={missing[0]}".'
+    )

@@ -1,0 +1,178 @@
+"""``open_table``: one entry point for CSV and Excel files, returning a re-iterable ``Table``.
+
+Opening reads only what it needs to decide how to read (the first bytes, a sample, the first
+rows); ``Table.iter_rows`` then streams the whole file each time it is called, so a million
+rows never sit in memory and validation can make two passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from openpyxl.utils import get_column_letter
+
+from batch.errors import InputError, UsageError
+from batch.models import REQUIRED_FIELDS, InputRow
+from batch.reading.aliases import missing_columns_message, recognised_count, resolve_mapping
+from batch.reading.csv_source import CsvSource
+from batch.reading.sniff import inspect_file
+from batch.reading.xlsx_source import XlsxSource
+
+_HEADER_SCAN = 30  # rows searched for the header when --header-row is not given
+_WIDTH_SAMPLE = 200  # data rows sampled to keep trailing columns that hold data
+
+
+class _Source(Protocol):
+    def records(self) -> Iterator[tuple[int, list[str]]]: ...
+
+
+@dataclass
+class Table:
+    """A readable input file: its columns, how they map to fields, and a row stream."""
+
+    path: Path
+    format: str  # "csv" or "xlsx"
+    columns: list[str]  # original headers in order (blank/duplicate ones made unique)
+    mapping: dict[str, str]  # canonical field -> header
+    header_row: int  # spreadsheet row number of the header
+    sha256: str
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    _source: _Source | None = field(default=None, repr=False)
+
+    def iter_rows(self) -> Iterator[InputRow]:
+        """Stream the data rows below the header; fully blank rows are skipped (not counted
+        as rows) but row numbers keep counting, so they match what a person sees."""
+        assert self._source is not None
+        columns = self.columns
+        width = len(columns)
+        field_idx = [(f, columns.index(h)) for f, h in self.mapping.items()]
+        header_row = self.header_row
+        for number, cells in self._source.records():
+            if number <= header_row:
+                continue
+            if not any(c and not c.isspace() for c in cells):
+                continue
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            values = dict(zip(columns, cells, strict=False))
+            if len(cells) > width:
+                # Data right of the last header: keep it (named by column letter) for the report.
+                for pos in range(width, len(cells)):
+                    if cells[pos].strip():
+                        values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
+            yield InputRow(number, values, {f: cells[i] for f, i in field_idx})
+
+
+def open_table(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    header_row: int | None = None,
+    mapping: dict[str, str] | None = None,
+    require: Iterable[str] = REQUIRED_FIELDS,
+) -> Table:
+    """Open a CSV/XLSX file, find its header and map its columns onto canonical fields.
+
+    ``mapping`` is parsed ``--map`` options (header -> field). ``require`` lists the fields
+    that must have a column (drop ``completion_date`` when a default date is given).
+    ``encoding`` applies to CSV and ``sheet`` to Excel; each is ignored for the other format.
+    Raises ``InputError`` (one line, exit 2) when the file cannot be used.
+    """
+    path = Path(path)
+    if header_row is not None and header_row < 1:
+        raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
+    facts = inspect_file(path, encoding)
+    source: _Source
+    if facts.format == "xlsx":
+        xsrc = XlsxSource(
+            path, sheet, lambda rows: max((recognised_count(r, mapping) for r in rows), default=0)
+        )
+        source, where = xsrc, f"{path} (sheet {xsrc.sheet!r})"
+        table_sheet, delimiter = xsrc.sheet, None
+    else:
+        csrc = CsvSource(path, facts)
+        source, where = csrc, str(path)
+        table_sheet, delimiter = None, csrc.delimiter
+
+    head: list[tuple[int, list[str]]] = []
+    for number, cells in source.records():
+        head.append((number, cells))
+        limit = (header_row or _HEADER_SCAN) + _WIDTH_SAMPLE
+        if number >= limit:
+            break
+    nonblank = [(n, c) for n, c in head if any(x.strip() for x in c)]
+    if not nonblank:
+        raise InputError(
+            f"{where} has no data (only blank rows): export the spreadsheet again with a header "
+            "row and data rows."
+        )
+    if header_row is not None:
+        found = next((c for n, c in head if n == header_row), None)
+        if found is None or not any(x.strip() for x in found):
+            raise InputError(
+                f"{where}: --header-row {header_row} is "
+                f"{'past the end of the file' if found is None else 'blank'}; give the row "
+                "number (as shown in the spreadsheet) that holds the column names."
+            )
+        header_cells = found
+    else:
+        candidates = [(n, c) for n, c in nonblank if n <= _HEADER_SCAN] or nonblank[:1]
+        header_row, header_cells = max(
+            candidates, key=lambda nc: (recognised_count(nc[1], mapping), -nc[0])
+        )
+    data = [c for n, c in nonblank if n > header_row]
+    if not data:
+        raise InputError(
+            f"{where} has a header (row {header_row}) but no data rows: add at least one row "
+            "below the header."
+        )
+    columns = _make_columns(header_cells, data)
+    fields = resolve_mapping(columns, mapping, where=where)
+    missing = [f for f in require if f not in fields]
+    if missing:
+        raise InputError(missing_columns_message(where, columns, missing, header_row))
+    return Table(
+        path=path,
+        format=facts.format,
+        columns=columns,
+        mapping=fields,
+        header_row=header_row,
+        sha256=facts.sha256,
+        sheet=table_sheet,
+        encoding=facts.encoding,
+        delimiter=delimiter,
+        _source=source,
+    )
+
+
+def _make_columns(header: list[str], data: list[list[str]]) -> list[str]:
+    """Headers, trimmed of trailing blank columns (unless sampled data uses them), with blank
+    headers named by column letter and repeated headers numbered, so every one is visible."""
+    width = max((i + 1 for i, h in enumerate(header) if h.strip()), default=0)
+    for cells in data:
+        width = max(width, max((i + 1 for i, c in enumerate(cells) if c.strip()), default=0))
+    columns: list[str] = []
+    seen: dict[str, None] = {}
+    for pos in range(width):
+        name = header[pos].strip() if pos < len(header) else ""
+        if not name:
+            name = f"Column {get_column_letter(pos + 1)}"
+        name = _unique(name, seen)
+        seen[name] = None
+        columns.append(name)
+    return columns
+
+
+def _unique(name: str, taken: dict[str, object]) -> str:
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name} ({n})" in taken:
+        n += 1
+    return f"{name} ({n})"
