@@ -1,16 +1,23 @@
 """Rows + resolutions + learner state -> planned actions. The dry run ends here.
 
 CONTRACT: the dataclasses below are shared with execute.py, pipeline.py and report writing.
-``build_plan`` is implemented by the resolution work (issue 4).
+
+Why the planner works in bulk: the whole file is read first, then each distinct email, course
+reference and learner is resolved once (``batch.resolve.Resolver``), then every row is planned
+from those answers. GETs grow with distinct users and courses, never with rows, and nothing here
+writes to ALM (the dry run stops after ``build_plan``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from batch.alm.types import GradeRequest
-from batch.models import CheckedRow, RowResult, RowStatus
+from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
+from batch.errors import ApiError
+from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
+from batch.resolve import CourseResolution, Resolver, display_name
 
 
 @dataclass(slots=True)
@@ -100,13 +107,337 @@ class PlanOptions:
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
+_PLANNED = "(planned)"  # id of an enrollment an earlier row of this plan creates
+
 
 def build_plan(
     rows: Iterable[CheckedRow],
-    resolver: object,
+    resolver: Resolver,
     options: PlanOptions,
     *,
     on_progress: ProgressCallback | None = None,
 ) -> Plan:
-    """Resolve every row through ``resolver`` (batch.resolve.Resolver) and plan its writes."""
-    raise NotImplementedError
+    """Resolve every row through ``resolver`` and plan its writes, with read-only calls.
+
+    ``rows`` may be a one-shot iterator: it is materialised once, then distinct emails and course
+    references are resolved in bulk, enrollments are read once per learner who needs them, and
+    each row is planned from those answers. Invalid and duplicate rows cost no call.
+    """
+    checked = list(rows)
+    if on_progress is not None and resolver.on_progress is None:
+        resolver.on_progress = on_progress
+    live = [r.completion for r in checked if r.completion is not None and r.duplicate_of is None]
+    users = resolver.resolve_users(c.email for c in live if c is not None)
+    courses = resolver.resolve_courses(c.course for c in live if c is not None)
+    learners = []
+    for c in live:
+        assert c is not None
+        user = users.get(c.email_key)
+        if user is not None and user.active and courses[c.course.key].ok:
+            learners.append(user.id)
+    resolver.prefetch_enrollments(learners)
+
+    planner = _RowPlanner(resolver, options, users, courses)
+    plan = Plan()
+    total = len(checked)
+    for done, row in enumerate(checked, 1):
+        plan.rows.append(planner.plan(row))
+        if on_progress is not None and (done % 500 == 0 or done == total):
+            on_progress("plan", done, total)
+    return plan
+
+
+def _day(when: datetime | None) -> str:
+    return f" on {when.date().isoformat()}" if when is not None else ""
+
+
+def _modules(n: int) -> str:
+    return f"{n} module{'s' if n != 1 else ''}"
+
+
+def _course_module_number(module_id: str) -> str:
+    """The derived courseModule id of Adobe's sample: course:<c>_<i>_<m>_<n> -> <c><m><n>."""
+    parts = module_id.split(":", 1)[-1].split("_")
+    return f"{parts[0]}{parts[2]}{parts[3]}" if len(parts) == 4 else ""
+
+
+def _label(names: dict[str, str], ident: str) -> str:
+    name = display_name(names)
+    return f"'{name}' ({ident})" if name else ident
+
+
+def _match_instances(course: CourseDetail, text: str) -> list[Instance]:
+    """By ID (``course:1_2``, ``1_2`` or ``2``) or by name in any locale."""
+    wanted = text.strip().casefold()
+    by_id = [
+        i
+        for i in course.instances
+        if wanted in (i.id.casefold(), i.id.split(":", 1)[-1].casefold(), i.id.rsplit("_", 1)[-1])
+    ]
+    if by_id:
+        return by_id
+    key = name_key(text)
+    return [i for i in course.instances if any(name_key(n) == key for n in i.names.values())]
+
+
+def _match_modules(instance: Instance, text: str) -> list[Module]:
+    """By loResource ID, by derived courseModule number, or by name in any locale."""
+    wanted = text.strip().casefold()
+    by_id = [
+        m
+        for m in instance.modules
+        if wanted in (m.id.casefold(), m.id.split(":", 1)[-1].casefold())
+        or wanted == _course_module_number(m.id)
+    ]
+    if by_id:
+        return by_id
+    key = name_key(text)
+    return [m for m in instance.modules if any(name_key(n) == key for n in m.names.values())]
+
+
+class _RowPlanner:
+    """Plans one row at a time from answers already resolved in bulk."""
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        options: PlanOptions,
+        users: dict[str, User | None],
+        courses: dict[str, CourseResolution],
+    ) -> None:
+        self.resolver = resolver
+        self.options = options
+        self.users = users
+        self.courses = courses
+        # (user id, course id) -> instance an earlier row of this file enrolls the learner in,
+        # so two rows never plan enrollments in two different instances.
+        self.planned: dict[tuple[str, str], str] = {}
+
+    def plan(self, row: CheckedRow) -> RowPlan:
+        c = row.completion
+        if c is None:
+            text = " ".join(i.message for i in row.issues) or "This row failed validation."
+            return RowPlan(row, RowStatus.INVALID, text)
+        if row.duplicate_of is not None:
+            return RowPlan(
+                row,
+                RowStatus.DUPLICATE,
+                f"Same learner and course as row {row.duplicate_of}; not posted twice.",
+            )
+        if c.email_key in self.resolver.user_errors:
+            return RowPlan(row, RowStatus.UNKNOWN, self.resolver.user_errors[c.email_key])
+        user = self.users.get(c.email_key)
+        if user is None:
+            return RowPlan(
+                row,
+                RowStatus.USER_NOT_FOUND,
+                f"No ALM user has the email '{c.email}'. Check the spelling, or add the user "
+                "to ALM first.",
+            )
+        if not user.active:
+            fix = "restore" if user.state.upper() == "DELETED" else "reactivate"
+            return RowPlan(
+                row,
+                RowStatus.REJECTED,
+                f"{c.email} is {user.state.lower()} in ALM; {fix} the user or remove the row.",
+                user_id=user.id,
+            )
+        res = self.courses[c.course.key]
+        if not res.ok or res.course is None:
+            status = res.status or RowStatus.COURSE_NOT_FOUND
+            return RowPlan(row, status, res.message, user_id=user.id, course_id=res.course_id)
+        return self._plan_course(row, c, user, res.course)
+
+    def _plan_course(
+        self, row: CheckedRow, c: Completion, user: User, course: CourseDetail
+    ) -> RowPlan:
+        out = RowPlan(row, RowStatus.REJECTED, user_id=user.id, course_id=course.id)
+        name = display_name(course.names, course.id)
+        try:
+            enrolled = [e for e in self.resolver.enrollments(user.id) if e.lo_id == course.id]
+        except ApiError as exc:
+            out.status = RowStatus.UNKNOWN
+            out.message = (
+                f"Could not read {c.email}'s enrollments in ALM ({exc.describe()}); "
+                "a re-run will try again."
+            )
+            return out
+        planned = self.planned.get((user.id, course.id))
+        if not enrolled and planned is not None:
+            enrolled = [Enrollment(_PLANNED, course.id, planned, "ENROLLED")]
+        instance, enrollment, problem = self._instance(c, course, name, enrolled)
+        if instance is None:
+            out.message = problem
+            return out
+        out.instance_id = instance.id
+        modules, problem = self._modules(c, instance, name)
+        out.module_ids = [m.id for m in modules]
+        if enrollment is not None and enrollment.completed and not self.options.overwrite:
+            out.status = RowStatus.ALREADY_COMPLETED
+            out.message = (
+                f"ALM already shows {c.email} completed '{name}'{_day(enrollment.date_completed)}."
+            )
+            return out
+        if not instance.active:
+            out.message = (
+                f"Instance {_label(instance.names, instance.id)} of '{name}' is "
+                f"{instance.state.lower()} in ALM; name an active instance in the Instance column."
+            )
+            return out
+        if problem:
+            out.message = problem
+            return out
+        return self._grades(out, c, user, course, name, instance, enrollment, modules)
+
+    def _instance(
+        self, c: Completion, course: CourseDetail, name: str, enrolled: list[Enrollment]
+    ) -> tuple[Instance | None, Enrollment | None, str]:
+        if c.instance:
+            matches = _match_instances(course, c.instance)
+            listing = ", ".join(_label(i.names, i.id) for i in course.instances) or "none"
+            if not matches:
+                return (
+                    None,
+                    None,
+                    (
+                        f"No instance '{c.instance}' in course {course.id} '{name}'. Available "
+                        f"instances: {listing}. Fix the Instance column or leave it empty."
+                    ),
+                )
+            if len(matches) > 1:
+                shown = ", ".join(_label(i.names, i.id) for i in matches)
+                return (
+                    None,
+                    None,
+                    (
+                        f"'{c.instance}' matches {len(matches)} instances of '{name}': {shown}. "
+                        "Use the instance ID."
+                    ),
+                )
+            chosen = matches[0]
+            enrollment = next((e for e in enrolled if e.instance_id == chosen.id), None)
+            if enrollment is None and enrolled:
+                other = course.instance(enrolled[0].instance_id)
+                other_label = _label(other.names, other.id) if other else enrolled[0].instance_id
+                return (
+                    None,
+                    None,
+                    (
+                        f"{c.email} is enrolled in instance {other_label} of '{name}', not "
+                        f"{_label(chosen.names, chosen.id)}; a second enrollment is not created. "
+                        "Leave the Instance column empty to use the existing enrollment."
+                    ),
+                )
+            return chosen, enrollment, ""
+        if enrolled:
+            enrollment = next((e for e in enrolled if e.completed), enrolled[0])
+            found = course.instance(enrollment.instance_id)
+            if found is None:
+                return (
+                    None,
+                    None,
+                    (
+                        f"{c.email} is enrolled in instance {enrollment.instance_id} of '{name}', "
+                        "which the cached course structure lacks; run again with --refresh-cache."
+                    ),
+                )
+            return found, enrollment, ""
+        default = course.default_instance
+        if default is None:
+            listing = ", ".join(_label(i.names, i.id) for i in course.instances) or "none"
+            return (
+                None,
+                None,
+                (
+                    f"Course {course.id} '{name}' has no default instance; name one in the "
+                    f"Instance column (available: {listing})."
+                ),
+            )
+        return default, None, ""
+
+    def _modules(self, c: Completion, instance: Instance, name: str) -> tuple[list[Module], str]:
+        inst = _label(instance.names, instance.id)
+        if c.module:
+            matches = _match_modules(instance, c.module)
+            if len(matches) == 1:
+                return matches, ""
+            listing = ", ".join(_label(m.names, m.id) for m in (matches or instance.modules))
+            if matches:
+                return [], (
+                    f"'{c.module}' matches {len(matches)} modules of instance {inst} of "
+                    f"'{name}': {listing}. Use the module ID."
+                )
+            return [], (
+                f"No module '{c.module}' in instance {inst} of '{name}'. Available modules: "
+                f"{listing or 'none'}. Fix the Module column or leave it empty."
+            )
+        content = list(instance.content_modules)
+        if not content:
+            return [], (
+                f"Instance {inst} of '{name}' has no Content modules to grade; name a module "
+                "in the Module column or check the course in ALM."
+            )
+        return content, ""
+
+    def _grades(
+        self,
+        out: RowPlan,
+        c: Completion,
+        user: User,
+        course: CourseDetail,
+        name: str,
+        instance: Instance,
+        enrollment: Enrollment | None,
+        modules: list[Module],
+    ) -> RowPlan:
+        graded = {k for k, g in (enrollment.grades if enrollment else {}).items() if g.completed}
+        todo = [m for m in modules if self.options.overwrite or m.id not in graded]
+        done = [m for m in modules if m not in todo]
+        if not todo:
+            out.status = RowStatus.ALREADY_COMPLETED
+            assert enrollment is not None
+            shown = ", ".join(f"'{display_name(m.names, m.id)}'" for m in done)
+            out.message = (
+                f"ALM already shows {c.email} completed {shown} of '{name}' (the course itself "
+                f"is {enrollment.state.lower()}); nothing to post."
+            )
+            return out
+        out.status = RowStatus.WOULD_COMPLETE
+        out.enroll = enrollment is None or enrollment.id == _PLANNED
+        if enrollment is None:
+            self.planned[(user.id, course.id)] = instance.id
+        out.grades = [
+            GradeRequest(
+                user_id=user.id,
+                course_id=course.id,
+                instance_id=instance.id,
+                module_id=m.id,
+                date_completed=c.completion_date,
+                date_started=c.start_date,
+                score=c.score,
+                min_score=c.min_score,
+                max_score=c.max_score,
+                passed=c.passed,
+            )
+            for m in todo
+        ]
+        if out.enroll:
+            inst = _label(instance.names, instance.id)
+            out.message = (
+                f"Would enroll {c.email} in '{name}' (instance {inst}) and grade "
+                f"{_modules(len(todo))}."
+            )
+        elif enrollment is not None and enrollment.completed:
+            out.message = (
+                f"Would grade {_modules(len(todo))} of '{name}' again for {c.email} "
+                f"(--overwrite; ALM shows it completed{_day(enrollment.date_completed)})."
+            )
+        elif done:
+            shown = ", ".join(f"'{display_name(m.names, m.id)}'" for m in done)
+            out.message = (
+                f"Would grade {len(todo)} of {len(modules)} modules of '{name}' for {c.email}; "
+                f"ALM already shows {shown} completed."
+            )
+        else:
+            out.message = f"Would grade {_modules(len(todo))} of '{name}' for {c.email}."
+        return out

@@ -1,0 +1,439 @@
+"""SQLite lookup cache in the state directory: users by email, the catalogue, course structures.
+
+Why: admin ``GET /users`` and ``GET /learningObjects`` are limited to about 500 calls an hour,
+so a monthly re-run of the same file must resolve from disk, not from ALM. Everything is keyed
+by the ALM base URL, so a sandbox and a production account never share entries.
+
+Rules:
+- An entry is fresh while ``now - fetched_at < ttl_seconds``; ``refresh=True`` ignores every
+  entry written before this cache object was created (entries written during the run still count).
+- Misses ("no user has this email", "no course has this ID") are kept in memory for this run
+  only: a user added to ALM tomorrow must be found tomorrow.
+- ``path=None`` (``--no-cache``) keeps everything in memory for the run.
+- A file that is not a cache (not SQLite, wrong schema) is moved aside to ``.corrupt-<ts>`` and
+  rebuilt, with a note in ``warnings``; a file locked by another process beyond ``lock_timeout``
+  raises ``StateError``. A failure later in the run turns persistence off with a warning rather
+  than stopping the run: the cache only ever saves calls, it is never needed for correctness.
+- One connection, guarded by a lock: safe to share between worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+
+from batch.alm.types import CourseDetail, CourseSummary, Instance, Module, User
+from batch.errors import StateError
+
+SCHEMA_VERSION = "1"
+CACHE_FILENAME = "cache.sqlite3"
+STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
+
+_SCHEMA = {
+    "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "users": (
+        "CREATE TABLE IF NOT EXISTS users (base_url TEXT NOT NULL, email_key TEXT NOT NULL, "
+        "payload TEXT NOT NULL, fetched_at REAL NOT NULL, PRIMARY KEY (base_url, email_key))"
+    ),
+    "catalogue": (
+        "CREATE TABLE IF NOT EXISTS catalogue (base_url TEXT PRIMARY KEY, "
+        "payload TEXT NOT NULL, fetched_at REAL NOT NULL)"
+    ),
+    "courses": (
+        "CREATE TABLE IF NOT EXISTS courses (base_url TEXT NOT NULL, course_id TEXT NOT NULL, "
+        "payload TEXT NOT NULL, fetched_at REAL NOT NULL, PRIMARY KEY (base_url, course_id))"
+    ),
+}
+_COLUMNS = {
+    "meta": ["key", "value"],
+    "users": ["base_url", "email_key", "payload", "fetched_at"],
+    "catalogue": ["base_url", "payload", "fetched_at"],
+    "courses": ["base_url", "course_id", "payload", "fetched_at"],
+}
+
+
+def default_state_dir(configured: Path | str | None = None) -> Path:
+    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
+    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get(STATE_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(user_data_dir("alm-batch", appauthor=False))
+
+
+def cache_path(state_dir: Path) -> Path:
+    """Where the lookup cache lives inside a state directory."""
+    return state_dir / CACHE_FILENAME
+
+
+def email_key(email: str) -> str:
+    """Emails match case-insensitively, as in ``Completion.email_key``."""
+    return email.strip().casefold()
+
+
+# --- serialisation of batch.alm.types (JSON-able dicts) --------------------------------------
+
+
+def user_to_dict(user: User) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "state": user.state, "name": user.name}
+
+
+def user_from_dict(data: dict[str, Any]) -> User:
+    return User(
+        id=str(data["id"]),
+        email=str(data["email"]),
+        state=str(data.get("state", "ACTIVE")),
+        name=str(data.get("name", "")),
+    )
+
+
+def summary_to_dict(course: CourseSummary) -> dict[str, Any]:
+    return {
+        "id": course.id,
+        "state": course.state,
+        "names": course.names,
+        "lo_type": course.lo_type,
+    }
+
+
+def summary_from_dict(data: dict[str, Any]) -> CourseSummary:
+    return CourseSummary(
+        id=str(data["id"]),
+        state=str(data["state"]),
+        names={str(k): str(v) for k, v in data.get("names", {}).items()},
+        lo_type=str(data.get("lo_type", "course")),
+    )
+
+
+def module_to_dict(module: Module) -> dict[str, Any]:
+    return {
+        "id": module.id,
+        "instance_id": module.instance_id,
+        "lo_resource_type": module.lo_resource_type,
+        "names": module.names,
+        "resource_type": module.resource_type,
+        "mandatory": module.mandatory,
+    }
+
+
+def module_from_dict(data: dict[str, Any]) -> Module:
+    return Module(
+        id=str(data["id"]),
+        instance_id=str(data["instance_id"]),
+        lo_resource_type=str(data["lo_resource_type"]),
+        names={str(k): str(v) for k, v in data.get("names", {}).items()},
+        resource_type=str(data.get("resource_type", "")),
+        mandatory=bool(data.get("mandatory", True)),
+    )
+
+
+def instance_to_dict(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "state": instance.state,
+        "is_default": instance.is_default,
+        "names": instance.names,
+        "modules": [module_to_dict(m) for m in instance.modules],
+    }
+
+
+def instance_from_dict(data: dict[str, Any]) -> Instance:
+    return Instance(
+        id=str(data["id"]),
+        state=str(data["state"]),
+        is_default=bool(data["is_default"]),
+        names={str(k): str(v) for k, v in data.get("names", {}).items()},
+        modules=tuple(module_from_dict(m) for m in data.get("modules", [])),
+    )
+
+
+def course_to_dict(course: CourseDetail) -> dict[str, Any]:
+    return {
+        "id": course.id,
+        "state": course.state,
+        "names": course.names,
+        "instances": [instance_to_dict(i) for i in course.instances],
+        "lo_type": course.lo_type,
+    }
+
+
+def course_from_dict(data: dict[str, Any]) -> CourseDetail:
+    return CourseDetail(
+        id=str(data["id"]),
+        state=str(data["state"]),
+        names={str(k): str(v) for k, v in data.get("names", {}).items()},
+        instances=tuple(instance_from_dict(i) for i in data.get("instances", [])),
+        lo_type=str(data.get("lo_type", "course")),
+    )
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+
+class LookupCache:
+    """Users by email, the catalogue and course details for one ALM base URL, with a TTL.
+
+    ``get_*`` return ``(found, value)``: ``found`` is False on a miss (ask ALM), True when the
+    cache knows the answer, where ``value`` may be None for a miss recorded during this run.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        base_url: str,
+        *,
+        ttl_seconds: float = 86400.0,
+        refresh: bool = False,
+        clock: Callable[[], float] = time.time,
+        lock_timeout: float = 5.0,
+    ) -> None:
+        self.path = path
+        self.base_url = base_url.strip().rstrip("/").lower()
+        self.ttl_seconds = ttl_seconds
+        self.refresh = refresh
+        self.clock = clock
+        self.lock_timeout = lock_timeout
+        self.warnings: list[str] = []
+        self._lock = threading.RLock()
+        self._opened_at = clock()
+        self._missing_users: set[str] = set()
+        self._missing_courses: set[str] = set()
+        self._persistent = path is not None
+        self._conn = self._open()
+
+    # -- opening, rebuilding --------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        if self.path is None:
+            return self._connect(":memory:")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"Cannot create the state directory {self.path.parent}: {exc.strerror or exc}.",
+                hint="Choose another one with --state-dir or ALM_BATCH_STATE_DIR.",
+            ) from exc
+        try:
+            return self._connect(str(self.path))
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise self._locked_error() from exc
+            return self._rebuild(exc)
+        except sqlite3.DatabaseError as exc:
+            return self._rebuild(exc)
+
+    def _connect(self, target: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            target, timeout=self.lock_timeout, check_same_thread=False, isolation_level=None
+        )
+        try:
+            if target != ":memory:":
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            for ddl in _SCHEMA.values():
+                conn.execute(ddl)
+            for table, columns in _COLUMNS.items():
+                found = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+                if found != columns:
+                    raise sqlite3.DatabaseError(f"table {table} has columns {found}")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+                )
+            elif row[0] != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema version {row[0]}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _locked_error(self) -> StateError:
+        return StateError(
+            f"The lookup cache {self.path} is locked by another alm-batch run.",
+            hint="Wait for it to finish, use another --state-dir, or run with --no-cache.",
+        )
+
+    def _rebuild(self, cause: Exception) -> sqlite3.Connection:
+        """Move the unusable file aside (kept for inspection) and start an empty cache."""
+        assert self.path is not None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                extra = Path(f"{self.path}{suffix}")
+                if extra.exists():
+                    os.replace(extra, Path(f"{aside}{suffix}"))
+        except OSError as exc:
+            self._persistent = False
+            self.warnings.append(
+                f"The lookup cache {self.path} is unreadable ({cause}) and could not be moved "
+                f"aside ({exc.strerror or exc}); this run keeps its lookups in memory only."
+            )
+            return self._connect(":memory:")
+        self.warnings.append(
+            f"The lookup cache {self.path} was unreadable ({cause}); it was moved to "
+            f"{aside.name} and rebuilt. This run looks everything up again."
+        )
+        try:
+            return self._connect(str(self.path))
+        except sqlite3.Error as exc:
+            self._persistent = False
+            self.warnings.append(
+                f"The lookup cache could not be recreated ({exc}); lookups stay in memory."
+            )
+            return self._connect(":memory:")
+
+    def _degrade(self, exc: sqlite3.Error) -> None:
+        """A failure mid-run: keep going without the disk, say so once."""
+        if self._persistent:
+            self._persistent = False
+            self.warnings.append(
+                f"The lookup cache {self.path} failed during the run ({exc}); the rest of this "
+                "run does not save lookups to disk."
+            )
+        try:
+            self._conn.close()
+        except sqlite3.Error:
+            pass
+        self._conn = self._connect(":memory:")
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> LookupCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- freshness ---------------------------------------------------------------------------------
+    def _fresh(self, fetched_at: float) -> bool:
+        if self.refresh and fetched_at < self._opened_at:
+            return False
+        return self.clock() - fetched_at < self.ttl_seconds
+
+    def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                self._degrade(exc)
+                return []
+
+    def _write(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, rows)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._degrade(exc)
+
+    # -- users ---------------------------------------------------------------------------------------
+    def get_user(self, email: str) -> tuple[bool, User | None]:
+        key = email_key(email)
+        with self._lock:
+            if key in self._missing_users:
+                return True, None
+        rows = self._read(
+            "SELECT payload, fetched_at FROM users WHERE base_url = ? AND email_key = ?",
+            (self.base_url, key),
+        )
+        for payload, fetched_at in rows:
+            if self._fresh(fetched_at):
+                try:
+                    return True, user_from_dict(json.loads(payload))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    return False, None
+        return False, None
+
+    def put_user(self, email: str, user: User | None) -> None:
+        self.put_users({email: user})
+
+    def put_users(self, users: dict[str, User | None]) -> None:
+        """Store found users (persisted) and misses (memory, this run only)."""
+        now = self.clock()
+        rows = []
+        with self._lock:
+            for email, user in users.items():
+                key = email_key(email)
+                if user is None:
+                    self._missing_users.add(key)
+                else:
+                    self._missing_users.discard(key)
+                    rows.append((self.base_url, key, json.dumps(user_to_dict(user)), now))
+        if rows:
+            self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
+
+    # -- catalogue ---------------------------------------------------------------------------------
+    def get_catalogue(self) -> list[CourseSummary] | None:
+        rows = self._read(
+            "SELECT payload, fetched_at FROM catalogue WHERE base_url = ?", (self.base_url,)
+        )
+        for payload, fetched_at in rows:
+            if self._fresh(fetched_at):
+                try:
+                    return [summary_from_dict(d) for d in json.loads(payload)]
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    return None
+        return None
+
+    def put_catalogue(self, courses: Iterable[CourseSummary]) -> None:
+        payload = json.dumps([summary_to_dict(c) for c in courses])
+        self._write(
+            "INSERT OR REPLACE INTO catalogue VALUES (?, ?, ?)",
+            [(self.base_url, payload, self.clock())],
+        )
+
+    # -- course details ---------------------------------------------------------------------------
+    def get_course(self, course_id: str) -> tuple[bool, CourseDetail | None]:
+        with self._lock:
+            if course_id in self._missing_courses:
+                return True, None
+        rows = self._read(
+            "SELECT payload, fetched_at FROM courses WHERE base_url = ? AND course_id = ?",
+            (self.base_url, course_id),
+        )
+        for payload, fetched_at in rows:
+            if self._fresh(fetched_at):
+                try:
+                    return True, course_from_dict(json.loads(payload))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    return False, None
+        return False, None
+
+    def put_course(self, course_id: str, course: CourseDetail | None) -> None:
+        if course is None:
+            with self._lock:
+                self._missing_courses.add(course_id)
+            return
+        with self._lock:
+            self._missing_courses.discard(course_id)
+        self._write(
+            "INSERT OR REPLACE INTO courses VALUES (?, ?, ?, ?)",
+            [(self.base_url, course_id, json.dumps(course_to_dict(course)), self.clock())],
+        )
+
+
+def _is_locked(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text

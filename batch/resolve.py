@@ -1,0 +1,392 @@
+"""Emails, course names/IDs -> ALM objects with the fewest calls the data allows.
+
+Why it is shaped like this: admin ``GET /users`` and ``GET /learningObjects`` are limited to
+about 500 calls an hour, so every distinct thing is resolved once per run (and once per TTL
+through ``LookupCache``), never once per row. The planner collects the distinct emails and
+course references of the whole file first, then asks here in bulk.
+
+User lookup rule (``user_lookup="auto"``): look emails up one by one (``GET /users?ids=email:``)
+when the uncached emails are few (at most ``per_email_limit``, default 50) or when looking them up
+one by one takes no longer, at ``users_per_hour``, than one export job is expected to
+(``export_job_seconds``); otherwise run one ``generateUsers`` export job, which costs a handful of
+calls whatever the number of users. If the export job fails under ``auto``, fall back to
+one-by-one lookups with a warning. ``per-email`` and ``export`` force the method.
+
+Enrollments are always read live (learner state changes between runs), once per user per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
+from batch.cache import LookupCache, email_key
+from batch.errors import AbortError, ApiError
+from batch.models import CourseRef, RowStatus, name_key
+
+USER_LOOKUPS = ("auto", "per-email", "export")
+ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class AlmReader(Protocol):
+    """The read-only part of ``batch.alm.api.AlmClient`` that resolution uses."""
+
+    def find_user_by_email(self, email: str) -> User | None: ...
+
+    def export_users(
+        self, *, poll_seconds: float = ..., timeout: float = ...
+    ) -> Iterable[User]: ...
+
+    def iter_catalogue(self, lo_types: Iterable[str] = ...) -> Iterable[CourseSummary]: ...
+
+    def get_course(self, course_id: str) -> CourseDetail | None: ...
+
+    def get_enrollments(self, user_id: str) -> list[Enrollment]: ...
+
+
+@dataclass
+class LookupStats:
+    """Cache hits and misses per kind (users, catalogue, courses, enrollments) for benchmarks."""
+
+    hits: dict[str, int] = field(default_factory=dict)
+    misses: dict[str, int] = field(default_factory=dict)
+    user_method: str = ""  # "per-email", "export", "" (nothing to look up)
+
+    def hit(self, kind: str, n: int = 1) -> None:
+        self.hits[kind] = self.hits.get(kind, 0) + n
+
+    def miss(self, kind: str, n: int = 1) -> None:
+        self.misses[kind] = self.misses.get(kind, 0) + n
+
+
+@dataclass(frozen=True, slots=True)
+class CourseResolution:
+    """A course reference resolved: ``course`` when usable, else a row status and message."""
+
+    ref: CourseRef
+    course: CourseDetail | None = None
+    status: RowStatus | None = None  # None when the course is usable
+    message: str = ""
+    course_id: str = ""  # known even when rejected (retired, learning program)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is None and self.course is not None
+
+
+def display_name(names: dict[str, str], fallback: str = "") -> str:
+    """One readable name: en-US when present, else the first locale; trimmed."""
+    for locale in ("en-US", "en_US", "en"):
+        if names.get(locale, "").strip():
+            return names[locale].strip()
+    for value in names.values():
+        if value.strip():
+            return value.strip()
+    return fallback
+
+
+def _locales_of(names: dict[str, str], key: str) -> list[str]:
+    return [loc for loc, value in names.items() if name_key(value) == key]
+
+
+class Resolver:
+    """Resolves users, courses and enrollments for one run; safe to share between threads."""
+
+    def __init__(
+        self,
+        client: AlmReader,
+        cache: LookupCache,
+        *,
+        user_lookup: str = "auto",
+        on_progress: ProgressCallback | None = None,
+        per_email_limit: int = 50,
+        users_per_hour: float = 500.0,
+        export_job_seconds: float = 120.0,
+    ) -> None:
+        if user_lookup not in USER_LOOKUPS:
+            raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
+        self.client = client
+        self.cache = cache
+        self.user_lookup = user_lookup
+        self.on_progress = on_progress
+        self.per_email_limit = per_email_limit
+        self.users_per_hour = users_per_hour
+        self.export_job_seconds = export_job_seconds
+        self.stats = LookupStats()
+        self.warnings: list[str] = []
+        self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
+        self._lock = threading.RLock()
+        self._users: dict[str, User | None] = {}
+        self._catalogue: list[CourseSummary] | None = None
+        self._catalogue_lock = threading.Lock()
+        self._courses: dict[str, CourseResolution] = {}
+        self._enrollments: dict[str, list[Enrollment] | ApiError] = {}
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(stage, done, total)
+
+    # --- users --------------------------------------------------------------------------------------
+    def choose_user_method(self, uncached: int) -> str:
+        """``per-email`` or ``export`` for this many uncached emails (see the module docstring)."""
+        if self.user_lookup != "auto":
+            return self.user_lookup
+        per_email_seconds = uncached * 3600.0 / max(self.users_per_hour, 1e-9)
+        if uncached <= self.per_email_limit or per_email_seconds <= self.export_job_seconds:
+            return "per-email"
+        return "export"
+
+    def resolve_users(self, emails: Iterable[str]) -> dict[str, User | None]:
+        """Email key -> User (None: no ALM user has it). Failed lookups are in ``user_errors``."""
+        spelled: dict[str, str] = {}  # key -> the first spelling seen (sent to ALM as written)
+        for email in emails:
+            if email.strip():
+                spelled.setdefault(email_key(email), email.strip())
+        result: dict[str, User | None] = {}
+        todo: list[str] = []
+        for key in spelled:
+            with self._lock:
+                if key in self._users:
+                    result[key] = self._users[key]
+                    continue
+            found, user = self.cache.get_user(key)
+            if found:
+                self.stats.hit("users")
+                result[key] = user
+            else:
+                self.stats.miss("users")
+                todo.append(key)
+        if todo:
+            method = self.choose_user_method(len(todo))
+            self.stats.user_method = method
+            if method == "export":
+                fetched = self._export_users(todo)
+                if fetched is None:
+                    fetched = self._per_email(todo, spelled)
+            else:
+                fetched = self._per_email(todo, spelled)
+            result.update(fetched)
+        with self._lock:
+            self._users.update(result)
+        return result
+
+    def _per_email(self, keys: list[str], spelled: dict[str, str]) -> dict[str, User | None]:
+        out: dict[str, User | None] = {}
+        for done, key in enumerate(keys, 1):
+            try:
+                user = self.client.find_user_by_email(spelled.get(key, key))
+            except AbortError:
+                raise
+            except ApiError as exc:
+                self.user_errors[key] = (
+                    f"ALM could not look up '{key}' ({exc.describe()}); a re-run will try again."
+                )
+                out[key] = None
+                continue
+            if user is not None and email_key(user.email) != key:
+                user = None  # never trust a partial match
+            out[key] = user
+            self.cache.put_user(key, user)
+            self._progress("users", done, len(keys))
+        return out
+
+    def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:
+        """One export job for every user; caches them all (the next file is warm too)."""
+        self._progress("users", 0, len(keys))
+        try:
+            everyone = {email_key(u.email): u for u in self.client.export_users()}
+        except AbortError:
+            raise
+        except ApiError as exc:
+            if self.user_lookup == "export":
+                raise
+            self.warnings.append(
+                f"The ALM users export job failed ({exc.describe()}); looking up "
+                f"{len(keys)} emails one by one instead, which takes longer."
+            )
+            self.stats.user_method = "per-email"
+            return None
+        out: dict[str, User | None] = {key: everyone.get(key) for key in keys}
+        self.cache.put_users({**everyone, **out})
+        self._progress("users", len(keys), len(keys))
+        return out
+
+    def user(self, email: str) -> User | None:
+        """A user resolved earlier by ``resolve_users`` (or looked up now, one call)."""
+        key = email_key(email)
+        with self._lock:
+            if key in self._users:
+                return self._users[key]
+        return self.resolve_users([key]).get(key)
+
+    # --- catalogue and courses --------------------------------------------------------------------
+    def catalogue(self) -> list[CourseSummary]:
+        """Every course of the account: from the cache, else listed once per run."""
+        with self._catalogue_lock:
+            if self._catalogue is None:
+                cached = self.cache.get_catalogue()
+                if cached is not None:
+                    self.stats.hit("catalogue")
+                    self._catalogue = cached
+                else:
+                    self.stats.miss("catalogue")
+                    self._progress("catalogue", 0, 1)
+                    listing = list(self.client.iter_catalogue(("course",)))
+                    self.cache.put_catalogue(listing)
+                    self._catalogue = listing
+                    self._progress("catalogue", 1, 1)
+            return self._catalogue
+
+    def course_detail(self, course_id: str) -> CourseDetail | None:
+        """The course with instances and modules (cache, else one GET); None when it 404s."""
+        found, detail = self.cache.get_course(course_id)
+        if found:
+            self.stats.hit("courses")
+            return detail
+        self.stats.miss("courses")
+        detail = self.client.get_course(course_id)
+        self.cache.put_course(course_id, detail)
+        return detail
+
+    def resolve_courses(self, refs: Iterable[CourseRef]) -> dict[str, CourseResolution]:
+        """``ref.key`` -> resolution, each distinct reference once."""
+        distinct = list({ref.key: ref for ref in refs}.values())
+        out: dict[str, CourseResolution] = {}
+        for done, ref in enumerate(distinct, 1):
+            out[ref.key] = self.resolve_course(ref)
+            self._progress("courses", done, len(distinct))
+        return out
+
+    def resolve_course(self, ref: CourseRef) -> CourseResolution:
+        with self._lock:
+            if ref.key in self._courses:
+                return self._courses[ref.key]
+        resolution = self._by_id(ref, ref.course_id) if ref.course_id else self._by_name(ref)
+        with self._lock:
+            self._courses[ref.key] = resolution
+        return resolution
+
+    def _by_id(self, ref: CourseRef, course_id: str) -> CourseResolution:
+        try:
+            detail = self.course_detail(course_id)
+        except AbortError:
+            raise
+        except ApiError as exc:
+            return CourseResolution(
+                ref, None, RowStatus.REJECTED,
+                f"ALM refused to read {course_id} ({exc.describe()}). Check the ID and the "
+                "integration's admin read scope.",
+                course_id,
+            )  # fmt: skip
+        if detail is None:
+            return CourseResolution(
+                ref, None, RowStatus.COURSE_NOT_FOUND,
+                f"No course has the ID {course_id}. Check the ID in ALM (Admin > Courses).",
+            )  # fmt: skip
+        name = display_name(detail.names, detail.id)
+        if detail.lo_type != "course":
+            article = (
+                "a learning program"
+                if detail.lo_type == "learningProgram"
+                else (f"a {detail.lo_type}")
+            )
+            return CourseResolution(
+                ref, detail, RowStatus.REJECTED,
+                f"{detail.id} '{name}' is {article}, not a course; list its courses instead.",
+                detail.id,
+            )  # fmt: skip
+        if not detail.published:
+            return CourseResolution(
+                ref, detail, RowStatus.REJECTED,
+                f"Course {detail.id} '{name}' is {detail.state.lower()} in ALM; completions "
+                "cannot be recorded on it. Use its replacement course or remove the row.",
+                detail.id,
+            )  # fmt: skip
+        return CourseResolution(ref, detail, None, "", detail.id)
+
+    def _by_name(self, ref: CourseRef) -> CourseResolution:
+        key = name_key(ref.text)
+        courses = [c for c in self.catalogue() if c.lo_type == "course"]
+        matches = [c for c in courses if any(name_key(n) == key for n in c.names.values())]
+        if len(matches) > 1:
+            shown = []
+            for c in sorted(matches, key=lambda c: c.id):
+                locales = ", ".join(_locales_of(c.names, key)) or "?"
+                state = "" if c.state.casefold() == "published" else f", {c.state.lower()}"
+                shown.append(f"{c.id} '{display_name(c.names, c.id)}' ({locales}{state})")
+            return CourseResolution(
+                ref, None, RowStatus.AMBIGUOUS_COURSE,
+                f"'{ref.text}' matches {len(matches)} courses: {', '.join(shown)}. "
+                "Use the course ID.",
+            )  # fmt: skip
+        if not matches:
+            return CourseResolution(
+                ref, None, RowStatus.COURSE_NOT_FOUND, self._not_found_message(ref.text, courses)
+            )
+        match = matches[0]
+        if match.state.casefold() != "published":
+            name = display_name(match.names, match.id)
+            return CourseResolution(
+                ref, None, RowStatus.REJECTED,
+                f"Course {match.id} '{name}' is {match.state.lower()} in ALM; completions "
+                "cannot be recorded on it. Use its replacement course or remove the row.",
+                match.id,
+            )  # fmt: skip
+        return self._by_id(ref, match.id)
+
+    @staticmethod
+    def _not_found_message(text: str, courses: list[CourseSummary]) -> str:
+        shown: dict[str, str] = {}  # name key -> name as shown
+        for course in courses:
+            for name in course.names.values():
+                if name.strip():
+                    shown.setdefault(name_key(name), name.strip())
+        close = difflib.get_close_matches(name_key(text), list(shown), n=3, cutoff=0.6)
+        message = f"No course named '{text}'."
+        if close:
+            names = [f"'{shown[k]}'" for k in close]
+            joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            message += f" Did you mean {joined}?"
+        else:
+            message += " Check the name in ALM (Admin > Courses) or use the course ID."
+        return message
+
+    # --- enrollments (always live) -----------------------------------------------------------------
+    def prefetch_enrollments(self, user_ids: Iterable[str]) -> None:
+        """Read the enrollments of each user once (one call per user, plus pages)."""
+        todo = [u for u in dict.fromkeys(user_ids) if u not in self._enrollments]
+        for done, user_id in enumerate(todo, 1):
+            self._read_enrollments(user_id)
+            self._progress("enrollments", done, len(todo))
+
+    def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
+        with self._lock:
+            if user_id in self._enrollments:
+                return self._enrollments[user_id]
+        self.stats.miss("enrollments")
+        value: list[Enrollment] | ApiError
+        try:
+            value = list(self.client.get_enrollments(user_id))
+        except AbortError:
+            raise
+        except ApiError as exc:
+            value = exc
+        with self._lock:
+            self._enrollments[user_id] = value
+        return value
+
+    def enrollments(self, user_id: str) -> list[Enrollment]:
+        """The user's enrollments, read once per run; raises the ``ApiError`` if the read failed."""
+        value = self._read_enrollments(user_id)
+        if isinstance(value, ApiError):
+            raise value
+        return value
+
+    def forget_enrollments(self, user_id: str) -> None:
+        """Drop the memo (after writes, so a verify pass reads fresh state)."""
+        with self._lock:
+            self._enrollments.pop(user_id, None)
