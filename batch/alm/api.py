@@ -1,34 +1,51 @@
-"""Typed calls to ALM API v2 (CONTRACT: signatures fixed; bodies to be implemented).
+"""Typed calls to ALM API v2 (signatures are the shared contract).
 
 Only this package knows URLs, JSON:API shapes and HTTP. Everything returns ``batch.alm.types``.
+Transport policy (auth, pacing, retries, error parsing) lives in ``batch.alm.http``; JSON:API
+parsing in ``batch.alm.parse``; the grade body in ``batch.alm.payloads``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urljoin
 
+from batch.alm.http import HttpClient, Reply
+from batch.alm.parse import (
+    as_list,
+    parse_course_detail,
+    parse_course_summary,
+    parse_enrollment,
+    parse_user,
+    parse_user_csv,
+    str_id,
+)
+from batch.alm.payloads import grade_payload
+from batch.alm.stats import CallStats, WriteUncertain, endpoint_template
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
 from batch.errors import ApiError
 from batch.settings import Settings
 
+__all__ = ["AlmClient", "CallStats", "WriteUncertain"]
 
-class WriteUncertain(ApiError):
-    """A POST may or may not have landed (5xx, read timeout, connection dropped after sending,
-    a lost response). The caller must read ALM's state before re-sending (never re-send blindly).
-    """
+PAGE_MAX = 100  # without include (alm-api.md §2, §3; unconfirmed, hence the fallback)
+PAGE_MAX_INCLUDE = 10  # with include, and the documented safe size
+JOB_DONE = {"completed", "complete", "success", "succeeded", "done", "finished"}
+JOB_FAILED = {"failed", "failure", "error", "errored", "cancelled", "canceled", "aborted"}
 
 
-@dataclass
-class CallStats:
-    """Counters for the run summary; thread-safe increments are the client's job."""
+def _seg(value: str) -> str:
+    """One path segment, escaped (``course:123`` keeps its colon)."""
+    return quote(str(value).strip(), safe=":")
 
-    calls: dict[str, int] = field(default_factory=dict)  # "GET /users" -> n (endpoint templates)
-    statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> n
-    throttled: int = 0  # 429 answers met
-    retries: int = 0
-    writes: int = 0  # POSTs that ALM accepted (2xx)
+
+def _already_enrolled(error: ApiError) -> bool:
+    text = f"{error.title} {error.detail or ''} {error.code or ''}".casefold()
+    return error.status == 409 or (
+        error.status == 400 and "already" in text and ("enrol" in text or "exist" in text))
 
 
 class AlmClient:
@@ -37,9 +54,10 @@ class AlmClient:
     Parameters: ``settings`` (base URL, credentials, defaults for limits), ``concurrency`` (pool
     size), ``max_rps`` (a ceiling over every verb), ``give_up_after`` (seconds without any answer
     from ALM before ``ApiUnreachable``), ``clock``/``sleep`` injectable for tests.
-    Raises ``AuthError`` (exit 3) when credentials are refused, ``ApiUnreachable`` when ALM is
-    unreachable for longer than ``give_up_after``; ``ApiError`` for other error answers after
-    retries; ``WriteUncertain`` from writes whose outcome is unknown.
+    Raises ``ConfigError`` at construction when credentials are missing, ``AuthError`` (exit 3)
+    when credentials are refused, ``ApiUnreachable`` when ALM is unreachable for longer than
+    ``give_up_after``; ``ApiError`` for other error answers after retries; ``WriteUncertain`` from
+    writes whose outcome is unknown.
     """
 
     def __init__(
@@ -52,51 +70,224 @@ class AlmClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        raise NotImplementedError
+        self.settings = settings
+        self.stats = CallStats()
+        self.http = HttpClient(settings, concurrency=concurrency, max_rps=max_rps,
+                               give_up_after=give_up_after, clock=clock, sleep=sleep,
+                               stats=self.stats)
+        self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
+        self._lock = threading.Lock()
 
     stats: CallStats
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> AlmClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def _get_or_none(self, path: str, params: dict[str, str] | None = None) -> Reply | None:
+        try:
+            return self.http.request("GET", path, params=params)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def pages(self, path: str, params: dict[str, str], *, include: bool = False
+              ) -> Iterator[dict[str, Any]]:
+        """Every page of a collection, following ``links.next`` (absolute or relative).
+
+        Starts at the documented maximum page size; if ALM answers 400 to it on the first page,
+        retries once at 10 and remembers that for the endpoint. Never builds offsets.
+        """
+        key = endpoint_template("GET", self.http.url_for(path))
+        wanted = PAGE_MAX_INCLUDE if include else PAGE_MAX
+        with self._lock:
+            limit = min(wanted, self._page_limits.get(key, wanted))
+        first = dict(params, **{"page[limit]": str(limit)})
+        try:
+            reply = self.http.request("GET", path, params=first)
+        except ApiError as exc:
+            if exc.status != 400 or limit <= PAGE_MAX_INCLUDE:
+                raise
+            with self._lock:
+                self._page_limits[key] = PAGE_MAX_INCLUDE
+            first["page[limit]"] = str(PAGE_MAX_INCLUDE)
+            reply = self.http.request("GET", path, params=first)
+        seen = {reply.url}
+        while True:
+            doc = reply.data if isinstance(reply.data, dict) else {}
+            yield doc
+            links = doc.get("links") if isinstance(doc.get("links"), dict) else {}
+            nxt = links.get("next") if links else None
+            if isinstance(nxt, dict):
+                nxt = nxt.get("href")
+            if not isinstance(nxt, str) or not nxt.strip() or not as_list(doc.get("data")):
+                return
+            url = urljoin(reply.url, nxt.strip())
+            if url in seen:
+                return  # a server that links a page to itself would loop forever
+            seen.add(url)
+            reply = self.http.request("GET", url)
 
     # --- auth / diagnostics ---------------------------------------------------------------
     def check_token(self) -> dict[str, object]:
         """GET /oauth/token/check for doctor: scopes, expires_in (never the token)."""
-        raise NotImplementedError
+        token = self.http.tokens.current()
+        reply = self.http.request("GET", "/oauth/token/check", params={"access_token": token},
+                                  auth=False, paced=False,
+                                  headers={"Accept": "application/json"})
+        data = reply.data if isinstance(reply.data, dict) else {}
+        if isinstance(data.get("data"), dict):  # tolerate a JSON:API-wrapped answer
+            data = {**data["data"].get("attributes", {}), **data}
+        secrets = set(self.settings.secrets()) | {token}
+        out: dict[str, object] = {}
+        for key, value in data.items():
+            lowered = key.lower()
+            if ("token" in lowered and lowered != "expires_in") or "secret" in lowered:
+                continue
+            if key == "data" or (isinstance(value, str) and value in secrets):
+                continue
+            out[key] = value
+        return out
 
     def rate_limit_headers(self) -> dict[str, str]:
         """The last x-rate-limit / x-burst values seen, per verb class, for doctor."""
-        raise NotImplementedError
+        return dict(self.http.last_rate_headers)
 
     # --- users ---------------------------------------------------------------------------
     def find_user_by_email(self, email: str) -> User | None:
-        """GET /users?ids=email:<address>; None when no user has it."""
-        raise NotImplementedError
+        """GET /users?ids=email:<address>; None when no user has it (matched case-insensitively)."""
+        wanted = email.strip().casefold()
+        if not wanted:
+            return None
+        reply = self._get_or_none("/users", {"ids": f"email:{email.strip()}"})
+        if reply is None or not isinstance(reply.data, dict):
+            return None
+        for resource in as_list(reply.data.get("data")):
+            user = parse_user(resource)
+            if user.id and user.email.casefold() == wanted:
+                return user
+        return None
 
     def export_users(self, *, poll_seconds: float = 2.0, timeout: float = 1800.0) -> Iterator[User]:
-        """POST /jobs generateUsers, poll GET /jobs/{id}, download the CSV, yield every user."""
-        raise NotImplementedError
+        """POST /jobs generateUsers, poll GET /jobs/{id}, download the CSV, yield every user.
+
+        The download URL is an S3-style presigned link: it is fetched without the Authorization
+        header (sending our token to a third-party host would leak it) and without pacing.
+        """
+        body = {"data": {"type": "job", "attributes": {
+            "description": "alm-batch users export", "jobType": "generateUsers",
+            "payload": {"expandMetadata": True}}}}
+        created = self.http.request("POST", "/jobs", body=body)
+        job = as_list((created.data or {}).get("data") if isinstance(created.data, dict) else None)
+        job_id = str_id(job[0].get("id")) if job else ""
+        if not job_id:
+            raise ApiError(created.status, "ALM created no job id for the users export")
+        deadline = self.http.clock() + timeout
+        while True:
+            reply = self.http.request("GET", f"/jobs/{_seg(job_id)}")
+            status, url = self._job_state(reply.data)
+            if status in JOB_DONE:
+                if not url:
+                    raise ApiError(reply.status, "users export job finished without a file URL",
+                                   f"job {job_id}")
+                break
+            if status in JOB_FAILED:
+                raise ApiError(reply.status, f"users export job {status}", f"job {job_id}")
+            if self.http.clock() >= deadline:
+                raise ApiError(0, "users export job timed out",
+                               f"job {job_id} still '{status}' after {timeout:g} s")
+            self.http.sleep(poll_seconds)
+        download = self.http.request("GET", url, auth=False, paced=False,
+                                     headers={"Accept": "text/csv, */*"})
+        yield from parse_user_csv(download.content)
+
+    @staticmethod
+    def _job_state(doc: Any) -> tuple[str, str]:
+        """(lower-cased status, download URL) from a job document, wherever ALM put them."""
+        data = as_list(doc.get("data")) if isinstance(doc, dict) else []
+        a = data[0].get("attributes", {}) if data else {}
+        a = a if isinstance(a, dict) else {}
+        raw = a.get("status") or a.get("jobStatus") or a.get("state") or ""
+        if isinstance(raw, dict):
+            raw = raw.get("code") or raw.get("status") or ""
+        url = ""
+        for key in ("url", "downloadUrl", "fileUrl", "resultUrl", "reportUrl", "s3Url"):
+            if isinstance(a.get(key), str) and a[key].startswith(("http://", "https://")):
+                url = a[key]
+                break
+        if not url:
+            url = next((v for v in a.values() if isinstance(v, str)
+                        and v.startswith(("http://", "https://"))), "")
+        return str(raw).strip().casefold(), url
 
     def get_user(self, user_id: str) -> User | None:
-        raise NotImplementedError
+        reply = self._get_or_none(f"/users/{_seg(user_id)}")
+        items = as_list(reply.data.get("data")) if reply and isinstance(reply.data, dict) else []
+        return parse_user(items[0]) if items else None
 
     # --- learning objects ------------------------------------------------------------------
     def iter_catalogue(self, lo_types: Iterable[str] = ("course",)) -> Iterator[CourseSummary]:
         """GET /learningObjects at the largest page size without include, following links.next."""
-        raise NotImplementedError
+        params = {"filter.loTypes": ",".join(lo_types)}
+        for doc in self.pages("/learningObjects", params):
+            for resource in as_list(doc.get("data")):
+                if resource.get("id") is not None:
+                    yield parse_course_summary(resource)
 
     def get_course(self, course_id: str) -> CourseDetail | None:
         """GET /learningObjects/{id}?include=instances.loResources; None on 404."""
-        raise NotImplementedError
+        lo_id = course_id.strip()
+        if lo_id.isdigit():
+            lo_id = f"course:{lo_id}"
+        reply = self._get_or_none(f"/learningObjects/{_seg(lo_id)}",
+                                  {"include": "instances.loResources"})
+        return parse_course_detail(reply.data) if reply is not None else None
 
     # --- enrollments and grades ----------------------------------------------------------------
     def get_enrollments(self, user_id: str) -> list[Enrollment]:
         """GET /users/{id}/enrollments?include=loResourceGrades, every page."""
-        raise NotImplementedError
+        out: list[Enrollment] = []
+        path = f"/users/{_seg(user_id)}/enrollments"
+        for doc in self.pages(path, {"include": "loResourceGrades"}, include=True):
+            for resource in as_list(doc.get("data")):
+                out.append(parse_enrollment(resource, doc.get("included"), str(user_id)))
+        return out
 
     def enroll(self, user_id: str, course_id: str, instance_id: str) -> Enrollment | None:
-        """POST /users/{id}/enrollments?loId=&loInstanceId=. "Already enrolled" is success."""
-        raise NotImplementedError
+        """POST /users/{id}/enrollments?loId=&loInstanceId=. "Already enrolled" is success.
+
+        Returns the new enrollment when ALM sends it back, None when the learner was already
+        enrolled (409, or a 400 saying so) or the answer carried no enrollment.
+        """
+        try:
+            reply = self.http.request("POST", f"/users/{_seg(user_id)}/enrollments",
+                                      params={"loId": course_id, "loInstanceId": instance_id})
+        except WriteUncertain:
+            raise
+        except ApiError as exc:
+            if _already_enrolled(exc):
+                return None
+            raise
+        doc = reply.data if isinstance(reply.data, dict) else {}
+        items = as_list(doc.get("data"))
+        if not items or not items[0].get("id"):
+            return None
+        enrollment = parse_enrollment(items[0], doc.get("included"), str(user_id))
+        if not enrollment.lo_id or not enrollment.instance_id:
+            enrollment = type(enrollment)(
+                enrollment.id, enrollment.lo_id or course_id,
+                enrollment.instance_id or instance_id, enrollment.state or "ENROLLED",
+                enrollment.date_enrolled, enrollment.date_completed, enrollment.grades)
+        return enrollment
 
     def post_grade(self, grade: GradeRequest) -> None:
         """POST /users/{id}/userModuleGrade with the payload from ``batch.alm.payloads``."""
-        raise NotImplementedError
+        self.http.request("POST", f"/users/{_seg(grade.user_id)}/userModuleGrade",
+                          body=grade_payload(grade, self.settings))

@@ -1,0 +1,197 @@
+"""A rate limiter shared by every worker thread of one client.
+
+ALM limits each verb class (GET, POST, PATCH, ...) with a rate and a burst that it announces in
+``x-rate-limit`` / ``x-burst`` headers, and admin ``GET /users`` / ``GET /learningObjects`` with a
+much tighter hourly budget (alm-api.md §7). A 429 tells us to send nothing more to that bucket
+until its ``retry-after`` has passed, and the sandbox counts every request that arrives too
+early. So each bucket carries, besides its tokens, a shared "not before" time: every thread waits
+for it before sending, not only the thread that met the 429.
+
+Time is injected (``clock``/``sleep``) so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+# Per-minute (rate, burst) for verbs Settings has no knob for: the published admin table (§7).
+OTHER_VERB_DEFAULTS: dict[str, tuple[float, int]] = {
+    "PUT": (20.0, 10),
+    "PATCH": (60.0, 20),
+    "DELETE": (25.0, 10),
+}
+
+_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:r(?:eq(?:uests)?)?)?\s*(?:/\s*([a-z]+))?\s*$", re.I)
+_UNIT_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
+                 "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str | None) -> tuple[float, str] | None:
+    """Parse ``600r/m`` / ``5r/s`` / ``500r/h`` into (requests per second, unit letter).
+
+    A bare number is read as per minute (the unit ALM's table uses). None when unreadable.
+    """
+    if not text:
+        return None
+    match = _RATE.match(text)
+    if not match:
+        return None
+    count = float(match.group(1))
+    unit = (match.group(2) or "m").lower()
+    seconds = _UNIT_SECONDS.get(unit) or _UNIT_SECONDS.get(unit.rstrip("s"))
+    if seconds is None or count <= 0:
+        return None
+    return count / seconds, unit[0]
+
+
+@dataclass
+class Bucket:
+    """A token bucket plus the shared "not before" time a 429 sets."""
+
+    name: str
+    rate: float  # tokens per second
+    capacity: float
+    tokens: float
+    updated: float
+    not_before: float = 0.0
+
+    def refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until this bucket lets one request go (0 when it can go now)."""
+        wait = max(0.0, self.not_before - now)
+        if self.tokens < 1.0:
+            wait = max(wait, (1.0 - self.tokens) / self.rate if self.rate > 0 else 3600.0)
+        return wait
+
+
+class RateLimiter:
+    """Buckets per verb class, per rate-limited endpoint and one global ``max_rps`` ceiling.
+
+    ``verb_limits`` maps a verb to (per-minute rate, burst); ``endpoint_limits`` maps an
+    endpoint key ("GET /users") to (per-hour rate, burst). ``endpoint_of`` maps a request's
+    endpoint template to its endpoint key (or None).
+    """
+
+    def __init__(
+        self,
+        *,
+        verb_limits: Mapping[str, tuple[float, int]],
+        endpoint_limits: Mapping[str, tuple[float, int]],
+        endpoint_of: Callable[[str, str], str | None],
+        max_rps: float | None = None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._endpoint_of = endpoint_of
+        now = clock()
+        self._verbs: dict[str, Bucket] = {}
+        for verb, (per_minute, burst) in {**OTHER_VERB_DEFAULTS, **verb_limits}.items():
+            self._verbs[verb] = self._bucket(verb, per_minute / 60.0, burst, now)
+        self._endpoints = {
+            key: self._bucket(key, per_hour / 3600.0, burst, now)
+            for key, (per_hour, burst) in endpoint_limits.items()
+        }
+        self._global = (
+            self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
+        )
+
+    @staticmethod
+    def _bucket(name: str, rate: float, burst: float, now: float) -> Bucket:
+        capacity = max(1.0, float(burst))
+        return Bucket(name, rate, capacity, capacity, now)
+
+    def _verb_bucket(self, method: str) -> Bucket:
+        verb = method.upper()
+        if verb not in self._verbs:
+            self._verbs[verb] = self._bucket(verb, 20.0 / 60.0, 10, self._clock())
+        return self._verbs[verb]
+
+    def buckets_for(self, method: str, template: str) -> list[Bucket]:
+        """Every bucket a request must pass: its verb, its endpoint (if limited), the ceiling."""
+        buckets = [self._verb_bucket(method)]
+        key = self._endpoint_of(method, template)
+        if key is not None and key in self._endpoints:
+            buckets.append(self._endpoints[key])
+        if self._global is not None:
+            buckets.append(self._global)
+        return buckets
+
+    def acquire(self, method: str, template: str) -> float:
+        """Block until the request may go, take its tokens, return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                buckets = self.buckets_for(method, template)
+                wait = 0.0
+                for bucket in buckets:
+                    bucket.refill(now)
+                    wait = max(wait, bucket.wait_time(now))
+                if wait <= 0.0:
+                    for bucket in buckets:
+                        bucket.tokens -= 1.0
+                    return waited
+            self._sleep(wait)
+            waited += wait
+
+    def throttled(self, method: str, template: str, delay: float) -> None:
+        """A 429: nothing more for these buckets before ``delay`` seconds, and no burst after.
+
+        The global ceiling is left alone: a 429 on POST says nothing about GETs.
+        """
+        with self._lock:
+            now = self._clock()
+            for bucket in self.buckets_for(method, template):
+                if bucket is self._global:
+                    continue
+                bucket.refill(now)
+                bucket.not_before = max(bucket.not_before, now + delay)
+                bucket.tokens = min(bucket.tokens, 0.0)
+
+    def observe(self, method: str, template: str, rate_header: str | None,
+                burst_header: str | None) -> None:
+        """Re-pace a bucket from ALM's ``x-rate-limit`` / ``x-burst`` headers.
+
+        An hourly rate belongs to the endpoint's own bucket when it has one (admin GET /users
+        answers "500r/h"); any other rate paces the whole verb class.
+        """
+        parsed = parse_rate(rate_header)
+        burst: float | None = None
+        if burst_header:
+            try:
+                burst = max(1.0, float(burst_header.strip()))
+            except ValueError:
+                burst = None
+        if parsed is None and burst is None:
+            return
+        with self._lock:
+            now = self._clock()
+            bucket = self._verb_bucket(method)
+            key = self._endpoint_of(method, template)
+            if parsed is not None and parsed[1] == "h" and key in self._endpoints:
+                bucket = self._endpoints[key]  # type: ignore[index]
+            bucket.refill(now)
+            if parsed is not None:
+                bucket.rate = parsed[0]
+            if burst is not None:
+                bucket.capacity = burst
+                bucket.tokens = min(bucket.tokens, burst)
+
+    def describe(self) -> dict[str, str]:
+        """Current pacing per bucket, for doctor and logs: ``{"GET": "100.0/min, burst 10"}``."""
+        with self._lock:
+            out = {}
+            for bucket in [*self._verbs.values(), *self._endpoints.values()]:
+                per_minute = bucket.rate * 60.0
+                out[bucket.name] = f"{per_minute:g}/min, burst {bucket.capacity:g}"
+            return out
