@@ -6,7 +6,7 @@ by the ALM base URL, so a sandbox and a production account never share entries.
 
 Rules:
 - An entry is fresh while ``now - fetched_at < ttl_seconds``; ``refresh=True`` ignores every
-  entry written before this cache object was created (entries written during the run still count).
+  entry this cache object did not write itself (entries written during the run still count).
 - Misses ("no user has this email", "no course has this ID") are kept in memory for this run
   only: a user added to ALM tomorrow must be found tomorrow.
 - ``path=None`` (``--no-cache``) keeps everything in memory for the run.
@@ -205,9 +205,9 @@ class LookupCache:
         self.lock_timeout = lock_timeout
         self.warnings: list[str] = []
         self._lock = threading.RLock()
-        self._opened_at = clock()
         self._missing_users: set[str] = set()
         self._missing_courses: set[str] = set()
+        self._written: set[tuple[str, str]] = set()  # (kind, key) stored by this run
         self._persistent = path is not None
         self._conn = self._open()
 
@@ -322,9 +322,11 @@ class LookupCache:
         self.close()
 
     # -- freshness ---------------------------------------------------------------------------------
-    def _fresh(self, fetched_at: float) -> bool:
-        if self.refresh and fetched_at < self._opened_at:
-            return False
+    def _fresh(self, kind: str, key: str, fetched_at: float) -> bool:
+        if self.refresh:
+            with self._lock:
+                if (kind, key) not in self._written:
+                    return False
         return self.clock() - fetched_at < self.ttl_seconds
 
     def _read(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -359,7 +361,7 @@ class LookupCache:
             (self.base_url, key),
         )
         for payload, fetched_at in rows:
-            if self._fresh(fetched_at):
+            if self._fresh("user", key, fetched_at):
                 try:
                     return True, user_from_dict(json.loads(payload))
                 except (ValueError, KeyError, TypeError, AttributeError):
@@ -380,6 +382,7 @@ class LookupCache:
                     self._missing_users.add(key)
                 else:
                     self._missing_users.discard(key)
+                    self._written.add(("user", key))
                     rows.append((self.base_url, key, json.dumps(user_to_dict(user)), now))
         if rows:
             self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
@@ -390,7 +393,7 @@ class LookupCache:
             "SELECT payload, fetched_at FROM catalogue WHERE base_url = ?", (self.base_url,)
         )
         for payload, fetched_at in rows:
-            if self._fresh(fetched_at):
+            if self._fresh("catalogue", "", fetched_at):
                 try:
                     return [summary_from_dict(d) for d in json.loads(payload)]
                 except (ValueError, KeyError, TypeError, AttributeError):
@@ -399,6 +402,8 @@ class LookupCache:
 
     def put_catalogue(self, courses: Iterable[CourseSummary]) -> None:
         payload = json.dumps([summary_to_dict(c) for c in courses])
+        with self._lock:
+            self._written.add(("catalogue", ""))
         self._write(
             "INSERT OR REPLACE INTO catalogue VALUES (?, ?, ?)",
             [(self.base_url, payload, self.clock())],
@@ -414,7 +419,7 @@ class LookupCache:
             (self.base_url, course_id),
         )
         for payload, fetched_at in rows:
-            if self._fresh(fetched_at):
+            if self._fresh("course", course_id, fetched_at):
                 try:
                     return True, course_from_dict(json.loads(payload))
                 except (ValueError, KeyError, TypeError, AttributeError):
@@ -428,6 +433,7 @@ class LookupCache:
             return
         with self._lock:
             self._missing_courses.discard(course_id)
+            self._written.add(("course", course_id))
         self._write(
             "INSERT OR REPLACE INTO courses VALUES (?, ?, ?, ?)",
             [(self.base_url, course_id, json.dumps(course_to_dict(course)), self.clock())],
