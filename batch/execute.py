@@ -1,0 +1,467 @@
+"""Runs a ``Plan`` against ALM: concurrency, the ledger, and lost-response recovery.
+
+The rules this module keeps (product.md "Execute", house-style "Errors"):
+
+* Every write is journaled ``pending`` (committed) before it is sent, and ``done`` / ``failed``
+  / ``unknown`` after its answer, so ``kill -9`` at any moment loses nothing.
+* A write is never repeated blindly. A lost answer (``WriteUncertain``: 5xx, read timeout,
+  dropped connection) or a ``pending`` entry left by a dead run is settled by reading the
+  learner's enrollments: ALM has it -> ``done``; ALM does not -> re-sent (journaled again);
+  ALM cannot be read -> ``unknown`` (the next run settles it).
+* Rows are grouped by learner; one worker runs a learner's rows in input order. Two workers
+  never enroll the same learner at once, and one enrollment read settles all of that learner's
+  open entries. The shared rate limiter lives in the client, so ``concurrency`` workers keep
+  the write allowance busy without exceeding it.
+* Row-level problems never raise. ``AuthError`` / ``ApiUnreachable`` stop the run: no new
+  write starts, writes in flight finish, and ``ExecuteResult.aborted`` says why (exit 3).
+  ``stop`` (Ctrl-C) does the same with ``interrupted=True`` (exit 130).
+
+Rows that never started because the run stopped, or that stopped between two of their writes,
+end ``unknown``: product.md defines it as "could not be confirmed; a re-run settles it", which
+is exactly their state (the ledger knows what was done; the same command finishes the job).
+The message says plainly that the row was not (fully) attempted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from batch.alm.api import WriteUncertain
+from batch.alm.types import GradeRequest
+from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.ledger import (
+    Ledger,
+    LedgerEntry,
+    WriteKey,
+    WriteState,
+    already_posted_message,
+    apply_ledger,
+    utc_now,
+)
+from batch.models import RowResult, RowStatus
+from batch.plan import Plan, RowPlan
+from batch.settle import LearnerState, WriteClient
+from batch.verify import verify_results
+
+__all__ = [
+    "ExecuteOptions",
+    "ExecuteResult",
+    "ProgressEvent",
+    "WriteClient",
+    "apply_ledger",
+    "execute_plan",
+]
+
+log = logging.getLogger(__name__)
+
+_OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
+_AGAIN = "Run the same command again to finish."
+
+
+@dataclass(slots=True)
+class ExecuteOptions:
+    run_id: str
+    base_url: str
+    input_sha256: str
+    concurrency: int = 4
+    overwrite: bool = False
+    verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """One step of a live run, for the CLI's progress bars.
+
+    ``kind``: ``"write"`` (one HTTP write answered; ``status`` is done / failed / unknown),
+    ``"settle"`` (an open journal entry settled by reading ALM; ``status`` landed / not_landed),
+    ``"row_done"`` (``status`` is the row's final status). ``counts`` holds ``rows_total``,
+    ``rows_done``, ``writes_total`` (planned), ``writes_done`` (planned writes resolved one way
+    or another), ``writes_made`` (HTTP writes sent), ``grades_posted``, ``enrollments_made``,
+    ``settled``, and one count per final row status.
+    """
+
+    kind: str
+    row: int
+    status: str
+    counts: dict[str, int]
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """HTTP writes per second so far."""
+        return self.counts.get("writes_made", 0) / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Time left at the current pace (None before the first write)."""
+        done = self.counts.get("writes_done", 0)
+        if done <= 0 or self.elapsed <= 0:
+            return None
+        left = max(self.counts.get("writes_total", 0) - done, 0)
+        return left * self.elapsed / done
+
+
+@dataclass(slots=True)
+class ExecuteResult:
+    results: list[RowResult]
+    aborted: BatchError | None = None
+    interrupted: bool = False
+    writes_made: int = 0  # HTTP writes sent (enrollments + grades, re-sends included)
+    grades_posted: int = 0  # grades ALM accepted (or shown landed after a lost answer)
+    enrollments_made: int = 0
+    settled: int = 0  # open journal entries settled by reading ALM
+    unverified: int = 0  # --verify: rows ALM does not show completed
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _RowRun:
+    """What happened to one row so far; turns into its ``RowResult``."""
+
+    rp: RowPlan
+    attempts: int = 0
+    posted_at: str = ""
+    posted: int = 0  # grades accepted in this run
+    enrolled: bool = False  # enrollment created in this run
+    earlier: list[LedgerEntry] = field(default_factory=list)  # grades done before
+    failure: str = ""
+    unknown: str = ""
+    stopped: str = ""
+
+    def result(self) -> RowResult:
+        rp = self.rp
+        total = len(rp.grades)
+        done = self.posted + len(self.earlier)
+        if self.failure:
+            status, message = RowStatus.FAILED, self.failure
+        elif self.unknown:
+            status, message = RowStatus.UNKNOWN, self.unknown
+        elif self.stopped or done < total:
+            status = RowStatus.UNKNOWN
+            message = f"{self.stopped or 'Stopped'} after {done} of {total} grades. {_AGAIN}"
+        elif self.posted == 0 and not self.enrolled and self.earlier:
+            status = RowStatus.ALREADY_COMPLETED
+            latest = max(self.earlier, key=lambda e: e.done_at or e.updated_at)
+            message = already_posted_message(latest)
+            self.posted_at = self.posted_at or (latest.done_at or "")
+        else:
+            status = RowStatus.COMPLETED
+            noun = "grade" if self.posted == 1 else "grades"
+            message = f"Posted {self.posted} module {noun}."
+            if self.enrolled:
+                message = f"Enrolled the learner and posted {self.posted} module {noun}."
+            if self.earlier:
+                runs = ", ".join(sorted({e.run_id for e in self.earlier}))
+                message += f" {len(self.earlier)} more already posted by run {runs}."
+        out = rp.to_result(status, message)
+        out.attempts = self.attempts
+        out.posted_at = self.posted_at
+        return out
+
+
+class _Executor:
+    def __init__(
+        self,
+        plan: Plan,
+        client: WriteClient,
+        ledger: Ledger,
+        options: ExecuteOptions,
+        on_progress: Callable[[ProgressEvent], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.plan = plan
+        self.client = client
+        self.ledger = ledger
+        self.opt = options
+        self.on_progress = on_progress
+        self.stop = stop or threading.Event()
+        self.halt = threading.Event()  # set on abort or stop: no new write starts
+        self.aborted: BatchError | None = None
+        self.interrupted = False
+        self.results: list[RowResult | None] = [None] * len(plan.rows)
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.t0 = time.monotonic()
+
+    # --- bookkeeping -----------------------------------------------------------------------
+    def halted(self) -> bool:
+        if self.stop.is_set():
+            self.interrupted = True
+            self.halt.set()
+        return self.halt.is_set()
+
+    def _abort(self, exc: AbortError) -> None:
+        with self._lock:
+            if self.aborted is None:
+                self.aborted = exc
+        self.halt.set()
+
+    def _stop_reason(self) -> str:
+        if self.aborted is not None:
+            return f"The run stopped because {_sentence(self.aborted.message)}"
+        return "The run was interrupted"
+
+    def _not_attempted(self, rp: RowPlan) -> RowResult:
+        return rp.to_result(
+            RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason().lower()}. {_AGAIN}"
+        )
+
+    def _count(self, **add: int) -> None:
+        with self._lock:
+            self.counts.update(add)
+
+    def _emit(self, kind: str, row: int, status: str, **add: int) -> None:
+        with self._lock:
+            self.counts.update(add)
+            if self.on_progress is None:
+                return
+            event = ProgressEvent(kind, row, status, dict(self.counts), time.monotonic() - self.t0)
+            try:
+                self.on_progress(event)
+            except Exception:  # a progress display must never break a run
+                log.exception("progress callback failed")
+
+    # --- the run ---------------------------------------------------------------------------
+    def run(self) -> None:
+        groups: dict[str, list[int]] = {}
+        for i, rp in enumerate(self.plan.rows):
+            if rp.status is RowStatus.WOULD_COMPLETE:
+                groups.setdefault(rp.user_id, []).append(i)
+            else:
+                self.results[i] = rp.to_result()
+        self.counts.update(
+            rows_total=sum(len(g) for g in groups.values()), writes_total=self.plan.writes_needed
+        )
+        workers = max(1, self.opt.concurrency)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alm-write")
+        futures: set[Future[None]] = {
+            pool.submit(self._run_user, user, idx) for user, idx in groups.items()
+        }
+        ctrl_c = 0
+        try:
+            while futures:
+                try:
+                    _, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    # No handler installed by the caller: behave as if ``stop`` was set; a
+                    # second Ctrl-C gives up waiting (the ledger is consistent either way).
+                    ctrl_c += 1
+                    self.stop.set()
+                    if ctrl_c > 1:
+                        raise
+                if self.halted():
+                    for f in futures:
+                        f.cancel()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.halted()
+        for i, rp in enumerate(self.plan.rows):
+            if self.results[i] is None:
+                self.results[i] = self._not_attempted(rp)
+
+    def _run_user(self, user_id: str, indexes: list[int]) -> None:
+        learner = LearnerState(self.client, user_id)
+        try:
+            if not self.halted():
+                self._settle_open(learner)
+        except AbortError as exc:
+            self._abort(exc)
+        for i in indexes:
+            rp = self.plan.rows[i]
+            if self.halted():
+                self.results[i] = self._not_attempted(rp)
+                continue
+            rr = _RowRun(rp)
+            try:
+                self._run_row(rr, learner)
+            except AbortError as exc:
+                self._abort(exc)
+                rr.stopped = self._stop_reason()
+            except Exception as exc:  # a bug must not lose the rest of the run
+                log.exception("row %s failed unexpectedly", rp.row)
+                rr.unknown = (
+                    f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
+                )
+            result = rr.result()
+            self.results[i] = result
+            self._emit(
+                "row_done", rp.row, str(result.status), rows_done=1, **{str(result.status): 1}
+            )
+
+    def _settle_open(self, learner: LearnerState) -> None:
+        """Settle what earlier runs left open for this learner, with one read, before any
+        of the learner's keys is touched again."""
+        entries = self.ledger.for_users(self.opt.base_url, [learner.user_id]).values()
+        open_entries = [e for e in entries if e.state in _OPEN]
+        if not open_entries or learner.read() is None:
+            return
+        for entry in open_entries:
+            self._settle(entry.key, entry.row, learner, fresh=False)
+
+    def _settle(
+        self, key: WriteKey, row: int, learner: LearnerState, *, fresh: bool
+    ) -> bool | None:
+        """Read ALM: True (landed, journaled done), False (not landed, journaled failed so
+        a re-send is safe), None (cannot read now; the entry stays open)."""
+        landed = learner.landed(key, fresh=fresh)
+        if landed is None:
+            return None
+        if landed:
+            self.ledger.finish(key, WriteState.DONE, message="Confirmed by reading ALM.")
+        else:
+            self.ledger.finish(
+                key, WriteState.FAILED, message="Not found in ALM after an unanswered write."
+            )
+        self._emit("settle", row, "landed" if landed else "not_landed", settled=1)
+        return landed
+
+    def _run_row(self, rr: _RowRun, learner: LearnerState) -> None:
+        rp = rr.rp
+        if rp.enroll:
+            key = WriteKey.for_enroll(self.opt.base_url, rp.user_id, rp.course_id, rp.instance_id)
+            if not self._write(rr, key, learner, None):
+                return
+        for grade in rp.grades:
+            key = WriteKey.for_grade(self.opt.base_url, grade)
+            if not self._write(rr, key, learner, grade):
+                return
+
+    def _write(
+        self, rr: _RowRun, key: WriteKey, learner: LearnerState, grade: GradeRequest | None
+    ) -> bool:
+        """Make sure one write (an enrollment when ``grade`` is None) is done, re-sending only
+        after reading ALM. False when the row cannot go on (refused, unconfirmed, stopping)."""
+        entry = self.ledger.get(key)
+        if entry is not None and entry.state is WriteState.DONE:
+            if grade is None or not self.opt.overwrite or entry.run_id == self.opt.run_id:
+                if grade is not None:
+                    rr.earlier.append(entry)
+                self._emit("write", rr.rp.row, "skipped", writes_done=1)
+                return True
+        elif entry is not None and entry.state in _OPEN:
+            landed = self._settle(key, rr.rp.row, learner, fresh=entry.run_id == self.opt.run_id)
+            if landed is None:
+                rr.unknown = (
+                    f"An earlier write for module {key.module_id or 'enrollment'} was never "
+                    f"answered and ALM cannot be read to check it ({learner.error_text}). {_AGAIN}"
+                )
+                return False
+            if landed:
+                done = self.ledger.get(key)
+                if grade is not None and done is not None:
+                    rr.earlier.append(done)
+                self._emit("write", rr.rp.row, "skipped", writes_done=1)
+                return True
+        if self.halted():
+            rr.stopped = self._stop_reason()
+            return False
+        what = f"the grade for module {key.module_id}" if grade is not None else "the enrollment"
+        for attempt in (1, 2):
+            self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
+            rr.attempts += 1
+            self._count(writes_made=1)
+            try:
+                if grade is not None:
+                    self.client.post_grade(grade)
+                else:
+                    self.client.enroll(key.user_id, key.course_id, key.instance_id)
+            except WriteUncertain as exc:
+                self.ledger.finish(
+                    key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
+                )
+                landed = self._settle(key, rr.rp.row, learner, fresh=True)
+                if landed:
+                    self._accepted(rr, grade is not None)
+                    return True
+                if landed is None:
+                    rr.unknown = (
+                        f"The answer to {what} was lost ({exc.describe()}) and ALM cannot be "
+                        f"read to check it ({learner.error_text}). {_AGAIN}"
+                    )
+                    self._emit("write", rr.rp.row, "unknown", writes_done=1)
+                    return False
+                if attempt == 2:
+                    rr.unknown = (
+                        f"The answer to {what} was lost twice ({exc.describe()}) and ALM does "
+                        f"not show it. {_AGAIN}"
+                    )
+                    self._emit("write", rr.rp.row, "unknown", writes_done=1)
+                    return False
+                continue  # confirmed not landed: one journaled re-send
+            except ApiError as exc:
+                if grade is None and exc.status == 409:  # already enrolled
+                    self.ledger.finish(key, WriteState.DONE, status=409, message=exc.describe())
+                    self._emit("write", rr.rp.row, "done", writes_done=1)
+                    return True
+                self.ledger.finish(
+                    key, WriteState.FAILED, status=exc.status or None, message=exc.describe()
+                )
+                rr.failure = f"ALM refused {what}: {exc.describe()}"
+                self._emit("write", rr.rp.row, "failed", writes_done=1)
+                return False
+            except AuthError as exc:  # a 401/403 answer: the write was not applied
+                self.ledger.finish(key, WriteState.FAILED, message=exc.message)
+                raise
+            except AbortError as exc:  # no answer for too long: it may have landed
+                self.ledger.finish(key, WriteState.UNKNOWN, message=exc.message)
+                raise
+            self.ledger.finish(key, WriteState.DONE)
+            self._accepted(rr, grade is not None)
+            return True
+        return False  # pragma: no cover (the loop always returns)
+
+    def _accepted(self, rr: _RowRun, is_grade: bool) -> None:
+        rr.posted_at = utc_now()
+        if is_grade:
+            rr.posted += 1
+            self._emit("write", rr.rp.row, "done", writes_done=1, grades_posted=1)
+        else:
+            rr.enrolled = True
+            self._emit("write", rr.rp.row, "done", writes_done=1, enrollments_made=1)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:] if text else "ALM stopped answering"
+
+
+def execute_plan(
+    plan: Plan,
+    client: WriteClient,
+    ledger: Ledger,
+    options: ExecuteOptions,
+    *,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> ExecuteResult:
+    """Run every WOULD_COMPLETE row of ``plan``; one ``RowResult`` per plan row, input order.
+
+    Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
+    ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
+    ``interrupted=True``; either way the ledger holds everything done, and the same command
+    finishes the job. ``options.verify`` re-reads enrollments afterwards (only when the run
+    was neither aborted nor interrupted; see ``batch.verify``).
+    """
+    ledger.start_run(options.run_id, input_sha256=options.input_sha256)
+    ex = _Executor(plan, client, ledger, options, on_progress, stop)
+    ex.run()
+    results = [r for r in ex.results if r is not None]
+    out = ExecuteResult(
+        results=results,
+        aborted=ex.aborted,
+        interrupted=ex.interrupted and ex.aborted is None,
+        writes_made=ex.counts["writes_made"],
+        grades_posted=ex.counts["grades_posted"],
+        enrollments_made=ex.counts["enrollments_made"],
+        settled=ex.counts["settled"],
+        counts=dict(ex.counts),
+    )
+    if options.verify and out.aborted is None and not out.interrupted:
+        out.unverified = verify_results(results, plan, client)
+    return out
