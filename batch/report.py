@@ -1,0 +1,445 @@
+"""Reports people act on: every input row with what happened, why, and what to do next.
+
+``write_reports`` is the one call a run needs: in one pass over the results it writes the report
+(CSV, XLSX or JSON, from the file extension) and the failed-rows file (only the rows that did
+not end well, in the input's own format and columns, ready to fix and run again). Rows stream
+through: memory stays flat for any row count. Each file is written beside its final name and
+moved into place only when complete, so an interrupted run never leaves half a report.
+
+The report computes the summary's counts from the rows it wrote, so the summary and the rows
+cannot disagree. Nothing here prints: the CLI prints what these functions return.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any, Protocol
+
+from batch.errors import ExitStatus, UsageError
+from batch.models import RowResult, RowStatus, RunSummary
+from batch.report_layout import (
+    Cell,
+    FailedLayout,
+    ReportLayout,
+    failed_layout,
+    neutralise,
+    report_layout,
+    severity,
+)
+from batch.report_xlsx import XlsxSink
+from batch.summary import format_summary, summary_json
+
+__all__ = [
+    "REPORT_FORMATS",
+    "ReportPaths",
+    "failed_path_for",
+    "format_summary",
+    "neutralise",
+    "report_format",
+    "report_path_for",
+    "summary_json",
+    "write_failed_rows",
+    "write_report",
+    "write_reports",
+]
+
+REPORT_FORMATS: dict[str, str] = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
+INPUT_FORMATS = ("csv", "xlsx")
+JSON_FORMAT_NAME = "alm-batch report"
+JSON_FORMAT_VERSION = 1
+_SPOOL_BYTES = 8 * 1024 * 1024  # JSON rows stay in memory up to this, then go to a temp file
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPaths:
+    """Where ``write_reports`` wrote: the report, and the failed-rows file when a row failed."""
+
+    report: Path
+    failed: Path | None = None
+
+    def as_list(self) -> list[Path]:
+        return [self.report] if self.failed is None else [self.report, self.failed]
+
+
+# -- paths ---------------------------------------------------------------------------------------
+def report_format(path: Path) -> str:
+    """``csv``, ``xlsx`` or ``json`` from ``path``'s extension (any case); UsageError otherwise."""
+    fmt = REPORT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"--report {path}: cannot tell the report format from "
+            f"'{path.suffix or '(no extension)'}'.",
+            hint="Use a name ending in .csv, .xlsx or .json.",
+        )
+    return fmt
+
+
+def _input_ext(input_format: str) -> str:
+    fmt = input_format.lower().lstrip(".")
+    if fmt not in INPUT_FORMATS:
+        raise UsageError(f"Unknown input format '{input_format}': expected csv or xlsx.")
+    return fmt
+
+
+def failed_path_for(report_path: Path, input_format: str) -> Path:
+    """``<name>.failed.<input ext>`` beside the report: ``x.report.csv`` -> ``x.failed.csv``.
+
+    A timestamped report keeps its stamp (``x.report.20261126-141530.csv`` ->
+    ``x.failed.20261126-141530.csv``) so the pair is easy to match; a report named freely
+    (``--report out/results.json``) gets ``out/results.failed.<ext>``.
+    """
+    ext = _input_ext(input_format)
+    base = report_path.name[: -len(report_path.suffix)] if report_path.suffix else report_path.name
+    head, sep, tail = base.rpartition(".report")
+    if sep and (tail == "" or tail.startswith(".")):
+        base = f"{head}.failed{tail}"
+    else:
+        base = f"{base}.failed"
+    return report_path.with_name(f"{base}.{ext}")
+
+
+def report_path_for(
+    input_path: Path,
+    input_format: str,
+    explicit: Path | None = None,
+    *,
+    now: datetime | None = None,
+) -> Path:
+    """Where the report goes: ``explicit`` (``--report``) if given, else beside the input.
+
+    The default is ``<dir>/<stem>.report.<csv|xlsx>`` in the input's own format. It never
+    overwrites an earlier report (or its failed-rows file): when either exists, a local-time
+    stamp is added (``<stem>.report.20261126-141530.csv``, then ``-2``, ``-3``... within the
+    same second). An explicit path is the user's choice and may replace an older file, but it
+    may not be the input itself, a folder, or in a folder that does not exist.
+    """
+    if explicit is not None:
+        report_format(explicit)
+        if explicit.exists() and explicit.resolve() == input_path.resolve():
+            raise UsageError(
+                f"--report {explicit} is the input file itself.", hint="Choose another name."
+            )
+        if explicit.is_dir():
+            raise UsageError(f"--report {explicit} is a folder.", hint="Give a file name.")
+        if not explicit.parent.is_dir():
+            raise UsageError(
+                f"--report {explicit}: the folder {explicit.parent} does not exist.",
+                hint="Create it first or choose another path.",
+            )
+        return explicit
+    ext = _input_ext(input_format)
+
+    def free(candidate: Path) -> bool:
+        return not candidate.exists() and not failed_path_for(candidate, ext).exists()
+
+    candidate = input_path.with_name(f"{input_path.stem}.report.{ext}")
+    if free(candidate):
+        return candidate
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    for n in count(1):
+        suffix = stamp if n == 1 else f"{stamp}-{n}"
+        candidate = input_path.with_name(f"{input_path.stem}.report.{suffix}.{ext}")
+        if free(candidate):
+            return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _part_path(path: Path) -> Path:
+    """A temporary name beside ``path`` (same folder, so the final move is atomic)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+# -- sinks ---------------------------------------------------------------------------------------
+class _Sink(Protocol):
+    def write(self, result: RowResult) -> None: ...
+    def close(self, summary: RunSummary | None) -> Path: ...
+    def discard(self) -> None: ...
+
+
+class _CsvSink:
+    """UTF-8 with BOM (so Excel shows accents), comma-separated, every unsafe cell neutralised."""
+
+    def __init__(
+        self, path: Path, headers: Sequence[str], to_cells: Callable[[RowResult], list[Cell]]
+    ) -> None:
+        self.path = path
+        self.part = _part_path(path)
+        self._to_cells = to_cells
+        self._file = self.part.open("w", encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow([neutralise(h) for h in headers])
+
+    def write(self, result: RowResult) -> None:
+        self._csv.writerow(
+            [neutralise(c) if isinstance(c, str) else c for c in self._to_cells(result)]
+        )
+
+    def close(self, summary: RunSummary | None) -> Path:
+        self._file.close()
+        os.replace(self.part, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self._file.close()
+        self.part.unlink(missing_ok=True)
+
+
+def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
+    """One row of the JSON report: raw values (no neutralising: programs read this)."""
+    row: dict[str, Any] = {
+        "row": result.row,
+        "values": dict(result.values),
+        "status": result.status.value,
+        "ok": result.status.ok,
+        "severity": severity(result.status).value,
+        "message": result.message,
+        "user_id": result.user_id,
+        "course_id": result.course_id,
+        "instance_id": result.instance_id,
+        "module_ids": list(result.module_ids),
+        "action": result.action,
+    }
+    if live:
+        row["attempts"] = result.attempts
+        row["posted_at"] = result.posted_at
+    return row
+
+
+class _JsonSink:
+    """``{"format", "version", "summary", "columns", "rows": [...]}``, one row per line.
+
+    The summary comes first for people who open the file, but is only known at the end, so the
+    rows are spooled (in memory up to 8 MB, then to a temp file) and copied after it.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], *, live: bool) -> None:
+        self.path = path
+        self.part = _part_path(path)
+        self._columns = list(columns)
+        self._live = live
+        self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in close/discard
+            max_size=_SPOOL_BYTES, mode="w+", encoding="utf-8"
+        )
+        self._first = True
+
+    def write(self, result: RowResult) -> None:
+        self._spool.write("\n    " if self._first else ",\n    ")
+        self._spool.write(json.dumps(json_row(result, live=self._live), ensure_ascii=False))
+        self._first = False
+
+    def close(self, summary: RunSummary | None) -> Path:
+        meta = {
+            "format": JSON_FORMAT_NAME,
+            "version": JSON_FORMAT_VERSION,
+            "summary": summary_json(summary) if summary is not None else None,
+            "columns": self._columns,
+        }
+        head = json.dumps(meta, indent=2, ensure_ascii=False)
+        try:
+            with self.part.open("w", encoding="utf-8") as out:
+                out.write(head[: head.rindex("}")].rstrip())
+                out.write(',\n  "rows": [')
+                self._spool.seek(0)
+                shutil.copyfileobj(self._spool, out)
+                out.write("\n  ]\n}\n")
+            os.replace(self.part, self.path)
+        finally:
+            self._spool.close()
+            self.part.unlink(missing_ok=True)
+        return self.path
+
+    def discard(self) -> None:
+        self._spool.close()
+        self.part.unlink(missing_ok=True)
+
+
+def _report_sink(path: Path, layout: ReportLayout) -> _Sink:
+    fmt = report_format(path)
+    if fmt == "csv":
+        return _CsvSink(path, layout.headers, layout.cells)
+    if fmt == "json":
+        return _JsonSink(path, layout.original, live=layout.live)
+    return XlsxSink(
+        path,
+        layout.headers,
+        layout.cells,
+        status_index=layout.status_index,
+        title="Report",
+        frozen_columns=1,
+        wide_columns=(layout.status_index + 1,),
+    )
+
+
+def _failed_sink(path: Path, input_format: str, layout: FailedLayout, sheet: str | None) -> _Sink:
+    if _input_ext(input_format) == "csv":
+        return _CsvSink(path, layout.headers, layout.cells)
+    return XlsxSink(
+        path,
+        layout.headers,
+        layout.cells,
+        status_index=layout.status_index,
+        title=sheet or "Failed rows",
+        with_summary=False,
+        wide_columns=(layout.message_at,),
+    )
+
+
+# -- accounting ------------------------------------------------------------------------------------
+class _Tally:
+    """Counts what was written, so the summary describes exactly the rows in the report."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.rows = 0
+        self.failed = 0
+
+    def add(self, result: RowResult) -> None:
+        self.rows += 1
+        self.counts[result.status.value] += 1
+        if not result.status.ok:
+            self.failed += 1
+
+    def fill(self, summary: RunSummary, paths: Iterable[Path]) -> None:
+        """Counts, rows, end time (if unset), report paths and exit 1 when rows failed.
+
+        The exit status is only raised from 0 to 1: an abort (3) or interrupt (130) set by
+        the caller stays.
+        """
+        summary.counts = {s.value: self.counts[s.value] for s in RowStatus if self.counts[s.value]}
+        summary.rows = self.rows
+        if summary.ended_at is None:
+            summary.ended_at = datetime.now(UTC)
+        summary.report_paths = [str(p) for p in paths]
+        if self.failed and summary.exit_status == ExitStatus.OK:
+            summary.exit_status = int(ExitStatus.ROWS_FAILED)
+
+
+def _discard_all(*sinks: _Sink) -> None:
+    for sink in sinks:
+        try:
+            sink.discard()
+        except Exception:  # noqa: BLE001 - clean-up must not hide the original error
+            pass
+
+
+# -- public API ------------------------------------------------------------------------------------
+def write_reports(
+    results: Iterable[RowResult],
+    *,
+    columns: list[str],
+    summary: RunSummary,
+    input_path: Path,
+    input_format: str,
+    explicit: Path | None,
+    live: bool,
+    sheet: str | None = None,
+) -> ReportPaths:
+    """Write the report and the failed-rows file in one pass over ``results`` (input order).
+
+    Fills ``summary.counts``, ``summary.rows``, ``summary.report_paths``, ``summary.ended_at``
+    (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row failed. ``sheet``
+    names the failed-rows XLSX sheet (pass ``--sheet`` so the same command re-runs it).
+    If ``results`` raises, no file is left behind and the error propagates: a caller that
+    stops early (Ctrl-C) should still yield every row, e.g. unsent ones as ``unknown``.
+    """
+    report = report_path_for(input_path, input_format, explicit)
+    failed = _safe_failed_path(failed_path_for(report, input_format), input_path)
+    report_sink = _report_sink(report, report_layout(columns, live=live))
+    failed_sink = _failed_sink(failed, input_format, failed_layout(columns), sheet)
+    tally = _Tally()
+    try:
+        for result in results:
+            report_sink.write(result)
+            tally.add(result)
+            if not result.status.ok:
+                failed_sink.write(result)
+        if tally.failed:
+            failed_sink.close(None)
+        else:
+            failed_sink.discard()
+        paths = ReportPaths(report, failed if tally.failed else None)
+        tally.fill(summary, paths.as_list())
+        report_sink.close(summary)
+    except BaseException:
+        _discard_all(report_sink, failed_sink)
+        raise
+    return paths
+
+
+def write_report(
+    results: Iterable[RowResult],
+    *,
+    columns: list[str],
+    summary: RunSummary,
+    path: Path,
+    live: bool,
+) -> Path:
+    """Write only the report to ``path`` (format from its extension), streaming ``results``.
+
+    Fills the summary like ``write_reports`` (``report_paths`` gets ``path`` first).
+    """
+    report_format(path)
+    sink = _report_sink(path, report_layout(columns, live=live))
+    tally = _Tally()
+    try:
+        for result in results:
+            sink.write(result)
+            tally.add(result)
+        others = [Path(p) for p in summary.report_paths if p != str(path)]
+        tally.fill(summary, [path, *others])
+        sink.close(summary)
+    except BaseException:
+        _discard_all(sink)
+        raise
+    return path
+
+
+def write_failed_rows(
+    results: Iterable[RowResult],
+    *,
+    columns: list[str],
+    input_path: Path,
+    input_format: str,
+    report_path: Path,
+    sheet: str | None = None,
+) -> Path | None:
+    """Write ``<name>.failed.<ext>`` beside ``report_path``: the rows that did not end well.
+
+    The input's own columns, exactly and in order, then ``status`` and ``message``; CSV (UTF-8
+    with BOM) for CSV input, XLSX for XLSX input. Returns None, and writes nothing, when every
+    row ended well.
+    """
+    path = _safe_failed_path(failed_path_for(report_path, input_format), input_path)
+    sink = _failed_sink(path, input_format, failed_layout(columns), sheet)
+    written = 0
+    try:
+        for result in results:
+            if not result.status.ok:
+                sink.write(result)
+                written += 1
+        if not written:
+            sink.discard()
+            return None
+        return sink.close(None)
+    except BaseException:
+        _discard_all(sink)
+        raise
+
+
+def _safe_failed_path(path: Path, input_path: Path) -> Path:
+    """``path``, unless it would replace the input (re-running ``x.failed.csv`` with
+    ``--report x.csv``): then a stamped name beside it."""
+    if path.exists() and path.resolve() == input_path.resolve():
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return path.with_name(f"{path.stem}.{stamp}{path.suffix}")
+    return path

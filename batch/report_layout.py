@@ -1,0 +1,209 @@
+"""What a report row looks like: its columns, its cells, and how unsafe cells are made safe.
+
+Shared by the CSV/JSON writers (``report.py``) and the XLSX writer (``report_xlsx.py``) so the
+three formats can never disagree on column names or order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from batch.models import RowResult, RowStatus
+
+# The outcome columns every report carries, after the original ones (product.md, issue 6).
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "status",
+    "message",
+    "user_id",
+    "course_id",
+    "instance_id",
+    "module_ids",
+    "action",
+)
+# Only live runs have write attempts and a posting time; a dry run would show empty columns.
+LIVE_COLUMNS: tuple[str, ...] = ("attempts", "posted_at")
+ROW_COLUMN = "row"
+# Appended to an outcome column whose name an original column already uses.
+DISAMBIGUATION_SUFFIX = " (alm-batch)"
+# How module IDs are joined in one cell: "; " reads well and no ALM ID contains it.
+MODULE_SEPARATOR = "; "
+
+Cell = str | int
+
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula (or DDE) by
+# Excel, LibreOffice or Google Sheets. The full-width forms are added defensively: some
+# spreadsheet locales (Japanese IME) turn them into formula characters too.
+FORMULA_TRIGGERS: tuple[str, ...] = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+)
+
+
+def needs_neutralising(cell: str) -> bool:
+    """True when a spreadsheet could read ``cell`` as a formula."""
+    return cell.startswith(FORMULA_TRIGGERS)
+
+
+def neutralise(cell: str) -> str:
+    """Make a text cell safe to open in a spreadsheet: prefix a single quote, the OWASP way.
+
+    Why the quote and not a leading space: the quote is what Excel itself uses to mean "this is
+    text", so people recognise it, and a space could be trimmed by the next tool in line.
+    Every cell starting with ``= + - @``, tab or CR is prefixed, numbers included (``-5`` becomes
+    ``'-5``): OWASP asks for it because ``-2+3`` or ``-cmd|...`` start the same way as a number,
+    and telling them apart reliably is exactly the guesswork this function exists to avoid.
+
+    Where it applies: CSV outputs (report and failed rows), whose cells have no type.
+    XLSX outputs do not change the text: they store every such cell as a *text* cell (never a
+    formula) with Excel's own "quote prefix" flag, which is what Excel records when a person
+    types ``'=...``. The value read back is then exactly the input's, so a failed-rows XLSX
+    re-runs as is. JSON outputs are for programs and carry the raw text.
+    """
+    return "'" + cell if needs_neutralising(cell) else cell
+
+
+class Severity(StrEnum):
+    """The colour family of a status cell: people scan a report by colour first."""
+
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+# `duplicate` ends well (exit 0) but someone should glance at it; `unknown` is not an error in
+# the data: a re-run settles it. Both are warnings. Everything else that is not ok is an error.
+_WARNING_STATUSES = frozenset({RowStatus.DUPLICATE, RowStatus.UNKNOWN})
+
+
+def severity(status: RowStatus) -> Severity:
+    """The colour family of ``status``: ok (green), warning (amber) or error (red)."""
+    if status in _WARNING_STATUSES:
+        return Severity.WARNING
+    return Severity.OK if status.ok else Severity.ERROR
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (alm-batch)`` (then ``(alm-batch 2)``...) when an input column has it.
+
+    Compared case- and space-insensitively, because a person reading "Status" next to "status"
+    cannot tell which one the tool wrote.
+    """
+    candidate = name
+    n = 1
+    while candidate.strip().casefold() in taken:
+        n += 1
+        candidate = f"{name}{DISAMBIGUATION_SUFFIX}" if n == 2 else f"{name} (alm-batch {n - 1})"
+    taken.add(candidate.strip().casefold())
+    return candidate
+
+
+def _module_cell(result: RowResult) -> str:
+    return MODULE_SEPARATOR.join(result.module_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLayout:
+    """The columns of a report: ``row``, the original columns, then the outcome columns.
+
+    Original columns keep their names exactly as read. An outcome column whose name an original
+    column already uses (case-insensitively) gets the suffix `` (alm-batch)``: an input with its
+    own "Status" column yields ``Status`` (the input's) and ``status (alm-batch)`` (ours).
+    """
+
+    original: tuple[str, ...]
+    row_header: str
+    outcome_headers: tuple[str, ...]
+    live: bool
+
+    @property
+    def headers(self) -> list[str]:
+        return [self.row_header, *self.original, *self.outcome_headers]
+
+    @property
+    def status_index(self) -> int:
+        """0-based position of the status column (the one that is coloured)."""
+        return 1 + len(self.original)
+
+    def cells(self, result: RowResult) -> list[Cell]:
+        """The report row for ``result``, raw (the writer neutralises what its format needs)."""
+        out: list[Cell] = [result.row]
+        out.extend(result.values.get(col, "") for col in self.original)
+        out.extend(
+            (
+                result.status.value,
+                result.message,
+                result.user_id,
+                result.course_id,
+                result.instance_id,
+                _module_cell(result),
+                result.action,
+            )
+        )
+        if self.live:
+            out.extend((result.attempts, result.posted_at))
+        return out
+
+
+def report_layout(columns: Sequence[str], *, live: bool) -> ReportLayout:
+    """The report's columns for an input with ``columns`` (original headers, in order)."""
+    taken = {c.strip().casefold() for c in columns}
+    row_header = _unique_name(ROW_COLUMN, taken)
+    names = OUTCOME_COLUMNS + (LIVE_COLUMNS if live else ())
+    outcome = tuple(_unique_name(n, taken) for n in names)
+    return ReportLayout(tuple(columns), row_header, outcome, live)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedLayout:
+    """The columns of a failed-rows file: the input's own columns, then ``status`` and ``message``.
+
+    The file is meant to be fixed and run again as is, so the original headers come first,
+    unchanged and in order. When the input already has ``status`` / ``message`` columns (it is
+    itself a failed-rows file being re-run) those columns are reused and refreshed rather than
+    joined by new ones, so fix-and-re-run cycles do not grow the sheet by two columns each time.
+    """
+
+    original: tuple[str, ...]
+    status_at: int  # 0-based column index of the status value
+    message_at: int
+    extra: tuple[str, ...]  # headers appended after the original columns
+
+    @property
+    def headers(self) -> list[str]:
+        return [*self.original, *self.extra]
+
+    @property
+    def status_index(self) -> int:
+        return self.status_at
+
+    def cells(self, result: RowResult) -> list[Cell]:
+        out: list[Cell] = [result.values.get(col, "") for col in self.original]
+        out.extend("" for _ in self.extra)
+        out[self.status_at] = result.status.value
+        out[self.message_at] = result.message
+        return out
+
+
+def failed_layout(columns: Sequence[str]) -> FailedLayout:
+    """The failed-rows file's columns for an input with ``columns``."""
+    original = tuple(columns)
+    folded = [c.strip().casefold() for c in original]
+    extra: list[str] = []
+    positions: list[int] = []
+    for name in ("status", "message"):
+        if name in folded:
+            positions.append(folded.index(name))
+        else:
+            positions.append(len(original) + len(extra))
+            extra.append(name)
+    return FailedLayout(original, positions[0], positions[1], tuple(extra))
