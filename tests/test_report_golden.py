@@ -120,7 +120,12 @@ def sample_summary() -> RunSummary:
         writes_made=4,
         api_calls={"GET /users": 3, "POST /users/{id}/userModuleGrade": 6},
         throttled=1,
-        options={"concurrency": 4, "verify": False, "client_secret": SECRET, "refresh_token": SECRET},
+        options={
+            "concurrency": 4,
+            "verify": False,
+            "client_secret": SECRET,
+            "refresh_token": SECRET,
+        },
     )
 
 
