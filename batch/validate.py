@@ -1,0 +1,221 @@
+"""``InputRow`` -> ``CheckedRow``: every cell checked, every problem reported as data.
+
+``check_rows`` makes two passes over ``Table.iter_rows()``. The first decides each date
+column's day/month order from the values that can only be read one way (13/02/2025 is
+day-first); the second validates each row with the pydantic ``CompletionRecord`` and flags
+repeats of an earlier valid row as duplicates. Row problems never raise: they become
+``RowIssue``s. Only run-level problems raise: a date column that stays ambiguous
+(``InputError``), a bad option (``UsageError``).
+
+Date columns share their order when only one of them can settle it: a file's dates come from
+one export, so a decided Completion Date column also decides an all-ambiguous Start Date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from pydantic import ValidationError
+
+from batch.dates import (
+    DMY,
+    MDY,
+    DateFormat,
+    DateProblem,
+    order_evidence,
+    parse_date,
+    parse_date_format,
+    parse_timezone,
+)
+from batch.errors import InputError, UsageError
+from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key
+from batch.reading.table import Table
+from batch.validation.model import CompletionRecord, RowContext
+
+DATE_FIELDS = ("completion_date", "start_date")
+_AMBIGUOUS_SAMPLE = 3
+
+
+@dataclass
+class ValidationOptions:
+    """How to read the cells that the file alone cannot settle.
+
+    ``date_format``: ``DD/MM/YYYY``, ``MM/DD/YYYY``, ``YYYY-MM-DD`` (any separator), the words
+    ``DMY``/``MDY``/``day-first``/``month-first``, or a strftime pattern like ``%d.%m.%Y``.
+    ``timezone``: IANA name applied to dates written without a zone (midnight for bare dates).
+    ``default_completion_date``: used for rows (or files) with no completion date.
+    ``now``: the clock for "no future dates" (injected by tests; default: the current time).
+    Bad values raise ``UsageError`` when the options are created.
+    """
+
+    date_format: str | None = None
+    timezone: str = "UTC"
+    default_completion_date: str | None = None
+    now: datetime | None = None
+    tz: tzinfo = field(init=False, repr=False)
+    fmt: DateFormat | None = field(init=False, repr=False)
+    default_date: datetime | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tz = parse_timezone(self.timezone)
+        self.fmt = parse_date_format(self.date_format)
+        self.default_date = None
+        if self.default_completion_date:
+            order = self.fmt.order if self.fmt else None
+            try:
+                self.default_date = parse_date(
+                    self.default_completion_date, order=order, tz=self.tz, fmt=self.fmt
+                )
+            except DateProblem as exc:
+                raise UsageError(
+                    f"--completion-date {self.default_completion_date!r} {exc.problem}: {exc.fix}."
+                ) from None
+            if self.default_date > self.clock():
+                raise UsageError(
+                    f"--completion-date {self.default_completion_date!r} is in the future: "
+                    "give the date the learners completed."
+                )
+
+    def clock(self) -> datetime:
+        return self.now if self.now is not None else datetime.now(UTC)
+
+
+def issue_message(column: str, value: str, problem: str, fix: str) -> str:
+    """'Completion Date '31/02/2025' is not a real date: use a date such as 2025-02-28.'"""
+    shown = f" {value.strip()!r}" if value.strip() else ""
+    fix = fix.rstrip(".")
+    return f"{column}{shown} {problem}: {fix}."
+
+
+def summarise_issues(issues: Iterable[RowIssue]) -> str:
+    """The report message for a row: all of its issues, in column order, joined."""
+    return " ".join(issue.message for issue in issues)
+
+
+def duplicate_message(first_row: int) -> str:
+    """The report message for a duplicate row."""
+    return f"Repeats row {first_row} (same learner and course): not posted twice."
+
+
+def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, str | None]:
+    """First pass: each date column's day/month order (None when no value depends on it)."""
+    columns = [f for f in DATE_FIELDS if f in table.mapping]
+    if options.fmt is not None and options.fmt.order is not None:
+        return {f: options.fmt.order for f in columns}
+    if not columns:
+        return {}
+    counts = {f: {DMY: 0, MDY: 0, "AMBIGUOUS": 0} for f in columns}
+    samples: dict[str, list[str]] = {f: [] for f in columns}
+    for row in table.iter_rows():
+        for f in columns:
+            text = row.fields.get(f, "")
+            if not text:
+                continue
+            evidence = order_evidence(text)
+            if evidence is None:
+                continue
+            counts[f][evidence] += 1
+            if evidence == "AMBIGUOUS" and len(samples[f]) < _AMBIGUOUS_SAMPLE:
+                samples[f].append(f"{text.strip()!r} (row {row.row})")
+    orders: dict[str, str | None] = {}
+    for f in columns:
+        c = counts[f]
+        if c[DMY] != c[MDY]:
+            orders[f] = DMY if c[DMY] > c[MDY] else MDY
+        elif c[DMY]:
+            raise InputError(
+                f"{_where(table)}: column {table.mapping[f]!r} mixes day-first and month-first "
+                f"dates equally ({c[DMY]} each): rerun with --date-format DD/MM/YYYY or "
+                "--date-format MM/DD/YYYY."
+            )
+        else:
+            orders[f] = None
+    decided = [o for o in orders.values() if o is not None]
+    for f in columns:
+        if orders[f] is None and counts[f]["AMBIGUOUS"]:
+            if len(set(decided)) == 1:
+                orders[f] = decided[0]
+                continue
+            raise InputError(
+                f"{_where(table)}: column {table.mapping[f]!r} has dates that read either way "
+                f"(e.g. {', '.join(samples[f])}) and none that settle day or month first: rerun "
+                "with --date-format DD/MM/YYYY or --date-format MM/DD/YYYY."
+            )
+    return orders
+
+
+def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]:
+    """Validate every data row, in file order (see the module docstring for the two passes)."""
+    orders = decide_date_orders(table, options)
+    context: RowContext = {
+        "orders": orders,
+        "tz": options.tz,
+        "fmt": options.fmt,
+        "now": options.clock(),
+    }
+    mapping = table.mapping
+    has_module = "module" in mapping
+    default_date = options.default_date
+    empty_hint = table.format == "xlsx"
+    seen: dict[bytes, int] = {}
+    position = {name: i for i, name in enumerate(table.columns)}
+    for row in table.iter_rows():
+        data: dict[str, Any] = dict(row.fields)
+        if default_date is not None and not data.get("completion_date", "").strip():
+            data["completion_date"] = default_date
+        try:
+            record = CompletionRecord.model_validate(data, context=context)
+        except ValidationError as exc:
+            issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
+            issues.sort(key=lambda i: position.get(i.column, len(position)))
+            yield CheckedRow(input=row, completion=None, issues=issues)
+            continue
+        completion = Completion(**dict(record))
+        key = _dedup_key(completion, has_module)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = row.row
+        yield CheckedRow(input=row, completion=completion, issues=[], duplicate_of=first)
+
+
+def _issue(err: Any, row: InputRow, mapping: dict[str, str], xlsx: bool) -> RowIssue:
+    field_name = str(err["loc"][0]) if err["loc"] else ""
+    column = mapping.get(field_name, field_name)
+    value = row.fields.get(field_name, "")
+    ctx = err.get("ctx") or {}
+    if err["type"] == "empty" or (err["type"] == "missing"):
+        fix = ctx.get("fix", "fill it in")
+        if xlsx and field_name in mapping:
+            fix += " (if the cell holds a formula, open and save the file in Excel so its value is stored)"
+        return RowIssue(column, "", issue_message(column, "", "is empty", fix))
+    if err["type"] == "cell":
+        return RowIssue(column, value, issue_message(column, value, ctx["problem"], ctx["fix"]))
+    # Anything else from pydantic (should not happen): still name the column and the value.
+    return RowIssue(column, value, issue_message(column, value, "is not valid", str(err["msg"])))
+
+
+def _dedup_key(completion: Completion, has_module: bool) -> bytes:
+    """A fixed-size digest, so a million rows' keys stay small in memory."""
+    parts = [completion.email_key, completion.course.key]
+    if has_module:
+        parts.append(name_key(completion.module or ""))
+    return hashlib.blake2b("\x00".join(parts).encode(), digest_size=16).digest()
+
+
+def _where(table: Table) -> str:
+    return f"{table.path} (sheet {table.sheet!r})" if table.sheet else str(table.path)
+
+
+__all__ = [
+    "CompletionRecord",
+    "ValidationOptions",
+    "check_rows",
+    "decide_date_orders",
+    "duplicate_message",
+    "issue_message",
+    "summarise_issues",
+]

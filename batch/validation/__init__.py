@@ -1,0 +1,1 @@
+"""Row validation internals (see ``batch.validate`` for the public API)."""

@@ -1,0 +1,107 @@
+"""Single-cell parsers: text in, typed value out, or a ``CellProblem`` saying what and how to fix.
+
+Each problem carries two parts, ``problem`` ("is not an email address") and ``fix`` ("write it
+as jane.doe@example.com"), that ``validate`` joins with the column name and the value into the
+sentence a person reads in the report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from batch.dates import DateProblem
+from batch.models import CourseRef
+
+CellProblem = DateProblem  # one exception type for every cell problem
+
+
+_EMAIL = re.compile(
+    r"^[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}$"
+)
+_ANGLE = re.compile(r"^[^<>]*<([^<>]+)>\s*$")
+
+
+def parse_email(text: str) -> str:
+    """Trimmed email address (``Jane <jane@x.com>`` and ``mailto:`` are unwrapped)."""
+    value = text.strip()
+    m = _ANGLE.match(value)
+    if m:
+        value = m[1].strip()
+    if value.lower().startswith("mailto:"):
+        value = value[7:].strip()
+    if _EMAIL.match(value):
+        return value
+    example = "write it as name@company.com"
+    if " " in value or "\t" in value:
+        raise CellProblem("contains spaces", "remove them; one address per cell")
+    if value.count("@") == 0:
+        raise CellProblem("is not an email address (no @)", example)
+    if value.count("@") > 1:
+        raise CellProblem("holds more than one @", "give one address per cell")
+    raise CellProblem("is not a valid email address", example)
+
+
+_COURSE_ID = re.compile(r"^(?:course\s*:\s*)?(\d+)$", re.IGNORECASE)
+_OTHER_LO = re.compile(r"^(learningProgram|certification|jobAid)\s*:\s*\d+$", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+
+
+def parse_course(text: str) -> CourseRef:
+    """A course name, ``course:123`` or ``123`` (normalised to ``course:123``)."""
+    value = _WS.sub(" ", text).strip()
+    m = _COURSE_ID.match(value)
+    if m:
+        return CourseRef(text=value, course_id=f"course:{int(m[1])}")
+    if _OTHER_LO.match(value):
+        kind = value.split(":")[0]
+        raise CellProblem(
+            f"is a {kind} ID, not a course",
+            "list the courses it contains, one row per course",
+        )
+    return CourseRef(text=value)
+
+
+def parse_number(text: str) -> tuple[float, bool]:
+    """A score-like number: '85', '85.5', '85,5', '85 %', '1 234,5'. Returns (value, had_percent)."""
+    value = text.strip().replace("\u00a0", "").replace(" ", "").replace("\u202f", "")
+    percent = value.endswith("%") or value.startswith("%")
+    value = value.strip("%")
+    if "," in value and "." in value:
+        # The last separator is the decimal one; the other groups thousands.
+        if value.rfind(",") > value.rfind("."):
+            value = value.replace(".", "").replace(",", ".")
+        else:
+            value = value.replace(",", "")
+    elif value.count(",") == 1:
+        value = value.replace(",", ".")
+    try:
+        number = float(value)
+    except ValueError:
+        raise CellProblem("is not a number", "write a number such as 85 or 85.5") from None
+    if not math.isfinite(number):
+        raise CellProblem("is not a number", "write a number such as 85 or 85.5")
+    if number < 0:
+        raise CellProblem("is negative", "scores are 0 or more")
+    return number, percent
+
+
+_TRUE = frozenset({"yes", "y", "true", "t", "1", "pass", "passed", "p", "oui", "ja", "si", "sí"})
+_FALSE = frozenset({"no", "n", "false", "f", "0", "fail", "failed", "non", "nein"})
+
+
+def parse_passed(text: str) -> bool:
+    """yes/no, true/false, 1/0, pass/fail (any case)."""
+    value = text.strip().casefold()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise CellProblem("is not yes or no", "write yes or no (or true/false, 1/0)")
+
+
+def parse_text(text: str) -> str | None:
+    """Module / instance: trimmed, internal whitespace collapsed; blank is None (the default)."""
+    value = _WS.sub(" ", text).strip()
+    return value or None
