@@ -20,8 +20,9 @@ from __future__ import annotations
 import difflib
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache, email_key
@@ -29,6 +30,8 @@ from batch.errors import AbortError, ApiError
 from batch.models import CourseRef, RowStatus, name_key
 
 USER_LOOKUPS = ("auto", "per-email", "export")
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -55,12 +58,15 @@ class LookupStats:
     hits: dict[str, int] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
     user_method: str = ""  # "per-email", "export", "" (nothing to look up)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def hit(self, kind: str, n: int = 1) -> None:
-        self.hits[kind] = self.hits.get(kind, 0) + n
+        with self._lock:
+            self.hits[kind] = self.hits.get(kind, 0) + n
 
     def miss(self, kind: str, n: int = 1) -> None:
-        self.misses[kind] = self.misses.get(kind, 0) + n
+        with self._lock:
+            self.misses[kind] = self.misses.get(kind, 0) + n
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +112,7 @@ class Resolver:
         per_email_limit: int = 50,
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
+        workers: int = 4,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
             raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
@@ -116,6 +123,7 @@ class Resolver:
         self.per_email_limit = per_email_limit
         self.users_per_hour = users_per_hour
         self.export_job_seconds = export_job_seconds
+        self.workers = workers
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
@@ -124,11 +132,36 @@ class Resolver:
         self._catalogue: list[CourseSummary] | None = None
         self._catalogue_lock = threading.Lock()
         self._courses: dict[str, CourseResolution] = {}
+        self._details: dict[str, CourseDetail | None] = {}
+        self._detail_locks: dict[str, threading.Lock] = {}
         self._enrollments: dict[str, list[Enrollment] | ApiError] = {}
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(stage, done, total)
+
+    def _map(self, stage: str, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
+        """``fn`` over ``items`` with up to ``workers`` threads (the client paces the calls),
+        reporting progress; results in the order of ``items``. ``AbortError`` propagates."""
+        total = len(items)
+        counter = [0]
+
+        def step(item: _T) -> _R:
+            value = fn(item)
+            with self._lock:
+                counter[0] += 1
+                done = counter[0]
+            self._progress(stage, done, total)
+            return value
+
+        if self.workers <= 1 or total <= 1:
+            return [step(item) for item in items]
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, total), thread_name_prefix=stage)
+        try:
+            return list(pool.map(step, items))
+        finally:
+            # On an abort or Ctrl-C, drop the queued lookups instead of waiting for them.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # --- users --------------------------------------------------------------------------------------
     def choose_user_method(self, uncached: int) -> str:
@@ -175,24 +208,24 @@ class Resolver:
         return result
 
     def _per_email(self, keys: list[str], spelled: dict[str, str]) -> dict[str, User | None]:
-        out: dict[str, User | None] = {}
-        for done, key in enumerate(keys, 1):
+        def look_up(key: str) -> User | None:
             try:
                 user = self.client.find_user_by_email(spelled.get(key, key))
             except AbortError:
                 raise
             except ApiError as exc:
-                self.user_errors[key] = (
-                    f"ALM could not look up '{key}' ({exc.describe()}); a re-run will try again."
-                )
-                out[key] = None
-                continue
+                with self._lock:
+                    self.user_errors[key] = (
+                        f"ALM could not look up '{key}' ({exc.describe()}); "
+                        "a re-run will try again."
+                    )
+                return None
             if user is not None and email_key(user.email) != key:
                 user = None  # never trust a partial match
-            out[key] = user
             self.cache.put_user(key, user)
-            self._progress("users", done, len(keys))
-        return out
+            return user
+
+        return dict(zip(keys, self._map("users", look_up, keys), strict=True))
 
     def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:
         """One export job for every user; caches them all (the next file is warm too)."""
@@ -242,24 +275,31 @@ class Resolver:
             return self._catalogue
 
     def course_detail(self, course_id: str) -> CourseDetail | None:
-        """The course with instances and modules (cache, else one GET); None when it 404s."""
-        found, detail = self.cache.get_course(course_id)
-        if found:
-            self.stats.hit("courses")
+        """The course with instances and modules (cache, else one GET); None when it 404s.
+
+        Two names can lead to one ID; a lock per ID makes sure it is fetched once."""
+        with self._lock:
+            id_lock = self._detail_locks.setdefault(course_id, threading.Lock())
+        with id_lock:
+            if course_id in self._details:
+                return self._details[course_id]
+            found, detail = self.cache.get_course(course_id)
+            if found:
+                self.stats.hit("courses")
+            else:
+                self.stats.miss("courses")
+                detail = self.client.get_course(course_id)
+                self.cache.put_course(course_id, detail)
+            self._details[course_id] = detail
             return detail
-        self.stats.miss("courses")
-        detail = self.client.get_course(course_id)
-        self.cache.put_course(course_id, detail)
-        return detail
 
     def resolve_courses(self, refs: Iterable[CourseRef]) -> dict[str, CourseResolution]:
         """``ref.key`` -> resolution, each distinct reference once."""
         distinct = list({ref.key: ref for ref in refs}.values())
-        out: dict[str, CourseResolution] = {}
-        for done, ref in enumerate(distinct, 1):
-            out[ref.key] = self.resolve_course(ref)
-            self._progress("courses", done, len(distinct))
-        return out
+        if any(not ref.is_id for ref in distinct):
+            self.catalogue()  # listed once, before the workers need it
+        resolved = self._map("courses", self.resolve_course, distinct)
+        return {ref.key: res for ref, res in zip(distinct, resolved, strict=True)}
 
     def resolve_course(self, ref: CourseRef) -> CourseResolution:
         with self._lock:
@@ -358,10 +398,9 @@ class Resolver:
     # --- enrollments (always live) -----------------------------------------------------------------
     def prefetch_enrollments(self, user_ids: Iterable[str]) -> None:
         """Read the enrollments of each user once (one call per user, plus pages)."""
-        todo = [u for u in dict.fromkeys(user_ids) if u not in self._enrollments]
-        for done, user_id in enumerate(todo, 1):
-            self._read_enrollments(user_id)
-            self._progress("enrollments", done, len(todo))
+        with self._lock:
+            todo = [u for u in dict.fromkeys(user_ids) if u not in self._enrollments]
+        self._map("enrollments", self._read_enrollments, todo)
 
     def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
         with self._lock:

@@ -270,3 +270,19 @@ def test_progress_reaches_the_plan_stage() -> None:
     build_plan([row(2), row(3)], resolver, PlanOptions(), on_progress=lambda *a: seen.append(a))
     assert seen[-1] == ("plan", 2, 2)
     assert any(stage == "users" for stage, _, _ in seen)
+
+
+def test_failed_reads_make_the_row_unknown_not_a_crash() -> None:
+    from batch.errors import ApiError
+
+    alm = fake()
+    alm.fail["get_enrollments"] = ApiError(500, "Server Error", "try later")
+    p = one(row(2), alm)
+    assert p.status is RowStatus.UNKNOWN
+    assert p.message == (
+        "Could not read ann@acme.com's enrollments in ALM (HTTP 500 Server Error: try later); "
+        "a re-run will try again."
+    )
+    alm = fake()
+    alm.fail["find_user_by_email"] = ApiError(400, "Bad Request")
+    assert one(row(2), alm).status is RowStatus.UNKNOWN

@@ -233,3 +233,35 @@ def test_progress_is_reported_per_stage() -> None:
     resolver.resolve_users(["user1@acme.com", "user2@acme.com"])
     resolver.resolve_courses([cid(600)])
     assert ("users", 2, 2) in seen and ("courses", 1, 1) in seen
+
+
+def test_parallel_workers_still_fetch_each_course_once() -> None:
+    alm = fake()
+    resolver = Resolver(alm, LookupCache(None, BASE), workers=8)
+    refs = [
+        name("Fire Safety 2025"),
+        name("sécurité incendie"),
+        name(" FIRE SAFETY 2025"),
+        cid(300),
+    ]
+    out = resolver.resolve_courses(refs)
+    assert alm.calls == {"iter_catalogue": 1, "get_course": 1}
+    assert {res.course_id for res in out.values()} == {"course:300"}
+
+
+def test_an_abort_in_a_worker_thread_stops_the_resolution() -> None:
+    alm = fake()
+    alm.fail["get_enrollments"] = AuthError("ALM refused the credentials.")
+    resolver = Resolver(alm, LookupCache(None, BASE), workers=4)
+    with pytest.raises(AuthError):
+        resolver.prefetch_enrollments([str(i) for i in range(20)])
+
+
+def test_an_enrollment_read_error_is_kept_for_the_rows_of_that_user() -> None:
+    alm = fake()
+    alm.fail["get_enrollments"] = ApiError(500, "Server Error")
+    resolver = Resolver(alm, LookupCache(None, BASE))
+    resolver.prefetch_enrollments(["1"])
+    with pytest.raises(ApiError):
+        resolver.enrollments("1")
+    assert alm.calls == {"get_enrollments": 1}
