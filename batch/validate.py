@@ -149,8 +149,18 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
 
 
 def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]:
-    """Validate every data row, in file order (see the module docstring for the two passes)."""
+    """Validate every data row, in file order (see the module docstring for the two passes).
+
+    The first pass runs now, so an ambiguous date column raises ``InputError`` at the call,
+    before the caller opens a report; the rows are then streamed by the returned iterator.
+    """
     orders = decide_date_orders(table, options)
+    return _check(table, options, orders)
+
+
+def _check(
+    table: Table, options: ValidationOptions, orders: dict[str, str | None]
+) -> Iterator[CheckedRow]:
     context: RowContext = {
         "orders": orders,
         "tz": options.tz,
