@@ -277,6 +277,10 @@ class _RowPlanner:
             out.message = (
                 f"ALM already shows {c.email} completed '{name}'{_day(enrollment.date_completed)}."
             )
+            if c.instance and _match_instances(course, c.instance) != [instance]:
+                out.message = out.message[:-1] + (
+                    f" in instance {_label(instance.names, instance.id)}, not '{c.instance}'."
+                )
             return out
         if not instance.active:
             out.message = (
@@ -316,6 +320,12 @@ class _RowPlanner:
                 )
             chosen = matches[0]
             enrollment = next((e for e in enrolled if e.instance_id == chosen.id), None)
+            done = next((e for e in enrolled if e.completed), None)
+            if enrollment is None and done is not None and not self.options.overwrite:
+                # Completed in another instance: the course is done, whichever session it was.
+                found = course.instance(done.instance_id)
+                if found is not None:
+                    return found, done, ""
             if enrollment is None and enrolled:
                 other = course.instance(enrolled[0].instance_id)
                 other_label = _label(other.names, other.id) if other else enrolled[0].instance_id

@@ -286,3 +286,14 @@ def test_failed_reads_make_the_row_unknown_not_a_crash() -> None:
     alm = fake()
     alm.fail["find_user_by_email"] = ApiError(400, "Bad Request")
     assert one(row(2), alm).status is RowStatus.UNKNOWN
+
+
+def test_completed_in_another_instance_than_the_column_is_already_completed() -> None:
+    done = {"1": [completed_enrollment("1", SAFETY, datetime(2025, 3, 4, tzinfo=UTC))]}
+    p = one(row(2, instance="Spring Session"), fake(done))
+    assert p.status is RowStatus.ALREADY_COMPLETED
+    assert p.instance_id == "course:10_1"
+    assert p.message == (
+        "ALM already shows ann@acme.com completed 'Fire Safety' on 2025-03-04 in instance "
+        "'Default' (course:10_1), not 'Spring Session'."
+    )
