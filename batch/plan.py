@@ -124,18 +124,22 @@ def build_plan(
     each row is planned from those answers. Invalid and duplicate rows cost no call.
     """
     checked = list(rows)
-    if on_progress is not None and resolver.on_progress is None:
+    live = [c for r in checked if r.duplicate_of is None and (c := r.completion) is not None]
+    borrowed = on_progress is not None and resolver.on_progress is None
+    if borrowed:
         resolver.on_progress = on_progress
-    live = [r.completion for r in checked if r.completion is not None and r.duplicate_of is None]
-    users = resolver.resolve_users(c.email for c in live if c is not None)
-    courses = resolver.resolve_courses(c.course for c in live if c is not None)
-    learners = []
-    for c in live:
-        assert c is not None
-        user = users.get(c.email_key)
-        if user is not None and user.active and courses[c.course.key].ok:
-            learners.append(user.id)
-    resolver.prefetch_enrollments(learners)
+    try:
+        users = resolver.resolve_users(c.email for c in live)
+        courses = resolver.resolve_courses(c.course for c in live)
+        learners = []
+        for c in live:
+            user = users.get(c.email_key)
+            if user is not None and user.active and courses[c.course.key].ok:
+                learners.append(user.id)
+        resolver.prefetch_enrollments(learners)
+    finally:
+        if borrowed:
+            resolver.on_progress = None
 
     planner = _RowPlanner(resolver, options, users, courses)
     plan = Plan()
