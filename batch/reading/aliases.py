@@ -214,12 +214,20 @@ def recognised_count(cells: list[str], mapping: dict[str, str] | None) -> int:
     return len(found)
 
 
+# Header names shown in the missing-column message, as people write them.
+_DISPLAY: dict[str, tuple[str, ...]] = {
+    "email": ("Email", "Email Address", "Learner Email"),
+    "course": ("Course", "Course Name", "Course ID"),
+    "completion_date": ("Completion Date", "Completed On", "Date Completed"),
+}
+
+
 def missing_columns_message(
     where: str, columns: list[str], missing: list[str], header_row: int
 ) -> str:
     """One line: what is missing, what was found, what was expected, how to fix."""
     expected = "; ".join(
-        f"{f} (e.g. {', '.join(repr(a.title()) for a in ALIASES[f][:3])})" for f in missing
+        f"{f} (e.g. {', '.join(repr(a) for a in _DISPLAY.get(f, (f,)))})" for f in missing
     )
     found = ", ".join(repr(c) for c in columns) or "(none)"
     return (
