@@ -144,7 +144,8 @@ class _RowRun:
             status, message = RowStatus.UNKNOWN, self.unknown
         elif self.stopped or done < total:
             status = RowStatus.UNKNOWN
-            message = f"{self.stopped or 'Stopped'} after {done} of {total} grades. {_AGAIN}"
+            reason = self.stopped or "the run stopped"
+            message = f"{reason[:1].upper()}{reason[1:]} after {done} of {total} grades. {_AGAIN}"
         elif self.posted == 0 and not self.enrolled and self.earlier:
             status = RowStatus.ALREADY_COMPLETED
             latest = max(self.earlier, key=lambda e: e.done_at or e.updated_at)
@@ -204,13 +205,11 @@ class _Executor:
 
     def _stop_reason(self) -> str:
         if self.aborted is not None:
-            return f"The run stopped because {_sentence(self.aborted.message)}"
-        return "The run was interrupted"
+            return f"the run stopped because {_sentence(self.aborted.message)}"
+        return "the run was interrupted"
 
     def _not_attempted(self, rp: RowPlan) -> RowResult:
-        return rp.to_result(
-            RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason().lower()}. {_AGAIN}"
-        )
+        return rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
 
     def _count(self, **add: int) -> None:
         with self._lock:
@@ -427,8 +426,13 @@ class _Executor:
 
 
 def _sentence(text: str) -> str:
+    """Fit a message after "because": no final stop, lower-case first letter unless an acronym."""
     text = text.strip().rstrip(".")
-    return text[:1].lower() + text[1:] if text else "ALM stopped answering"
+    if not text:
+        return "ALM stopped answering"
+    if text[1:2].islower():
+        text = text[:1].lower() + text[1:]
+    return text
 
 
 def execute_plan(

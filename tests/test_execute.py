@@ -1,0 +1,333 @@
+"""execute_plan against the in-memory FakeWriter: exactly-once under every injected fault."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from batch.errors import ApiUnreachable, AuthError
+from batch.execute import ExecuteOptions, ExecuteResult, ProgressEvent, execute_plan
+from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState, apply_ledger
+from batch.models import RowStatus
+from batch.plan import Plan
+from tests.fake_writer import LANDED, LOST, REFUSE, FakeWriter, make_plan, module_ids, row_plan
+
+BASE = "https://alm.test"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    with Ledger(tmp_path / LEDGER_NAME) as led:
+        yield led  # type: ignore[misc]
+
+
+def writer() -> FakeWriter:
+    return FakeWriter(modules={"course:1_1": module_ids(), "course:2_1": module_ids("course:2")})
+
+
+def run(
+    plan: Plan,
+    client: FakeWriter,
+    ledger: Ledger,
+    run_id: str = "run-1",
+    *,
+    apply: bool = True,
+    **kw: object,
+) -> ExecuteResult:
+    overwrite = bool(kw.get("overwrite", False))
+    if apply:
+        apply_ledger(plan, ledger, BASE, overwrite=overwrite)
+    options = ExecuteOptions(run_id=run_id, base_url=BASE, input_sha256="sha", **kw)  # type: ignore[arg-type]
+    return execute_plan(plan, client, ledger, options)
+
+
+def statuses(result: ExecuteResult) -> list[RowStatus]:
+    return [r.status for r in result.results]
+
+
+def test_enroll_then_grades_exactly_once(ledger: Ledger) -> None:
+    fake = writer()
+    plan = make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True))
+    out = run(plan, fake, ledger)
+    assert statuses(out) == [RowStatus.COMPLETED, RowStatus.COMPLETED]
+    assert out.results[0].message == "Enrolled the learner and posted 2 module grades."
+    assert out.results[0].attempts == 3 and out.results[0].posted_at.endswith("Z")
+    assert (out.writes_made, out.grades_posted, out.enrollments_made) == (6, 4, 2)
+    assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 4
+    assert fake.log[0] == ("enroll", "u1", "course:1") or fake.log[0][0] == "enroll"
+    assert ledger.counts(BASE) == {"done": 6}
+    assert out.aborted is None and not out.interrupted
+
+
+def test_rows_not_planned_pass_through_untouched(ledger: Ledger) -> None:
+    fake = writer()
+    skipped = row_plan(2, "u1", status=RowStatus.USER_NOT_FOUND)
+    plan = make_plan(skipped, row_plan(3, "u2", enroll=True))
+    out = run(plan, fake, ledger)
+    assert out.results[0].status is RowStatus.USER_NOT_FOUND
+    assert out.results[0].message == "as planned" and out.results[0].attempts == 0
+    assert [r.row for r in out.results] == [2, 3]
+
+
+def test_already_enrolled_409_counts_as_enrolled(ledger: Ledger) -> None:
+    fake = writer()
+    fake.already_enrolled_409 = True
+    fake.enrolled("u1", "course:1", "course:1_1")
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    assert statuses(out) == [RowStatus.COMPLETED]
+    key = WriteKey.for_enroll(BASE, "u1", "course:1", "course:1_1")
+    entry = ledger.get(key)
+    assert entry is not None and entry.state is WriteState.DONE and entry.http_status == 409
+
+
+def test_refusal_fails_the_row_with_alm_text_and_rerun_retries(ledger: Ledger) -> None:
+    fake = writer()
+    second = module_ids()[1]
+    fake.fail("grade", "u1", second, REFUSE)
+    plan = make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True))
+    out = run(plan, fake, ledger)
+    assert statuses(out) == [RowStatus.FAILED, RowStatus.COMPLETED]
+    msg = out.results[0].message
+    assert msg == (
+        f"ALM refused the grade for module {second}: "
+        "HTTP 400 Field Type incorrect: incorrect relation type - module"
+    )
+    failed = ledger.get(WriteKey.for_grade(BASE, plan.rows[0].grades[1]))
+    assert failed is not None and failed.state is WriteState.FAILED and failed.http_status == 400
+    # the same command again: only the refused grade is sent
+    again = run(
+        make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True)),
+        fake,
+        ledger,
+        "run-2",
+    )
+    assert statuses(again) == [RowStatus.COMPLETED, RowStatus.ALREADY_COMPLETED]
+    assert again.writes_made == 1 and again.results[0].message == "Posted 1 module grade."
+    assert fake.double_grades == 0 and len(fake.grade_counts) == 4
+
+
+def test_lost_answer_that_landed_is_not_resent(ledger: Ledger) -> None:
+    fake = writer()
+    fake.fail("grade", "u1", module_ids()[0], LANDED)
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    assert statuses(out) == [RowStatus.COMPLETED]
+    assert fake.grade_posts == 2 and fake.double_grades == 0
+    assert out.results[0].attempts == 3 and out.settled == 1 and out.grades_posted == 2
+
+
+def test_lost_answer_that_did_not_land_is_resent_once(ledger: Ledger) -> None:
+    fake = writer()
+    fake.fail("grade", "u1", module_ids()[0], LOST)
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    assert statuses(out) == [RowStatus.COMPLETED]
+    assert fake.grade_posts == 3 and set(fake.grade_counts.values()) == {1}
+    entry = ledger.get(WriteKey.for_grade(BASE, row_plan(2, "u1").grades[0]))
+    assert entry is not None and entry.state is WriteState.DONE and entry.attempts == 2
+
+
+def test_lost_twice_is_unknown_and_next_run_settles(ledger: Ledger) -> None:
+    fake = writer()
+    fake.fail("grade", "u1", module_ids()[0], LOST, LOST)
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    assert statuses(out) == [RowStatus.UNKNOWN]
+    assert "was lost twice" in out.results[0].message
+    assert fake.grade_counts == {}
+    again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
+    assert statuses(again) == [RowStatus.COMPLETED]
+    assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 2
+
+
+def test_lost_answer_with_unreadable_alm_is_unknown_then_settled_without_repost(
+    ledger: Ledger,
+) -> None:
+    fake = writer()
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.fail("grade", "u1", module_ids()[0], LANDED)
+    fake.fail_reads("u1", times=3)
+    out = run(make_plan(row_plan(2, "u1")), fake, ledger)
+    assert statuses(out) == [RowStatus.UNKNOWN]
+    assert "cannot be read to check it (HTTP 503 Service Unavailable)" in out.results[0].message
+    key = WriteKey.for_grade(BASE, row_plan(2, "u1").grades[0])
+    entry = ledger.get(key)
+    assert entry is not None and entry.state is WriteState.UNKNOWN
+    fake.read_failures.clear()
+    again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
+    assert statuses(again) == [RowStatus.COMPLETED]
+    assert fake.double_grades == 0 and len(fake.grade_counts) == 2
+    assert again.settled == 1 and again.writes_made == 1
+
+
+def test_enroll_lost_answers(ledger: Ledger) -> None:
+    fake = writer()
+    fake.fail("enroll", "u1", "course:1", LANDED)
+    fake.fail("enroll", "u2", "course:1", LOST)
+    out = run(
+        make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True)), fake, ledger
+    )
+    assert statuses(out) == [RowStatus.COMPLETED, RowStatus.COMPLETED]
+    assert fake.enroll_posts == 3 and out.enrollments_made == 2
+    assert [r.attempts for r in out.results] == [3, 4]
+
+
+def test_pending_from_crashed_run_settled_by_reading(ledger: Ledger) -> None:
+    """A run died mid-request: the grade that landed is not re-sent, the other one is."""
+    fake = writer()
+    rp = row_plan(2, "u1", enroll=True)
+    landed, lost = rp.grades
+    ledger.begin(WriteKey.for_enroll(BASE, "u1", "course:1", "course:1_1"), "run-dead", "sha", 2)
+    ledger.begin(WriteKey.for_grade(BASE, landed), "run-dead", "sha", 2)
+    ledger.begin(WriteKey.for_grade(BASE, lost), "run-dead", "sha", 2)
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.graded("u1", "course:1", "course:1_1", landed.module_id)
+    # the plan still wants both (the planner read ALM before the crash or ignores the ledger)
+    out = run(make_plan(rp), fake, ledger, "run-2")
+    assert statuses(out) == [RowStatus.COMPLETED]
+    assert fake.grade_counts == {("u1", lost.module_id): 1} and fake.enroll_posts == 0
+    assert out.settled == 3 and out.writes_made == 1
+    assert "1 more already posted by run run-dead" in out.results[0].message
+    assert ledger.pending(BASE) == []
+
+
+def test_pending_that_landed_everywhere_makes_row_already_completed(ledger: Ledger) -> None:
+    fake = writer()
+    rp = row_plan(2, "u1")
+    fake.enrolled("u1", "course:1", "course:1_1")
+    for grade in rp.grades:
+        ledger.begin(WriteKey.for_grade(BASE, grade), "run-dead", "sha", 2)
+        fake.graded("u1", "course:1", "course:1_1", grade.module_id)
+    out = run(make_plan(rp), fake, ledger, "run-2")
+    assert statuses(out) == [RowStatus.ALREADY_COMPLETED]
+    assert out.results[0].message.startswith("Already posted by run run-dead on ")
+    assert fake.grade_posts == 0 and fake.reads == 1
+
+
+def test_auth_error_mid_run_aborts_keeping_what_was_done(ledger: Ledger) -> None:
+    fake = writer()
+    fake.abort_after_writes(4)
+    plan = make_plan(*(row_plan(n + 2, f"u{n}") for n in range(4)))
+    for n in range(4):
+        fake.enrolled(f"u{n}", "course:1", "course:1_1")
+    out = run(plan, fake, ledger, concurrency=1)
+    assert isinstance(out.aborted, AuthError) and not out.interrupted
+    assert statuses(out)[:2] == [RowStatus.COMPLETED, RowStatus.COMPLETED]
+    assert statuses(out)[2:] == [RowStatus.UNKNOWN, RowStatus.UNKNOWN]
+    assert out.results[2].message.startswith(
+        "The run stopped because ALM refused the credentials (HTTP 401) after 0 of 2 grades."
+    )
+    assert out.results[3].message.startswith("Not attempted: the run stopped because")
+    assert ledger.pending(BASE) == [] and ledger.counts(BASE) == {"done": 4, "failed": 1}
+    # after fixing the credentials, the same command finishes the job
+    fake.abort_after = None
+    again = run(make_plan(*(row_plan(n + 2, f"u{n}") for n in range(4))), fake, ledger, "run-2")
+    assert statuses(again) == [RowStatus.ALREADY_COMPLETED] * 2 + [RowStatus.COMPLETED] * 2
+    assert fake.double_grades == 0 and len(fake.grade_counts) == 8
+
+
+def test_unreachable_mid_write_leaves_unknown_for_next_run(ledger: Ledger) -> None:
+    fake = writer()
+    fake.enrolled("u0", "course:1", "course:1_1")
+    fake.abort_after_writes(1, ApiUnreachable("ALM did not answer for 600 seconds."))
+    out = run(make_plan(row_plan(2, "u0")), fake, ledger)
+    assert isinstance(out.aborted, ApiUnreachable)
+    assert ledger.counts(BASE) == {"done": 1, "unknown": 1}
+    fake.abort_after = None
+    again = run(make_plan(row_plan(2, "u0")), fake, ledger, "run-2")
+    assert statuses(again) == [RowStatus.COMPLETED] and again.settled == 1
+    assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 2
+
+
+def test_stop_event_interrupts_and_rerun_finishes(ledger: Ledger) -> None:
+    fake = writer()
+    stop = threading.Event()
+    fake.on_write = lambda kind, user: stop.set() if user == "u1" else None
+    users = [f"u{n}" for n in range(6)]
+    for user in users:
+        fake.enrolled(user, "course:1", "course:1_1")
+
+    def plan() -> Plan:
+        return make_plan(*(row_plan(n + 2, u) for n, u in enumerate(users)))
+
+    options = ExecuteOptions(run_id="run-1", base_url=BASE, input_sha256="sha", concurrency=1)
+    out = execute_plan(plan(), fake, ledger, options, stop=stop)
+    assert out.interrupted and out.aborted is None
+    assert statuses(out)[0] is RowStatus.COMPLETED
+    assert out.results[1].status is RowStatus.UNKNOWN
+    assert out.results[1].message.startswith("The run was interrupted after 1 of 2 grades.")
+    assert all(
+        r.message.startswith("Not attempted: the run was interrupted.") for r in out.results[2:]
+    )
+    assert ledger.pending(BASE) == []
+    fake.on_write = None
+    again = run(plan(), fake, ledger, "run-2")
+    assert statuses(again)[0] is RowStatus.ALREADY_COMPLETED
+    assert all(s is RowStatus.COMPLETED for s in statuses(again)[1:])
+    assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 12
+
+
+def test_rerun_after_success_is_all_already_completed(ledger: Ledger) -> None:
+    fake = writer()
+    run(make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True)), fake, ledger)
+    plan = make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True))
+    apply_ledger(plan, ledger, BASE, overwrite=False)
+    assert plan.writes_needed == 0
+    assert all(r.message.startswith("Already posted by run run-1 on ") for r in plan.rows)
+    # and without apply_ledger the executor still refuses to post twice
+    again = run(
+        make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True)),
+        fake,
+        ledger,
+        "run-3",
+        apply=False,
+    )
+    assert statuses(again) == [RowStatus.ALREADY_COMPLETED] * 2
+    assert "run run-1" in again.results[0].message and again.writes_made == 0
+    assert again.results[0].posted_at.endswith("Z")
+    assert fake.double_grades == 0
+
+
+def test_overwrite_reposts_on_purpose(ledger: Ledger) -> None:
+    fake = writer()
+    run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2", overwrite=True)
+    assert statuses(again) == [RowStatus.COMPLETED] and again.grades_posted == 2
+    assert set(fake.grade_counts.values()) == {2}
+
+
+def test_many_learners_concurrently_each_in_input_order(ledger: Ledger) -> None:
+    fake = FakeWriter(
+        modules={"course:1_1": module_ids(), "course:2_1": module_ids("course:2")}, delay=0.001
+    )
+    rows = []
+    for n in range(60):
+        rows.append(row_plan(len(rows) + 2, f"u{n}", enroll=True))
+        rows.append(row_plan(len(rows) + 2, f"u{n}", course="course:2", enroll=True))
+    events: list[ProgressEvent] = []
+    options = ExecuteOptions(run_id="r", base_url=BASE, input_sha256="sha", concurrency=8)
+    out = execute_plan(make_plan(*rows), fake, ledger, options, on_progress=events.append)
+    assert all(s is RowStatus.COMPLETED for s in statuses(out))
+    assert len(fake.grade_counts) == 240 and fake.double_grades == 0
+    for n in range(60):
+        mine = [t for kind, user, t in fake.log if user == f"u{n}"]
+        assert mine == ["course:1", *module_ids(), "course:2", *module_ids("course:2")]
+    done = [e for e in events if e.kind == "row_done"]
+    assert len(done) == 120 and done[-1].counts["rows_done"] == 120
+    assert events[-1].counts["writes_total"] == 360 and events[-1].counts["writes_made"] == 360
+    assert events[-1].rate > 0 and events[-1].eta_seconds == 0
+
+
+def test_verify_flags_rows_alm_does_not_show_completed(ledger: Ledger) -> None:
+    fake = writer()
+    fake.modules["course:2_1"] = [*module_ids("course:2"), "course:2_1_99_0"]  # a third module
+    plan = make_plan(
+        row_plan(2, "u1", enroll=True), row_plan(3, "u1", course="course:2", enroll=True)
+    )
+    out = run(plan, fake, ledger, verify=True)
+    assert statuses(out) == [RowStatus.COMPLETED, RowStatus.COMPLETED]
+    assert out.unverified == 1
+    assert "does not show the course as completed" not in out.results[0].message
+    assert out.results[1].message.endswith(
+        "ALM does not show the course as completed after the grades were posted: check the "
+        "course's completion rules (mandatory modules, minimum score)."
+    )
