@@ -1,0 +1,102 @@
+"""The embedded ALM sandbox: a real HTTP server on 127.0.0.1 that behaves like ALM API v2.
+
+The demo, every test and the benchmarks run against it, and users try the tool on it, so it
+follows ``alm-api.md`` rather than any one client. Usage (docs/architecture.md, "The sandbox
+contract")::
+
+    from batch.sandbox import Sandbox, SandboxConfig, load_seed
+    with Sandbox(seed=load_seed("sample_data"), config=SandboxConfig(time_scale=60)) as sb:
+        sb.env()          # ALM_BASE_URL, ALM_CLIENT_ID, ALM_CLIENT_SECRET, ALM_REFRESH_TOKEN
+        sb.configure(error_rate=0.05)
+        sb.books()
+
+Choices where ALM is undocumented ([?] in alm-api.md), all visible to clients:
+
+- ``Accept`` must name ``application/vnd.api+json`` or ``application/json``; a missing header or
+  a bare ``*/*`` (the default of requests/curl) gets 406, as ALM "strictly requires" it.
+- Deleted users are gone from the API: not listed by GET /users, not found by
+  ``ids=email:``, 404 by id; only the users export CSV shows them (state DELETED, dateDeleted).
+- One ``email:`` per ``ids`` (``multi_email_lookup`` allows several).
+- Already enrolled: 409 CONFLICT "Already enrolled" (``already_enrolled_status=200`` instead
+  answers 200 with the existing enrollment). Grades need an enrollment: 400 "Learner not
+  enrolled" otherwise. Suspended users, retired courses/instances: 400 with a clear title.
+- userModuleGrade accepts the derived ``courseModule`` id and the raw loResource id; success
+  is 200 with the learningObjectResourceGrade (or 204, ``grade_success_status``).
+- Hourly buckets answer ``x-rate-limit: 500r/h`` (``r/m`` for the per-minute verb buckets);
+  ``x-burst`` is the bucket's capacity.
+
+Seed format (``sample_data/alm_seed.json``; ``load_seed`` takes the directory or the file)::
+
+    {"format": "alm-batch-sandbox-seed/1",
+     "account": {"id": "104510", "name": "Acme Corp"},
+     "users": [{"id": "15263401", "email": "Maria.Gonzalez@acme-corp.example",
+                "name": "Maria Gonzalez", "state": "ACTIVE|SUSPENDED|DELETED",
+                "userType": "Internal", "roles": ["Learner"], "managerId": "15263440",
+                "uniqueId": "E1001", "dateCreated": "...Z", "dateDeleted": "...Z"}],
+     "learningObjects": [{"id": "course:7968486", "loType": "course",
+                          "state": "Published|Retired", "loFormat": "Self Paced",
+                          "dateCreated": "...Z",
+                          "localizedMetadata": [{"locale": "en-US", "name": "Fire Safety 2025"}],
+                          "modules": [{"id": "13210487", "loResourceType":
+                                       "Content|Pre Work|Test Out", "resourceType": "Elearning",
+                                       "mandatory": true, "localizedMetadata": [...]}],
+                          "instances": [{"id": "course:7968486_8123456", "isDefault": true,
+                                         "state": "Active|Retired",
+                                         "localizedMetadata": [...]}]}],
+     "enrollments": [{"userId": "15263405", "instanceId": "course:7968486_8123456",
+                      "dateEnrolled": "...Z",
+                      "grades": [{"moduleId": "13210487", "dateCompleted": "...Z",
+                                  "score": 90}]}]}
+
+Every module exists in every instance of its course: the loResource id is
+``<instanceId>_<moduleId>_0`` and the courseModule id ``<courseNum><moduleId>0``. Enrollment
+state is derived from the grades (COMPLETED when every Content module is graded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from batch.sandbox.config import SandboxConfig
+from batch.sandbox.generate import generate_completions, generate_seed
+from batch.sandbox.seed import SeedData, default_seed_dir, load_seed, save_seed
+from batch.sandbox.server import Sandbox
+
+__all__ = [
+    "Sandbox",
+    "SandboxConfig",
+    "SeedData",
+    "default_seed_dir",
+    "generate_completions",
+    "generate_seed",
+    "load_seed",
+    "save_seed",
+    "serve",
+]
+
+
+def serve(
+    port: int,
+    seed_dir: Path | None,
+    config: SandboxConfig,
+    *,
+    on_ready: Callable[[Sandbox], None] | None = None,
+) -> None:
+    """Serve a sandbox on 127.0.0.1:``port`` until Ctrl-C (for ``alm-batch sandbox``).
+
+    Prints nothing: ``on_ready(sb)`` is called once the port is bound, so the CLI can print
+    ``sb.base_url`` and ``sb.credentials``. Returns normally on KeyboardInterrupt; raises
+    ``OSError`` when the port is taken and ``ValueError``/``OSError`` for a bad seed.
+    """
+    seed = load_seed(seed_dir if seed_dir is not None else default_seed_dir())
+    sandbox = Sandbox(seed=seed, config=config, port=port)
+    sandbox.start()
+    try:
+        if on_ready is not None:
+            on_ready(sandbox)
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()

@@ -1,0 +1,119 @@
+"""``SandboxConfig``: every knob of the embedded ALM, changeable while it runs.
+
+The config is an immutable dataclass; ``Sandbox.configure`` swaps in a new instance atomically, so
+request threads always see one consistent set of values without taking a lock. Defaults follow
+``alm-api.md`` §7 (admin rate table, 500/hour on GET /users and GET /learningObjects) and the
+7-day token lifetime of §1; credentials default to fixed demo values that are safe to print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+DEMO_CLIENT_ID = "alm-batch-sandbox-client"
+DEMO_CLIENT_SECRET = "sandbox-secret-not-for-production"
+DEMO_REFRESH_TOKEN = "sandbox-refresh-token-0001"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """Behaviour of one sandbox. Rates are per sandbox minute/hour (see ``time_scale``)."""
+
+    # --- credentials (OAuth refresh flow) ---------------------------------------------------
+    client_id: str = DEMO_CLIENT_ID
+    client_secret: str = DEMO_CLIENT_SECRET
+    refresh_token: str = DEMO_REFRESH_TOKEN
+    token_ttl: float = 604800.0  # real seconds an access token lives (ALM: 7 days)
+
+    # --- clock and rate limits -------------------------------------------------------------
+    time_scale: float = 1.0  # sandbox clock runs this many times faster than real time
+    limits_enabled: bool = True
+    get_per_minute: float = 100.0
+    get_burst: int = 100
+    post_per_minute: float = 30.0
+    post_burst: int = 10
+    put_per_minute: float = 20.0
+    put_burst: int = 10
+    patch_per_minute: float = 60.0
+    patch_burst: int = 20
+    delete_per_minute: float = 25.0
+    delete_burst: int = 10
+    users_per_hour: float = 500.0  # admin GET /users and GET /users/{id}
+    users_burst: int = 100
+    lo_per_hour: float = 500.0  # admin GET /learningObjects and GET /learningObjects/{id}
+    lo_burst: int = 100
+    early_grace: float = 0.02  # real seconds: requests already on the wire when a 429 left
+
+    # --- faults (apply to /primeapi only; oauth too when fault_oauth) --------------------
+    latency_ms: tuple[float, float] = (0.0, 0.0)  # uniform jitter per request
+    error_rate: float = 0.0  # share of requests answered 500/502/503 without being applied
+    drop_rate: float = 0.0  # share of requests whose connection is closed without an answer
+    lost_response_rate: float = 0.0  # POSTs: applied, then answered 502 or dropped
+    fault_oauth: bool = False
+    random_seed: int = 0
+
+    # --- behaviour choices where ALM is undocumented ([?] in alm-api.md) ---------------------
+    already_enrolled_status: int = 409  # 409 CONFLICT body; 200 returns the existing enrollment
+    grade_success_status: int = 200  # 200 with the grade object, or 204 without a body
+    multi_email_lookup: bool = False  # ids=email:a,email:b in one call (400 when False)
+    job_delay: float = 30.0  # sandbox seconds before a users export job is Completed
+    jobs_per_day: int = 100  # job submissions per sandbox day (ALM: a daily quota)
+
+    def updated(self, changes: dict[str, Any]) -> SandboxConfig:
+        """A copy with ``changes`` applied, coerced to the field types; unknown keys raise."""
+        known = {f.name: f for f in fields(self)}
+        clean: dict[str, Any] = {}
+        for key, value in changes.items():
+            if key not in known:
+                raise ValueError(f"unknown sandbox config field {key!r}")
+            clean[key] = _coerce(key, getattr(self, key), value)
+        new = dataclasses.replace(self, **clean)
+        new.validate()
+        return new
+
+    def validate(self) -> None:
+        """Reject values that would make the sandbox misbehave rather than fail loudly later."""
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        for name in ("error_rate", "drop_rate", "lost_response_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        low, high = self.latency_ms
+        if low < 0 or high < low:
+            raise ValueError("latency_ms must be (min, max) with 0 <= min <= max")
+        for f in fields(self):
+            if f.name.endswith(("_per_minute", "_per_hour")) and getattr(self, f.name) <= 0:
+                raise ValueError(f"{f.name} must be > 0")
+            if f.name.endswith("_burst") and getattr(self, f.name) < 1:
+                raise ValueError(f"{f.name} must be >= 1")
+        if self.already_enrolled_status not in (200, 409):
+            raise ValueError("already_enrolled_status must be 200 or 409")
+        if self.grade_success_status not in (200, 204):
+            raise ValueError("grade_success_status must be 200 or 204")
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (for ``GET /_sandbox/config``)."""
+        out = dataclasses.asdict(self)
+        out["latency_ms"] = list(self.latency_ms)
+        return out
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """Coerce a JSON value to the type of the field's current value (bool before int!)."""
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, tuple):
+        pair = tuple(float(v) for v in value)
+        if len(pair) != 2:
+            raise ValueError(f"{name} must be a pair [min, max]")
+        return pair
+    return str(value)
