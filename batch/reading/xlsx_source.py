@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -62,29 +63,45 @@ def _number_text(value: float) -> str:
     return text if "e" not in text else repr(value)
 
 
-def _load(path: Path) -> Any:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+class _Workbook:
+    """An openpyxl read-only workbook plus the file handle it streams from.
 
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about data validation / extensions it does not keep: harmless here.
-            warnings.simplefilter("ignore")
-            return openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    except (
-        zipfile.BadZipFile,
-        InvalidFileException,
-        KeyError,
-        OSError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        IndexError,
-    ) as exc:
-        raise InputError(
-            f"{path} could not be read as an Excel workbook ({type(exc).__name__}): open it in "
-            "Excel and save it again as .xlsx, or export it as 'CSV UTF-8'."
-        ) from None
+    The workbook is opened from a file object, not a path, because openpyxl refuses paths
+    whose extension it does not know ("renamed.csv"); the format was already checked by content.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        self.fh = path.open("rb")
+        try:
+            with warnings.catch_warnings():
+                # openpyxl warns about data validation / extensions it does not keep: harmless.
+                warnings.simplefilter("ignore")
+                self.wb = openpyxl.load_workbook(
+                    self.fh, read_only=True, data_only=True, keep_links=False
+                )
+        except (
+            zipfile.BadZipFile,
+            InvalidFileException,
+            KeyError,
+            OSError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            EOFError,
+        ) as exc:
+            self.fh.close()
+            raise InputError(
+                f"{path} could not be read as an Excel workbook ({type(exc).__name__}): open it "
+                "in Excel and save it again as .xlsx, or export it as 'CSV UTF-8'."
+            ) from None
+
+    def close(self) -> None:
+        self.wb.close()
+        self.fh.close()
 
 
 class XlsxSource:
@@ -98,7 +115,8 @@ class XlsxSource:
         else the first visible sheet with any data.
         """
         self.path = path
-        wb = _load(path)
+        book = _Workbook(path)
+        wb = book.wb
         try:
             sheets = [ws for ws in wb.worksheets if hasattr(ws, "iter_rows")]
             names = [ws.title for ws in sheets]
@@ -133,7 +151,7 @@ class XlsxSource:
                 )
             self.sheet = first_with_data
         finally:
-            wb.close()
+            book.close()
 
     @staticmethod
     def _rows(ws: Any) -> Iterator[tuple[int, list[str]]]:
@@ -160,13 +178,21 @@ class XlsxSource:
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """Every row of the chosen sheet, numbered as Excel numbers them."""
-        wb = _load(self.path)
+        book = _Workbook(self.path)
         try:
-            yield from self._rows(wb[self.sheet])
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            yield from self._rows(book.wb[self.sheet])
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            SyntaxError,
+            KeyError,
+            ValueError,
+            OSError,
+            EOFError,
+        ) as exc:
             raise InputError(
                 f"{self.path}, sheet {self.sheet!r}: the sheet could not be read "
                 f"({type(exc).__name__}): open it in Excel and save it again as .xlsx."
             ) from None
         finally:
-            wb.close()
+            book.close()
