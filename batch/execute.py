@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from batch.alm.api import WriteUncertain
@@ -237,16 +237,27 @@ class _Executor:
         self.counts.update(
             rows_total=sum(len(g) for g in groups.values()), writes_total=self.plan.writes_needed
         )
-        workers = max(1, self.opt.concurrency)
+        # ``concurrency`` long-lived workers pull learners from one queue: bounded memory and
+        # O(1) scheduling whatever the number of learners (tens of thousands).
+        queue = iter(list(groups.items()))
+        queue_lock = threading.Lock()
+
+        def worker() -> None:
+            while not self.halted():
+                with queue_lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                self._run_user(*item)
+
+        workers = max(1, min(self.opt.concurrency, len(groups)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alm-write")
-        futures: set[Future[None]] = {
-            pool.submit(self._run_user, user, idx) for user, idx in groups.items()
-        }
+        futures = {pool.submit(worker) for _ in range(workers)}
         ctrl_c = 0
         try:
             while futures:
                 try:
-                    _, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    _, futures = wait(futures, timeout=0.5)
                 except KeyboardInterrupt:
                     # No handler installed by the caller: behave as if ``stop`` was set; a
                     # second Ctrl-C gives up waiting (the ledger is consistent either way).
@@ -254,11 +265,8 @@ class _Executor:
                     self.stop.set()
                     if ctrl_c > 1:
                         raise
-                if self.halted():
-                    for f in futures:
-                        f.cancel()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True)
         self.halted()
         for i, rp in enumerate(self.plan.rows):
             if self.results[i] is None:
@@ -271,6 +279,8 @@ class _Executor:
                 self._settle_open(learner)
         except AbortError as exc:
             self._abort(exc)
+        except Exception:  # rows below report what they cannot settle; never lose a worker
+            log.exception("settling earlier writes of learner %s failed", user_id)
         for i in indexes:
             rp = self.plan.rows[i]
             if self.halted():
@@ -385,12 +395,12 @@ class _Executor:
                     )
                     self._emit("write", rr.rp.row, "unknown", writes_done=1)
                     return False
-                if attempt == 2:
-                    rr.unknown = (
-                        f"The answer to {what} was lost twice ({exc.describe()}) and ALM does "
-                        f"not show it. {_AGAIN}"
+                if attempt == 2:  # confirmed not landed twice: a refusal in all but name
+                    rr.failure = (
+                        f"ALM did not accept {what} after 2 attempts ({exc.describe()}; ALM "
+                        "does not show it)."
                     )
-                    self._emit("write", rr.rp.row, "unknown", writes_done=1)
+                    self._emit("write", rr.rp.row, "failed", writes_done=1)
                     return False
                 continue  # confirmed not landed: one journaled re-send
             except ApiError as exc:

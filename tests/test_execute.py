@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,16 @@ from batch.errors import ApiUnreachable, AuthError
 from batch.execute import ExecuteOptions, ExecuteResult, ProgressEvent, execute_plan
 from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState, apply_ledger
 from batch.models import RowStatus
-from batch.plan import Plan
+from batch.plan import Plan, RowPlan
 from tests.fake_writer import LANDED, LOST, REFUSE, FakeWriter, make_plan, module_ids, row_plan
 
 BASE = "https://alm.test"
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
     with Ledger(tmp_path / LEDGER_NAME) as led:
-        yield led  # type: ignore[misc]
+        yield led
 
 
 def writer() -> FakeWriter:
@@ -127,12 +128,15 @@ def test_lost_answer_that_did_not_land_is_resent_once(ledger: Ledger) -> None:
     assert entry is not None and entry.state is WriteState.DONE and entry.attempts == 2
 
 
-def test_lost_twice_is_unknown_and_next_run_settles(ledger: Ledger) -> None:
+def test_lost_twice_and_not_landed_fails_and_next_run_resends(ledger: Ledger) -> None:
     fake = writer()
     fake.fail("grade", "u1", module_ids()[0], LOST, LOST)
     out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
-    assert statuses(out) == [RowStatus.UNKNOWN]
-    assert "was lost twice" in out.results[0].message
+    assert statuses(out) == [RowStatus.FAILED]
+    assert out.results[0].message == (
+        f"ALM did not accept the grade for module {module_ids()[0]} after 2 attempts "
+        "(HTTP 504 Gateway Timeout; ALM does not show it)."
+    )
     assert fake.grade_counts == {}
     again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
     assert statuses(again) == [RowStatus.COMPLETED]
@@ -299,7 +303,7 @@ def test_many_learners_concurrently_each_in_input_order(ledger: Ledger) -> None:
     fake = FakeWriter(
         modules={"course:1_1": module_ids(), "course:2_1": module_ids("course:2")}, delay=0.001
     )
-    rows = []
+    rows: list[RowPlan] = []
     for n in range(60):
         rows.append(row_plan(len(rows) + 2, f"u{n}", enroll=True))
         rows.append(row_plan(len(rows) + 2, f"u{n}", course="course:2", enroll=True))

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ def grade_key(user: str = "u1", module: str = "course:1_1_10_0") -> WriteKey:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
     with Ledger(tmp_path / LEDGER_NAME) as led:
-        yield led  # type: ignore[misc]
+        yield led
 
 
 def test_begin_is_pending_then_finish_done_stamps_time(ledger: Ledger) -> None:
@@ -51,7 +52,8 @@ def test_begin_is_pending_then_finish_done_stamps_time(ledger: Ledger) -> None:
     ledger.finish(key, WriteState.DONE, status=200)
     done = ledger.get(key)
     assert done is not None and done.state is WriteState.DONE and done.http_status == 200
-    assert ledger.done_at(key) == done.done_at and done.done_at.endswith("Z")
+    assert done.done_at is not None and done.done_at.endswith("Z")
+    assert ledger.done_at(key) == done.done_at
 
 
 def test_begin_again_counts_attempts_and_keeps_created(ledger: Ledger) -> None:
