@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
@@ -318,7 +318,7 @@ class _Tally:
         summary.counts = {s.value: self.counts[s.value] for s in RowStatus if self.counts[s.value]}
         summary.rows = self.rows
         if summary.ended_at is None:
-            summary.ended_at = datetime.now(UTC)
+            summary.ended_at = datetime.now(summary.started_at.tzinfo)
         summary.report_paths = [str(p) for p in paths]
         if self.failed and summary.exit_status == ExitStatus.OK:
             summary.exit_status = int(ExitStatus.ROWS_FAILED)

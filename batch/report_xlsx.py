@@ -127,6 +127,9 @@ class XlsxSink:
     ) -> list[Any]:
         out: list[Any] = []
         for i, value in enumerate(values):
+            if value == "":
+                out.append(None)  # no cell at all: reads back the same, writes faster
+                continue
             item: Any = self._text_cell(ws, value) if isinstance(value, str) else value
             if severity_ is not None and i == self._status_index:
                 cell = WriteOnlyCell(ws, clean_text(str(value)))
