@@ -52,7 +52,7 @@ def parse_date_format(text: str | None) -> DateFormat | None:
     raw = text.strip()
     words = {"dmy": DMY, "dayfirst": DMY, "mdy": MDY, "monthfirst": MDY, "ymd": YMD, "iso": YMD}
     key = re.sub(r"[\W_]+", "", raw.casefold())
-    if key in words:
+    if key in words and "%" not in raw:
         return DateFormat(words[key], None, raw)
     if "%" in raw:
         positions = {k: raw.find(p) for k, p in (("D", "%d"), ("M", "%m"), ("Y", "%Y"))}
