@@ -48,9 +48,11 @@ Seed format (``sample_data/alm_seed.json``; ``load_seed`` takes the directory or
                       "grades": [{"moduleId": "13210487", "dateCompleted": "...Z",
                                   "score": 90}]}]}
 
+An enrollment may give ``dateCompleted`` for grades that carry no date of their own; its
+``state`` is never read: it is derived from the grades (COMPLETED when every Content module of
+the instance has a completed grade, STARTED when some module is graded, else ENROLLED).
 Every module exists in every instance of its course: the loResource id is
-``<instanceId>_<moduleId>_0`` and the courseModule id ``<courseNum><moduleId>0``. Enrollment
-state is derived from the grades (COMPLETED when every Content module is graded).
+``<instanceId>_<moduleId>_0`` and the courseModule id ``<courseNum><moduleId>0``.
 """
 
 from __future__ import annotations

@@ -263,6 +263,8 @@ class World:
         assert instance is not None  # check_seed guarantees it
         when = parse_time(raw.get("dateEnrolled")) or datetime(2025, 1, 6, 9, tzinfo=UTC)
         enrollment = self.add_enrollment(user_id, course, instance, when)
+        # A grade without its own date takes the enrollment's dateCompleted (seed shorthand).
+        fallback = parse_time(raw.get("dateCompleted"))
         for g in raw.get("grades", []):
             rid = lo_resource_id(instance_id, str(g["moduleId"]))
             score = g.get("score")
@@ -270,7 +272,7 @@ class World:
                 resource_id=rid,
                 user_id=user_id,
                 completed=bool(g.get("completed", True)),
-                date_completed=parse_time(g.get("dateCompleted")),
+                date_completed=parse_time(g.get("dateCompleted")) or fallback,
                 date_started=parse_time(g.get("dateStarted")),
                 score=float(score) if score is not None else None,
                 success=g.get("success", True),
