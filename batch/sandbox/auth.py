@@ -3,7 +3,7 @@
 alm-api.md §1: ``POST /oauth/token/refresh`` with form fields client_id, client_secret and
 refresh_token; while the current access token is valid, refreshing returns *the same token*
 (its expiry is not extended). ``token_ttl`` is read live from the config, so a test can shorten
-the lifetime of a token already issued. Both ``oauth <token>`` and ``Bearer <token>`` are
+the lifetime of a token already issued (lengthening it later does not revive an expired one). Both ``oauth <token>`` and ``Bearer <token>`` are
 accepted, the scheme case-insensitively.
 """
 
@@ -27,6 +27,7 @@ SCOPE = "admin:read,admin:write"
 class Token:
     value: str
     issued: float  # real monotonic time
+    expires: float = float("inf")  # only ever lowered: a longer token_ttl revives nothing
 
 
 class TokenStore:
@@ -40,7 +41,8 @@ class TokenStore:
         self._current: Token | None = None
 
     def _remaining(self, token: Token) -> float:
-        return token.issued + self._config().token_ttl - time.monotonic()
+        token.expires = min(token.expires, token.issued + self._config().token_ttl)
+        return token.expires - time.monotonic()
 
     def refresh(self, form: dict[str, str]) -> dict[str, Any]:
         """Answer ``POST /oauth/token/refresh`` (fields from the form body or the query)."""

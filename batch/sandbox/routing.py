@@ -86,16 +86,16 @@ def route(method: str, template: str, handler: Handler, *, write: bool = False) 
     return Route(method, re.compile(f"^{re.escape(API_PREFIX)}{regex}$"), template, handler, write)
 
 
-def match(routes: list[Route], method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """(route, path params, path known for another method)."""
-    known = False
+def match(routes: list[Route], method: str, path: str) -> tuple[Route | None, dict[str, str], str | None]:
+    """(route, path params, template of a route with this path but another method)."""
+    other: str | None = None
     for r in routes:
         m = r.pattern.match(path)
         if m:
             if r.method == method:
-                return r, {k: unquote(v) for k, v in m.groupdict().items()}, True
-            known = True
-    return None, {}, known
+                return r, {k: unquote(v) for k, v in m.groupdict().items()}, r.template
+            other = r.template
+    return None, {}, other
 
 
 def page_limit(req: Request, *, default: int, cap: int, why: str) -> int:

@@ -243,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
         sb = self.sandbox
         cfg = sb.config
         found, params, known = match(ROUTES, req.method, req.path)
-        template = found.template if found else req.path.removeprefix(API_PREFIX)
+        template = known or req.path.removeprefix(API_PREFIX)
         req.template, req.params = template, params
         sb.bookkeeper.call(f"{req.method} {template}")
         names = sb.limiter.bucket_names(req.method, template)
