@@ -56,6 +56,7 @@ __all__ = [
     "WriteClient",
     "apply_ledger",
     "execute_plan",
+    "verify_results",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class ExecuteOptions:
     input_sha256: str
     concurrency: int = 4
     overwrite: bool = False
-    verify: bool = False
+    verify: bool = False  # recorded for the run; the caller runs ``verify_results`` afterwards
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,6 @@ class ExecuteResult:
     grades_posted: int = 0  # grades ALM accepted (or shown landed after a lost answer)
     enrollments_made: int = 0
     settled: int = 0  # open journal entries settled by reading ALM
-    unverified: int = 0  # --verify: rows ALM does not show completed
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -459,8 +459,8 @@ def execute_plan(
     Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
-    finishes the job. ``options.verify`` re-reads enrollments afterwards (only when the run
-    was neither aborted nor interrupted; see ``batch.verify``).
+    finishes the job. Verification is the caller's next step (``verify_results``, re-exported
+    here), run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     ex = _Executor(plan, client, ledger, options, on_progress, stop)
@@ -476,6 +476,4 @@ def execute_plan(
         settled=ex.counts["settled"],
         counts=dict(ex.counts),
     )
-    if options.verify and out.aborted is None and not out.interrupted:
-        out.unverified = verify_results(results, plan, client)
     return out

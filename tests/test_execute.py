@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from batch.errors import ApiUnreachable, AuthError
-from batch.execute import ExecuteOptions, ExecuteResult, ProgressEvent, execute_plan
+from batch.execute import (
+    ExecuteOptions,
+    ExecuteResult,
+    ProgressEvent,
+    execute_plan,
+    verify_results,
+)
 from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState, apply_ledger
 from batch.models import RowStatus
 from batch.plan import Plan, RowPlan
@@ -329,9 +335,43 @@ def test_verify_flags_rows_alm_does_not_show_completed(ledger: Ledger) -> None:
     )
     out = run(plan, fake, ledger, verify=True)
     assert statuses(out) == [RowStatus.COMPLETED, RowStatus.COMPLETED]
-    assert out.unverified == 1
+    assert verify_results(out.results, plan, fake) == 1
+    assert fake.reads == 1  # one read per learner
     assert "does not show the course as completed" not in out.results[0].message
     assert out.results[1].message.endswith(
         "ALM does not show the course as completed after the grades were posted: check the "
         "course's completion rules (mandatory modules, minimum score)."
     )
+
+
+def test_verify_checks_one_module_rows_and_reports_unreadable_learners(ledger: Ledger) -> None:
+    fake = writer()
+    one = row_plan(2, "u1", modules=1, module="Video")  # only module 10 asked for
+    plan = make_plan(one, row_plan(3, "u2"), row_plan(4, "u3", status=RowStatus.INVALID))
+    for user in ("u1", "u2"):
+        fake.enrolled(user, "course:1", "course:1_1")
+    out = run(plan, fake, ledger)
+    fake.fail_reads("u2")
+    assert verify_results(out.results, plan, fake) == 1
+    assert out.results[0].message == "Posted 1 module grade."  # course completion not expected
+    assert out.results[1].message == (
+        "Posted 2 module grades. Could not be verified: HTTP 503 Service Unavailable."
+    )
+    assert out.results[2].message == "as planned"
+
+
+def test_verify_stops_quietly_when_alm_stops_answering(ledger: Ledger) -> None:
+    fake = writer()
+    plan = make_plan(row_plan(2, "u1", enroll=True), row_plan(3, "u2", enroll=True))
+    out = run(plan, fake, ledger)
+
+    def refuse(user_id: str) -> list[object]:
+        raise AuthError("ALM refused the credentials (HTTP 401).")
+
+    fake.get_enrollments = refuse  # type: ignore[assignment,method-assign]
+    assert verify_results(out.results, plan, fake) == 2
+    assert all(
+        r.message.endswith("Could not be verified: ALM refused the credentials (HTTP 401).")
+        for r in out.results
+    )
+    assert all(r.status is RowStatus.COMPLETED for r in out.results)
