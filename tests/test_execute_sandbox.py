@@ -57,7 +57,7 @@ SEED: dict[str, Any] = {
 
 
 def rows() -> list[CheckedRow]:
-    out = []
+    out: list[CheckedRow] = []
     for n in range(USERS):
         for course in ("10", "20"):
             email = f"learner{n}@acme.com"
@@ -70,7 +70,7 @@ def rows() -> list[CheckedRow]:
 def test_faulty_alm_reruns_finish_with_every_grade_once(tmp_path: Path) -> None:
     config = SandboxConfig(post_per_minute=6000.0, post_burst=50, get_per_minute=12000.0)
     with Sandbox(seed=SEED, config=config) as sb:
-        settings = Settings(_env_file=None, base_url=sb.base_url, **sb.credentials)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, base_url=sb.base_url, **sb.credentials)  # type: ignore[call-arg,arg-type]
         client = AlmClient(settings, concurrency=4, give_up_after=30.0)
         cache = LookupCache(None, settings.base_url)
         ledger = Ledger(tmp_path / LEDGER_NAME)
