@@ -79,9 +79,10 @@ class ExecuteOptions:
 class ProgressEvent:
     """One step of a live run, for the CLI's progress bars.
 
-    ``kind``: ``"write"`` (one HTTP write answered; ``status`` is done / failed / unknown),
-    ``"settle"`` (an open journal entry settled by reading ALM; ``status`` landed / not_landed),
-    ``"row_done"`` (``status`` is the row's final status). ``counts`` holds ``rows_total``,
+    ``kind``: ``"write"`` (one planned write resolved: sent and answered, or skipped as already
+    done; ``status`` is done / failed / unknown / skipped), ``"settle"`` (an open journal entry
+    settled by reading ALM; ``status`` landed / not_landed), ``"row_done"`` (``status`` is the
+    row's final status). ``counts`` holds ``rows_total`` (rows with writes planned),
     ``rows_done``, ``writes_total`` (planned), ``writes_done`` (planned writes resolved one way
     or another), ``writes_made`` (HTTP writes sent), ``grades_posted``, ``enrollments_made``,
     ``settled``, and one count per final row status.

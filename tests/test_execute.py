@@ -375,3 +375,19 @@ def test_verify_stops_quietly_when_alm_stops_answering(ledger: Ledger) -> None:
         for r in out.results
     )
     assert all(r.status is RowStatus.COMPLETED for r in out.results)
+
+
+def test_a_failing_progress_display_never_breaks_the_run(ledger: Ledger) -> None:
+    fake = writer()
+    seen: list[str] = []
+
+    def broken(event: ProgressEvent) -> None:
+        seen.append(event.kind)
+        raise RuntimeError("terminal went away")
+
+    options = ExecuteOptions(run_id="r", base_url=BASE, input_sha256="sha")
+    out = execute_plan(
+        make_plan(row_plan(2, "u1", enroll=True)), fake, ledger, options, on_progress=broken
+    )
+    assert statuses(out) == [RowStatus.COMPLETED]
+    assert seen == ["write", "write", "write", "row_done"]
