@@ -56,6 +56,15 @@ SEED: dict[str, Any] = {
 }
 
 
+FAST = {"get_per_minute": 12000.0, "get_burst": 100, "post_per_minute": 6000.0, "post_burst": 50}
+
+
+def settings_for(sb: Any, **limits: float) -> Settings:
+    """Client settings at the sandbox's (test-sized) limits from the first call on."""
+    values: dict[str, Any] = {**FAST, **limits, **sb.credentials}
+    return Settings(_env_file=None, base_url=sb.base_url, **values)  # type: ignore[call-arg]
+
+
 def rows() -> list[CheckedRow]:
     out: list[CheckedRow] = []
     for n in range(USERS):
@@ -70,7 +79,7 @@ def rows() -> list[CheckedRow]:
 def test_faulty_alm_reruns_finish_with_every_grade_once(tmp_path: Path) -> None:
     config = SandboxConfig(post_per_minute=6000.0, post_burst=50, get_per_minute=12000.0)
     with Sandbox(seed=SEED, config=config) as sb:
-        settings = Settings(_env_file=None, base_url=sb.base_url, **sb.credentials)  # type: ignore[call-arg,arg-type]
+        settings = settings_for(sb)
         client = AlmClient(settings, concurrency=4, give_up_after=30.0)
         cache = LookupCache(None, settings.base_url)
         ledger = Ledger(tmp_path / LEDGER_NAME)
@@ -107,3 +116,85 @@ def test_faulty_alm_reruns_finish_with_every_grade_once(tmp_path: Path) -> None:
 def ledger_pending_free(path: Path, base_url: str) -> bool:
     with Ledger(path) as ledger:
         return ledger.pending(base_url) == []
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from batch.alm.api import AlmClient
+from batch.cache import LookupCache
+from batch.execute import ExecuteOptions, execute_plan
+from batch.ledger import Ledger, apply_ledger
+from batch.plan import PlanOptions, build_plan
+from batch.resolve import Resolver
+from batch.settings import Settings
+from tests.test_execute_sandbox import rows
+
+base_url, client_id, secret, refresh, ledger_path = sys.argv[1:6]
+settings = Settings(_env_file=None, base_url=base_url, client_id=client_id,
+                    client_secret=secret, refresh_token=refresh, get_per_minute=12000.0,
+                    get_burst=100, post_per_minute=600.0, post_burst=2)
+client = AlmClient(settings, concurrency=4, give_up_after=30.0)
+plan = build_plan(iter(rows()), Resolver(client, LookupCache(None, base_url)), PlanOptions())
+ledger = Ledger(Path(ledger_path))
+apply_ledger(plan, ledger, base_url, overwrite=False)
+print("planned", flush=True)
+execute_plan(plan, client, ledger, ExecuteOptions("run-killed", base_url, "sha", concurrency=4))
+print("finished", flush=True)
+"""
+
+
+def test_kill_9_mid_run_then_rerun_posts_every_grade_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parent.parent
+    path = tmp_path / LEDGER_NAME
+    config = SandboxConfig(
+        post_per_minute=600.0, post_burst=2, get_per_minute=12000.0, lost_response_rate=0.05
+    )
+    with Sandbox(seed=SEED, config=config) as sb:
+        creds = sb.credentials
+        args = [sb.base_url, creds["client_id"], creds["client_secret"], creds["refresh_token"]]
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, *args, str(path)],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "planned"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with Ledger(path) as peek:
+                    if peek.counts().get("done", 0) >= 12:
+                        break
+                time.sleep(0.05)
+        finally:
+            child.kill()  # SIGKILL: no cleanup, no finally blocks, writes may be in flight
+            child.wait(timeout=10)
+        killed_at = sb.books()
+        assert 0 < len(killed_at["grades"]) < USERS * 4  # really stopped mid-run
+        sb.configure(post_per_minute=6000.0, post_burst=50)
+        settings = settings_for(sb)
+        client = AlmClient(settings, concurrency=4, give_up_after=30.0)
+        cache = LookupCache(None, settings.base_url)
+        try:
+            with Ledger(path) as ledger:
+                for attempt in range(3):
+                    plan = build_plan(iter(rows()), Resolver(client, cache), PlanOptions())
+                    apply_ledger(plan, ledger, settings.base_url, overwrite=False)
+                    options = ExecuteOptions(f"run-{attempt}", settings.base_url, "sha")
+                    result = execute_plan(plan, client, ledger, options)
+                    if all(r.status.ok for r in result.results):
+                        break
+                assert ledger.pending(settings.base_url) == []
+            books = sb.books()
+        finally:
+            cache.close()
+            client.close()
+    assert all(r.status.ok for r in result.results)
+    assert books["double_grades"] == 0
+    assert len(books["grades"]) == USERS * 4
+    assert all(g["count"] == 1 for g in books["grades"])
