@@ -113,7 +113,7 @@ def generate_seed(
         instances = [_instance(f"course:{num}_{num + 1}", True, "Active", "Self-paced")]
         if rng.random() < 0.15:
             instances.append(_instance(f"course:{num}_{num + 2}", False, "Active", "Cohort B"))
-        lo = {
+        lo: dict[str, Any] = {
             "id": f"course:{num}",
             "loType": "course",
             "state": "Retired" if rng.random() < retired_share else "Published",
@@ -130,9 +130,9 @@ def generate_seed(
         if user["state"] != "ACTIVE" or not published:
             continue
         count = int(enrollments_per_user) + (rng.random() < enrollments_per_user % 1)
-        for lo in rng.sample(published, min(count, len(published))):
-            inst = lo["instances"][0]
-            content = [m for m in lo["modules"] if m["loResourceType"] == "Content"]
+        for course in rng.sample(published, min(count, len(published))):
+            inst = course["instances"][0]
+            content = [m for m in course["modules"] if m["loResourceType"] == "Content"]
             grades = []
             if rng.random() < completed_share:
                 day = date(2024, 6, 1) + timedelta(days=rng.randrange(300))
