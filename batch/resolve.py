@@ -113,6 +113,7 @@ class Resolver:
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
         workers: int = 4,
+        export_poll_seconds: float = 2.0,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
             raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
@@ -124,6 +125,7 @@ class Resolver:
         self.users_per_hour = users_per_hour
         self.export_job_seconds = export_job_seconds
         self.workers = workers
+        self.export_poll_seconds = export_poll_seconds
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
@@ -231,7 +233,10 @@ class Resolver:
         """One export job for every user; caches them all (the next file is warm too)."""
         self._progress("users", 0, len(keys))
         try:
-            everyone = {email_key(u.email): u for u in self.client.export_users()}
+            everyone = {
+                email_key(u.email): u
+                for u in self.client.export_users(poll_seconds=self.export_poll_seconds)
+            }
         except AbortError:
             raise
         except ApiError as exc:
