@@ -241,7 +241,10 @@ class Resolver:
             raise
         except ApiError as exc:
             if self.user_lookup == "export":
-                raise
+                raise AbortError(
+                    f"The ALM users export job failed ({exc.describe()}).",
+                    hint="Run again with --user-lookup auto or per-email.",
+                ) from exc
             self.warnings.append(
                 f"The ALM users export job failed ({exc.describe()}); looking up "
                 f"{len(keys)} emails one by one instead, which takes longer."

@@ -8,7 +8,7 @@ import pytest
 
 from batch.alm.types import User
 from batch.cache import LookupCache, cache_path
-from batch.errors import ApiError, AuthError
+from batch.errors import AbortError, ApiError, AuthError
 from batch.models import CourseRef, RowStatus
 from batch.resolve import Resolver
 from tests.fake_alm import FakeAlm, make_course
@@ -81,6 +81,16 @@ def test_a_failed_export_job_falls_back_to_per_email_under_auto() -> None:
     assert alm.calls["find_user_by_email"] == 20
     assert all(found.values())
     assert "export job failed" in resolver.warnings[0]
+
+
+def test_a_forced_export_that_fails_stops_the_run_with_a_hint() -> None:
+    alm = fake()
+    alm.fail["export_users"] = ApiError(429, "Too Many Requests", "jobs quota")
+    resolver = Resolver(alm, LookupCache(None, BASE), user_lookup="export")
+    with pytest.raises(AbortError, match="users export job failed") as caught:
+        resolver.resolve_users(["user1@acme.com"])
+    assert caught.value.hint == "Run again with --user-lookup auto or per-email."
+    assert alm.calls["find_user_by_email"] == 0
 
 
 def test_an_auth_failure_is_never_swallowed() -> None:
