@@ -87,6 +87,7 @@ def run_online(
             max_rps=options.max_rps,
             give_up_after=options.give_up_after,
         )
+        ledger: Any = None
         aborted: BatchError | None = None
         interrupted = False
         cancelled = False
@@ -115,6 +116,12 @@ def run_online(
             if not live or ledger is None:
                 results = [row.to_result() for row in plan.rows]
             else:
+                ledger.start_run(
+                    summary.run_id,
+                    input_path=str(options.path),
+                    input_sha256=summary.input_sha256,
+                    options=summary.options,
+                )
                 results, aborted, interrupted = _execute(
                     plan, client, ledger, options, settings, summary, hooks
                 )
@@ -123,9 +130,15 @@ def run_online(
             summary.throttled = client.stats.throttled
             summary.writes_made = client.stats.writes
             client.close()
-        counting, paths = _write(results, table, summary, options, hooks, live=live)
-    status = exit_status_for(counting.all_ok, aborted, interrupted)
-    summary.exit_status = int(status)
+        try:
+            counting, paths = _write(results, table, summary, options, hooks, live=live)
+            status = exit_status_for(counting.all_ok, aborted, interrupted)
+            summary.exit_status = int(status)
+            if live and ledger is not None:
+                ledger.end_run(summary.run_id, int(status))
+        finally:
+            if ledger is not None:
+                ledger.close()
     return JobOutcome(
         summary,
         status,
