@@ -11,8 +11,8 @@ encodings, delimiters, header finding and Excel cell conversion.
 from __future__ import annotations
 
 from batch.reading.aliases import ALIASES, field_for_header, header_key, parse_map_options
+from batch.reading.cells import cell_text
 from batch.reading.table import Table, open_table
-from batch.reading.xlsx_source import cell_text
 
 __all__ = [
     "ALIASES",

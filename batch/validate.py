@@ -184,7 +184,7 @@ def _check(
             issues.sort(key=lambda i: position.get(i.column, len(position)))
             yield CheckedRow(input=row, completion=None, issues=issues)
             continue
-        completion = Completion(**dict(record))
+        completion = Completion(**record.__dict__)
         key = _dedup_key(completion, has_module)
         first = seen.get(key)
         if first is None:

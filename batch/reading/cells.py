@@ -1,0 +1,49 @@
+"""Excel cell values as the text a person sees (shared by both XLSX row readers).
+
+Whole numbers lose Excel's ``.0`` ("12.0" would never match ID 12), dates become ISO text
+(date-only cells "2025-03-01", others "2025-03-01T09:30:00", rounded to the second because
+Excel stores times as fractions of a day), percentages keep their ``%``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+
+def cell_text(value: Any, number_format: str | None = None) -> str:
+    """One cell value as the text a person would read (see module docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        if value.microsecond:
+            value = (value + timedelta(microseconds=500_000)).replace(microsecond=0)
+        if value.time() == time(0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.replace(microsecond=0).isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if number_format and "%" in number_format:
+            return number_text(value * 100) + "%"
+        return number_text(value)
+    return str(value)
+
+
+def number_text(value: float) -> str:
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = f"{value:.15g}"
+    return text if "e" not in text else repr(value)
