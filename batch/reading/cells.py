@@ -31,12 +31,10 @@ def cell_text(value: Any, number_format: str | None = None) -> str:
         return value.replace(microsecond=0).isoformat()
     if isinstance(value, timedelta):
         return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
+    if isinstance(value, int | float):
         if number_format and "%" in number_format:
-            return number_text(value * 100) + "%"
-        return number_text(value)
+            return number_text(float(value) * 100) + "%"
+        return str(value) if isinstance(value, int) else number_text(value)
     return str(value)
 
 
