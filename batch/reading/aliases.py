@@ -172,18 +172,18 @@ def resolve_mapping(
     """
     result: dict[str, str] = {}
     taken: set[str] = set()
-    by_key = {}
+    by_key: dict[str, str] = {}
     for col in columns:
         by_key.setdefault(header_key(col), col)
     for header, field in (mapping or {}).items():
-        col = header if header in columns else by_key.get(header_key(header))
-        if col is None:
+        found = header if header in columns else by_key.get(header_key(header))
+        if found is None:
             raise InputError(
                 f"{where}: --map names column {header!r}, which is not in the file; "
                 f"columns found: {', '.join(columns) or '(none)'}."
             )
-        result[field] = col
-        taken.add(col)
+        result[field] = found
+        taken.add(found)
     best: dict[str, tuple[int, int, str]] = {}
     for pos, col in enumerate(columns):
         if col in taken:

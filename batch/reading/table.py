@@ -7,7 +7,7 @@ rows never sit in memory and validation can make two passes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -169,7 +169,7 @@ def _make_columns(header: list[str], data: list[list[str]]) -> list[str]:
     return columns
 
 
-def _unique(name: str, taken: dict[str, object]) -> str:
+def _unique(name: str, taken: Mapping[str, object]) -> str:
     if name not in taken:
         return name
     n = 2

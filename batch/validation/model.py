@@ -11,7 +11,7 @@ validation context (``RowContext``), which ``batch.validate.check_rows`` builds 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
@@ -98,7 +98,7 @@ class CompletionRecord(BaseModel):
             _require(value, "completion_date")
         if isinstance(value, datetime) or _blank(value):
             return value or None
-        ctx: RowContext = info.context
+        ctx = cast(RowContext, info.context)
         field = info.field_name or ""
         try:
             when = parse_date(
