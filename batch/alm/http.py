@@ -215,6 +215,8 @@ class HttpClient:
                                             headers=send_headers,
                                             timeout=self.settings.timeout_seconds)
             except requests.RequestException as exc:
+                if paced:
+                    self.limiter.settled(method, template)
                 reason = self.redact(f"{type(exc).__name__}: {exc}")
                 log.debug("%s %s -> %s", method, self.redact(url), reason)
                 if not safe_to_repeat and not _sent_nothing(exc):
@@ -228,6 +230,8 @@ class HttpClient:
             self.stats.count_status(status)
             log.debug("%s %s -> %s", method, self.redact(resp.url), status)
             self._observe_rate_headers(method, template, resp.headers)
+            if paced and status != 429:
+                self.limiter.settled(method, template)
             if 200 <= status < 300:
                 if method not in READ_VERBS and auth:
                     self.stats.count_write()
@@ -249,7 +253,8 @@ class HttpClient:
                                       redact=self.redact, retry_after=retry_after)
                 delay = self._throttle_delay(retry_after, throttles)
                 if paced:
-                    self.limiter.throttled(method, template, delay)
+                    self.limiter.throttled(method, template, delay,
+                                           resp.headers.get("x-rate-limit"))
                 else:
                     self.sleep(delay)
                 self.stats.count_retry()

@@ -29,6 +29,15 @@ _UNIT_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "m
                  "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
 
 
+_EPSILON = 1e-9
+_MIN_SLEEP = 0.001
+_PROBE_POLL = 0.005
+PROBE_TIMEOUT = 60.0  # a probe never answered (a caller that forgot settled()) stops blocking
+# Pace a little under the rate ALM announces, so clock drift between us and ALM never adds up
+# to a 429 in steady state.
+HEADER_RATE_MARGIN = 0.97
+
+
 def parse_rate(text: str | None) -> tuple[float, str] | None:
     """Parse ``600r/m`` / ``5r/s`` / ``500r/h`` into (requests per second, unit letter).
 
@@ -57,6 +66,11 @@ class Bucket:
     tokens: float
     updated: float
     not_before: float = 0.0
+    # "Probe" mode, at the start and after a 429: one request goes alone and the others wait
+    # for its answer, so a pool never bursts into a bucket whose state on ALM's side is unknown.
+    probing: bool = True
+    probe_out: bool = False
+    probe_since: float = 0.0
 
     def refill(self, now: float) -> None:
         if now > self.updated:
@@ -66,7 +80,9 @@ class Bucket:
     def wait_time(self, now: float) -> float:
         """Seconds until this bucket lets one request go (0 when it can go now)."""
         wait = max(0.0, self.not_before - now)
-        if self.tokens < 1.0:
+        if self.probing and self.probe_out and now - self.probe_since < PROBE_TIMEOUT:
+            wait = max(wait, _PROBE_POLL)
+        if self.tokens < 1.0 - _EPSILON:
             wait = max(wait, (1.0 - self.tokens) / self.rate if self.rate > 0 else 3600.0)
         return wait
 
@@ -104,6 +120,8 @@ class RateLimiter:
         self._global = (
             self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
         )
+        if self._global is not None:
+            self._global.probing = False  # our own ceiling: nothing to discover
 
     @staticmethod
     def _bucket(name: str, rate: float, burst: float, now: float) -> Bucket:
@@ -137,26 +155,48 @@ class RateLimiter:
                 for bucket in buckets:
                     bucket.refill(now)
                     wait = max(wait, bucket.wait_time(now))
-                if wait <= 0.0:
+                if wait <= _EPSILON:
                     for bucket in buckets:
                         bucket.tokens -= 1.0
+                        if bucket.probing:
+                            bucket.probe_out, bucket.probe_since = True, now
                     return waited
+            wait = max(wait, _MIN_SLEEP)  # float dust must not spin the loop
             self._sleep(wait)
             waited += wait
 
-    def throttled(self, method: str, template: str, delay: float) -> None:
+    def throttled(self, method: str, template: str, delay: float,
+                  rate_header: str | None = None) -> None:
         """A 429: nothing more for these buckets before ``delay`` seconds, and no burst after.
 
-        The global ceiling is left alone: a 429 on POST says nothing about GETs.
+        When the 429 names its limit (``x-rate-limit``), only that bucket is blocked: an hourly
+        rate is the endpoint's bucket, any other the verb's. Without it both are blocked (the
+        safe choice: no request may reach a bucket ALM said is empty). The global ceiling is
+        left alone: it is ours, not ALM's.
         """
+        parsed = parse_rate(rate_header)
         with self._lock:
             now = self._clock()
-            for bucket in self.buckets_for(method, template):
-                if bucket is self._global:
-                    continue
+            verb = self._verb_bucket(method)
+            key = self._endpoint_of(method, template)
+            endpoint = self._endpoints.get(key) if key is not None else None
+            targets = [verb] if endpoint is None else [verb, endpoint]
+            if parsed is not None and endpoint is not None:
+                targets = [endpoint] if parsed[1] == "h" else [verb]
+            for bucket in targets:
                 bucket.refill(now)
                 bucket.not_before = max(bucket.not_before, now + delay)
-                bucket.tokens = min(bucket.tokens, 0.0)
+                # ALM's bucket is empty now: have exactly one token ready when the wait ends,
+                # so the pool resumes at the paced rate instead of in a burst.
+                bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate)
+                bucket.probing, bucket.probe_out = True, False
+
+    def settled(self, method: str, template: str) -> None:
+        """A request of these buckets got an answer other than 429 (or failed): end probe mode."""
+        with self._lock:
+            for bucket in self.buckets_for(method, template):
+                if bucket.probe_out or bucket.probing:
+                    bucket.probing = bucket.probe_out = False
 
     def observe(self, method: str, template: str, rate_header: str | None,
                 burst_header: str | None) -> None:
@@ -182,10 +222,11 @@ class RateLimiter:
                 bucket = self._endpoints[key]  # type: ignore[index]
             bucket.refill(now)
             if parsed is not None:
-                bucket.rate = parsed[0]
-            if burst is not None:
+                bucket.rate = parsed[0] * HEADER_RATE_MARGIN
+            if burst is not None and burst != bucket.capacity:
+                # The answer itself used one of ALM's tokens: at most burst - 1 are left.
                 bucket.capacity = burst
-                bucket.tokens = min(bucket.tokens, burst)
+                bucket.tokens = min(bucket.tokens, burst - 1.0)
 
     def describe(self) -> dict[str, str]:
         """Current pacing per bucket, for doctor and logs: ``{"GET": "100.0/min, burst 10"}``."""

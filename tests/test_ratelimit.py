@@ -1,0 +1,187 @@
+"""The shared rate limiter: pacing, bursts, headers, 429 blocking of the whole pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from scripted_server import Canned, FakeClock, ScriptedServer
+
+from batch.alm.api import AlmClient
+from batch.alm.http import endpoint_bucket
+from batch.alm.ratelimit import RateLimiter, parse_rate
+from batch.alm.stats import endpoint_template
+from batch.settings import Settings
+
+
+def limiter(clock: FakeClock, *, get: tuple[float, int] = (60.0, 2),
+            users: tuple[float, int] = (3600.0, 5), max_rps: float | None = None) -> RateLimiter:
+    return RateLimiter(verb_limits={"GET": get, "POST": (30.0, 1)},
+                       endpoint_limits={"GET /users": users}, endpoint_of=endpoint_bucket,
+                       max_rps=max_rps, clock=clock, sleep=clock.sleep)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("600r/m", (10.0, "m")), ("5r/s", (5.0, "s")), ("500r/h", (500 / 3600, "h")),
+    ("60", (1.0, "m")), (" 120 r / min", (2.0, "m")), ("junk", None), (None, None), ("0r/m", None),
+])
+def test_parse_rate(text: str | None, expected: tuple[float, str] | None) -> None:
+    got = parse_rate(text)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and got[1] == expected[1]
+        assert got[0] == pytest.approx(expected[0])
+
+
+def test_burst_then_paced() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)  # GET: 1 per second, burst 2
+    waits = []
+    for _ in range(5):
+        waits.append(lim.acquire("GET", "GET /users/{id}/enrollments"))
+        lim.settled("GET", "GET /users/{id}/enrollments")
+    assert waits[:2] == [0.0, 0.0]
+    assert waits[2:] == [pytest.approx(1.0)] * 3
+
+
+def test_endpoint_bucket_and_max_rps_ceiling() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, get=(6000.0, 100), users=(3600.0, 2), max_rps=4.0)
+    start = clock()
+    for _ in range(4):
+        lim.acquire("GET", "GET /users")
+        lim.settled("GET", "GET /users")
+    # two from the users burst, then 1/s from its hourly bucket (3600/h)
+    assert clock() - start == pytest.approx(2.0)
+    clock2 = FakeClock()
+    lim2 = limiter(clock2, get=(6000.0, 100), max_rps=4.0)
+    for _ in range(9):
+        lim2.acquire("GET", "GET /users/{id}/enrollments")
+        lim2.settled("GET", "GET /users/{id}/enrollments")
+    assert clock2() - 1000.0 == pytest.approx(2.0)  # the ceiling: 4/s, no burst
+
+
+def test_headers_repace_the_verb_or_the_endpoint() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    lim.observe("GET", "GET /users/{id}/enrollments", "600r/m", "3")
+    lim.observe("GET", "GET /users", "500r/h", None)
+    described = lim.describe()
+    assert described["GET"] == "582/min, burst 3"  # 3% under what ALM announces
+    assert described["GET /users"].startswith("8.08333/min")
+
+
+def test_probe_mode_lets_one_request_out_until_it_is_answered() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, get=(6000.0, 100))
+    lim.acquire("GET", "GET /users/{id}/enrollments")  # the probe, not answered yet
+    before = clock()
+    done = threading.Timer(0.05, lim.settled, ("GET", "GET /users/{id}/enrollments"))
+    done.start()
+    lim.acquire("GET", "GET /users/{id}/enrollments")  # waits for the probe's answer
+    done.join()
+    assert clock() > before  # it polled (fake time) until settled
+    assert lim.acquire("GET", "GET /users/{id}/enrollments") == 0.0  # burst mode again
+
+
+def test_throttle_blocks_every_request_of_the_bucket() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, get=(6000.0, 100))
+    lim.throttled("GET", "GET /users/{id}/enrollments", 2.5)
+    assert lim.acquire("GET", "GET /learningObjects/{id}") == pytest.approx(2.5)
+    assert lim.acquire("POST", "POST /users/{id}/userModuleGrade") == 0.0  # other verb
+
+
+def test_hourly_429_blocks_only_the_endpoint() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, get=(6000.0, 100))
+    lim.throttled("GET", "GET /users", 30.0, "500r/h")
+    assert lim.acquire("GET", "GET /users/{id}/enrollments") == 0.0
+    assert lim.acquire("GET", "GET /users/{id}") >= 30.0
+
+
+def test_endpoint_templates() -> None:
+    base = "http://h/primeapi/v2"
+    assert endpoint_template("get", f"{base}/users?ids=email:a") == "GET /users"
+    assert endpoint_template("GET", f"{base}/users/12/enrollments") == \
+        "GET /users/{id}/enrollments"
+    assert endpoint_template("POST", f"{base}/users/12/userModuleGrade") == \
+        "POST /users/{id}/userModuleGrade"
+    assert endpoint_template("GET", f"{base}/learningObjects/course:1") == \
+        "GET /learningObjects/{id}"
+    assert endpoint_template("GET", f"{base}/jobs/77") == "GET /jobs/{id}"
+    assert endpoint_template("POST", "http://h/oauth/token/refresh") == \
+        "POST /oauth/token/refresh"
+    assert endpoint_template("GET", "https://s3.example/x.csv?sig=1") == "GET {download}"
+
+
+class BucketServer:
+    """Server side of the sandbox's rules: a token bucket (rate/s, burst) announced in headers,
+    a 429 with a fractional retry-after when empty, and a count of "early" requests (arrived
+    before a retry-after it gave had passed)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self.not_before = 0.0
+        self.count = self.early = self.throttled = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, seen: Any) -> Canned:
+        headers = {"x-rate-limit": f"{self.rate * 60:g}r/m", "x-burst": str(self.burst)}
+        with self.lock:
+            now = time.monotonic()
+            self.count += 1
+            if now < self.not_before:
+                self.early += 1
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1.0:
+                self.throttled += 1
+                wait = (1.0 - self.tokens) / self.rate
+                self.not_before = now + wait
+                return Canned(429, {"message": "429 Too many requests"},
+                              {**headers, "retry-after": f"{wait:.3f}"})
+            self.tokens -= 1.0
+            return Canned(200, {"data": []}, headers)
+
+
+def run_pool(server: BucketServer, *, threads: int, each: int, **settings: Any) -> AlmClient:
+    with ScriptedServer() as srv:
+        srv.handle("GET", "/primeapi/v2/users/1/enrollments", server)
+        sets = Settings(_env_file=None, base_url=srv.base_url,  # type: ignore[call-arg]
+                        access_token="tok-abcdefgh", **settings)  # type: ignore[arg-type]
+        with AlmClient(sets, concurrency=threads) as alm:
+            def work() -> None:
+                for _ in range(each):
+                    alm.http.request("GET", "/users/1/enrollments")
+
+            pool = [threading.Thread(target=work) for _ in range(threads)]
+            for t in pool:
+                t.start()
+            for t in pool:
+                t.join()
+            return alm
+
+
+def test_pool_paced_from_headers_sends_nothing_early() -> None:
+    # The client's defaults are wrong (bigger burst, slower rate): it must learn from headers.
+    server = BucketServer(rate=40.0, burst=4)
+    alm = run_pool(server, threads=6, each=5, get_per_minute=600, get_burst=10)
+    assert server.count == 30 + server.throttled
+    assert alm.stats.throttled == server.throttled
+    assert server.early == 0
+    assert alm.http.limiter.describe()["GET"] == "2328/min, burst 4"
+
+
+def test_drained_server_bucket_429s_are_honoured_by_every_thread() -> None:
+    server = BucketServer(rate=25.0, burst=2)
+    server.tokens = 0.0  # another client just used the allowance
+    alm = run_pool(server, threads=4, each=4, get_per_minute=1500, get_burst=2)
+    assert server.throttled >= 1 and alm.stats.throttled == server.throttled
+    assert server.count == 16 + server.throttled
+    assert server.early <= 1  # at most the requests already on the wire when the 429 left
