@@ -190,3 +190,22 @@ def test_lifecycle_env_and_port_release() -> None:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))  # free again after stop()
+
+
+def test_config_edits_before_start_apply_and_later_edits_need_configure() -> None:
+    config = SandboxConfig()
+    config.post_burst = 2  # as a CLI would set options before starting
+    sb = Sandbox(seed=SEED, config=config)
+    config.post_burst = 50  # after construction: not picked up (the sandbox took a copy)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sb.start(port=port)
+    try:
+        assert sb.port == port and sb.base_url.endswith(f":{port}")
+        api = Api(sb)
+        statuses = [api.post("/users/15263420/enrollments").status_code for _ in range(3)]
+        assert statuses == [400, 400, 429]  # missing loId twice, then the burst of 2 is spent
+        assert api.get("/users/15263401").headers["x-rate-limit"] == "500r/h"
+    finally:
+        sb.stop()

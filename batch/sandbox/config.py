@@ -1,7 +1,8 @@
 """``SandboxConfig``: every knob of the embedded ALM, changeable while it runs.
 
-The config is an immutable dataclass; ``Sandbox.configure`` swaps in a new instance atomically, so
-request threads always see one consistent set of values without taking a lock. Defaults follow
+Build one (or set its fields) before handing it to ``Sandbox``, which takes a validated copy;
+while serving, change it only through ``Sandbox.configure``, which swaps in a new instance
+atomically, so request threads always see one consistent set of values without taking a lock. Defaults follow
 ``alm-api.md`` §7 (admin rate table, 500/hour on GET /users and GET /learningObjects) and the
 7-day token lifetime of §1; credentials default to fixed demo values that are safe to print.
 """
@@ -17,7 +18,7 @@ DEMO_CLIENT_SECRET = "sandbox-secret-not-for-production"
 DEMO_REFRESH_TOKEN = "sandbox-refresh-token-0001"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SandboxConfig:
     """Behaviour of one sandbox. Rates are per sandbox minute/hour (see ``time_scale``)."""
 

@@ -9,6 +9,7 @@ needs no auth. Connections are HTTP/1.1 keep-alive with Nagle off, so a pooled c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -63,7 +64,8 @@ class Sandbox:
         if seed is None:
             seed = load_seed(default_seed_dir())
         self._seed = seed
-        self.config = config or SandboxConfig()
+        # A copy: the caller's object may be edited later without half-applying to us.
+        self.config = dataclasses.replace(config) if config is not None else SandboxConfig()
         self.config.validate()
         self.world = World(seed)
         self.bookkeeper = Books()
@@ -80,9 +82,12 @@ class Sandbox:
         self._conn_lock = threading.Lock()
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Sandbox:
+    def start(self, port: int | None = None) -> Sandbox:
+        """Bind 127.0.0.1:``port`` (default: the constructor's, 0 = any free port) and serve."""
         if self._server is not None:
             return self
+        if port is not None:
+            self._port = port
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
         self._server = _Server((self._host, self._port), handler)
         self._port = self._server.server_address[1]
