@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import unquote, urlencode
 
 from batch.sandbox.failures import bad_request
 
@@ -128,11 +128,3 @@ def includes(req: Request, allowed: tuple[str, ...]) -> set[str]:
                 "Invalid include", f"include path {path!r} is not supported here; use {allowed}"
             )
     return paths
-
-
-def self_link(req: Request) -> str:
-    return req.url({})
-
-
-def quote_id(value: str) -> str:
-    return quote(value, safe=":")
