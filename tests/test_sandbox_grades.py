@@ -307,3 +307,18 @@ def test_completed_false_is_recorded_but_does_not_complete(api: Api) -> None:
                                      attributes={"completed": False}))
     assert resp.status_code == 200
     assert enrollment_of(api, BEN, EXPORT)[0]["attributes"]["state"] == "STARTED"
+
+
+def test_an_enrollment_and_a_module_grade_can_be_read_by_id(api: Api) -> None:
+    listed, _ = enrollment_of(api, LUCAS, "course:7968501")
+    one = api.get(listed["links"]["self"], {"include": "loResourceGrades"})
+    assert one.status_code == 200
+    assert one.json()["data"]["id"] == listed["id"]
+    assert len(one.json()["included"]) == 4  # 3 Content + Test Out
+    grade_ids = [r["id"] for r in listed["relationships"]["loResourceGrades"]["data"]]
+    graded = api.get(f"/loResourceGrades/{grade_ids[0]}").json()["data"]
+    assert graded["type"] == "learningObjectResourceGrade"
+    assert graded["attributes"]["completed"] is True and graded["attributes"]["score"] == 80
+    assert api.get(f"/loResourceGrades/{grade_ids[1]}").json()["data"]["attributes"]["completed"] is False
+    assert api.get(f"/users/{LUCAS}/enrollments/course:1_2_{LUCAS}").status_code == 404
+    assert api.get(f"/loResourceGrades/course:7968501_8123501_13211001_0_{BEN}").status_code == 404

@@ -1,4 +1,4 @@
-"""``GET /users/{id}/enrollments`` and ``POST /users/{id}/enrollments`` (alm-api.md §6).
+"""``GET``/``POST /users/{id}/enrollments``, one enrollment, one loResourceGrade (alm-api.md §4, §6).
 
 Enrolling answers 200 with the enrollment. Choices where ALM is undocumented [?]:
 - already enrolled in any instance of the learning object: 409 ``CONFLICT`` "Already enrolled"
@@ -138,3 +138,38 @@ def enroll(req: Request) -> Response:
         enrollment = world.add_enrollment(user.id, course, instance, datetime.now(UTC))
         sb.bookkeeper.add("enrollments_created")
         return Response(200, {"data": render.enrollment(enrollment, world, sb.api_root)})
+
+
+def get_enrollment(req: Request) -> Response:
+    """``GET /users/{id}/enrollments/{enrollmentId}`` (the enrollment's ``links.self``)."""
+    world = req.sandbox.world
+    inc = includes(req, ENROLLMENT_INCLUDES)
+    with world.lock:
+        user = _user(world, req.params["id"])
+        found = next(
+            (e for e in world.enrollments_by_user.get(user.id, [])
+             if e.id == req.params["enrollmentId"]),
+            None,
+        )
+        if found is None:
+            raise not_found(f"enrollment {req.params['enrollmentId']} not found for user {user.id}")
+        body: dict[str, Any] = {
+            "data": render.enrollment(found, world, req.sandbox.api_root),
+            "links": {"self": req.url({})},
+        }
+        if inc:
+            body["included"] = _included(req, [found], inc)
+        return Response(200, body)
+
+
+def get_grade(req: Request) -> Response:
+    """``GET /loResourceGrades/{id}``: id is ``<loResource id>_<userId>`` (alm-api.md §4)."""
+    world = req.sandbox.world
+    resource_id, _, user_id = req.params["id"].rpartition("_")
+    with world.lock:
+        resource = world.resources.get(resource_id)
+        enrollment = world.enrollment(user_id, resource.course.id) if resource else None
+        if resource is None or enrollment is None or enrollment.instance_id != resource.instance.id:
+            raise not_found(f"loResourceGrade {req.params['id']} not found")
+        grade = render.grade(resource_id, user_id, enrollment.grades.get(resource_id))
+        return Response(200, {"data": grade, "links": {"self": req.url({})}})

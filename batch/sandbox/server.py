@@ -34,6 +34,8 @@ ROUTES: list[Route] = [
     route("GET", "/users/{id}", api_users.get_user),
     route("GET", "/users/{id}/enrollments", api_enrollments.list_enrollments),
     route("POST", "/users/{id}/enrollments", api_enrollments.enroll, write=True),
+    route("GET", "/users/{id}/enrollments/{enrollmentId}", api_enrollments.get_enrollment),
+    route("GET", "/loResourceGrades/{id}", api_enrollments.get_grade),
     route("POST", "/users/{id}/userModuleGrade", api_grades.post_grade, write=True),
     route("GET", "/learningObjects", api_catalog.list_learning_objects),
     route("GET", "/learningObjects/{id}", api_catalog.get_learning_object),
