@@ -70,17 +70,28 @@ def run_doctor(settings: Settings, *, client_factory: Callable[[Settings], AlmCl
 def _online_checks(client: AlmClient, settings: Settings) -> list[DoctorCheck]:
     out: list[DoctorCheck] = []
     started = time.monotonic()
-    try:
-        client.http.tokens.current()
+    try:  # an unauthenticated call: any HTTP answer proves the host is there
+        reply = client.http.request("GET", settings.api_root + "/", auth=False, paced=False)
+        body = reply.text
     except ApiUnreachable as exc:
         return [DoctorCheck("host", False, exc.message,
                             f"Check ALM_BASE_URL (regions: {REGIONS}), the network and any "
                             "proxy.")]
+    except ApiError as exc:
+        body = exc.title
+    elapsed = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    if body.lstrip().startswith("<"):
+        out.append(DoctorCheck("host", True, f"{settings.host} answers ({elapsed}) with HTML",
+                               "It does not look like ALM's API: check ALM_BASE_URL.",
+                               warning=True))
+    else:
+        out.append(DoctorCheck("host", True, f"{settings.host} answers ({elapsed})"))
+    try:
+        client.http.tokens.current()
+    except ApiUnreachable as exc:
+        return [*out, DoctorCheck("token", False, exc.message, exc.hint or "")]
     except AuthError as exc:
-        return [DoctorCheck("host", True, f"{settings.host} answers"),
-                DoctorCheck("token", False, exc.message, exc.hint or "")]
-    out.append(DoctorCheck("host", True, f"{settings.host} answers "
-                           f"({(time.monotonic() - started) * 1000:.0f} ms)"))
+        return [*out, DoctorCheck("token", False, exc.message, exc.hint or "")]
     out.append(DoctorCheck("token", True, "refresh works" if client.http.tokens.refreshes
                            else "ALM_ACCESS_TOKEN is used as given"))
 

@@ -21,7 +21,7 @@ COURSE = "course:7968486"
 
 def settings_for(sb: Sandbox, **extra: Any) -> Settings:
     env = {k.removeprefix("ALM_").lower(): v for k, v in sb.env().items()}
-    return Settings(_env_file=None, **{**env, **extra})  # type: ignore[arg-type]
+    return Settings(_env_file=None, **{**env, **extra})  # type: ignore[arg-type,call-arg]
 
 
 @pytest.fixture(scope="module")
