@@ -269,6 +269,17 @@ def _ole(marker: bytes) -> bytes:
         ("locked.xlsx", _ole("EncryptionInfo".encode("utf-16-le")), "password-protected"),
         ("old.xls", _ole(b"Workbook"), "legacy Excel 97-2003 workbook"),
         (
+            "report.xls",
+            b"<html><body><table><tr><td>Email</td></tr></table></body></html>",
+            "is a web page",
+        ),
+        (
+            "x2003.xml",
+            b'<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:'
+            b'spreadsheet"></Workbook>',
+            "Excel 2003 XML spreadsheet",
+        ),
+        (
             "ctl.csv",
             ("Email,Course\x01\x02\x03\x04\x05\x06\x07\x08,x\n" * 3).encode(),
             "does not look like a text CSV",

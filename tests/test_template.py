@@ -72,3 +72,15 @@ def test_xlsx_template_is_friendly_to_fill_in(tmp_path: Path) -> None:
 def test_unknown_template_format() -> None:
     with pytest.raises(UsageError, match="--format 'pdf' is not a template format"):
         write_template("pdf", Path("x.pdf"))
+
+
+def test_cli_template_command_writes_the_same_files(tmp_path: Path) -> None:
+    from batch.cli import main
+
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"mine.{fmt}"
+        assert main(["template", "--format", fmt, "-o", str(out)]) == 0
+        if fmt == "csv":
+            assert out.read_bytes() == (TEMPLATES / "completions.csv").read_bytes()
+        else:
+            assert _cells(out) == _cells(TEMPLATES / "completions.xlsx")

@@ -30,6 +30,7 @@ class CsvSource:
                 f"{path} does not look like a text CSV (it holds control characters): give a "
                 "CSV exported from the spreadsheet, or the .xlsx itself."
             )
+        _refuse_markup(path, sample)
         first_line = sample.split("\n", 1)[0].split("\r", 1)[0].strip()
         # Excel honours a first line "sep=;" and hides it; so do we.
         self.skip_sep_line = first_line.lower().startswith("sep=") and len(first_line) == 5
@@ -75,3 +76,18 @@ class CsvSource:
                 f"{self.path}, row {number + 1}: the CSV is malformed ({exc}); an opening quote "
                 "is probably never closed: fix the quotes in that row and save again."
             ) from None
+
+
+def _refuse_markup(path: Path, sample: str) -> None:
+    """HR systems often save HTML or Excel 2003 XML under an .xls/.csv name: say so."""
+    head = sample.lstrip("\ufeff \t\r\n")[:300].lower()
+    if head.startswith(("<!doctype html", "<html", "<table")):
+        raise InputError(
+            f"{path} is a web page (HTML) saved with a spreadsheet name: open it in Excel and "
+            "save it as .xlsx or as 'CSV UTF-8'."
+        )
+    if head.startswith("<?xml") and "urn:schemas-microsoft-com:office:spreadsheet" in sample[:2000]:
+        raise InputError(
+            f"{path} is an Excel 2003 XML spreadsheet: open it in Excel and save it as .xlsx "
+            "or as 'CSV UTF-8'."
+        )
