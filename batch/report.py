@@ -6,6 +6,17 @@ not end well, in the input's own format and columns, ready to fix and run again)
 through: memory stays flat for any row count. Each file is written beside its final name and
 moved into place only when complete, so an interrupted run never leaves half a report.
 
+Columns (``report_layout.ReportLayout``): ``row`` (the spreadsheet row number), every original
+column with its name and text exactly as read, then ``status``, ``message``, ``user_id``,
+``course_id``, ``instance_id``, ``module_ids`` (joined with "; "), ``action`` and, for live
+runs, ``attempts`` and ``posted_at``. An outcome column whose name the input already uses is
+renamed ``<name> (alm-batch)``. The failed-rows file has the input's columns plus ``status``
+and ``message`` (``report_layout.FailedLayout``).
+
+Formula injection (``report_layout.neutralise``): CSV cells that a spreadsheet would run get a
+leading ``'``; XLSX cells are typed text with Excel's quote-prefix flag, their text unchanged;
+JSON is raw data for programs.
+
 The report computes the summary's counts from the rows it wrote, so the summary and the rows
 cannot disagree. Nothing here prints: the CLI prints what these functions return.
 """
@@ -319,7 +330,8 @@ class _Tally:
         summary.rows = self.rows
         if summary.ended_at is None:
             summary.ended_at = datetime.now(summary.started_at.tzinfo)
-        summary.report_paths = [str(p) for p in paths]
+        # Absolute: a scheduler or a cron mail reads them away from the working directory.
+        summary.report_paths = [str(p.absolute()) for p in paths]
         if self.failed and summary.exit_status == ExitStatus.OK:
             summary.exit_status = int(ExitStatus.ROWS_FAILED)
 

@@ -152,6 +152,8 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 def human_duration(seconds: float) -> str:
     """``0.4 s``, ``42 s``, ``2 min 3 s``, ``2 h 10 min``: as precise as a person needs."""
+    if seconds < 0.1:
+        return "under 0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     total = round(seconds)

@@ -167,6 +167,20 @@ def test_write_report_alone_fills_the_summary(tmp_path: Path) -> None:
     assert summary.rows == 2
 
 
+def test_summary_report_paths_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    summary = _summary()
+    paths = write_reports(
+        [_result(2, RowStatus.INVALID)], columns=COLUMNS, summary=summary,
+        input_path=Path("hr.csv"), input_format="csv", explicit=None, live=False,
+    )  # fmt: skip
+    assert paths.report == Path("hr.report.csv")
+    assert summary.report_paths == [
+        str(tmp_path / "hr.report.csv"),
+        str(tmp_path / "hr.failed.csv"),
+    ]
+
+
 def test_empty_input_gives_valid_reports(tmp_path: Path) -> None:
     for ext in ("csv", "xlsx", "json"):
         write_report([], columns=COLUMNS, summary=_summary(), path=tmp_path / f"r.{ext}", live=True)

@@ -137,7 +137,7 @@ def test_summary_json_before_the_end() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.42, "0.4 s"), (42, "42 s"), (123, "2 min 3 s"), (120, "2 min"), (7800, "2 h 10 min"),
+    [(0.02, "under 0.1 s"), (0.42, "0.4 s"), (42, "42 s"), (123, "2 min 3 s"), (120, "2 min"), (7800, "2 h 10 min"),
      (7200, "2 h"), (90000, "25 h")],
 )  # fmt: skip
 def test_human_duration(seconds: float, text: str) -> None:
