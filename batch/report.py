@@ -23,30 +23,23 @@ cannot disagree. Nothing here prints: the CLI prints what these functions return
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
 from pathlib import Path
-from typing import Any, Protocol
 
 from batch.errors import ExitStatus, UsageError
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.report_layout import (
-    Cell,
     FailedLayout,
     ReportLayout,
     failed_layout,
     neutralise,
     report_layout,
-    severity,
 )
+from batch.report_text import CsvSink, JsonSink, Sink
 from batch.report_xlsx import XlsxSink
 from batch.summary import format_summary, summary_json
 
@@ -66,9 +59,6 @@ __all__ = [
 
 REPORT_FORMATS: dict[str, str] = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
 INPUT_FORMATS = ("csv", "xlsx")
-JSON_FORMAT_NAME = "alm-batch report"
-JSON_FORMAT_VERSION = 1
-_SPOOL_BYTES = 8 * 1024 * 1024  # JSON rows stay in memory up to this, then go to a temp file
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,121 +155,12 @@ def report_path_for(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _part_path(path: Path) -> Path:
-    """A temporary name beside ``path`` (same folder, so the final move is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.part")
-
-
-# -- sinks ---------------------------------------------------------------------------------------
-class _Sink(Protocol):
-    def write(self, result: RowResult) -> None: ...
-    def close(self, summary: RunSummary | None) -> Path: ...
-    def discard(self) -> None: ...
-
-
-class _CsvSink:
-    """UTF-8 with BOM (so Excel shows accents), comma-separated, every unsafe cell neutralised."""
-
-    def __init__(
-        self, path: Path, headers: Sequence[str], to_cells: Callable[[RowResult], list[Cell]]
-    ) -> None:
-        self.path = path
-        self.part = _part_path(path)
-        self._to_cells = to_cells
-        self._file = self.part.open("w", encoding="utf-8-sig", newline="")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow([neutralise(h) for h in headers])
-
-    def write(self, result: RowResult) -> None:
-        self._csv.writerow(
-            [neutralise(c) if isinstance(c, str) else c for c in self._to_cells(result)]
-        )
-
-    def close(self, summary: RunSummary | None) -> Path:
-        self._file.close()
-        os.replace(self.part, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        self._file.close()
-        self.part.unlink(missing_ok=True)
-
-
-def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
-    """One row of the JSON report: raw values (no neutralising: programs read this)."""
-    row: dict[str, Any] = {
-        "row": result.row,
-        "values": dict(result.values),
-        "status": result.status.value,
-        "ok": result.status.ok,
-        "severity": severity(result.status).value,
-        "message": result.message,
-        "user_id": result.user_id,
-        "course_id": result.course_id,
-        "instance_id": result.instance_id,
-        "module_ids": list(result.module_ids),
-        "action": result.action,
-    }
-    if live:
-        row["attempts"] = result.attempts
-        row["posted_at"] = result.posted_at
-    return row
-
-
-class _JsonSink:
-    """``{"format", "version", "summary", "columns", "rows": [...]}``, one row per line.
-
-    The summary comes first for people who open the file, but is only known at the end, so the
-    rows are spooled (in memory up to 8 MB, then to a temp file) and copied after it.
-    """
-
-    def __init__(self, path: Path, columns: Sequence[str], *, live: bool) -> None:
-        self.path = path
-        self.part = _part_path(path)
-        self._columns = list(columns)
-        self._live = live
-        self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed in close/discard
-            max_size=_SPOOL_BYTES, mode="w+", encoding="utf-8"
-        )
-        self._first = True
-
-    def write(self, result: RowResult) -> None:
-        self._spool.write("\n    " if self._first else ",\n    ")
-        self._spool.write(json.dumps(json_row(result, live=self._live), ensure_ascii=False))
-        self._first = False
-
-    def close(self, summary: RunSummary | None) -> Path:
-        meta = {
-            "format": JSON_FORMAT_NAME,
-            "version": JSON_FORMAT_VERSION,
-            "summary": summary_json(summary) if summary is not None else None,
-            "columns": self._columns,
-        }
-        head = json.dumps(meta, indent=2, ensure_ascii=False)
-        try:
-            with self.part.open("w", encoding="utf-8") as out:
-                out.write(head[: head.rindex("}")].rstrip())
-                out.write(',\n  "rows": [')
-                self._spool.seek(0)
-                shutil.copyfileobj(self._spool, out)
-                out.write("\n  ]\n}\n")
-            os.replace(self.part, self.path)
-        finally:
-            self._spool.close()
-            self.part.unlink(missing_ok=True)
-        return self.path
-
-    def discard(self) -> None:
-        self._spool.close()
-        self.part.unlink(missing_ok=True)
-
-
-def _report_sink(path: Path, layout: ReportLayout) -> _Sink:
+def _report_sink(path: Path, layout: ReportLayout) -> Sink:
     fmt = report_format(path)
     if fmt == "csv":
-        return _CsvSink(path, layout.headers, layout.cells)
+        return CsvSink(path, layout.headers, layout.cells)
     if fmt == "json":
-        return _JsonSink(path, layout.original, live=layout.live)
+        return JsonSink(path, layout.original, live=layout.live)
     return XlsxSink(
         path,
         layout.headers,
@@ -291,9 +172,9 @@ def _report_sink(path: Path, layout: ReportLayout) -> _Sink:
     )
 
 
-def _failed_sink(path: Path, input_format: str, layout: FailedLayout, sheet: str | None) -> _Sink:
+def _failed_sink(path: Path, input_format: str, layout: FailedLayout, sheet: str | None) -> Sink:
     if _input_ext(input_format) == "csv":
-        return _CsvSink(path, layout.headers, layout.cells)
+        return CsvSink(path, layout.headers, layout.cells)
     return XlsxSink(
         path,
         layout.headers,
@@ -336,7 +217,7 @@ class _Tally:
             summary.exit_status = int(ExitStatus.ROWS_FAILED)
 
 
-def _discard_all(*sinks: _Sink) -> None:
+def _discard_all(*sinks: Sink) -> None:
     for sink in sinks:
         try:
             sink.discard()

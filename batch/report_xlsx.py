@@ -26,6 +26,7 @@ from openpyxl.utils import get_column_letter
 
 from batch.models import RowResult, RunSummary
 from batch.report_layout import Cell, Severity, needs_neutralising, severity
+from batch.report_text import part_path
 from batch.summary import summary_rows
 
 WIDTH_SAMPLE = 200  # rows buffered to estimate column widths
@@ -93,7 +94,7 @@ class XlsxSink:
         wide_columns: Sequence[int] = (),
     ) -> None:
         self.path = path
-        self.part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        self.part = part_path(path)
         self._headers = list(headers)
         self._to_cells = to_cells
         self._status_index = status_index
