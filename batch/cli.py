@@ -424,12 +424,11 @@ def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
     checks = run_doctor(settings)
     failed = 0
     for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
+        mark = "FAIL" if not check.ok else ("warn" if check.warning else "ok  ")
         env.err(f"[{mark}] {check.name}: {check.detail}")
-        if not check.ok:
-            failed += 1
-            if check.fix:
-                env.err(f"       fix: {check.fix}")
+        failed += 0 if check.ok else 1
+        if check.fix and (not check.ok or check.warning):
+            env.err(f"       fix: {check.fix}")
     env.err("All checks passed." if not failed else f"{failed} check(s) failed.")
     return 0 if not failed else int(ExitStatus.ABORTED)
 

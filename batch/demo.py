@@ -10,9 +10,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import batch
 from batch.errors import ExitStatus, UsageError
+from batch.settings import Settings
 
 MARKER = ".alm-batch-demo"
 SAMPLE_FILE = "completions.csv"
@@ -27,6 +29,33 @@ def find_sample_dir() -> Path:
         "Cannot find sample_data/completions.csv.",
         hint="Run the demo from the alm-batch source folder (where 'make demo' works).",
     )
+
+
+def settings_for_sandbox(sandbox: Any, **overrides: Any) -> Settings:
+    """Settings that point at ``sandbox``, with default limits scaled like its clock.
+
+    The client paces from ALM's headers once it sees them; until then it uses the defaults in
+    Settings. A time-scaled sandbox grants N times ALM's allowance, so the defaults are scaled
+    the same way (and never include a user's own ALM_* environment or .env).
+    """
+    config = sandbox.config
+    scale = config.time_scale
+    creds = sandbox.credentials
+    values: dict[str, Any] = {
+        "base_url": sandbox.base_url,
+        "client_id": creds["client_id"],
+        "client_secret": creds["client_secret"],
+        "refresh_token": creds["refresh_token"],
+        "access_token": None,
+        "get_per_minute": config.get_per_minute * scale,
+        "get_burst": config.get_burst,
+        "post_per_minute": config.post_per_minute * scale,
+        "post_burst": config.post_burst,
+        "users_get_per_hour": config.users_per_hour * scale,
+        "lo_get_per_hour": config.lo_per_hour * scale,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def prepare_output(output: Path) -> None:
@@ -48,7 +77,6 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
     from batch.redact import register_secrets
     from batch.report import format_summary
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
-    from batch.settings import Settings
 
     sample_dir = find_sample_dir()
     prepare_output(output)
@@ -58,16 +86,7 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
 
     # One sandbox minute per real second: ALM's documented limits, sixty times faster.
     with Sandbox(seed=load_seed(sample_dir), config=SandboxConfig(time_scale=60.0)) as sandbox:
-        creds = sandbox.credentials
-        settings = Settings(
-            base_url=sandbox.base_url,
-            client_id=creds["client_id"],
-            client_secret=creds["client_secret"],
-            refresh_token=creds["refresh_token"],
-            access_token=None,
-            post_per_minute=30.0 * 60.0,
-            _env_file=None,  # type: ignore[call-arg]
-        )
+        settings = settings_for_sandbox(sandbox)
         register_secrets(settings.secrets())
         emit(f"alm-batch demo: sandbox ALM at {sandbox.base_url}, input {input_path}")
         emit("")

@@ -80,7 +80,6 @@ def run_online(
             ttl_seconds=options.cache_ttl,
             refresh=options.refresh_cache,
         )
-        warnings.extend(getattr(cache, "warnings", []))
         client = AlmClient(
             settings,
             concurrency=options.concurrency or DEFAULT_CONCURRENCY,
@@ -88,12 +87,17 @@ def run_online(
             give_up_after=options.give_up_after,
         )
         ledger: Any = None
+        resolver: Any = None
         aborted: BatchError | None = None
         interrupted = False
         cancelled = False
         try:
             resolver = Resolver(
-                client, cache, user_lookup=options.user_lookup, on_progress=hooks.on_progress
+                client,
+                cache,
+                user_lookup=options.user_lookup,
+                on_progress=hooks.on_progress,
+                users_per_hour=settings.users_get_per_hour,
             )
             plan = build_plan(
                 checked_rows,
@@ -126,10 +130,17 @@ def run_online(
                     plan, client, ledger, options, settings, summary, hooks
                 )
         finally:
+            warnings.extend(cache.warnings)
+            if resolver is not None:
+                warnings.extend(resolver.warnings)
+            cache.close()
             summary.api_calls = dict(client.stats.calls)
             summary.throttled = client.stats.throttled
             summary.writes_made = client.stats.writes
             client.close()
+        # Known before the rows are written, so the report's summary agrees with the exit code.
+        if interrupted or aborted is not None:
+            summary.exit_status = int(exit_status_for(True, aborted, interrupted))
         try:
             counting, paths = _write(results, table, summary, options, hooks, live=live)
             status = exit_status_for(counting.all_ok, aborted, interrupted)

@@ -167,6 +167,7 @@ def _write(
         input_format=table.format,
         explicit=options.report,
         live=live,
+        sheet=options.sheet,
     )
     return counting, paths
 

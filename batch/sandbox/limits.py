@@ -106,8 +106,12 @@ class RateLimiter:
             self._buckets = {}
             for name, (per, burst, unit) in specs.items():
                 rate = per / (60.0 if unit == "m" else 3600.0)
+                # The header states the allowance in REAL time, as a client experiences it:
+                # at time_scale 60, "100r/m" of sandbox time is 6000 requests per real minute.
+                # A client that paces from the header then uses the whole (scaled) allowance.
+                real_per = per * config.time_scale
                 self._buckets[name] = Bucket(
-                    name, rate, burst, f"{_fmt_rate(per)}r/{unit}", float(burst), now
+                    name, rate, burst, f"{_fmt_rate(real_per)}r/{unit}", float(burst), now
                 )
 
     def bucket_names(self, method: str, template: str) -> list[str]:

@@ -171,7 +171,7 @@ class Sandbox:
                 self.clock.set_scale(new.time_scale)
             if new.random_seed != old.random_seed:
                 self.faults.reseed(new.random_seed)
-            if any(k.endswith(LIMIT_FIELDS) for k in changes):
+            if new.time_scale != old.time_scale or any(k.endswith(LIMIT_FIELDS) for k in changes):
                 self.limiter.reconfigure(new)
             self.config = new
             return new
