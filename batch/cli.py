@@ -236,16 +236,21 @@ class _Progress:
             bar.refresh()
 
     def write_event(self, event: Any) -> None:
+        """execute's ProgressEvent: rows and writes bars (tqdm shows rate and ETA)."""
         if not self.enabled:
             return
-        kind = getattr(event, "kind", "")
+        counts = getattr(event, "counts", {}) or {}
         with self.lock:
-            if kind == "row_done":
-                total = int(getattr(event, "rows_total", 0) or 0)
-                self._bar("rows", total, "row").update(1)
-            elif kind == "write":
-                total = int(getattr(event, "writes_total", 0) or 0)
-                self._bar("writes", total, "write").update(1)
+            for name, unit, done_key, total_key in (
+                ("rows", "row", "rows_done", "rows_total"),
+                ("writes", "write", "writes_done", "writes_total"),
+            ):
+                total = int(counts.get(total_key, 0))
+                if not total:
+                    continue
+                bar = self._bar(name, total, unit)
+                bar.total = total
+                bar.update(max(0, int(counts.get(done_key, 0)) - bar.n))
 
     def close(self) -> None:
         with self.lock:
