@@ -95,7 +95,7 @@ def exit_status_for(results_ok: bool, aborted: BatchError | None, interrupted: b
 
 def offline_result(checked: CheckedRow) -> RowResult:
     """A row checked without ALM: invalid, duplicate, or valid-but-unresolved."""
-    from batch.validate import summarise_issues
+    from batch.validate import duplicate_message, summarise_issues
 
     values = checked.input.values
     if checked.issues:
@@ -105,7 +105,7 @@ def offline_result(checked: CheckedRow) -> RowResult:
             checked.row,
             values,
             RowStatus.DUPLICATE,
-            f"Same learner and course as row {checked.duplicate_of}; it will not be posted twice.",
+            duplicate_message(checked.duplicate_of),
             action="skip",
         )
     return RowResult(

@@ -18,6 +18,7 @@ from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Mo
 from batch.errors import ApiError
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
 from batch.resolve import CourseResolution, Resolver, display_name
+from batch.validate import duplicate_message, summarise_issues
 
 
 @dataclass(slots=True)
@@ -220,14 +221,10 @@ class _RowPlanner:
     def plan(self, row: CheckedRow) -> RowPlan:
         c = row.completion
         if c is None:
-            text = " ".join(i.message for i in row.issues) or "This row failed validation."
+            text = summarise_issues(row.issues) or "This row failed validation."
             return RowPlan(row, RowStatus.INVALID, text)
         if row.duplicate_of is not None:
-            return RowPlan(
-                row,
-                RowStatus.DUPLICATE,
-                f"Same learner and course as row {row.duplicate_of}; not posted twice.",
-            )
+            return RowPlan(row, RowStatus.DUPLICATE, duplicate_message(row.duplicate_of))
         if c.email_key in self.resolver.user_errors:
             return RowPlan(row, RowStatus.UNKNOWN, self.resolver.user_errors[c.email_key])
         user = self.users.get(c.email_key)

@@ -110,7 +110,7 @@ def test_invalid_and_duplicate_rows_cost_no_call() -> None:
     assert plan.rows[0].message == (
         "column 'Completion Date': not a date. column 'Completion Date': not a date."
     )
-    assert plan.rows[1].message == "Same learner and course as row 7; not posted twice."
+    assert plan.rows[1].message == "Repeats row 7 (same learner and course): not posted twice."
     assert alm.calls == {}
 
 
