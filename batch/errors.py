@@ -100,6 +100,8 @@ class ApiError(Exception):
         """A one-line, secret-free description for reports: 'HTTP 400 Missing Param: skills'."""
         head = f"HTTP {self.status}" if self.status else "no answer"
         text = self.title or ""
+        if text.startswith(head):  # "no answer from ALM ..." already says it
+            head = ""
         if self.detail and self.detail != self.title:
             text = f"{text}: {self.detail}" if text else self.detail
         return f"{head} {text}".strip()
