@@ -1,0 +1,213 @@
+"""Shared pieces of the benchmarks: figures and the one table, worlds, ALM's real limits.
+
+Why a module: every benchmark reports the same way (scenario, figure, value, target, PASS/FAIL)
+so that ``python -m bench`` can print ONE table and write ``bench/results.json``; and every
+"how long would this take on a real account" figure must use the same documented limits
+(alm-api.md §7, encoded once as ``SandboxConfig``'s defaults), never the time-scaled ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batch.sandbox import SandboxConfig, generate_completions, generate_seed
+from batch.sandbox.seed import SeedData
+
+# Endpoints (as the sandbox's books name them) that resolve users, courses and the catalogue.
+LOOKUP_ENDPOINTS = frozenset({
+    "GET /users", "GET /users/{id}", "GET /learningObjects", "GET /learningObjects/{id}",
+    "POST /jobs", "GET /jobs/{id}", "GET /_sandbox/downloads/{file}",
+})  # fmt: skip
+ENROLLMENT_READS = "GET /users/{id}/enrollments"
+WRITE_ENDPOINTS = frozenset({"POST /users/{id}/enrollments", "POST /users/{id}/userModuleGrade"})
+
+
+@dataclass
+class Figure:
+    """One line of the table. ``passed`` is None when the figure has no target."""
+
+    scenario: str
+    name: str
+    value: Any
+    target: str = ""
+    passed: bool | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+
+@dataclass
+class Scenario:
+    """A benchmark's figures plus the command that reproduces them and its raw details."""
+
+    name: str
+    command: str
+    figures: list[Figure] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, name: str, value: Any, target: str = "", passed: bool | None = None,
+            note: str = "") -> Figure:
+        fig = Figure(self.name, name, value, target, passed, note)
+        self.figures.append(fig)
+        return fig
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "command": self.command, "seconds": round(self.seconds, 1),
+                "figures": [asdict(f) for f in self.figures], "details": self.details}
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or math.isinf(value):
+            return str(value)
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return str(value)
+
+
+def table(figures: Iterable[Figure]) -> str:
+    """The figures as one fixed-width table (scenario, figure, value, target, result)."""
+    rows = [("scenario", "figure", "value", "target", "result")]
+    rows += [(f.scenario, f.name + (f" ({f.note})" if f.note else ""), fmt(f.value), f.target,
+              f.verdict) for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def duration(seconds: float) -> str:
+    """Readable duration: 42 s, 7.5 min, 40.0 h, 3.2 days."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+# --- ALM's documented limits (alm-api.md §7), from SandboxConfig's defaults ------------------
+def real_buckets() -> dict[str, tuple[float, float]]:
+    """Bucket -> (requests per second, burst) at ALM's documented admin limits."""
+    c = SandboxConfig()
+    return {
+        "GET": (c.get_per_minute / 60.0, float(c.get_burst)),
+        "POST": (c.post_per_minute / 60.0, float(c.post_burst)),
+        "GET /users (500/h)": (c.users_per_hour / 3600.0, float(c.users_burst)),
+        "GET /learningObjects (500/h)": (c.lo_per_hour / 3600.0, float(c.lo_burst)),
+    }
+
+
+def bucket_counts(calls: Mapping[str, int]) -> dict[str, int]:
+    """Endpoint call counts -> how many tokens each documented bucket must grant."""
+    out = dict.fromkeys(real_buckets(), 0)
+    for endpoint, n in calls.items():
+        method, _, template = endpoint.partition(" ")
+        if template.startswith("/_sandbox") or template.startswith("/oauth"):
+            continue  # the S3 download and the token are outside ALM's API limits
+        out["POST" if method == "POST" else "GET"] += n
+        if method == "GET" and template in ("/users", "/users/{id}"):
+            out["GET /users (500/h)"] += n
+        if method == "GET" and template in ("/learningObjects", "/learningObjects/{id}"):
+            out["GET /learningObjects (500/h)"] += n
+    return out
+
+
+def time_at_real_limits(calls: Mapping[str, int]) -> tuple[float, str]:
+    """Lower bound (seconds) on the time these calls take at ALM's documented limits, and the
+    bucket that binds: each bucket grants its burst at once, then ``rate`` per second."""
+    limits = real_buckets()
+    worst, name = 0.0, "-"
+    for bucket, n in bucket_counts(calls).items():
+        rate, burst = limits[bucket]
+        seconds = max(0.0, n - burst) / rate
+        if seconds > worst:
+            worst, name = seconds, bucket
+    return worst, name
+
+
+def lookups(calls: Mapping[str, int]) -> int:
+    return sum(n for e, n in calls.items() if e in LOOKUP_ENDPOINTS)
+
+
+def api_calls(calls: Mapping[str, int]) -> dict[str, int]:
+    """Calls to ALM's API only (no OAuth token call, no sandbox harness), sorted by endpoint."""
+    return {e: n for e, n in sorted(calls.items())
+            if not e.split(" ", 1)[-1].startswith(("/oauth", "/_sandbox/books", "/_sandbox/con"))}
+
+
+def diff_calls(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+
+
+# --- generated worlds ---------------------------------------------------------------------------
+@dataclass
+class World:
+    seed: SeedData
+    path: Path
+    rows: int
+    distinct_users: int
+    distinct_courses: int
+    catalogue: int
+
+
+def make_world(folder: Path, *, rows: int, distinct_users: int, distinct_courses: int,
+               catalogue: int, users: int | None = None, random_seed: int = 7) -> World:
+    """A seed with ``catalogue`` courses and enough users, plus a completions CSV over it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # ~3 % of generated users are suspended or deleted: leave room for the active ones.
+    seed = generate_seed(users or int(distinct_users * 1.1) + 50, catalogue,
+                         random_seed=random_seed)
+    path = generate_completions(seed, rows, distinct_users=distinct_users,
+                                distinct_courses=distinct_courses,
+                                path=folder / f"completions-{rows}.csv", random_seed=random_seed)
+    return World(seed, path, rows, distinct_users, distinct_courses, catalogue)
+
+
+# --- machine ------------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_1_5_15": [round(x, 2) for x in load],
+    }
+
+
+def load_now() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
