@@ -1,0 +1,130 @@
+"""Issue 5 through the real CLI: ``kill -9`` mid-run, then the same command again.
+
+The test-only hook ``ALM_BATCH_TEST_CRASH`` (batch/execute.py) SIGKILLs the CLI at an exact
+point: after the Nth write is journaled ``pending`` but before it is sent, or after ALM accepted
+it but before the journal says so. With ``--concurrency 1`` the writes come in input order:
+row 2 (maria) is write 1 = her enrollment, 2 and 3 = her two Fire Safety grades.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batch.sandbox import Sandbox
+from tests.e2e_support import (
+    EXPECTED_LIVE,
+    SAMPLE_CSV,
+    SAMPLE_GRADES,
+    graded,
+    ledger_states,
+    read_report,
+    run_cli,
+    sample_sandbox,
+    sandbox_env,
+    spawned,
+    statuses,
+    wait_for,
+    wanted_grades,
+)
+
+pytestmark = pytest.mark.timeout(120)
+MARIA = "15263401"
+FIRE_SAFETY_MODULES = ("course:7968486_8123456_13210487_0", "course:7968486_8123456_13210488_0")
+
+
+@pytest.fixture()
+def sb() -> Iterator[Sandbox]:
+    sandbox = sample_sandbox()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def rerun_finishes_the_job(sb: Sandbox, tmp_path: Path, alm: dict[str, str]) -> list[dict]:
+    """The same command again (no crash): exit 1 (the sample's failing rows), every good row
+    done, each module graded exactly once; returns the report rows."""
+    run = run_cli(["run", "completions.csv", "--yes", "--report", "rerun.json"], cwd=tmp_path, alm=alm)
+    assert run.code == 1, run
+    rows = read_report(tmp_path / "rerun.json")
+    assert [r["row"] for r in rows] == list(range(2, 37))
+    final = statuses(rows)
+    for row, expected in EXPECTED_LIVE.items():
+        ok = ("completed", "already_completed") if expected == "completed" else (expected,)
+        assert final[row] in ok, (row, final[row], run)
+    books = sb.books()
+    wanted = wanted_grades(rows)
+    assert len(wanted) == SAMPLE_GRADES
+    assert graded(books) == {key: 1 for key in wanted}
+    assert books["double_grades"] == 0
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("crash", "landed_before_kill", "journal_at_kill"),
+    [
+        # maria's first grade journaled pending, never sent
+        ("before-send:2", 0, {"done": 1, "pending": 1}),
+        # maria's first grade accepted by ALM, the journal still says pending
+        ("after-send:2", 1, {"done": 1, "pending": 1}),
+        # both accepted: ALM now shows the row complete, the journal does not know the last one
+        ("after-send:3", 2, {"done": 2, "pending": 1}),
+    ],
+)
+def test_kill_9_at_an_exact_write_then_rerun(
+    sb: Sandbox, tmp_path: Path, crash: str, landed_before_kill: int, journal_at_kill: dict[str, int]
+) -> None:
+    shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv")
+    alm = sandbox_env(sb, tmp_path / "state")
+    killed = run_cli(
+        ["run", "completions.csv", "--yes", "--concurrency", "1", "--report", "killed.json"],
+        cwd=tmp_path,
+        alm={**alm, "ALM_BATCH_TEST_CRASH": crash},
+    )
+    assert killed.code == -signal.SIGKILL, killed
+    assert not (tmp_path / "killed.json").exists()  # died before the report: no half file
+    books = sb.books()
+    assert set(graded(books)) == {(MARIA, m) for m in FIRE_SAFETY_MODULES[:landed_before_kill]}
+    assert books["enrollments_created"] == 1
+    assert ledger_states(tmp_path / "state") == journal_at_kill
+
+    rows = rerun_finishes_the_job(sb, tmp_path, alm)  # includes: no grade posted twice
+    maria = rows[0]
+    if landed_before_kill < 2:
+        # The re-run reads ALM before anything else for maria: the grade that landed is
+        # settled (journaled done, not re-sent); the one that did not is sent once.
+        assert maria["status"] == "completed"
+        expected = {0: "Posted 2 module grades.", 1: "Posted 1 module grade."}
+        assert maria["message"] == expected[landed_before_kill], maria
+        assert ledger_states(tmp_path / "state").get("pending", 0) == 0
+    else:  # ALM shows her complete, so the plan skips the row: nothing to send
+        assert maria["status"] == "already_completed"
+        assert "ALM already shows" in maria["message"]
+
+
+def test_kill_9_at_a_random_moment_with_latency_then_rerun(sb: Sandbox, tmp_path: Path) -> None:
+    shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv")
+    alm = sandbox_env(sb, tmp_path / "state")
+    sb.configure(latency_ms=(5.0, 25.0))
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
+    target = rng.randint(3, 25)  # grades recorded before the kill
+    extra = rng.uniform(0.0, 0.03)  # and a little more, to land anywhere in a request
+    with spawned(["run", "completions.csv", "--yes"], cwd=tmp_path, alm=alm) as child:
+        reached = wait_for(lambda: len(sb.books()["grades"]) >= target, timeout=30)
+        wait_for(lambda: False, timeout=extra)
+        child.proc.kill()
+        child.proc.wait(timeout=10)
+    assert reached, f"seed {seed}: the run never reached {target} grades"
+    assert child.proc.returncode == -signal.SIGKILL, f"seed {seed}: the run ended before the kill"
+    at_kill = len(sb.books()["grades"])
+    assert target <= at_kill < SAMPLE_GRADES, f"seed {seed}"
+    sb.configure(latency_ms=(0.0, 0.0))
+    rerun_finishes_the_job(sb, tmp_path, alm)
