@@ -198,7 +198,14 @@ class HttpClient:
         while True:
             if paced:
                 self.limiter.acquire(method, template)
-            token = self.tokens.current() if auth else None
+            try:
+                token = self.tokens.current() if auth else None
+            except BaseException:
+                # The first token refresh failed (refused, unreachable): this request, maybe
+                # the probe, is never sent, so free its buckets or the pool waits for it.
+                if paced:
+                    self.limiter.settled(method, template)
+                raise
             send_headers = dict(headers or {})
             if token is not None:
                 send_headers["Authorization"] = f"{self.settings.auth_scheme} {token}"
