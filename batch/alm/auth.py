@@ -11,7 +11,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from batch.errors import ConfigError
+from batch.errors import AbortError, ConfigError
 from batch.settings import Settings
 
 MASK = "***"
@@ -85,6 +85,9 @@ class TokenSource:
         self._token: str | None = given or None
         self.from_env = bool(given)
         self.refreshes = 0
+        # A refresh that stopped the run (refused, or ALM unreachable for give_up_after) is not
+        # tried again by every waiting worker, one after the other: they all get its error.
+        self._failed: AbortError | None = None
 
     @property
     def can_refresh(self) -> bool:
@@ -106,7 +109,13 @@ class TokenSource:
             return self._token
 
     def _do_refresh(self) -> str:
-        token = self._refresher()
+        if self._failed is not None:
+            raise self._failed
+        try:
+            token = self._refresher()
+        except AbortError as exc:
+            self._failed = exc
+            raise
         self._redactor.add(token)
         self.from_env = False
         self.refreshes += 1
