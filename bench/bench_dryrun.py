@@ -52,6 +52,7 @@ SIZES: dict[str, tuple[int, int, int, int]] = {
     "20k": (20_000, 2_000, 40, 500),  # issue 4's file
     "20k-cat2000": (20_000, 2_000, 40, 2_000),
     "100k": (100_000, 10_000, 100, 2_000),
+    "tiny": (60, 20, 4, 150),  # the smoke test's size
 }
 QUICK = ("1k", "20k")
 ALL = ("1k", "20k", "20k-cat2000", "100k")

@@ -211,3 +211,65 @@ class Stopwatch:
 
 def dump(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
+
+
+# --- a sandbox in its own process -----------------------------------------------------------------
+class SandboxProcess:
+    """``alm-batch sandbox`` in a child process: ALM's side gets its own core and GIL, as a
+    remote ALM would, so a live benchmark measures the client, not two servers sharing one
+    interpreter. Duck-types what ``settings_for_sandbox`` and the benchmarks read from
+    ``Sandbox`` (``config``, ``credentials``, ``base_url``, ``books()``); the books come
+    from the harness (``GET /_sandbox/books``). Stopped by its own pid only.
+    """
+
+    def __init__(self, seed: SeedData, folder: Path, config: SandboxConfig,
+                 start_timeout: float = 60.0) -> None:
+        import subprocess
+
+        from batch.sandbox import save_seed
+
+        folder.mkdir(parents=True, exist_ok=True)
+        seed_file = save_seed(seed, folder / "alm_seed.json")
+        self.config = config
+        low, high = config.latency_ms
+        cmd = [sys.executable, "-m", "batch", "sandbox", "--port", "0", "--seed", str(seed_file),
+               "--time-scale", f"{config.time_scale:g}", "--latency-ms", f"{low:g},{high:g}"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.base_url = ""
+        deadline = time.monotonic() + start_timeout
+        assert self.proc.stdout is not None
+        while not self.base_url and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("export ALM_BASE_URL="):
+                self.base_url = line.strip().split("=", 1)[1]
+        if not self.base_url:
+            self.stop()
+            raise RuntimeError("the sandbox subprocess did not start")
+        c = SandboxConfig()
+        self.credentials = {"client_id": c.client_id, "client_secret": c.client_secret,
+                            "refresh_token": c.refresh_token}
+
+    def books(self) -> dict[str, Any]:
+        import requests
+
+        return dict(requests.get(self.base_url + "/_sandbox/books", timeout=60).json())
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
