@@ -259,6 +259,28 @@ def read_lines(stream: Any, count: int, timeout: float) -> list[str]:
     return lines
 
 
+def rerun_finishes_the_job(
+    sb: Sandbox, tmp_path: Path, alm: Mapping[str, str], report: str = "rerun.json"
+) -> list[dict[str, Any]]:
+    """Run the sample (``completions.csv`` in ``tmp_path``) again after a crash or an interrupt:
+    exit 1 (its failing rows), every good row done, each module graded exactly once in the
+    sandbox's books. Returns the report rows."""
+    run = run_cli(["run", "completions.csv", "--yes", "--report", report], cwd=tmp_path, alm=alm)
+    assert run.code == 1, run
+    rows = read_report(tmp_path / report)
+    assert [r["row"] for r in rows] == list(range(2, 37))
+    final = statuses(rows)
+    for row, expected in EXPECTED_LIVE.items():
+        ok = ("completed", "already_completed") if expected == "completed" else (expected,)
+        assert final[row] in ok, (row, final[row], run)
+    books = sb.books()
+    wanted = wanted_grades(rows)
+    assert len(wanted) == SAMPLE_GRADES
+    assert graded(books) == {key: 1 for key in wanted}
+    assert books["double_grades"] == 0
+    return rows
+
+
 # --------------------------------------------------------------------------- reports
 def _split_ids(cell: Any) -> list[str]:
     return [part.strip() for part in str(cell or "").split(";") if part.strip()]

@@ -18,19 +18,16 @@ import pytest
 
 from batch.sandbox import Sandbox
 from tests.e2e_support import (
-    EXPECTED_LIVE,
     SAMPLE_CSV,
     SAMPLE_GRADES,
     graded,
     ledger_states,
-    read_report,
+    rerun_finishes_the_job,
     run_cli,
     sample_sandbox,
     sandbox_env,
     spawned,
-    statuses,
     wait_for,
-    wanted_grades,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,25 +42,6 @@ def sb() -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox.stop()
-
-
-def rerun_finishes_the_job(sb: Sandbox, tmp_path: Path, alm: dict[str, str]) -> list[dict]:
-    """The same command again (no crash): exit 1 (the sample's failing rows), every good row
-    done, each module graded exactly once; returns the report rows."""
-    run = run_cli(["run", "completions.csv", "--yes", "--report", "rerun.json"], cwd=tmp_path, alm=alm)
-    assert run.code == 1, run
-    rows = read_report(tmp_path / "rerun.json")
-    assert [r["row"] for r in rows] == list(range(2, 37))
-    final = statuses(rows)
-    for row, expected in EXPECTED_LIVE.items():
-        ok = ("completed", "already_completed") if expected == "completed" else (expected,)
-        assert final[row] in ok, (row, final[row], run)
-    books = sb.books()
-    wanted = wanted_grades(rows)
-    assert len(wanted) == SAMPLE_GRADES
-    assert graded(books) == {key: 1 for key in wanted}
-    assert books["double_grades"] == 0
-    return rows
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,135 @@
+"""Issue 5 through the real CLI: Ctrl-C mid-run (exit 130), credentials refused and ALM
+unreachable (exit 3), and two runs on one state directory (exit 2)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batch.sandbox import Sandbox
+from tests.e2e_support import (
+    EXPECTED_LIVE,
+    SAMPLE_CSV,
+    graded,
+    interrupt,
+    ledger_states,
+    read_report,
+    rerun_finishes_the_job,
+    run_cli,
+    sample_sandbox,
+    sandbox_env,
+    spawned,
+    statuses,
+    wait_for,
+)
+
+pytestmark = pytest.mark.timeout(120)
+WRONG_SECRET = "wrong-secret-e2e-Zq81xK"
+
+
+@pytest.fixture()
+def sb() -> Iterator[Sandbox]:
+    sandbox = sample_sandbox()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture()
+def sample(tmp_path: Path) -> Path:
+    return Path(shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv"))
+
+
+def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    alm = sandbox_env(sb, tmp_path / "state")
+    sb.configure(latency_ms=(20.0, 40.0))  # slow enough that the run is in flight
+    args = ["run", sample.name, "--yes", "--report", "interrupted.json"]
+    with spawned(args, cwd=tmp_path, alm=alm) as child:
+        assert wait_for(lambda: len(sb.books()["grades"]) >= 3, timeout=30)
+        interrupt(child.proc, signal.SIGINT)
+        run = child.finish(timeout=30)
+    assert run.code == 130, run
+    assert "Interrupted" in run.stderr and "Traceback" not in run.stderr
+    assert "exit 130" in run.stderr
+
+    rows = read_report(tmp_path / "interrupted.json")
+    assert [r["row"] for r in rows] == list(range(2, 37))  # every row, even those not attempted
+    final = statuses(rows)
+    for row, expected in EXPECTED_LIVE.items():  # rows with nothing to write keep their status
+        if expected != "completed":
+            assert final[row] == expected, (row, final[row])
+    stopped = [r for r in rows if r["status"] == "unknown"]
+    assert stopped, "the run finished before the interrupt: nothing to resume"
+    assert all("Run the same command again" in r["message"] for r in stopped)
+    assert any(r["message"].startswith("Not attempted: the run was interrupted") for r in stopped)
+    done_rows = [r for r in rows if r["status"] == "completed"]
+    assert done_rows and len(done_rows) + len(stopped) == 25
+    # the ledger is saved and closed: every write it knows of has its answer, none pending
+    journal = ledger_states(tmp_path / "state")
+    assert journal.get("pending", 0) == 0 and journal.get("done", 0) > 0
+    grades_then = graded(sb.books())
+    assert grades_then and all(n == 1 for n in grades_then.values())
+
+    sb.configure(latency_ms=(0.0, 0.0))
+    rerun = rerun_finishes_the_job(sb, tmp_path, alm)
+    for row in done_rows:  # what the interrupted run did is not done again
+        assert statuses(rerun)[row["row"]] == "already_completed"
+
+
+def test_refused_credentials_exit_3_naming_the_setting_not_the_secret(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    alm = sandbox_env(sb, tmp_path / "state", ALM_CLIENT_SECRET=WRONG_SECRET)
+    started = time.monotonic()
+    run = run_cli(["run", sample.name, "--yes", "--verbose"], cwd=tmp_path, alm=alm, timeout=30)
+    assert run.code == 3, run
+    assert time.monotonic() - started < 15  # refused at once, not after a retry budget
+    assert "ALM_CLIENT_SECRET" in run.stderr and "refused" in run.stderr
+    assert WRONG_SECRET not in run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    books = sb.books()
+    assert books["grades"] == [] and books["enrollments_created"] == 0
+    assert set(books["calls"]) == {"POST /oauth/token/refresh"}
+
+
+def test_unreachable_alm_exit_3_after_give_up_after(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    alm = sandbox_env(sb, tmp_path / "state", ALM_BASE_URL=f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    run = run_cli(["run", sample.name, "--yes", "--give-up-after", "2s"], cwd=tmp_path, alm=alm, timeout=40)
+    took = time.monotonic() - started
+    assert run.code == 3, run
+    assert f"127.0.0.1:{port}" in run.stderr and "ALM_BASE_URL" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert took < 10, f"--give-up-after 2s took {took:.1f} s"
+
+
+def test_a_second_run_on_the_same_state_dir_is_refused(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
+    alm = sandbox_env(sb, tmp_path / "state")
+    sb.configure(latency_ms=(20.0, 40.0))
+    lock = tmp_path / "state" / "alm-batch.lock"
+    with spawned(["run", sample.name, "--yes", "--report", "first.csv"], cwd=tmp_path, alm=alm) as first:
+        assert wait_for(lambda: lock.exists() and "pid=" in lock.read_text(), timeout=30)
+        second = run_cli(["run", sample.name, "--yes", "--report", "second.csv"], cwd=tmp_path, alm=alm)
+        still_running = first.proc.poll() is None
+        sb.configure(latency_ms=(0.0, 0.0))
+        first_run = first.finish(timeout=60)
+    assert still_running, "the first run ended before the second started: the lock was not tested"
+    assert second.code == 2, second
+    assert "Another alm-batch run is using the state directory" in second.stderr
+    assert f"pid={first.proc.pid}" in second.stderr or str(first.proc.pid) in second.stderr
+    assert not (tmp_path / "second.csv").exists()
+    assert first_run.code == 1, first_run  # the first run was not disturbed
+    assert statuses(read_report(tmp_path / "first.csv")) == EXPECTED_LIVE
+    assert sb.books()["double_grades"] == 0
