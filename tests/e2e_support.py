@@ -364,3 +364,18 @@ def text_files(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, text
         else:
             yield path, path.read_bytes().decode("utf-8", "replace")
+
+
+def leaks(secrets: list[str], runs: list[CliRun], root: Path) -> list[str]:
+    """Where any of ``secrets`` appears (named by position, never echoed): in the runs' output
+    or in a file under ``root``."""
+    found = []
+    for n, secret in enumerate(secrets):
+        for i, run in enumerate(runs):
+            for name, text in (("stdout", run.stdout), ("stderr", run.stderr)):
+                if secret in text:
+                    found.append(f"secret #{n} in run {i} {name}")
+        for path, text in text_files(root):
+            if secret in text:
+                found.append(f"secret #{n} in {path.relative_to(root)}")
+    return found

@@ -13,15 +13,18 @@ import openpyxl
 import pytest
 
 from batch.sandbox import Sandbox, SandboxConfig
+from batch.sandbox.config import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN
 from tests.e2e_support import (
     EXPECTED_DRY,
     EXPECTED_LIVE,
     FAILING_ROWS,
+    HEX32,
     REPO,
     SAMPLE_CSV,
     harness,
     interrupt,
     issued_access_token,
+    leaks,
     limits_env,
     posts,
     read_csv,
@@ -31,6 +34,7 @@ from tests.e2e_support import (
     sandbox_env,
     spawned,
     statuses,
+    text_files,
     wait_for,
 )
 
@@ -79,6 +83,12 @@ def test_demo_writes_the_dry_run_live_and_failed_rows_reports(tmp_path: Path) ->
     ):
         assert text in run.stderr, text
     assert run.stdout == ""
+    # no credential in what it printed or wrote; the sandbox's access tokens are 32 hex digits
+    assert leaks([DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN], [run], tmp_path) == []
+    assert not HEX32.search(run.stderr)
+    for path, text in text_files(out):
+        if path.suffix in (".csv", ".xlsx", ".json"):
+            assert not HEX32.search(text), path
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
