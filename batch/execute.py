@@ -280,18 +280,18 @@ class _Executor:
         workers = max(1, min(self.opt.concurrency, len(groups)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alm-write")
         futures = {pool.submit(worker) for _ in range(workers)}
-        ctrl_c = 0
         try:
             while futures:
                 try:
                     _, futures = wait(futures, timeout=0.5)
                 except KeyboardInterrupt:
-                    # No handler installed by the caller: behave as if ``stop`` was set; a
-                    # second Ctrl-C gives up waiting (the ledger is consistent either way).
-                    ctrl_c += 1
-                    self.stop.set()
-                    if ctrl_c > 1:
+                    # No handler installed by the caller: behave as if ``stop`` was set. A
+                    # Ctrl-C once ``stop`` is set (our first one, or the caller's handler that
+                    # set it and now raises: the CLI's) gives up waiting; the ledger is
+                    # consistent either way.
+                    if self.stop.is_set():
                         raise
+                    self.stop.set()
         finally:
             pool.shutdown(wait=True)
         self.halted()
