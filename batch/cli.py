@@ -468,7 +468,13 @@ def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
         env.err(f"alm-batch: {redact(str(exc))}")
         return int(exc.exit_status)
     except KeyboardInterrupt:
-        env.err("alm-batch: interrupted before any write; nothing was changed.")
+        # Raised by a second Ctrl-C, possibly mid-run: writes may have been made (the ledger
+        # has them), so never claim that nothing changed.
+        env.err(
+            "alm-batch: stopped at once (Ctrl-C); no report was written. Anything already sent "
+            "to ALM is in the ledger: run the same command again to finish (nothing is posted "
+            "twice)."
+        )
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
