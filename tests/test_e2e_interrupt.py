@@ -117,7 +117,7 @@ def test_unreachable_alm_exit_3_after_give_up_after(sb: Sandbox, sample: Path, t
 
 def test_a_second_run_on_the_same_state_dir_is_refused(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
-    sb.configure(latency_ms=(20.0, 40.0))
+    sb.configure(latency_ms=(30.0, 50.0))
     lock = tmp_path / "state" / "alm-batch.lock"
     with spawned(["run", sample.name, "--yes", "--report", "first.csv"], cwd=tmp_path, alm=alm) as first:
         assert wait_for(lambda: lock.exists() and "pid=" in lock.read_text(), timeout=30)
@@ -133,3 +133,46 @@ def test_a_second_run_on_the_same_state_dir_is_refused(sb: Sandbox, sample: Path
     assert first_run.code == 1, first_run  # the first run was not disturbed
     assert statuses(read_report(tmp_path / "first.csv")) == EXPECTED_LIVE
     assert sb.books()["double_grades"] == 0
+
+
+def test_ctrl_c_while_resolving_writes_nothing_and_reports_every_row(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    alm = sandbox_env(sb, tmp_path / "state")
+    sb.configure(latency_ms=(30.0, 50.0))
+    with spawned(["run", sample.name, "--yes", "--report", "early.csv"], cwd=tmp_path, alm=alm) as child:
+        assert wait_for(lambda: sb.books()["calls"].get("GET /users", 0) >= 2, timeout=30)
+        interrupt(child.proc, signal.SIGINT)
+        run = child.finish(timeout=60)
+    assert run.code == 130, run
+    books = sb.books()
+    assert set(books["calls"]) & {"POST /users/{id}/enrollments", "POST /users/{id}/userModuleGrade"} == set()
+    rows = read_report(tmp_path / "early.csv")
+    assert [r["row"] for r in rows] == list(range(2, 37))
+    expected = {r: "unknown" if s == "completed" else s for r, s in EXPECTED_LIVE.items()}
+    assert statuses(rows) == expected
+    assert all(r["message"].startswith("Not attempted") for r in rows if r["status"] == "unknown")
+
+
+def test_a_second_ctrl_c_stops_at_once_and_says_what_was_kept(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    alm = sandbox_env(sb, tmp_path / "state")
+    sb.configure(latency_ms=(10.0, 20.0))
+    with spawned(["run", sample.name, "--yes", "--report", "stopped.csv"], cwd=tmp_path, alm=alm) as child:
+        assert wait_for(lambda: len(sb.books()["grades"]) >= 2, timeout=60)
+        sb.configure(latency_ms=(300.0, 400.0))  # from now on each request takes a while
+        time.sleep(0.1)  # the requests in flight are slow ones: the first Ctrl-C waits for them
+        interrupt(child.proc, signal.SIGINT)
+        time.sleep(0.05)
+        interrupt(child.proc, signal.SIGINT)
+        run = child.finish(timeout=30)
+    assert run.code == 130, run
+    assert "stopped at once" in run.stderr and "run the same command again" in run.stderr
+    assert "nothing was changed" not in run.stderr  # grades were posted: it must not say so
+    assert not (tmp_path / "stopped.csv").exists()
+    posted = graded(sb.books())
+    assert posted and all(n == 1 for n in posted.values())
+    assert ledger_states(tmp_path / "state").get("done", 0) >= len(posted)
+    sb.configure(latency_ms=(0.0, 0.0))
+    rerun_finishes_the_job(sb, tmp_path, alm)
