@@ -11,8 +11,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from batch.errors import BatchError
-from batch.models import CheckedRow, RowResult
+from batch.errors import BatchError, Interrupted
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
 from batch.pipeline import (
     JobHooks,
     JobOptions,
@@ -20,6 +20,7 @@ from batch.pipeline import (
     _new_summary,
     _write,
     exit_status_for,
+    offline_result,
     require_credentials,
 )
 from batch.settings import Settings
@@ -54,6 +55,19 @@ def resolve_state_dir(options: JobOptions, settings: Settings) -> Path:
     return state_dir
 
 
+def not_attempted(checked: CheckedRow) -> RowResult:
+    """A row the run stopped before reaching (Ctrl-C while looking things up)."""
+    result = offline_result(checked)
+    if result.status is RowStatus.WOULD_COMPLETE:
+        result.status = RowStatus.UNKNOWN
+        result.action = "none"
+        result.message = (
+            "Not attempted: the run was interrupted while looking up learners and courses in "
+            "ALM; nothing was written. Run the same command again to finish."
+        )
+    return result
+
+
 def run_online(
     options: JobOptions,
     settings: Settings,
@@ -63,16 +77,14 @@ def run_online(
 ) -> JobOutcome:
     from batch.alm.api import AlmClient
     from batch.cache import LookupCache
-    from batch.ledger import Ledger, StateLock, apply_ledger
-    from batch.plan import PlanOptions, build_plan
+    from batch.ledger import StateLock
     from batch.resolve import Resolver
 
     require_credentials(settings)
     state_dir = resolve_state_dir(options, settings)
-    live = not options.dry_run
     summary = _new_summary(options, table, settings.host, hooks.now())
-    lock: AbstractContextManager[Any] = StateLock(state_dir) if live else nullcontext()
-    warnings: list[str] = []
+    run = _Run(options, settings, hooks, summary, live=not options.dry_run)
+    lock: AbstractContextManager[Any] = StateLock(state_dir) if run.live else nullcontext()
     with lock:
         cache = LookupCache(
             None if options.no_cache else state_dir / "cache.sqlite3",
@@ -86,11 +98,7 @@ def run_online(
             max_rps=options.max_rps,
             give_up_after=options.give_up_after,
         )
-        ledger: Any = None
         resolver: Any = None
-        aborted: BatchError | None = None
-        interrupted = False
-        cancelled = False
         try:
             resolver = Resolver(
                 client,
@@ -98,67 +106,112 @@ def run_online(
                 user_lookup=options.user_lookup,
                 on_progress=hooks.on_progress,
                 users_per_hour=settings.users_get_per_hour,
+                stop=hooks.stop,
             )
-            plan = build_plan(
-                checked_rows,
-                resolver,
-                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
-                on_progress=hooks.on_progress,
-            )
-            ledger_path = state_dir / "ledger.sqlite3"
-            ledger = Ledger(ledger_path) if (live or ledger_path.exists()) else None
-            if ledger is not None:
-                apply_ledger(plan, ledger, settings.base_url, overwrite=options.overwrite)
-            summary.writes_planned = plan.writes_needed
-            summary.estimate_seconds = plan.estimate_seconds(
-                writes_per_minute(client.rate_limit_headers(), settings)
-            )
-            if live and plan.writes_needed and hooks.confirm and not hooks.confirm(summary):
-                live, cancelled = False, True
-                summary.dry_run = True
-            results: list[RowResult]
-            if not live or ledger is None:
-                results = [row.to_result() for row in plan.rows]
-            else:
-                ledger.start_run(
-                    summary.run_id,
-                    input_path=str(options.path),
-                    input_sha256=summary.input_sha256,
-                    options=summary.options,
-                )
-                results, aborted, interrupted = _execute(
-                    plan, client, ledger, options, settings, summary, hooks
-                )
+            results = run.plan_and_execute(list(checked_rows), resolver, client, state_dir)
         finally:
-            warnings.extend(cache.warnings)
+            run.warnings.extend(cache.warnings)
             if resolver is not None:
-                warnings.extend(resolver.warnings)
+                run.warnings.extend(resolver.warnings)
             cache.close()
             summary.api_calls = dict(client.stats.calls)
             summary.throttled = client.stats.throttled
             summary.writes_made = client.stats.writes
             client.close()
-        # Known before the rows are written, so the report's summary agrees with the exit code.
-        if interrupted or aborted is not None:
-            summary.exit_status = int(exit_status_for(True, aborted, interrupted))
+        return run.finish(results, table)
+
+
+class _Run:
+    """The state of one online job between planning, execution and the report."""
+
+    def __init__(
+        self,
+        options: JobOptions,
+        settings: Settings,
+        hooks: JobHooks,
+        summary: RunSummary,
+        *,
+        live: bool,
+    ) -> None:
+        self.options = options
+        self.settings = settings
+        self.hooks = hooks
+        self.summary = summary
+        self.live = live
+        self.ledger: Any = None
+        self.aborted: BatchError | None = None
+        self.interrupted = False
+        self.cancelled = False
+        self.warnings: list[str] = []
+
+    def plan_and_execute(
+        self, checked: list[CheckedRow], resolver: Any, client: Any, state_dir: Path
+    ) -> list[RowResult]:
+        from batch.ledger import Ledger, apply_ledger
+        from batch.plan import PlanOptions, build_plan
+
+        options, summary = self.options, self.summary
         try:
-            counting, paths = _write(results, table, summary, options, hooks, live=live)
-            status = exit_status_for(counting.all_ok, aborted, interrupted)
+            plan = build_plan(
+                checked,
+                resolver,
+                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
+                on_progress=self.hooks.on_progress,
+            )
+        except Interrupted:
+            # Ctrl-C while looking things up: nothing was written; every row is reported.
+            self.interrupted = True
+            return [not_attempted(c) for c in checked]
+        ledger_path = state_dir / "ledger.sqlite3"
+        if self.live or ledger_path.exists():
+            self.ledger = Ledger(ledger_path)
+            apply_ledger(plan, self.ledger, self.settings.base_url, overwrite=options.overwrite)
+        summary.writes_planned = plan.writes_needed
+        summary.estimate_seconds = plan.estimate_seconds(
+            writes_per_minute(client.rate_limit_headers(), self.settings)
+        )
+        confirm = self.hooks.confirm
+        if self.live and plan.writes_needed and confirm is not None and not confirm(summary):
+            self.live, self.cancelled, summary.dry_run = False, True, True
+        if not self.live or self.ledger is None:
+            return [row.to_result() for row in plan.rows]
+        self.ledger.start_run(
+            summary.run_id,
+            input_path=str(options.path),
+            input_sha256=summary.input_sha256,
+            options=summary.options,
+        )
+        results, self.aborted, self.interrupted = _execute(
+            plan, client, self.ledger, options, self.settings, summary, self.hooks
+        )
+        return results
+
+    def finish(self, results: list[RowResult], table: Any) -> JobOutcome:
+        """Write the reports, settle the exit code, close the ledger."""
+        summary = self.summary
+        # Known before the rows are written, so the report's summary agrees with the exit code.
+        if self.interrupted or self.aborted is not None:
+            summary.exit_status = int(exit_status_for(True, self.aborted, self.interrupted))
+        try:
+            counting, paths = _write(
+                results, table, summary, self.options, self.hooks, live=self.live
+            )
+            status = exit_status_for(counting.all_ok, self.aborted, self.interrupted)
             summary.exit_status = int(status)
-            if live and ledger is not None:
-                ledger.end_run(summary.run_id, int(status))
+            if self.live and self.ledger is not None:
+                self.ledger.end_run(summary.run_id, int(status))
         finally:
-            if ledger is not None:
-                ledger.close()
-    return JobOutcome(
-        summary,
-        status,
-        paths.report,
-        paths.failed,
-        warnings=warnings,
-        aborted=aborted,
-        cancelled=cancelled,
-    )
+            if self.ledger is not None:
+                self.ledger.close()
+        return JobOutcome(
+            summary,
+            status,
+            paths.report,
+            paths.failed,
+            warnings=self.warnings,
+            aborted=self.aborted,
+            cancelled=self.cancelled,
+        )
 
 
 def _execute(

@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar
 
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache, email_key
-from batch.errors import AbortError, ApiError
+from batch.errors import AbortError, ApiError, Interrupted
 from batch.models import CourseRef, RowStatus, name_key
 
 USER_LOOKUPS = ("auto", "per-email", "export")
@@ -114,6 +114,7 @@ class Resolver:
         export_job_seconds: float = 120.0,
         workers: int = 4,
         export_poll_seconds: float = 2.0,
+        stop: threading.Event | None = None,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
             raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
@@ -126,6 +127,7 @@ class Resolver:
         self.export_job_seconds = export_job_seconds
         self.workers = workers
         self.export_poll_seconds = export_poll_seconds
+        self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
@@ -138,6 +140,11 @@ class Resolver:
         self._detail_locks: dict[str, threading.Lock] = {}
         self._enrollments: dict[str, list[Enrollment] | ApiError] = {}
 
+    def check_stop(self) -> None:
+        """Raise ``Interrupted`` once Ctrl-C was pressed: lookups are reads, nothing is lost."""
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("Interrupted while looking up learners and courses in ALM.")
+
     def _progress(self, stage: str, done: int, total: int) -> None:
         if self.on_progress is not None:
             self.on_progress(stage, done, total)
@@ -149,6 +156,7 @@ class Resolver:
         counter = [0]
 
         def step(item: _T) -> _R:
+            self.check_stop()
             value = fn(item)
             with self._lock:
                 counter[0] += 1

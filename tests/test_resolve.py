@@ -275,3 +275,23 @@ def test_an_enrollment_read_error_is_kept_for_the_rows_of_that_user() -> None:
     with pytest.raises(ApiError):
         resolver.enrollments("1")
     assert alm.calls == {"get_enrollments": 1}
+
+
+def test_ctrl_c_stops_lookups_that_have_not_started() -> None:
+    import threading
+
+    from batch.errors import Interrupted
+
+    alm = fake()
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        seen.append(done)
+        if done == 3:
+            stop.set()  # Ctrl-C after the third lookup
+
+    resolver = Resolver(alm, LookupCache(None, BASE), workers=1, on_progress=progress, stop=stop)
+    with pytest.raises(Interrupted):
+        resolver.resolve_users([f"user{i}@acme.com" for i in range(20)])
+    assert alm.calls["find_user_by_email"] == 3
