@@ -376,7 +376,7 @@ def _cmd_template(args: argparse.Namespace, env: CliEnv) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
-    from batch.demo import find_sample_dir
+    from batch.demo import find_sample_dir, sandbox_env
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
     config = SandboxConfig(time_scale=args.time_scale)
@@ -405,14 +405,19 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
         raise UsageError(f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0.") from None
     env.err(f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}). Ctrl-C stops it.")
     env.err("Point alm-batch at it with:")
-    for key, value in sandbox.env().items():
+    for key, value in sandbox_env(sandbox).items():
         env.out(f"export {key}={value}")
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
-        threading.Event().wait()
+        while not stopped.wait(0.5):
+            pass
     except KeyboardInterrupt:
-        env.err("sandbox stopped")
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sandbox.stop()
+        env.err("sandbox stopped")
     return 0
 
 

@@ -58,6 +58,18 @@ def settings_for_sandbox(sandbox: Any, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def sandbox_env(sandbox: Any) -> dict[str, str]:
+    """The ``ALM_*`` variables that point the tool at ``sandbox`` (as ``alm-batch sandbox``
+    prints them). A time-scaled sandbox grants N times ALM's limits: the client's default
+    limits are scaled too, so it paces at the sandbox's speed before it has seen any header."""
+    env = dict(sandbox.env())
+    settings = settings_for_sandbox(sandbox)
+    if sandbox.config.time_scale != 1.0:
+        for name in ("get_per_minute", "post_per_minute", "users_get_per_hour", "lo_get_per_hour"):
+            env[f"ALM_{name.upper()}"] = f"{getattr(settings, name):g}"
+    return env
+
+
 def prepare_output(output: Path) -> None:
     if output.exists():
         if not output.is_dir():

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batch.sandbox import Sandbox, SandboxConfig
+from batch.sandbox import Sandbox
 from batch.sandbox.config import DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN
 from tests.e2e_support import (
     EXPECTED_DRY,
@@ -25,7 +25,6 @@ from tests.e2e_support import (
     interrupt,
     issued_access_token,
     leaks,
-    limits_env,
     posts,
     read_csv,
     read_report,
@@ -131,6 +130,8 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
     (tmp_path / "completions.csv").write_bytes(SAMPLE_CSV.read_bytes())
     with spawned(["sandbox", "--port", "0", "--time-scale", "600"], cwd=tmp_path, name="sandbox") as server:
         keys = {"ALM_BASE_URL", "ALM_CLIENT_ID", "ALM_CLIENT_SECRET", "ALM_REFRESH_TOKEN"}
+        # At --time-scale 600 it also prints the client limits scaled the same way.
+        keys |= {"ALM_GET_PER_MINUTE", "ALM_POST_PER_MINUTE", "ALM_USERS_GET_PER_HOUR", "ALM_LO_GET_PER_HOUR"}
         assert wait_for(lambda: set(read_exports(server.out_path)) == keys, timeout=15), server.err_path.read_text()
         exports = read_exports(server.out_path)
         base_url = exports["ALM_BASE_URL"]
@@ -142,11 +143,12 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
         }
         assert issued_access_token(base_url, creds)  # /oauth/token/refresh answers
 
-        # The CLI against it, with the exported settings. ALM's GET /users answers carry only
-        # the hourly limit, so the client paces GETs at ALM's real 100/min until it sees a
-        # per-minute header: give it the time-scaled defaults, as the demo does.
-        alm = {**exports, **limits_env(SandboxConfig(time_scale=600.0))}
-        run = run_cli(["validate", "completions.csv", "--state-dir", "state"], cwd=tmp_path, alm=alm)
+        # The CLI against it, with exactly the settings it printed.
+        assert exports["ALM_GET_PER_MINUTE"] == "60000"
+        started = time.monotonic()
+        run = run_cli(["validate", "completions.csv", "--state-dir", "state"], cwd=tmp_path, alm=exports)
+        assert time.monotonic() - started < 15  # paced at the sandbox's speed, not ALM's
+
         assert run.code == 1, run
         assert statuses(read_report(tmp_path / "completions.report.csv")) == EXPECTED_DRY
         books = harness(base_url, "/_sandbox/books")
@@ -168,7 +170,8 @@ def test_sandbox_command_stops_on_sigterm(tmp_path: Path) -> None:
         interrupt(server.proc, signal.SIGTERM)
         stopped = server.finish(timeout=10)
     assert time.monotonic() - started < 5
-    assert stopped.code in (0, -signal.SIGTERM), stopped
+    assert stopped.code == 0, stopped
+    assert "sandbox stopped" in stopped.stderr
     with pytest.raises(OSError):  # nothing listens there any more
         harness(base_url, "/_sandbox/books")
 
