@@ -474,6 +474,34 @@ def _sentence(text: str) -> str:
     return text
 
 
+def close_entries_alm_shows_complete(plan: Plan, ledger: Ledger, options: ExecuteOptions) -> int:
+    """Settle open journal entries of courses ALM already shows completed.
+
+    A run killed right after a row's last grade was accepted leaves that grade ``pending``; the
+    next plan (which read the learner's enrollments) then finds the course COMPLETED and never
+    schedules the row, so nothing else would ever settle the entry. The plan's own read is the
+    proof: the entries are closed as done. Returns how many were closed.
+    """
+    completed = {
+        (r.user_id, r.course_id)
+        for r in plan.rows
+        if r.status is RowStatus.ALREADY_COMPLETED and r.user_id and r.course_id
+    }
+    if not completed:
+        return 0
+    closed = 0
+    for entry in ledger.unsettled(options.base_url):
+        if (entry.key.user_id, entry.key.course_id) in completed:
+            ledger.finish(
+                entry.key,
+                WriteState.DONE,
+                message="settled: ALM shows the course completed",
+                run_id=options.run_id,
+            )
+            closed += 1
+    return closed
+
+
 def execute_plan(
     plan: Plan,
     client: WriteClient,
@@ -492,6 +520,7 @@ def execute_plan(
     here), run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
+    close_entries_alm_shows_complete(plan, ledger, options)
     ex = _Executor(plan, client, ledger, options, on_progress, stop)
     ex.run()
     results = [r for r in ex.results if r is not None]

@@ -213,6 +213,24 @@ def test_pending_that_landed_everywhere_makes_row_already_completed(ledger: Ledg
     assert fake.grade_posts == 0 and fake.reads == 1
 
 
+def test_pending_of_a_course_alm_already_shows_completed_is_closed(ledger: Ledger) -> None:
+    """Killed right after the last grade landed: the next plan finds the course COMPLETED and
+    never schedules the row, so the plan's own read closes the journal entry."""
+    fake = writer()
+    rp = row_plan(2, "u1")
+    last = rp.grades[-1]
+    ledger.begin(WriteKey.for_grade(BASE, last), "run-dead", "sha", 2)
+    rp.status, rp.grades = RowStatus.ALREADY_COMPLETED, []
+    other = row_plan(3, "u2")  # a pending entry of another learner stays for its own settling
+    ledger.begin(WriteKey.for_grade(BASE, other.grades[0]), "run-dead", "sha", 3)
+    other.status, other.grades = RowStatus.INVALID, []
+    out = run(make_plan(rp, other), fake, ledger, "run-2", apply=False)
+    assert statuses(out) == [RowStatus.ALREADY_COMPLETED, RowStatus.INVALID]
+    assert fake.grade_posts == 0
+    assert ledger.get(WriteKey.for_grade(BASE, last)).state is WriteState.DONE  # type: ignore[union-attr]
+    assert [e.key.user_id for e in ledger.pending(BASE)] == ["u2"]
+
+
 def test_auth_error_mid_run_aborts_keeping_what_was_done(ledger: Ledger) -> None:
     fake = writer()
     fake.abort_after_writes(4)
