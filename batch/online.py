@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from batch.errors import BatchError, Interrupted
+from batch.errors import AbortError, BatchError, Interrupted
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
 from batch.pipeline import (
     JobHooks,
@@ -23,6 +23,7 @@ from batch.pipeline import (
     offline_result,
     require_credentials,
 )
+from batch.redact import redact
 from batch.settings import Settings
 
 DEFAULT_CONCURRENCY = 4
@@ -55,16 +56,19 @@ def resolve_state_dir(options: JobOptions, settings: Settings) -> Path:
     return state_dir
 
 
-def not_attempted(checked: CheckedRow) -> RowResult:
-    """A row the run stopped before reaching (Ctrl-C while looking things up)."""
+INTERRUPTED_LOOKUP = (
+    "Not attempted: the run was interrupted while looking up learners and courses in ALM; "
+    "nothing was written. Run the same command again to finish."
+)
+
+
+def not_attempted(checked: CheckedRow, message: str = INTERRUPTED_LOOKUP) -> RowResult:
+    """A row the run stopped before reaching (Ctrl-C or an abort while looking things up)."""
     result = offline_result(checked)
     if result.status is RowStatus.WOULD_COMPLETE:
         result.status = RowStatus.UNKNOWN
         result.action = "none"
-        result.message = (
-            "Not attempted: the run was interrupted while looking up learners and courses in "
-            "ALM; nothing was written. Run the same command again to finish."
-        )
+        result.message = message
     return result
 
 
@@ -162,6 +166,14 @@ class _Run:
             # Ctrl-C while looking things up: nothing was written; every row is reported.
             self.interrupted = True
             return [not_attempted(c) for c in checked]
+        except AbortError as exc:
+            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
+            self.aborted = exc
+            message = (
+                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run the same command again once this is fixed."
+            )
+            return [not_attempted(c, message) for c in checked]
         ledger_path = state_dir / "ledger.sqlite3"
         if self.live or ledger_path.exists():
             self.ledger = Ledger(ledger_path)

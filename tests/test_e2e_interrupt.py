@@ -99,6 +99,14 @@ def test_refused_credentials_exit_3_naming_the_setting_not_the_secret(
     books = sb.books()
     assert books["grades"] == [] and books["enrollments_created"] == 0
     assert set(books["calls"]) == {"POST /oauth/token/refresh"}
+    # The report of what was done (nothing): every row, the ones needing ALM "Not attempted".
+    report = tmp_path / sample.name.replace(".csv", ".report.csv")
+    rows = read_report(report)
+    assert [r["row"] for r in rows] == list(range(2, 37))
+    waiting = [r for r in rows if r["status"] == "unknown"]
+    assert waiting and all(r["message"].startswith("Not attempted: ALM stopped the run") for r in waiting)
+    assert "ALM_CLIENT_SECRET" in waiting[0]["message"]
+    assert WRONG_SECRET not in report.read_text(encoding="utf-8-sig")
 
 
 def test_unreachable_alm_exit_3_after_give_up_after(sb: Sandbox, sample: Path, tmp_path: Path) -> None:

@@ -326,3 +326,20 @@ def test_pool_sized_to_concurrency(srv: ScriptedServer) -> None:
     with client(srv, concurrency=16) as alm:
         adapter = alm.http.session.get_adapter(srv.base_url)
         assert adapter._pool_maxsize >= 16  # type: ignore[attr-defined]
+
+
+def test_transport_failures_are_described_in_a_few_words() -> None:
+    import requests as rq
+
+    from batch.alm.http import transport_reason
+
+    refused = rq.ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /x "
+        "(Caused by NewConnectionError('...: Failed to establish a new connection: "
+        "[Errno 111] Connection refused'))"
+    )
+    assert transport_reason(refused) == "connection refused"
+    assert transport_reason(rq.ReadTimeout("read timed out")) == "timed out"
+    assert transport_reason(rq.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")) == (
+        "connection closed without an answer"
+    )

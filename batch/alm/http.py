@@ -224,7 +224,7 @@ class HttpClient:
             except requests.RequestException as exc:
                 if paced:
                     self.limiter.settled(method, template)
-                reason = self.redact(f"{type(exc).__name__}: {exc}")
+                reason = self.redact(transport_reason(exc))
                 log.debug("%s %s -> %s", method, self.redact(url), reason)
                 if not safe_to_repeat and not _sent_nothing(exc):
                     raise WriteUncertain(0, "no answer from ALM after sending", reason,
@@ -370,3 +370,28 @@ class HttpClient:
                        f"ALM_BASE_URL ({self.settings.host}) is the account's region")
         return AuthError(f"ALM refused the token refresh ({exc.describe()}).",
                          hint=f"Check {culprit}.")
+
+
+def transport_reason(exc: requests.RequestException) -> str:
+    """A short, human reason for a transport failure ("connection refused"), instead of
+    urllib3's nested 'HTTPConnectionPool(...): Max retries exceeded ...' text."""
+    text = str(exc)
+    lowered = text.lower()
+    for needle, reason in (
+        ("connection refused", "connection refused"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found (DNS)"),
+        ("certificate verify failed", "TLS certificate not trusted"),
+        ("remotedisconnected", "connection closed without an answer"),
+        ("connection aborted", "connection dropped"),
+        ("connection reset", "connection reset"),
+        ("network is unreachable", "network unreachable"),
+    ):
+        if needle in lowered:
+            return reason
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return f"{type(exc).__name__}: {text[:200]}"
