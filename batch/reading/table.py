@@ -23,6 +23,7 @@ from batch.reading.xlsx_source import XlsxSource
 
 _HEADER_SCAN = 30  # rows searched for the header when --header-row is not given
 _WIDTH_SAMPLE = 200  # data rows sampled to keep trailing columns that hold data
+MAX_COLUMNS = 16_384  # Excel's last column, XFD: no real export holds data beyond it
 
 
 class _Source(Protocol):
@@ -64,6 +65,8 @@ class Table:
                 # Data right of the last header: keep it (named by column letter) for the report.
                 for pos in range(width, len(cells)):
                     if cells[pos].strip():
+                        if pos >= MAX_COLUMNS:
+                            raise InputError(_too_wide(str(self.path), number, pos + 1))
                         values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
             yield InputRow(number, values, {f: cells[i] for f, i in field_idx})
 
@@ -132,7 +135,7 @@ def open_table(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
             "below the header."
         )
-    columns = _make_columns(header_cells, data)
+    columns = _make_columns(header_cells, data, where)
     fields = resolve_mapping(columns, mapping, where=where)
     missing = [f for f in require if f not in fields]
     if missing:
@@ -151,12 +154,22 @@ def open_table(
     )
 
 
-def _make_columns(header: list[str], data: list[list[str]]) -> list[str]:
+def _too_wide(where: str, row: int | None, column: int) -> str:
+    at = f", row {row}" if row is not None else ""
+    return (
+        f"{where}{at}: there is data in column {column:,}, past Excel's last column "
+        f"({MAX_COLUMNS:,}, XFD): remove the stray cells (or the extra delimiters) and save again."
+    )
+
+
+def _make_columns(header: list[str], data: list[list[str]], where: str) -> list[str]:
     """Headers, trimmed of trailing blank columns (unless sampled data uses them), with blank
     headers named by column letter and repeated headers numbered, so every one is visible."""
     width = max((i + 1 for i, h in enumerate(header) if h.strip()), default=0)
     for cells in data:
         width = max(width, max((i + 1 for i, c in enumerate(cells) if c.strip()), default=0))
+    if width > MAX_COLUMNS:
+        raise InputError(_too_wide(where, None, width))
     columns: list[str] = []
     seen: dict[str, None] = {}
     for pos in range(width):
