@@ -19,6 +19,11 @@ from batch.reading.cells import cell_text, number_text
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _C, _V, _IS, _T, _R = (_NS + t for t in ("row", "c", "v", "is", "t", "r"))
 _SHEET_DATA = _NS + "sheetData"
+MAX_COLUMNS = 16_384  # Excel's last column, XFD
+
+
+class SheetLimitError(ValueError):
+    """The sheet goes past what Excel itself can hold (a damaged or hostile file)."""
 
 
 def _column_index(ref: str) -> int:
@@ -75,6 +80,7 @@ def sheet_rows(
 
     counter = 0
     sheet_data = None
+    row_cells = 0  # cells seen in the row being parsed: bounds its memory before it ends
     with source() as src:
         for event, elem in iterparse(src, events=("start", "end")):
             if event == "start":
@@ -82,7 +88,15 @@ def sheet_rows(
                     sheet_data = elem
                 continue
             if elem.tag != _ROW:
+                if elem.tag == _C:
+                    row_cells += 1
+                    if row_cells > MAX_COLUMNS:
+                        raise SheetLimitError(
+                            f"row {counter + 1} holds more than {MAX_COLUMNS:,} cells, "
+                            "Excel's limit"
+                        )
                 continue
+            row_cells = 0
             ref = elem.get("r")
             counter = int(ref) if ref else counter + 1
             cells: list[str] = []
@@ -90,6 +104,10 @@ def sheet_rows(
                 ref_c = c.get("r")
                 if ref_c:
                     pos = _column_index(ref_c)
+                    if pos >= MAX_COLUMNS:
+                        raise SheetLimitError(
+                            f"cell {ref_c[:20]} is past Excel's last column (XFD)"
+                        )
                     if pos > len(cells):
                         cells.extend([""] * (pos - len(cells)))
                 cells.append(text_of(c))

@@ -19,6 +19,7 @@ from xml.etree.ElementTree import ParseError
 
 from batch.errors import InputError
 from batch.reading.xlsx_book import BookError, SheetInfo, XlsxBook
+from batch.reading.xlsx_fast import SheetLimitError
 
 _HEADER_SCAN_ROWS = 30
 _READ_ERRORS = (
@@ -96,6 +97,11 @@ class XlsxSource:
             book.close()
 
     def _broken(self, exc: BaseException) -> InputError:
+        if isinstance(exc, SheetLimitError):
+            return InputError(
+                f"{self.path}: a sheet cannot be read: {exc}. Open the file in Excel, delete "
+                "the stray cells and save it again."
+            )
         return InputError(
             f"{self.path}: a sheet could not be read ({type(exc).__name__}): open the file in "
             "Excel and save it again as .xlsx."
