@@ -143,7 +143,8 @@ def _zip_kind(path: Path) -> str:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if "mimetype" in names:
-                mime = zf.read("mimetype")[:100]
+                with zf.open("mimetype") as member:  # read(): a bomb would unpack it all
+                    mime = member.read(100)
                 if b"opendocument.spreadsheet" in mime:
                     raise InputError(
                         f"{where} is an OpenDocument spreadsheet (.ods): open it in LibreOffice "

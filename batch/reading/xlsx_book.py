@@ -28,6 +28,12 @@ _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _WORKSHEET_TYPE = "/worksheet"
+# Zip bombs: a part that unpacks past these is refused before a byte of it is parsed. Real
+# sheets pack 5-30 times; 1,000 times is the signature of a bomb. zipfile never yields more
+# than a member's declared size, so checking the declared sizes is enough.
+MAX_PART_BYTES = 2 * 1024**3
+MAX_RATIO = 100
+RATIO_FROM_BYTES = 32 * 1024**2  # small parts may pack tighter (a blank styles.xml)
 
 
 class BookError(Exception):
@@ -56,6 +62,11 @@ class XlsxBook:
             self.zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise BookError(type(exc).__name__) from None
+        try:
+            _check_sizes(self.zip)
+        except BookError:
+            self.zip.close()
+            raise
         try:
             self.sheets, self.epoch = self._read_workbook()
             self.styles = self._read_styles()
@@ -132,6 +143,16 @@ class XlsxBook:
         return sheet_rows(
             lambda: self.zip.open(sheet.part), self.shared_strings(), self.styles, self.epoch
         )
+
+
+def _check_sizes(zf: zipfile.ZipFile) -> None:
+    for info in zf.infolist():
+        size, packed = info.file_size, max(1, info.compress_size)
+        if size > MAX_PART_BYTES or (size > RATIO_FROM_BYTES and size > MAX_RATIO * packed):
+            raise BookError(
+                f"part {info.filename[:80]} unpacks to {size / 1024**2:,.0f} MB, "
+                f"{size // packed:,} times its packed size: not a workbook Excel writes"
+            )
 
 
 def _iter_shared_strings(src: IO[bytes]) -> Iterator[str]:
