@@ -72,6 +72,13 @@ class CsvSource:
                 "save the file as 'CSV UTF-8'."
             ) from None
         except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise InputError(
+                    f"{self.path}, row {number + 1}: the CSV is malformed: a cell is longer "
+                    f"than {csv.field_size_limit():,} characters, or a quote opened there is "
+                    "never closed (so the rest of the file reads as one cell): fix that row "
+                    "and save again."
+                ) from None
             raise InputError(
                 f"{self.path}, row {number + 1}: the CSV is malformed ({exc}); an opening quote "
                 "is probably never closed: fix the quotes in that row and save again."
