@@ -5,9 +5,11 @@ Split from ``pipeline.py`` so that ``validate --offline`` never imports the clie
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,17 @@ from batch.pipeline import (
 from batch.redact import redact
 from batch.settings import Settings
 
-DEFAULT_CONCURRENCY = 4
+MIN_CONCURRENCY = 4
+MAX_CONCURRENCY = 32
+ASSUMED_WRITE_SECONDS = 0.25  # a write's round trip; ALM answers in 50-300 ms
+
+
+def default_concurrency(writes_per_minute: float) -> int:
+    """Enough workers to keep the write allowance busy, and no more: the rate limiter paces
+    them, so extra workers only wait. At ALM's documented 30 writes/min 4 are plenty; a
+    faster allowance (a raised limit, or the time-scaled sandbox) needs rate x latency."""
+    needed = writes_per_minute / 60.0 * ASSUMED_WRITE_SECONDS * 2
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(needed)))
 _RATE = re.compile(r"^\s*([\d.]+)\s*r\s*/\s*([smh])", re.IGNORECASE)
 
 
@@ -78,6 +90,7 @@ def run_online(
     hooks: JobHooks,
     table: Any,
     checked_rows: Iterable[CheckedRow],
+    started: datetime,
 ) -> JobOutcome:
     from batch.alm.api import AlmClient
     from batch.cache import LookupCache
@@ -86,7 +99,7 @@ def run_online(
 
     require_credentials(settings)
     state_dir = resolve_state_dir(options, settings)
-    summary = _new_summary(options, table, settings.host, hooks.now())
+    summary = _new_summary(options, table, settings.host, started)
     run = _Run(options, settings, hooks, summary, live=not options.dry_run)
     lock: AbstractContextManager[Any] = StateLock(state_dir) if run.live else nullcontext()
     with lock:
@@ -98,7 +111,7 @@ def run_online(
         )
         client = AlmClient(
             settings,
-            concurrency=options.concurrency or DEFAULT_CONCURRENCY,
+            concurrency=options.concurrency or default_concurrency(settings.post_per_minute),
             max_rps=options.max_rps,
             give_up_after=options.give_up_after,
         )
@@ -245,7 +258,8 @@ def _execute(
             run_id=summary.run_id,
             base_url=settings.base_url,
             input_sha256=summary.input_sha256,
-            concurrency=options.concurrency or DEFAULT_CONCURRENCY,
+            concurrency=options.concurrency
+            or default_concurrency(writes_per_minute(client.rate_limit_headers(), settings)),
             overwrite=options.overwrite,
             verify=options.verify,
         ),

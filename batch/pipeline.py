@@ -179,6 +179,7 @@ def run_job(options: JobOptions, settings: Settings | None = None, hooks: JobHoo
     from batch.validate import ValidationOptions, check_rows
 
     hooks = hooks or JobHooks()
+    started = hooks.now()  # the job's start: reading the file counts
     require = ["email", "course"] + ([] if options.completion_date else ["completion_date"])
     table = open_table(
         options.path,
@@ -194,7 +195,7 @@ def run_job(options: JobOptions, settings: Settings | None = None, hooks: JobHoo
         default_completion_date=options.completion_date,
     )
     if options.offline:
-        summary = _new_summary(options, table, "(offline)", hooks.now())
+        summary = _new_summary(options, table, "(offline)", started)
         checked = check_rows(table, validation)
         counting, paths = _write(
             (offline_result(c) for c in checked), table, summary, options, hooks, live=False
@@ -207,7 +208,7 @@ def run_job(options: JobOptions, settings: Settings | None = None, hooks: JobHoo
         settings = Settings()
     from batch.online import run_online
 
-    return run_online(options, settings, hooks, table, check_rows(table, validation))
+    return run_online(options, settings, hooks, table, check_rows(table, validation), started)
 
 
 def require_credentials(settings: Settings) -> None:
