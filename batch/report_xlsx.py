@@ -1,40 +1,53 @@
 """The XLSX writer: a styled, streaming report sheet (plus a Summary sheet) in constant memory.
 
-openpyxl's write-only mode streams rows to a temporary file, so memory stays flat whatever the
-row count. Its one constraint shapes this module: column widths and the frozen pane are written
-before the first row, so the first ``WIDTH_SAMPLE`` rows are buffered to fit the widths, then
-everything streams.
+Rows are turned into worksheet XML by ``xlsx_stream`` (a small writer of our own: openpyxl's
+write-only mode spent ~75% of a 100,000-row report serialising cells one element at a time)
+and go straight to a temporary file, so memory stays flat whatever the row count. The format
+shapes this module: column widths and the frozen pane come before the first row, so the first
+``WIDTH_SAMPLE`` rows are buffered to fit the widths, then everything streams. ``close`` zips
+the sheet(s) with the workbook parts into ``<name>.part`` and moves it into place.
 
-Every text cell is written as text, never as a formula: openpyxl would otherwise turn a string
-starting with ``=`` into a formula and ``#N/A`` into an error cell. Cells a spreadsheet could
-read as a formula also carry Excel's quote-prefix flag (see ``report_layout.neutralise``).
+Every text cell is written as text, never as a formula or an error cell (``=...``, ``#N/A``).
+Cells a spreadsheet could read as a formula also carry Excel's quote-prefix flag (see
+``report_layout.neutralise``).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from batch.models import RowResult, RunSummary
-from batch.report_layout import Cell, Severity, needs_neutralising, severity
+from batch.report_layout import Cell, Severity, severity
 from batch.report_text import part_path
 from batch.summary import summary_rows
+from batch.xlsx_stream import (
+    BOLD,
+    EXCEL_MAX_CHARS,
+    HEADER,
+    PLAIN,
+    STATUS_BASE,
+    TRUNCATED,
+    SheetWriter,
+    clean_text,
+    styles_xml,
+    write_package,
+)
+
+__all__ = ["EXCEL_MAX_CHARS", "TRUNCATED", "XlsxSink", "clean_text", "sheet_title"]
 
 WIDTH_SAMPLE = 200  # rows buffered to estimate column widths
 MIN_WIDTH = 6
 MAX_WIDTH = 60
 MESSAGE_MAX_WIDTH = 90
-EXCEL_MAX_CHARS = 32767  # Excel refuses longer cells
-TRUNCATED = " [truncated]"
+SUMMARY_WIDTHS = (24, 70)
 
 # Excel's own "Good", "Neutral" and "Bad" cell styles: the colours people already read.
 STATUS_STYLES: dict[Severity, tuple[str, str]] = {
@@ -43,6 +56,8 @@ STATUS_STYLES: dict[Severity, tuple[str, str]] = {
     Severity.ERROR: ("FFC7CE", "9C0006"),
 }
 HEADER_FILL = "D9D9D9"
+_STATUS_STYLE_ID = {sev: STATUS_BASE + i for i, sev in enumerate(STATUS_STYLES)}
+_STYLES = styles_xml(HEADER_FILL, list(STATUS_STYLES.values()))
 _SHEET_TITLE_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -50,21 +65,6 @@ def sheet_title(name: str | None, default: str) -> str:
     """A valid Excel sheet name (31 characters, none of ``[]:*?/\\``) from ``name``."""
     cleaned = _SHEET_TITLE_BAD.sub(" ", name or "").strip().strip("'")[:31].strip()
     return cleaned or default
-
-
-def clean_text(value: str) -> str:
-    """Text Excel accepts: control characters it refuses become U+FFFD, overlong cells are cut.
-
-    Line ends become ``\n``, Excel's own line break inside a cell: XML would turn a raw CR
-    into LF when the file is read anyway, so this makes the change deliberate and visible here.
-    """
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if ILLEGAL_CHARACTERS_RE.search(value):
-        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    if len(value) > EXCEL_MAX_CHARS:
-        value = value[: EXCEL_MAX_CHARS - len(TRUNCATED)] + TRUNCATED
-    return value
 
 
 def _display_width(value: Cell | None) -> int:
@@ -101,45 +101,22 @@ class XlsxSink:
         self._frozen = frozen_columns
         self._with_summary = with_summary
         self._wide = set(wide_columns)
-        self._wb = Workbook(write_only=True)
-        self._ws = self._wb.create_sheet(sheet_title(title, "Report"))
+        self._title = sheet_title(title, "Report")
+        # The sheet XML, UTF-8, in an anonymous temporary file (gone on close, even on a crash).
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()/discard()
+        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
+        self._sheet = SheetWriter(self._text)
         self._pending: list[list[Cell]] | None = []
         self._statuses: list[Severity] = []
         self._rows = 0
-        self._header_font = Font(bold=True)
-        self._header_fill = PatternFill("solid", fgColor=HEADER_FILL)
-        self._fills = {s: PatternFill("solid", fgColor=bg) for s, (bg, _) in STATUS_STYLES.items()}
-        self._fonts = {s: Font(color=fg) for s, (_, fg) in STATUS_STYLES.items()}
-        self._top = Alignment(vertical="top")
-
-    # -- cells ---------------------------------------------------------------------------------
-    def _text_cell(self, ws: Any, value: str) -> Any:
-        """``value`` as a text cell: a plain str unless openpyxl would read it as something else."""
-        value = clean_text(value)
-        if needs_neutralising(value) or value in ERROR_CODES:
-            cell = WriteOnlyCell(ws, value)
-            cell.data_type = "s"  # never a formula or an error cell
-            cell.quotePrefix = True
-            return cell
-        return value
-
-    def _row(
-        self, ws: Any, values: Sequence[Cell | float | None], severity_: Severity | None
-    ) -> list[Any]:
-        out: list[Any] = []
-        for i, value in enumerate(values):
-            if value == "":
-                out.append(None)  # no cell at all: reads back the same, writes faster
-                continue
-            item: Any = self._text_cell(ws, value) if isinstance(value, str) else value
-            if severity_ is not None and i == self._status_index:
-                cell = WriteOnlyCell(ws, clean_text(str(value)))
-                cell.data_type = "s"
-                cell.fill = self._fills[severity_]
-                cell.font = self._fonts[severity_]
-                item = cell
-            out.append(item)
-        return out
+        # Per severity, the style of every column: plain, except the coloured status cell.
+        self._row_styles = {
+            sev: [
+                style if i == status_index else PLAIN
+                for i in range(max(len(self._headers), status_index + 1))
+            ]
+            for sev, style in _STATUS_STYLE_ID.items()
+        }
 
     # -- streaming -----------------------------------------------------------------------------
     def write(self, result: RowResult) -> None:
@@ -151,68 +128,61 @@ class XlsxSink:
             if len(self._pending) >= WIDTH_SAMPLE:
                 self._start()
             return
-        self._ws.append(self._row(self._ws, cells, severity(result.status)))
+        self._sheet.row(cells, self._row_styles[severity(result.status)])
 
     def _start(self) -> None:
         """Fit widths on the header and the buffered rows, freeze, then flush the buffer."""
         pending = self._pending or []
-        ws = self._ws
+        widths = []
         for i, header in enumerate(self._headers):
             sample = max((_display_width(r[i]) for r in pending), default=0)
             cap = MESSAGE_MAX_WIDTH if i in self._wide else MAX_WIDTH
-            width = min(max(len(header) + 3, sample + 2, MIN_WIDTH), cap)
-            ws.column_dimensions[get_column_letter(i + 1)].width = width
-        ws.freeze_panes = f"{get_column_letter(self._frozen + 1)}2"
-        header_cells = []
-        for name in self._headers:
-            cell = WriteOnlyCell(ws, clean_text(name))
-            cell.data_type = "s"
-            cell.font = self._header_font
-            cell.fill = self._header_fill
-            if needs_neutralising(name):
-                cell.quotePrefix = True
-            header_cells.append(cell)
-        ws.append(header_cells)
+            widths.append(min(max(len(header) + 3, sample + 2, MIN_WIDTH), cap))
+        self._sheet.begin(widths, frozen_columns=self._frozen, freeze=True)
+        self._sheet.row(self._headers, [HEADER] * len(self._headers))
         for cells, sev in zip(pending, self._statuses, strict=True):
-            ws.append(self._row(ws, cells, sev))
+            self._sheet.row(cells, self._row_styles[sev])
         self._pending = None
         self._statuses = []
 
-    def _write_summary(self, summary: RunSummary) -> None:
-        ws = self._wb.create_sheet("Summary")
-        ws.column_dimensions["A"].width = 24
-        ws.column_dimensions["B"].width = 70
+    def _summary_sheet(self, summary: RunSummary) -> io.BytesIO:
+        """The Summary sheet (a few dozen rows, so built in memory): labels bold but options."""
+        out = io.StringIO()
+        sheet = SheetWriter(out)
+        sheet.begin(SUMMARY_WIDTHS, frozen_columns=0, freeze=False)
         for label, value in summary_rows(summary):
             if not label and value is None:
-                ws.append([])
+                sheet.skip()
                 continue
-            head = WriteOnlyCell(ws, clean_text(label))
-            head.data_type = "s"
-            if value is None or not label.startswith(" "):
-                head.font = self._header_font
-            ws.append([head, self._text_cell(ws, value) if isinstance(value, str) else value])
+            bold = value is None or not label.startswith(" ")
+            sheet.row([label, value], [BOLD if bold else PLAIN, PLAIN])
+        sheet.end()
+        return io.BytesIO(out.getvalue().encode("utf-8"))
 
     def close(self, summary: RunSummary | None) -> Path:
         """Finish the sheet(s), save, and move the file into place."""
-        if self._pending is not None:
-            self._start()
-        last = get_column_letter(max(len(self._headers), 1))
-        self._ws.auto_filter.ref = f"A1:{last}{self._rows + 1}"
-        if self._with_summary and summary is not None:
-            self._write_summary(summary)
         try:
-            self._wb.save(self.part)
+            if self._pending is not None:
+                self._start()
+            last = get_column_letter(max(len(self._headers), 1))
+            ref = f"A1:{last}{self._rows + 1}"
+            self._sheet.end(ref)
+            self._text.flush()
+            sheets: list[tuple[str, IO[bytes]]] = [(self._title, self._file)]
+            if self._with_summary and summary is not None:
+                sheets.append(("Summary", self._summary_sheet(summary)))
+            with open(self.part, "wb") as dest:
+                write_package(dest, sheets, styles=_STYLES, filter_ref=ref)
             os.replace(self.part, self.path)
         except BaseException:
             self.part.unlink(missing_ok=True)
             raise
+        finally:
+            self._text.close()
         return self.path
 
     def discard(self) -> None:
         """Drop everything written so far (nothing reaches ``path``)."""
         self._pending = None
-        try:  # saving is openpyxl's public way to close and delete its temporary sheet files
-            self._wb.save(self.part)
-        except Exception:  # noqa: BLE001 - best-effort clean-up while another error propagates
-            pass
+        self._text.close()  # closes and deletes the temporary sheet file
         self.part.unlink(missing_ok=True)
