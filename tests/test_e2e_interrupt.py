@@ -52,7 +52,9 @@ def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(
 ) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     sb.configure(latency_ms=(20.0, 40.0))  # slow enough that the run is in flight
-    args = ["run", sample.name, "--yes", "--report", "interrupted.json"]
+    # Two workers: some rows are still queued when Ctrl-C comes (the default concurrency,
+    # drawn from the sandbox's scaled write allowance, would start every learner at once).
+    args = ["run", sample.name, "--yes", "--report", "interrupted.json", "--concurrency", "2"]
     with spawned(args, cwd=tmp_path, alm=alm) as child:
         assert wait_for(lambda: len(sb.books()["grades"]) >= 3, timeout=30)
         interrupt(child.proc, signal.SIGINT)
