@@ -11,7 +11,7 @@ from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch import __version__
 from batch.alm.api import AlmClient, WriteUncertain
-from batch.alm.http import parse_error, parse_retry_after
+from batch.alm.http import MAX_TOKEN_REFRESHES, parse_error, parse_retry_after
 from batch.errors import ApiError, ApiUnreachable, AuthError, ConfigError, ExitStatus
 from batch.settings import Settings
 
@@ -99,14 +99,30 @@ def test_401_refreshes_once_then_succeeds(srv: ScriptedServer) -> None:
     assert auths == ["oauth old-token-1", "oauth new-token-2"]
 
 
-def test_second_401_is_auth_error_without_secrets(srv: ScriptedServer) -> None:
+def test_tokens_refused_right_after_refresh_are_an_auth_error_without_secrets(
+    srv: ScriptedServer,
+) -> None:
     srv.script("GET", USERS, Canned(401, {"status": "UNAUTHORIZED", "title": "bad token"}))
     with client(srv) as alm, pytest.raises(AuthError) as err:
         alm.http.request("GET", "/users")
     text = str(err.value)
     assert "ALM_CLIENT_ID" in text and err.value.exit_status == ExitStatus.ABORTED
     assert SECRET not in text and REFRESH not in text and TOKEN not in text
-    assert len(srv.requests_to("GET", USERS)) == 2
+    assert len(srv.requests_to("GET", USERS)) == 1 + MAX_TOKEN_REFRESHES
+
+
+def test_a_token_that_expires_again_during_retries_is_refreshed_again(srv: ScriptedServer) -> None:
+    """401, refresh, 503 (backoff), 401 again (the new token expired meanwhile): not a refusal."""
+    srv.script("POST", REFRESH_PATH, token_reply("t-1"), token_reply("t-2"), token_reply("t-3"))
+    srv.script("GET", USERS, Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
+               Canned(503, {"status": "SERVICE_UNAVAILABLE", "title": "busy"}),
+               Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
+               Canned(200, {"data": []}))
+    with client(srv) as alm:
+        alm.http.request("GET", "/users")
+        assert alm.http.tokens.refreshes == 3
+    auths = [s.headers["authorization"] for s in srv.requests_to("GET", USERS)]
+    assert auths == ["oauth t-1", "oauth t-2", "oauth t-2", "oauth t-3"]
 
 
 def test_refused_refresh_names_the_setting(srv: ScriptedServer) -> None:

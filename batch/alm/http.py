@@ -37,6 +37,7 @@ log = logging.getLogger("batch.alm")
 
 JSON_API = "application/vnd.api+json"
 MAX_THROTTLES = 30  # consecutive 429s for one request before giving up on it
+MAX_TOKEN_REFRESHES = 3  # refresh-and-retry cycles on consecutive 401s for one request
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 READ_VERBS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -192,7 +193,7 @@ class HttpClient:
         url = self.url_for(path)
         template = endpoint_template(method, url)
         safe_to_repeat = method in READ_VERBS or retry_writes
-        refreshed = False
+        refused = 0  # 401s in a row for this request, each followed by a token refresh
         throttles = failures = 0
         silent_since: float | None = None  # start of the current run of "no answer"
         while True:
@@ -245,12 +246,16 @@ class HttpClient:
                 return Reply(status, resp.url, resp.headers, resp.text, _decode(resp.text),
                              resp.content)
             if status == 401 and auth:
-                if refreshed or not self.tokens.can_refresh:
+                # A token can expire between its refresh and its use (a short lifetime and a
+                # retry backoff; or ALM handing back the current token just before it expires),
+                # so a few refreshes in a row are allowed; bad credentials fail in the refresh.
+                if refused >= MAX_TOKEN_REFRESHES or not self.tokens.can_refresh:
                     raise self._refused_token_error(resp.text)
-                refreshed = True
+                refused += 1
                 self.tokens.refresh(stale=token)
                 self.stats.count_retry()
                 continue
+            refused = 0
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
             if status == 429:
                 silent_since = None
