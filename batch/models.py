@@ -78,6 +78,17 @@ def name_key(name: str) -> str:
     return _WS.sub(" ", name).strip().casefold()
 
 
+SHOWN_VALUE_CHARS = 80  # a 100 KB cell must not make a 100 KB message
+
+
+def shown_value(value: str) -> str:
+    """A cell as quoted in a message: trimmed, and cut (saying so) when very long."""
+    text = value.strip()
+    if len(text) > SHOWN_VALUE_CHARS:
+        text = f"{text[:SHOWN_VALUE_CHARS]}... ({len(value.strip()):,} characters)"
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class CourseRef:
     """A course as written in the file: an ID (``course:123`` / ``123``) or a name."""

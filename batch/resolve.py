@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache, email_key
 from batch.errors import AbortError, ApiError, Interrupted
-from batch.models import CourseRef, RowStatus, name_key
+from batch.models import CourseRef, RowStatus, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
 _T = TypeVar("_T")
@@ -402,7 +402,7 @@ class Resolver:
                 if name.strip():
                     shown.setdefault(name_key(name), name.strip())
         close = difflib.get_close_matches(name_key(text), list(shown), n=3, cutoff=0.6)
-        message = f"No course named '{text}'."
+        message = f"No course named '{shown_value(text)}'."
         if close:
             names = [f"'{shown[k]}'" for k in close]
             joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

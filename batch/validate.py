@@ -32,7 +32,7 @@ from batch.dates import (
     parse_timezone,
 )
 from batch.errors import InputError, UsageError
-from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key
+from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key, shown_value
 from batch.reading.table import Table
 from batch.validation.model import CompletionRecord, RowContext
 
@@ -86,7 +86,7 @@ class ValidationOptions:
 
 def issue_message(column: str, value: str, problem: str, fix: str) -> str:
     """'Completion Date '31/02/2025' is not a real date: use a date such as 2025-02-28.'"""
-    shown = f" {value.strip()!r}" if value.strip() else ""
+    shown = f" {shown_value(value)!r}" if value.strip() else ""
     fix = fix.rstrip(".")
     return f"{column}{shown} {problem}: {fix}."
 

@@ -351,3 +351,11 @@ def test_excel_serials_and_real_dates_validate(tmp_path: Path) -> None:
     ]
     assert [r.completion.course.course_id for r in rows if r.completion] == ["course:123"] * 2
     assert rows[1].duplicate_of == 2
+
+
+def test_a_huge_bad_cell_is_quoted_short_in_the_message() -> None:
+    from batch.validate import issue_message
+
+    message = issue_message("Completion Date", "x" * 100_000, "is not a date", "use 2025-02-28")
+    assert len(message) < 200
+    assert "x" * 80 + "... (100,000 characters)" in message
