@@ -62,6 +62,14 @@ def run_doctor(settings: Settings, *, client_factory: Callable[[Settings], AlmCl
         return checks
     try:
         checks.extend(_online_checks(client, settings))
+        given = settings.access_token is not None and settings.access_token.get_secret_value()
+        if given and client.http.tokens.refreshes:
+            # ALM refused the given token and the client quietly refreshed: say so.
+            checks.append(DoctorCheck(
+                "access token", True,
+                "ALM refused ALM_ACCESS_TOKEN; alm-batch refreshed with ALM_CLIENT_ID, "
+                "ALM_CLIENT_SECRET and ALM_REFRESH_TOKEN instead",
+                "Remove ALM_ACCESS_TOKEN, or set a current one.", warning=True))
     finally:
         client.close()
     return checks

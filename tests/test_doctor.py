@@ -53,6 +53,18 @@ def test_doctor_refused_secret_says_which_setting() -> None:
     no_secret(checks, "not-the-secret-42", env["refresh_token"])
 
 
+def test_doctor_says_when_alm_access_token_is_refused_and_refresh_stood_in() -> None:
+    with Sandbox(seed=load_seed("sample_data"), config=SandboxConfig(time_scale=600.0)) as sb:
+        env = {k.removeprefix("ALM_").lower(): v for k, v in sb.env().items()}
+        checks = run_doctor(settings(**env, access_token="stale-token-123456"))
+    named = by_name(checks)
+    assert named["read users"].ok  # the run would work: the client refreshed
+    stale = named["access token"]
+    assert stale.warning and "refused ALM_ACCESS_TOKEN" in stale.detail
+    assert "Remove ALM_ACCESS_TOKEN" in stale.fix
+    no_secret(checks, "stale-token-123456", env["client_secret"], env["refresh_token"])
+
+
 def test_doctor_unreachable_host() -> None:
     with ScriptedServer() as srv:
         dead = srv.base_url
