@@ -259,13 +259,13 @@ class _Progress:
             self.bars.clear()
 
 
-def _confirm(env: CliEnv) -> Callable[[RunSummary], bool]:
-    from batch.report import format_summary
+def _confirm(env: CliEnv, progress: _Progress) -> Callable[[RunSummary], bool]:
+    from batch.summary import format_plan
 
     def ask(summary: RunSummary) -> bool:
-        env.err(format_summary(summary))
-        env.err(f"About to make {summary.writes_planned} writes to {summary.alm_host}.")
-        env.stderr.write("Proceed? [y/N] ")
+        progress.close()  # the lookup bars are done: the question gets a clean screen
+        env.err(format_plan(summary))
+        env.stderr.write("Proceed and write to ALM? [y/N] ")
         env.stderr.flush()
         answer = env.stdin.readline().strip().lower()
         return answer in ("y", "yes")
@@ -310,7 +310,9 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     hooks = JobHooks(
         on_progress=progress.stage,
         on_write=progress.write_event,
-        confirm=_confirm(env) if (interactive and not dry_run and not getattr(args, "yes", False)) else None,
+        confirm=_confirm(env, progress)
+        if (interactive and not dry_run and not getattr(args, "yes", False))
+        else None,
         stop=stop,
     )
     settings = None if options.offline else _load_settings()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -196,6 +197,9 @@ class _Run:
             writes_per_minute(client.rate_limit_headers(), self.settings)
         )
         confirm = self.hooks.confirm
+        if self.live and plan.writes_needed and confirm is not None:
+            summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+            summary.rows = len(plan.rows)
         if self.live and plan.writes_needed and confirm is not None and not confirm(summary):
             self.live, self.cancelled, summary.dry_run = False, True, True
         if not self.live or self.ledger is None:

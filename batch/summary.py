@@ -196,6 +196,24 @@ def _calls_line(summary: RunSummary) -> str:
     return f"API calls: {total:,} ({', '.join(shown)})"
 
 
+def format_plan(summary: RunSummary) -> str:
+    """What a live run is about to do, shown before asking to proceed (``counts`` and
+    ``rows`` hold the plan's outcome per row; nothing has been written yet)."""
+    name = PurePath(summary.input_path).name if summary.input_path else "(no input)"
+    lines = [f"Plan for {name} ({_plural(summary.rows, 'row')}) on {safe_host(summary.alm_host)}:"]
+    shown = [(s.value, summary.counts.get(s.value, 0)) for s in RowStatus]
+    shown = [(status, n) for status, n in shown if n]
+    width = max((len(f"{n:,}") for _, n in shown), default=1)
+    lines.extend(f"  {status:<18} {n:>{width},}" for status, n in shown)
+    line = f"Writes needed: {summary.writes_planned:,}"
+    est = summary.estimate_seconds
+    if est is not None and est > 0 and summary.writes_planned:
+        rate = summary.writes_planned / est * 60
+        line += f", about {human_duration(est)} at {rate:,.0f} writes/min (ALM's write limit)"
+    lines.append(line)
+    return "\n".join(lines)
+
+
 def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     """The short block printed on stderr at the end of a run (``quiet``: only the report paths).
 
