@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -29,7 +28,6 @@ from tests.e2e_support import (
     read_csv,
     read_report,
     run_cli,
-    sample_sandbox,
     sandbox_env,
     spawned,
     statuses,
@@ -39,15 +37,6 @@ from tests.e2e_support import (
 
 pytestmark = pytest.mark.timeout(120)
 EXPORT = re.compile(r"^export (ALM_[A-Z_]+)=(\S+)$")
-
-
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def test_demo_writes_the_dry_run_live_and_failed_rows_reports(tmp_path: Path) -> None:

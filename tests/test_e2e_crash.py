@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from tests.e2e_support import (
     ledger_states,
     rerun_finishes_the_job,
     run_cli,
-    sample_sandbox,
     sandbox_env,
     spawned,
     wait_for,
@@ -33,15 +31,6 @@ from tests.e2e_support import (
 pytestmark = pytest.mark.timeout(120)
 MARIA = "15263401"
 FIRE_SAFETY_MODULES = ("course:7968486_8123456_13210487_0", "course:7968486_8123456_13210488_0")
-
-
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.mark.parametrize(

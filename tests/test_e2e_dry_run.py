@@ -4,7 +4,6 @@ reaches the sandbox, a warm re-run is served from the cache, and ``--offline`` n
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,11 @@ from tests.e2e_support import (
     posts,
     read_report,
     run_cli,
-    sample_sandbox,
     sandbox_env,
     statuses,
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def gets(books: dict[str, object]) -> dict[str, int]:

@@ -3,11 +3,9 @@ unreachable (exit 3), and two runs on one state directory (exit 2)."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,12 @@ import pytest
 from batch.sandbox import Sandbox
 from tests.e2e_support import (
     EXPECTED_LIVE,
-    SAMPLE_CSV,
     graded,
     interrupt,
     ledger_states,
     read_report,
     rerun_finishes_the_job,
     run_cli,
-    sample_sandbox,
     sandbox_env,
     spawned,
     statuses,
@@ -31,20 +27,6 @@ from tests.e2e_support import (
 
 pytestmark = pytest.mark.timeout(120)
 WRONG_SECRET = "wrong-secret-e2e-Zq81xK"
-
-
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture()
-def sample(tmp_path: Path) -> Path:
-    return Path(shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv"))
 
 
 def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(

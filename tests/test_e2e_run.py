@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -25,27 +23,12 @@ from tests.e2e_support import (
     read_csv,
     read_report,
     run_cli,
-    sample_sandbox,
     sandbox_env,
     statuses,
     wanted_grades,
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-@pytest.fixture()
-def sample(tmp_path: Path) -> Path:
-    return Path(shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv"))
 
 
 def test_sample_run_reports_every_row_and_grades_each_module_once(
