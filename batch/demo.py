@@ -102,46 +102,31 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
         register_secrets(settings.secrets())
         emit(f"alm-batch demo: sandbox ALM at {sandbox.base_url}, input {input_path}")
         emit("")
-        emit("== 1. Dry run (read-only): what would happen to each row ==")
-        dry = run_job(
-            JobOptions(
+        steps = [  # (title, report name, dry run, verify)
+            ("1. Dry run (read-only): what would happen to each row", "dry-run.report.csv",
+             True, False),
+            ("2. Live run: enroll where needed and post the grades", "live.report.xlsx",
+             False, True),
+            ("3. Re-run of the same file: nothing is posted twice", "rerun.report.csv",
+             False, False),
+        ]
+        outcomes = []
+        for title, report, dry_run, verify in steps:
+            emit(f"== {title} ==")
+            options = JobOptions(
                 path=input_path,
-                dry_run=True,
+                dry_run=dry_run,
+                verify=verify,
                 state_dir=state_dir,
-                report=output / "completions.dry-run.report.csv",
+                report=output / f"completions.{report}",
                 command="demo",
-            ),
-            settings,
-        )
-        emit(format_summary(dry.summary, quiet=quiet))
-        emit("")
-        emit("== 2. Live run: enroll where needed and post the grades ==")
-        live = run_job(
-            JobOptions(
-                path=input_path,
-                state_dir=state_dir,
-                report=output / "completions.live.report.xlsx",
-                verify=True,
-                command="demo",
-            ),
-            settings,
-        )
-        emit(format_summary(live.summary, quiet=quiet))
-        emit("")
-        emit("== 3. Re-run of the same file: nothing is posted twice ==")
-        again = run_job(
-            JobOptions(
-                path=input_path,
-                state_dir=state_dir,
-                report=output / "completions.rerun.report.csv",
-                command="demo",
-            ),
-            settings,
-        )
-        emit(format_summary(again.summary, quiet=quiet))
+            )
+            outcomes.append(run_job(options, settings))
+            emit(format_summary(outcomes[-1].summary, quiet=quiet))
+            emit("")
+        _, live, again = outcomes
         books = sandbox.books()
 
-    emit("")
     emit(
         f"Sandbox books: {len(books['grades'])} module grades recorded, "
         f"{books['double_grades']} posted twice, {books['throttled']} answers 429, "
