@@ -11,9 +11,10 @@ _secrets: set[str] = set()
 MASK = "***"
 # Query or form parameters that carry secrets, whatever their value.
 _PARAMS = re.compile(
-    r"(?i)\b(access_token|refresh_token|client_secret|code)=([^&\s\"']+)"
+    r"((?:access_token|refresh_token|client_secret|code)=)[^&\s\"']+", re.IGNORECASE
 )
-_AUTH = re.compile(r"(?i)\b(authorization:\s*(?:oauth|bearer))\s+\S+")
+# An Authorization value ("oauth <token>", "Bearer <token>"), with or without the header name.
+_AUTH = re.compile(r"\b(oauth|bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 
 
 def register_secrets(values: list[str]) -> None:
@@ -22,17 +23,23 @@ def register_secrets(values: list[str]) -> None:
         _secrets.update(v for v in values if v and len(v) >= 4)
 
 
-def redact(text: str) -> str:
-    """Mask registered secret values, secret-bearing URL parameters and Authorization headers."""
+def mask(text: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
+    """Mask ``secrets`` and every registered secret value, secret-bearing parameters and
+    Authorization values in ``text``: the one place redaction happens."""
     if not text:
         return text
     with _lock:
-        values = sorted(_secrets, key=len, reverse=True)
+        values = sorted(_secrets | secrets, key=len, reverse=True)
     for value in values:
         if value in text:
             text = text.replace(value, MASK)
-    text = _PARAMS.sub(lambda m: f"{m.group(1)}={MASK}", text)
+    text = _PARAMS.sub(lambda m: m.group(1) + MASK, text)
     return _AUTH.sub(lambda m: f"{m.group(1)} {MASK}", text)
+
+
+def redact(text: str) -> str:
+    """Mask registered secret values, secret-bearing URL parameters and Authorization values."""
+    return mask(text)
 
 
 class RedactingFilter(logging.Filter):

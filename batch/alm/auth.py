@@ -7,41 +7,37 @@ token is still the current one (otherwise another thread already replaced it).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 
 from batch.errors import AbortError, ConfigError
+from batch.redact import mask, register_secrets
 from batch.settings import Settings
-
-MASK = "***"
-_SECRET_PARAMS = re.compile(
-    r"((?:access_token|refresh_token|client_secret|code)=)[^&\s\"']+", re.IGNORECASE
-)
-_AUTH_HEADER = re.compile(r"\b(oauth|bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 
 
 class Redactor:
-    """Masks every known secret value, and any ``access_token=...``-like parameter, in text."""
+    """The secrets one client knows (its settings' and every token it was issued), masked in
+    text by ``batch.redact.mask``; each is also registered process-wide, so a token issued
+    mid-run is masked in the CLI's messages and logs too."""
 
     def __init__(self, secrets: list[str] | None = None) -> None:
         self._lock = threading.Lock()
-        self._secrets: set[str] = {s for s in (secrets or []) if s}
+        self._secrets: set[str] = set()
+        for secret in secrets or []:
+            self.add(secret)
 
     def add(self, secret: str | None) -> None:
         if secret:
             with self._lock:
                 self._secrets.add(secret)
+            register_secrets([secret])
 
     def __call__(self, text: str | None) -> str:
         if not text:
             return ""
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, MASK)
-        text = _SECRET_PARAMS.sub(lambda m: m.group(1) + MASK, text)
-        return _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+            secrets = frozenset(self._secrets)
+        return mask(text, secrets)
 
 
 def missing_credentials(settings: Settings) -> list[str]:
