@@ -99,6 +99,18 @@ def _locales_of(names: dict[str, str], key: str) -> list[str]:
     return [loc for loc, value in names.items() if name_key(value) == key]
 
 
+def _not_published(
+    ref: CourseRef, detail: CourseDetail | None, course_id: str, name: str, state: str
+) -> CourseResolution:
+    """A retired (or draft) course: rejected, with what to do instead."""
+    return CourseResolution(
+        ref, detail, RowStatus.REJECTED,
+        f"Course {course_id} '{name}' is {state.lower()} in ALM; completions cannot be "
+        "recorded on it. Use its replacement course or remove the row.",
+        course_id,
+    )  # fmt: skip
+
+
 class Resolver:
     """Resolves users, courses and enrollments for one run; safe to share between threads."""
 
@@ -356,12 +368,7 @@ class Resolver:
                 detail.id,
             )  # fmt: skip
         if not detail.published:
-            return CourseResolution(
-                ref, detail, RowStatus.REJECTED,
-                f"Course {detail.id} '{name}' is {detail.state.lower()} in ALM; completions "
-                "cannot be recorded on it. Use its replacement course or remove the row.",
-                detail.id,
-            )  # fmt: skip
+            return _not_published(ref, detail, detail.id, name, detail.state)
         return CourseResolution(ref, detail, None, "", detail.id)
 
     def _by_name(self, ref: CourseRef) -> CourseResolution:
@@ -386,12 +393,7 @@ class Resolver:
         match = matches[0]
         if match.state.casefold() != "published":
             name = display_name(match.names, match.id)
-            return CourseResolution(
-                ref, None, RowStatus.REJECTED,
-                f"Course {match.id} '{name}' is {match.state.lower()} in ALM; completions "
-                "cannot be recorded on it. Use its replacement course or remove the row.",
-                match.id,
-            )  # fmt: skip
+            return _not_published(ref, None, match.id, name, match.state)
         return self._by_id(ref, match.id)
 
     @staticmethod
