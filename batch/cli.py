@@ -91,8 +91,12 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
     g = p.add_argument_group("reading the file")
     g.add_argument("--sheet", help="Excel sheet name (default: the first visible sheet with data)")
-    g.add_argument("--header-row", type=_positive_int, help="the row number of the header (default: found)")
-    g.add_argument("--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)")
+    g.add_argument(
+        "--header-row", type=_positive_int, help="the row number of the header (default: found)"
+    )
+    g.add_argument(
+        "--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)"
+    )
     g.add_argument(
         "--map",
         action="append",
@@ -100,21 +104,38 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
         metavar="HEADER=FIELD",
         help="map an unusual header to a field (repeatable), e.g. --map 'Staff Mail=email'",
     )
-    g.add_argument("--date-format", help="date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY")
-    g.add_argument("--timezone", default="UTC", help="timezone for dates without a time (default UTC)")
+    g.add_argument(
+        "--date-format", help="date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY"
+    )
+    g.add_argument(
+        "--timezone", default="UTC", help="timezone for dates without a time (default UTC)"
+    )
     g.add_argument("--completion-date", help="completion date for rows that have none")
     g = p.add_argument_group("output")
-    g.add_argument("--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)")
+    g.add_argument(
+        "--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)"
+    )
     g.add_argument("--quiet", "-q", action="store_true", help="print only the report path")
     g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
-    g.add_argument("--json-summary", action="store_true", help="print the run summary as JSON on stdout")
+    g.add_argument(
+        "--json-summary", action="store_true", help="print the run summary as JSON on stdout"
+    )
 
 
 def _add_online_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("talking to ALM")
-    g.add_argument("--state-dir", type=Path, help="cache and ledger folder (env ALM_BATCH_STATE_DIR)")
-    g.add_argument("--cache-ttl", type=_duration, default=86400.0, help="how long lookups stay fresh (default 24h)")
-    g.add_argument("--refresh-cache", action="store_true", help="ignore cached lookups and fetch again")
+    g.add_argument(
+        "--state-dir", type=Path, help="cache and ledger folder (env ALM_BATCH_STATE_DIR)"
+    )
+    g.add_argument(
+        "--cache-ttl",
+        type=_duration,
+        default=86400.0,
+        help="how long lookups stay fresh (default 24h)",
+    )
+    g.add_argument(
+        "--refresh-cache", action="store_true", help="ignore cached lookups and fetch again"
+    )
     g.add_argument("--no-cache", action="store_true", help="do not read or write the lookup cache")
     g.add_argument(
         "--user-lookup",
@@ -130,7 +151,9 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
         default=600.0,
         help="stop (exit 3) when ALM is unreachable this long (default 10m)",
     )
-    g.add_argument("--overwrite", action="store_true", help="re-grade learners ALM already shows complete")
+    g.add_argument(
+        "--overwrite", action="store_true", help="re-grade learners ALM already shows complete"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,22 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="check the file only, without ALM")
 
     p = sub.add_parser("template", help="write the input template (CSV or Excel)")
-    p.add_argument("--format", choices=["csv", "xlsx"], default=None, help="default: from -o, else csv")
-    p.add_argument("-o", "--output", type=Path, help="where to write it (default completions.<format>)")
+    p.add_argument(
+        "--format", choices=["csv", "xlsx"], default=None, help="default: from -o, else csv"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, help="where to write it (default completions.<format>)"
+    )
 
     p = sub.add_parser("sandbox", help="start the embedded ALM sandbox on 127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
-    p.add_argument("--time-scale", type=_positive_float, default=1.0, help="run the sandbox clock N times faster")
+    p.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="run the sandbox clock N times faster",
+    )
     p.add_argument("--token-ttl", type=_positive_float, help="access token lifetime in seconds")
     p.add_argument("--latency-ms", help="added latency as MIN,MAX milliseconds, e.g. 50,150")
     p.add_argument("--error-rate", type=float, default=0.0, help="share of answers that are 5xx")
     p.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
-    p.add_argument("--lost-response-rate", type=float, default=0.0, help="share of writes whose answer is lost")
+    p.add_argument(
+        "--lost-response-rate", type=float, default=0.0, help="share of writes whose answer is lost"
+    )
     p.add_argument("--no-limits", action="store_true", help="switch rate limits off")
 
-    p = sub.add_parser("demo", help="run sample_data against an in-process sandbox (dry run, then live)")
-    p.add_argument("--output", type=Path, default=Path("alm-batch-demo"), help="folder for the reports")
+    p = sub.add_parser(
+        "demo", help="run sample_data against an in-process sandbox (dry run, then live)"
+    )
+    p.add_argument(
+        "--output", type=Path, default=Path("alm-batch-demo"), help="folder for the reports"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="print less")
 
     p = sub.add_parser("doctor", help="check the configuration against ALM, read-only")
@@ -202,7 +240,9 @@ def _load_settings() -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "ALM_" + str(first["loc"][0]).upper() if first.get("loc") else "ALM_*"
-        raise ConfigError(f"{name}: {first['msg']}.", hint="Fix it in the environment or .env.") from None
+        raise ConfigError(
+            f"{name}: {first['msg']}.", hint="Fix it in the environment or .env."
+        ) from None
     register_secrets(settings.secrets())
     return settings
 
@@ -221,7 +261,14 @@ class _Progress:
 
         bar = self.bars.get(name)
         if bar is None:
-            bar = tqdm(total=total or None, desc=name, unit=unit, file=self.env.stderr, leave=True, dynamic_ncols=True)
+            bar = tqdm(
+                total=total or None,
+                desc=name,
+                unit=unit,
+                file=self.env.stderr,
+                leave=True,
+                dynamic_ncols=True,
+            )
             self.bars[name] = bar
         return bar
 
@@ -371,7 +418,9 @@ def _cmd_template(args: argparse.Namespace, env: CliEnv) -> int:
         fmt = "xlsx" if args.output and args.output.suffix.lower() in (".xlsx", ".xlsm") else "csv"
     output = args.output or Path(f"completions.{fmt}")
     if output.exists():
-        raise UsageError(f"{output} already exists.", hint="Choose another path with -o, or delete it first.")
+        raise UsageError(
+            f"{output} already exists.", hint="Choose another path with -o, or delete it first."
+        )
     path = write_template(fmt, output)
     env.out(str(path))
     return 0
@@ -393,7 +442,9 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
         try:
             low, high = (float(x) for x in args.latency_ms.split(","))
         except ValueError:
-            raise UsageError(f"--latency-ms must be MIN,MAX such as 50,150, got {args.latency_ms!r}.") from None
+            raise UsageError(
+                f"--latency-ms must be MIN,MAX such as 50,150, got {args.latency_ms!r}."
+            ) from None
         changes["latency_ms"] = (low, high)
     if args.no_limits:
         changes["limits_enabled"] = False
@@ -404,7 +455,9 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
     try:
         sandbox.start(port=args.port)
     except OSError as exc:
-        raise UsageError(f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0.") from None
+        raise UsageError(
+            f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0."
+        ) from None
     env.err(f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}). Ctrl-C stops it.")
     env.err("Point alm-batch at it with:")
     for key, value in sandbox_env(sandbox).items():

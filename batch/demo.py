@@ -22,7 +22,10 @@ SAMPLE_FILE = "completions.csv"
 
 def find_sample_dir() -> Path:
     """``sample_data/`` beside the package (a source checkout), else in the current folder."""
-    for candidate in (Path(batch.__file__).resolve().parent.parent / "sample_data", Path("sample_data")):
+    for candidate in (
+        Path(batch.__file__).resolve().parent.parent / "sample_data",
+        Path("sample_data"),
+    ):
         if (candidate / SAMPLE_FILE).is_file():
             return candidate
     raise UsageError(
@@ -103,12 +106,24 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
         emit(f"alm-batch demo: sandbox ALM at {sandbox.base_url}, input {input_path}")
         emit("")
         steps = [  # (title, report name, dry run, verify)
-            ("1. Dry run (read-only): what would happen to each row", "dry-run.report.csv",
-             True, False),
-            ("2. Live run: enroll where needed and post the grades", "live.report.xlsx",
-             False, True),
-            ("3. Re-run of the same file: nothing is posted twice", "rerun.report.csv",
-             False, False),
+            (
+                "1. Dry run (read-only): what would happen to each row",
+                "dry-run.report.csv",
+                True,
+                False,
+            ),
+            (
+                "2. Live run: enroll where needed and post the grades",
+                "live.report.xlsx",
+                False,
+                True,
+            ),
+            (
+                "3. Re-run of the same file: nothing is posted twice",
+                "rerun.report.csv",
+                False,
+                False,
+            ),
         ]
         outcomes = []
         for title, report, dry_run, verify in steps:
@@ -132,7 +147,9 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
         f"{books['double_grades']} posted twice, {books['throttled']} answers 429, "
         f"{books['early_requests']} requests sent before a retry-after had passed."
     )
-    emit(f"Reports are in {output}/. The rows that fail do so on purpose: see {sample_dir}/README.md.")
+    emit(
+        f"Reports are in {output}/. The rows that fail do so on purpose: see {sample_dir}/README.md."
+    )
     healthy = (
         live.aborted is None
         and live.exit_status in (ExitStatus.OK, ExitStatus.ROWS_FAILED)

@@ -40,6 +40,8 @@ def default_concurrency(writes_per_minute: float) -> int:
     faster allowance (a raised limit, or the time-scaled sandbox) needs rate x latency."""
     needed = writes_per_minute / 60.0 * ASSUMED_WRITE_SECONDS * 2
     return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(needed)))
+
+
 _RATE = re.compile(r"^\s*([\d.]+)\s*r\s*/\s*([smh])", re.IGNORECASE)
 
 

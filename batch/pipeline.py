@@ -172,7 +172,9 @@ def _write(
     return counting, paths
 
 
-def run_job(options: JobOptions, settings: Settings | None = None, hooks: JobHooks | None = None) -> JobOutcome:
+def run_job(
+    options: JobOptions, settings: Settings | None = None, hooks: JobHooks | None = None
+) -> JobOutcome:
     """Run one ``run`` / ``validate`` job end to end. Raises BatchError for run-level errors
     found before anything was written (exit 2); later aborts come back in the outcome."""
     from batch.reader import open_table

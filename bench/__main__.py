@@ -25,7 +25,9 @@ from bench import bench_dryrun, bench_live, bench_read
 from bench.common import Scenario, Stopwatch, dump, duration, load_now, machine, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-LOCAL_SECONDS_100K = 10.0  # product.md: "reading, validating and reporting 100,000 rows take seconds"
+LOCAL_SECONDS_100K = (
+    10.0  # product.md: "reading, validating and reporting 100,000 rows take seconds"
+)
 MEMORY_GROWTH = 1.5  # 10x the rows may cost at most 1.5x the peak memory (bounded memory)
 VALIDATE_PEAK_MB = 1000.0  # issue 3: 1,000,000 rows "in bounded memory (peak well under 1 GB)"
 
@@ -40,14 +42,19 @@ def read_part(quick: bool, folder: Path) -> list[Scenario]:
     peaks: dict[tuple[str, str, int], float] = {}
     cost_100k: dict[str, float] = {}  # format -> seconds to generate, read and validate 100k
     for fmt, rows in plan:
-        s = Scenario(f"read {fmt.upper()} {rows:,} rows",
-                     f".venv/bin/python -m bench.bench_read --rows {rows} --formats {fmt}")
+        s = Scenario(
+            f"read {fmt.upper()} {rows:,} rows",
+            f".venv/bin/python -m bench.bench_read --rows {rows} --formats {fmt}",
+        )
         watch = Stopwatch()
         if fmt == "xlsx" and rows >= 1_000_000:
             estimate = cost_100k.get(fmt, 0.0) * rows / 100_000
-            s.add("read, read+validate", "not measured",
-                  note=f"~{duration(estimate)} extrapolated linearly from 100k (generate + "
-                       "read + validate): over the time budget")
+            s.add(
+                "read, read+validate",
+                "not measured",
+                note=f"~{duration(estimate)} extrapolated linearly from 100k (generate + "
+                "read + validate): over the time budget",
+            )
             out.append(s)
             continue
         path = folder / f"bench-{rows}.{fmt}"
@@ -60,22 +67,36 @@ def read_part(quick: bool, folder: Path) -> list[Scenario]:
             s.details[mode] = got
             peaks[(fmt, mode, rows)] = got["peak_mb"]
             cost += got["seconds"]
-            value = (f"{got['rows'] / got['seconds']:,.0f} rows/s, {got['seconds']:.1f} s, "
-                     f"peak {got['peak_mb']:.0f} MB")
+            value = (
+                f"{got['rows'] / got['seconds']:,.0f} rows/s, {got['seconds']:.1f} s, "
+                f"peak {got['peak_mb']:.0f} MB"
+            )
             if rows == 100_000:
-                s.add(label, value, f"< {LOCAL_SECONDS_100K:g} s",
-                      got["seconds"] < LOCAL_SECONDS_100K and got["rows"] == rows)
+                s.add(
+                    label,
+                    value,
+                    f"< {LOCAL_SECONDS_100K:g} s",
+                    got["seconds"] < LOCAL_SECONDS_100K and got["rows"] == rows,
+                )
             elif mode == "read":
                 # Reading streams: 10x the rows must not cost more memory.
                 small = peaks.get((fmt, mode, 100_000))
                 ok = small is not None and got["peak_mb"] <= small * MEMORY_GROWTH
-                s.add(label, value, f"peak <= {MEMORY_GROWTH:g}x the 100k peak", ok
-                      and got["rows"] == rows)
+                s.add(
+                    label,
+                    value,
+                    f"peak <= {MEMORY_GROWTH:g}x the 100k peak",
+                    ok and got["rows"] == rows,
+                )
             else:
                 # Validation keeps one 16-byte key per distinct learner+course to flag
                 # duplicates (by design), so it grows with the data: issue 3's bound applies.
-                s.add(label, value, f"peak < {VALIDATE_PEAK_MB:g} MB (issue 3)",
-                      got["peak_mb"] < VALIDATE_PEAK_MB and got["rows"] == rows)
+                s.add(
+                    label,
+                    value,
+                    f"peak < {VALIDATE_PEAK_MB:g} MB (issue 3)",
+                    got["peak_mb"] < VALIDATE_PEAK_MB and got["rows"] == rows,
+                )
         path.unlink()
         if rows == 100_000:
             cost_100k[fmt] = cost
@@ -92,41 +113,62 @@ def report_part(quick: bool) -> list[Scenario]:
     out: list[Scenario] = []
     peaks: dict[str, float] = {}
     for fmt, rows in plan:
-        s = Scenario(f"report {fmt.upper()} {rows:,} rows",
-                     f".venv/bin/python -m bench.bench_report --rows {rows} --formats {fmt}")
+        s = Scenario(
+            f"report {fmt.upper()} {rows:,} rows",
+            f".venv/bin/python -m bench.bench_report --rows {rows} --formats {fmt}",
+        )
         watch = Stopwatch()
         if fmt == "xlsx" and rows >= 1_000_000:
             small = next((o for o in out if o.details.get("format") == fmt), None)
             estimate = float(small.details["seconds"]) * rows / 100_000 if small else 0.0
-            s.add("write report + failed rows", "not measured",
-                  note=f"~{duration(estimate)} extrapolated linearly from 100k: over the "
-                       "time budget")
+            s.add(
+                "write report + failed rows",
+                "not measured",
+                note=f"~{duration(estimate)} extrapolated linearly from 100k: over the time budget",
+            )
             out.append(s)
             continue
-        done = subprocess.run([sys.executable, "-m", "bench.bench_report", "--child", fmt,
-                               "--rows", str(rows)], check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.bench_report", "--child", fmt, "--rows", str(rows)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         r = json.loads(done.stdout.strip().splitlines()[-1])
         s.details = r
         value = f"{r['rows_per_s']:,} rows/s, {r['seconds']} s, peak {r['peak_rss_mb']:.0f} MB"
         if rows == 100_000:
             peaks[fmt] = r["peak_rss_mb"]
-            s.add("write report + failed rows", value, f"< {LOCAL_SECONDS_100K:g} s",
-                  r["seconds"] < LOCAL_SECONDS_100K)
+            s.add(
+                "write report + failed rows",
+                value,
+                f"< {LOCAL_SECONDS_100K:g} s",
+                r["seconds"] < LOCAL_SECONDS_100K,
+            )
         else:
-            s.add("write report + failed rows", value,
-                  f"peak <= {MEMORY_GROWTH:g}x the 100k peak",
-                  fmt in peaks and r["peak_rss_mb"] <= peaks[fmt] * MEMORY_GROWTH)
+            s.add(
+                "write report + failed rows",
+                value,
+                f"peak <= {MEMORY_GROWTH:g}x the 100k peak",
+                fmt in peaks and r["peak_rss_mb"] <= peaks[fmt] * MEMORY_GROWTH,
+            )
         s.seconds = watch.seconds
         out.append(s)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="the small set (under 3 minutes)")
-    parser.add_argument("--only", default="read,report,dryrun,live",
-                        help="comma-separated parts: read, report, dryrun, live")
+    parser.add_argument(
+        "--only",
+        default="read,report,dryrun,live",
+        help="comma-separated parts: read, report, dryrun, live",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
@@ -152,16 +194,28 @@ def main(argv: list[str] | None = None) -> int:
     failed = [f for f in figures if f.passed is False]
     checked = [f for f in figures if f.passed is not None]
     total = watch.seconds
-    print(f"\n{len(checked) - len(failed)} of {len(checked)} targets met; {duration(total)} on "
-          f"{info['cores']} cores (load average at start {info['load_average_1_5_15']}, "
-          f"at end {load_now()}); figures in {args.results}")
+    print(
+        f"\n{len(checked) - len(failed)} of {len(checked)} targets met; {duration(total)} on "
+        f"{info['cores']} cores (load average at start {info['load_average_1_5_15']}, "
+        f"at end {load_now()}); figures in {args.results}"
+    )
     info["load_average_end"] = load_now()
     command = "make bench" + (" (python -m bench --quick)" if args.quick else "")
     if args.only != parser.get_default("only"):
-        command = f".venv/bin/python -m bench --only {args.only}" + (" --quick" if args.quick else "")
-    dump(args.results, {"command": command, "machine": info, "total_seconds": round(total, 1),
-                        "targets_met": len(checked) - len(failed), "targets": len(checked),
-                        "scenarios": [s.to_json() for s in scenarios]})
+        command = f".venv/bin/python -m bench --only {args.only}" + (
+            " --quick" if args.quick else ""
+        )
+    dump(
+        args.results,
+        {
+            "command": command,
+            "machine": info,
+            "total_seconds": round(total, 1),
+            "targets_met": len(checked) - len(failed),
+            "targets": len(checked),
+            "scenarios": [s.to_json() for s in scenarios],
+        },
+    )
     return 1 if failed else 0
 
 

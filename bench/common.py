@@ -58,15 +58,21 @@ class Scenario:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, name: str, value: Any, target: str = "", passed: bool | None = None,
-            note: str = "") -> Figure:
+    def add(
+        self, name: str, value: Any, target: str = "", passed: bool | None = None, note: str = ""
+    ) -> Figure:
         fig = Figure(self.name, name, value, target, passed, note)
         self.figures.append(fig)
         return fig
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "command": self.command, "seconds": round(self.seconds, 1),
-                "figures": [asdict(f) for f in self.figures], "details": self.details}
+        return {
+            "name": self.name,
+            "command": self.command,
+            "seconds": round(self.seconds, 1),
+            "figures": [asdict(f) for f in self.figures],
+            "details": self.details,
+        }
 
 
 def fmt(value: Any) -> str:
@@ -84,8 +90,10 @@ def fmt(value: Any) -> str:
 def table(figures: Iterable[Figure]) -> str:
     """The figures as one fixed-width table (scenario, figure, value, target, result)."""
     rows = [("scenario", "figure", "value", "target", "result")]
-    rows += [(f.scenario, f.name + (f" ({f.note})" if f.note else ""), fmt(f.value), f.target,
-              f.verdict) for f in figures]
+    rows += [
+        (f.scenario, f.name + (f" ({f.note})" if f.note else ""), fmt(f.value), f.target, f.verdict)
+        for f in figures
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
     for n, r in enumerate(rows):
@@ -152,8 +160,11 @@ def lookups(calls: Mapping[str, int]) -> int:
 
 def api_calls(calls: Mapping[str, int]) -> dict[str, int]:
     """Calls to ALM's API only (no OAuth token call, no sandbox harness), sorted by endpoint."""
-    return {e: n for e, n in sorted(calls.items())
-            if not e.split(" ", 1)[-1].startswith(("/oauth", "/_sandbox/books", "/_sandbox/con"))}
+    return {
+        e: n
+        for e, n in sorted(calls.items())
+        if not e.split(" ", 1)[-1].startswith(("/oauth", "/_sandbox/books", "/_sandbox/con"))
+    }
 
 
 def diff_calls(after: Mapping[str, int], before: Mapping[str, int]) -> dict[str, int]:
@@ -171,16 +182,30 @@ class World:
     catalogue: int
 
 
-def make_world(folder: Path, *, rows: int, distinct_users: int, distinct_courses: int,
-               catalogue: int, users: int | None = None, random_seed: int = 7) -> World:
+def make_world(
+    folder: Path,
+    *,
+    rows: int,
+    distinct_users: int,
+    distinct_courses: int,
+    catalogue: int,
+    users: int | None = None,
+    random_seed: int = 7,
+) -> World:
     """A seed with ``catalogue`` courses and enough users, plus a completions CSV over it."""
     folder.mkdir(parents=True, exist_ok=True)
     # ~3 % of generated users are suspended or deleted: leave room for the active ones.
-    seed = generate_seed(users or int(distinct_users * 1.1) + 50, catalogue,
-                         random_seed=random_seed)
-    path = generate_completions(seed, rows, distinct_users=distinct_users,
-                                distinct_courses=distinct_courses,
-                                path=folder / f"completions-{rows}.csv", random_seed=random_seed)
+    seed = generate_seed(
+        users or int(distinct_users * 1.1) + 50, catalogue, random_seed=random_seed
+    )
+    path = generate_completions(
+        seed,
+        rows,
+        distinct_users=distinct_users,
+        distinct_courses=distinct_courses,
+        path=folder / f"completions-{rows}.csv",
+        random_seed=random_seed,
+    )
     return World(seed, path, rows, distinct_users, distinct_courses, catalogue)
 
 
@@ -222,8 +247,9 @@ class SandboxProcess:
     from the harness (``GET /_sandbox/books``). Stopped by its own pid only.
     """
 
-    def __init__(self, seed: SeedData, folder: Path, config: SandboxConfig,
-                 start_timeout: float = 60.0) -> None:
+    def __init__(
+        self, seed: SeedData, folder: Path, config: SandboxConfig, start_timeout: float = 60.0
+    ) -> None:
         import subprocess
 
         from batch.sandbox import save_seed
@@ -232,10 +258,23 @@ class SandboxProcess:
         seed_file = save_seed(seed, folder / "alm_seed.json")
         self.config = config
         low, high = config.latency_ms
-        cmd = [sys.executable, "-m", "batch", "sandbox", "--port", "0", "--seed", str(seed_file),
-               "--time-scale", f"{config.time_scale:g}", "--latency-ms", f"{low:g},{high:g}"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "batch",
+            "sandbox",
+            "--port",
+            "0",
+            "--seed",
+            str(seed_file),
+            "--time-scale",
+            f"{config.time_scale:g}",
+            "--latency-ms",
+            f"{low:g},{high:g}",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         self.base_url = ""
         deadline = time.monotonic() + start_timeout
         assert self.proc.stdout is not None
@@ -249,8 +288,11 @@ class SandboxProcess:
             self.stop()
             raise RuntimeError("the sandbox subprocess did not start")
         c = SandboxConfig()
-        self.credentials = {"client_id": c.client_id, "client_secret": c.client_secret,
-                            "refresh_token": c.refresh_token}
+        self.credentials = {
+            "client_id": c.client_id,
+            "client_secret": c.client_secret,
+            "refresh_token": c.refresh_token,
+        }
 
     def books(self) -> dict[str, Any]:
         import requests

@@ -53,8 +53,10 @@ def _same(a: str, b: str) -> bool:
 def read_rows(path: Path) -> list[tuple[str, str, str, str]]:
     """(email, course, completion date, score) of each row of a generated completions file."""
     with path.open(newline="", encoding="utf-8") as handle:
-        return [(r["Learner Email"], r["Course"], r["Completion Date"], r.get("Score") or "")
-                for r in csv.DictReader(handle)]
+        return [
+            (r["Learner Email"], r["Course"], r["Completion Date"], r.get("Score") or "")
+            for r in csv.DictReader(handle)
+        ]
 
 
 # --- the exact count ---------------------------------------------------------------------------
@@ -65,11 +67,16 @@ def count_calls(seed: SeedData, path: Path, *, live: bool) -> Counter[str]:
     (any state) sorted by number; enrollments of type course are paged 10 at a time. Live, it
     tracks the enrollments and grades the script itself creates.
     """
-    users = {str(u["email"]).casefold(): str(u["id"]) for u in seed["users"]
-             if u.get("state", "ACTIVE") != "DELETED"}
+    users = {
+        str(u["email"]).casefold(): str(u["id"])
+        for u in seed["users"]
+        if u.get("state", "ACTIVE") != "DELETED"
+    }
     los = {str(lo["id"]): lo for lo in seed["learningObjects"]}
-    catalogue = sorted((lo for lo in los.values() if str(lo["id"]).startswith("course:")),
-                       key=lambda lo: int(str(lo["id"]).split(":")[1]))
+    catalogue = sorted(
+        (lo for lo in los.values() if str(lo["id"]).startswith("course:")),
+        key=lambda lo: int(str(lo["id"]).split(":")[1]),
+    )
     first: dict[str, tuple[int, str]] = {}  # name -> (pages scanned to reach it, course id)
     for i, lo in enumerate(catalogue):
         for meta in lo["localizedMetadata"]:
@@ -132,9 +139,16 @@ class NaiveResult:
 class NaiveScript:
     """The row-by-row script over real HTTP (``requests``, one connection, no threads)."""
 
-    def __init__(self, base_url: str, credentials: dict[str, str], *, live: bool,
-                 time_budget: float | None = None, max_rows: int | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: dict[str, str],
+        *,
+        live: bool,
+        time_budget: float | None = None,
+        max_rows: int | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api = self.base_url + "/primeapi/v2"
         self.credentials = credentials
@@ -149,9 +163,12 @@ class NaiveScript:
         self._last_write = 0.0
 
     def _token(self) -> None:
-        resp = self.session.post(self.base_url + "/oauth/token/refresh",
-                                 data=self.credentials, timeout=self.timeout,
-                                 headers={"Accept": "application/json"})
+        resp = self.session.post(
+            self.base_url + "/oauth/token/refresh",
+            data=self.credentials,
+            timeout=self.timeout,
+            headers={"Accept": "application/json"},
+        )
         resp.raise_for_status()
         self.session.headers["Authorization"] = f"oauth {resp.json()['access_token']}"
 
@@ -213,16 +230,22 @@ class NaiveScript:
         cid = _course_id(cell) or self._scan(cell)
         if cid is None:
             return False
-        detail = self._get("GET /learningObjects/{id}", f"{self.api}/learningObjects/{cid}",
-                           {"include": "instances.loResources"})
+        detail = self._get(
+            "GET /learningObjects/{id}",
+            f"{self.api}/learningObjects/{cid}",
+            {"include": "instances.loResources"},
+        )
         if detail is None:
             return False
         enrollment = self._enrollment(uid, cid)
         if not self.live:
             return True
         included = detail.get("included") or []
-        kinds = {i["id"]: i["attributes"].get("loResourceType") for i in included
-                 if i["type"] == "learningObjectResource"}
+        kinds = {
+            i["id"]: i["attributes"].get("loResourceType")
+            for i in included
+            if i["type"] == "learningObjectResource"
+        }
         instances = {i["id"]: i for i in included if i["type"] == "learningObjectInstance"}
         if enrollment is not None:
             if enrollment["attributes"].get("state") == "COMPLETED":
@@ -230,18 +253,23 @@ class NaiveScript:
             inst_id = enrollment["relationships"]["loInstance"]["data"]["id"]
         else:
             inst_id = next(i for i, v in instances.items() if v["attributes"].get("isDefault"))
-            if not self._write("POST /users/{id}/enrollments", f"{self.api}/users/{uid}/enrollments",
-                               params={"loId": cid, "loInstanceId": inst_id}):
+            if not self._write(
+                "POST /users/{id}/enrollments",
+                f"{self.api}/users/{uid}/enrollments",
+                params={"loId": cid, "loInstanceId": inst_id},
+            ):
                 return False
         resources = instances[inst_id]["relationships"]["loResources"]["data"]
         ok = True
         for res in resources:
             if kinds.get(res["id"]) != "Content":
                 continue
-            ok &= self._write("POST /users/{id}/userModuleGrade",
-                              f"{self.api}/users/{uid}/userModuleGrade",
-                              json=_grade_body(uid, cid, res["id"], day, score),
-                              headers={"Content-Type": JSON_API})
+            ok &= self._write(
+                "POST /users/{id}/userModuleGrade",
+                f"{self.api}/users/{uid}/userModuleGrade",
+                json=_grade_body(uid, cid, res["id"], day, score),
+                headers={"Content-Type": JSON_API},
+            )
         return ok
 
     def _scan(self, name: str) -> str | None:
@@ -250,16 +278,20 @@ class NaiveScript:
         while url:
             page = self._get("GET /learningObjects", url, params) or {}
             for lo in page.get("data") or []:
-                if any(_same(m.get("name", ""), name)
-                       for m in lo["attributes"].get("localizedMetadata", [])):
+                if any(
+                    _same(m.get("name", ""), name)
+                    for m in lo["attributes"].get("localizedMetadata", [])
+                ):
                     return str(lo["id"])
             url, params = (page.get("links") or {}).get("next"), None
         return None
 
     def _enrollment(self, uid: str, cid: str) -> dict[str, Any] | None:
         url: str | None = f"{self.api}/users/{uid}/enrollments"
-        params: dict[str, str] | None = {"include": "loResourceGrades",
-                                         "page[limit]": str(ENROLLMENT_PAGE)}
+        params: dict[str, str] | None = {
+            "include": "loResourceGrades",
+            "page[limit]": str(ENROLLMENT_PAGE),
+        }
         found = None
         while url:
             page = self._get("GET /users/{id}/enrollments", url, params) or {}
@@ -274,8 +306,14 @@ def _grade_body(uid: str, cid: str, resource_id: str, day: str, score: str) -> d
     attributes: dict[str, Any] = {"dateCompleted": f"{day}T00:00:00.000Z", "completed": True}
     if score.strip():
         attributes["score"] = float(score)
-    return {"data": {"type": "userModuleGrade", "attributes": attributes, "relationships": {
-        "learner": {"data": [{"id": uid, "type": "user"}]},
-        "course": {"data": [{"id": cid, "type": "course"}]},
-        "module": {"data": [{"id": resource_id, "type": "learningObjectResource"}]},
-    }}}
+    return {
+        "data": {
+            "type": "userModuleGrade",
+            "attributes": attributes,
+            "relationships": {
+                "learner": {"data": [{"id": uid, "type": "user"}]},
+                "course": {"data": [{"id": cid, "type": "course"}]},
+                "module": {"data": [{"id": resource_id, "type": "learningObjectResource"}]},
+            },
+        }
+    }

@@ -89,7 +89,9 @@ def sandbox_env(sb: Sandbox, state_dir: Path | None = None, **extra: str) -> dic
 def harness(base_url: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
     """GET (or POST ``body`` to) the sandbox's ``/_sandbox/*`` harness; the JSON answer."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base_url + path, data=data, method="GET" if body is None else "POST")
+    req = urllib.request.Request(
+        base_url + path, data=data, method="GET" if body is None else "POST"
+    )
     req.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
@@ -288,7 +290,9 @@ def _split_ids(cell: Any) -> list[str]:
 
 def _norm(cells: Mapping[str, Any]) -> dict[str, Any]:
     # An outcome column whose name the input already uses is "<name> (alm-batch)" (report.py).
-    outcome = {k.removesuffix(" (alm-batch)"): v for k, v in cells.items() if k.endswith(" (alm-batch)")}
+    outcome = {
+        k.removesuffix(" (alm-batch)"): v for k, v in cells.items() if k.endswith(" (alm-batch)")
+    }
     cells = {**cells, **outcome}
     return {
         "row": int(cells["row"]),

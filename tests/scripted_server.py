@@ -66,9 +66,15 @@ class ScriptedServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                seen = Seen(self.command, parts.path, parse_qs(parts.query), parts.query,
-                            {k.lower(): v for k, v in self.headers.items()}, body,
-                            time.monotonic())
+                seen = Seen(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    parts.query,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    time.monotonic(),
+                )
                 canned = server._next(seen)
                 if canned.delay:
                     time.sleep(canned.delay)
@@ -94,8 +100,7 @@ class ScriptedServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -115,8 +120,9 @@ class ScriptedServer:
             self.seen.append(seen)
             route = self.routes.get((seen.method, seen.path))
             if route is None:
-                return Canned(404, {"status": "NOT_FOUND", "title": "No route",
-                                    "source": {"info": seen.path}})
+                return Canned(
+                    404, {"status": "NOT_FOUND", "title": "No route", "source": {"info": seen.path}}
+                )
             if callable(route):
                 handler = route
             else:

@@ -24,19 +24,25 @@ def srv() -> Any:
 
 def client(srv: ScriptedServer) -> AlmClient:
     clock = FakeClock()
-    sets = Settings(_env_file=None, base_url=srv.base_url,  # type: ignore[call-arg]
-                    access_token="tok-abcdefgh")  # type: ignore[arg-type]
+    sets = Settings(
+        _env_file=None,
+        base_url=srv.base_url,  # type: ignore[call-arg]
+        access_token="tok-abcdefgh",
+    )  # type: ignore[arg-type]
     return AlmClient(sets, clock=clock, sleep=clock.sleep, give_up_after=30.0)
 
 
 def user(uid: Any, email: str, state: str = "ACTIVE") -> dict[str, Any]:
-    return {"id": uid, "type": "user", "attributes": {"email": email, "state": state,
-                                                      "name": "N"}}
+    return {"id": uid, "type": "user", "attributes": {"email": email, "state": state, "name": "N"}}
 
 
 def test_find_user_by_email_encodes_and_matches_case_insensitively(srv: ScriptedServer) -> None:
-    srv.script("GET", f"{API}/users", Canned(200, {"data": user(15263401, "Jo+X@Acme.example")}),
-               Canned(200, {"data": []}))
+    srv.script(
+        "GET",
+        f"{API}/users",
+        Canned(200, {"data": user(15263401, "Jo+X@Acme.example")}),
+        Canned(200, {"data": []}),
+    )
     with client(srv) as alm:
         found = alm.find_user_by_email("jo+x@acme.EXAMPLE")
         assert found is not None and found.id == "15263401" and found.active
@@ -57,22 +63,37 @@ def test_get_user_404_is_none(srv: ScriptedServer) -> None:
 
 
 def lo(num: int, name: str, state: str = "Published") -> dict[str, Any]:
-    return {"id": f"course:{num}", "type": "learningObject",
-            "attributes": {"loType": "course", "state": state,
-                           "localizedMetadata": [{"locale": "en-US", "name": name},
-                                                 {"locale": "fr-FR", "name": name + " FR"}]}}
+    return {
+        "id": f"course:{num}",
+        "type": "learningObject",
+        "attributes": {
+            "loType": "course",
+            "state": state,
+            "localizedMetadata": [
+                {"locale": "en-US", "name": name},
+                {"locale": "fr-FR", "name": name + " FR"},
+            ],
+        },
+    }
 
 
 def test_catalogue_follows_relative_and_absolute_next_links(srv: ScriptedServer) -> None:
     pages = {
-        None: {"data": [lo(1, " Fire Safety")],
-               "links": {"next": f"{API}/learningObjects?page[cursor]=a&page[limit]=100"}},
-        "a": {"data": [lo(2, "B")],
-              "links": {"next": f"{srv.base_url}{API}/learningObjects?page[cursor]=b"}},
+        None: {
+            "data": [lo(1, " Fire Safety")],
+            "links": {"next": f"{API}/learningObjects?page[cursor]=a&page[limit]=100"},
+        },
+        "a": {
+            "data": [lo(2, "B")],
+            "links": {"next": f"{srv.base_url}{API}/learningObjects?page[cursor]=b"},
+        },
         "b": {"data": [lo(3, "C", "Retired")], "links": {"self": "x"}},
     }
-    srv.handle("GET", f"{API}/learningObjects",
-               lambda seen: Canned(200, pages[seen.query.get("page[cursor]", [None])[0]]))
+    srv.handle(
+        "GET",
+        f"{API}/learningObjects",
+        lambda seen: Canned(200, pages[seen.query.get("page[cursor]", [None])[0]]),
+    )
     with client(srv) as alm:
         courses = list(alm.iter_catalogue())
     assert [c.id for c in courses] == ["course:1", "course:2", "course:3"]
@@ -98,26 +119,60 @@ def test_page_size_falls_back_to_10_once_and_remembers(srv: ScriptedServer) -> N
 
 
 COURSE_DOC = {
-    "data": {"id": "course:7968486", "type": "learningObject",
-             "attributes": {"state": "Published", "loType": "course",
-                            "localizedMetadata": [{"locale": "en-US", "name": "Fire"}]},
-             "relationships": {"instances": {"data": [
-                 {"id": "course:7968486_1", "type": "learningObjectInstance"},
-                 {"id": "course:7968486_2", "type": "learningObjectInstance"}]}}},
+    "data": {
+        "id": "course:7968486",
+        "type": "learningObject",
+        "attributes": {
+            "state": "Published",
+            "loType": "course",
+            "localizedMetadata": [{"locale": "en-US", "name": "Fire"}],
+        },
+        "relationships": {
+            "instances": {
+                "data": [
+                    {"id": "course:7968486_1", "type": "learningObjectInstance"},
+                    {"id": "course:7968486_2", "type": "learningObjectInstance"},
+                ]
+            }
+        },
+    },
     "included": [
-        {"id": "course:7968486_1", "type": "learningObjectInstance",
-         "attributes": {"state": "Active", "isDefault": True,
-                        "localizedMetadata": [{"locale": "en-US", "name": "Default"}]},
-         "relationships": {"loResources": {"data": [
-             {"id": "course:7968486_1_100_0", "type": "learningObjectResource"},
-             {"id": "course:7968486_1_200_0", "type": "learningObjectResource"}]}}},
-        {"id": "course:7968486_2", "type": "learningObjectInstance",
-         "attributes": {"state": "Retired"}},  # no loResources relationship: by id prefix
-        {"id": "course:7968486_1_100_0", "type": "learningObjectResource",
-         "attributes": {"loResourceType": "Content", "resourceType": "Elearning",
-                        "mandatory": True}},
-        {"id": "course:7968486_1_200_0", "type": "learningObjectResource",
-         "attributes": {"loResourceType": "Pre Work"}},
+        {
+            "id": "course:7968486_1",
+            "type": "learningObjectInstance",
+            "attributes": {
+                "state": "Active",
+                "isDefault": True,
+                "localizedMetadata": [{"locale": "en-US", "name": "Default"}],
+            },
+            "relationships": {
+                "loResources": {
+                    "data": [
+                        {"id": "course:7968486_1_100_0", "type": "learningObjectResource"},
+                        {"id": "course:7968486_1_200_0", "type": "learningObjectResource"},
+                    ]
+                }
+            },
+        },
+        {
+            "id": "course:7968486_2",
+            "type": "learningObjectInstance",
+            "attributes": {"state": "Retired"},
+        },  # no loResources relationship: by id prefix
+        {
+            "id": "course:7968486_1_100_0",
+            "type": "learningObjectResource",
+            "attributes": {
+                "loResourceType": "Content",
+                "resourceType": "Elearning",
+                "mandatory": True,
+            },
+        },
+        {
+            "id": "course:7968486_1_200_0",
+            "type": "learningObjectResource",
+            "attributes": {"loResourceType": "Pre Work"},
+        },
         {"id": "course:7968486_2_100_0", "type": "learningObjectResource"},
     ],
 }
@@ -136,32 +191,59 @@ def test_get_course_parses_instances_and_modules(srv: ScriptedServer) -> None:
     retired = course.instance("course:7968486_2")
     assert retired is not None and not retired.active
     assert [(m.id, m.lo_resource_type) for m in retired.modules] == [
-        ("course:7968486_2_100_0", "Content")]
+        ("course:7968486_2_100_0", "Content")
+    ]
     seen = srv.requests_to("GET", f"{API}/learningObjects/course:7968486")[0]
     assert seen.query["include"] == ["instances.loResources"]
 
 
 def test_get_enrollments_maps_grades_over_pages(srv: ScriptedServer) -> None:
-    page1 = {"data": [{"id": "e1", "type": "enrollment",
-                       "attributes": {"state": "STARTED", "dateEnrolled": "2024-01-02T03:04:05Z"},
-                       "relationships": {
-                           "learningObject": {"data": {"id": "course:1"}},
-                           "loInstance": {"data": {"id": "course:1_2"}},
-                           "loResourceGrades": {"data": [{"id": "course:1_2_3_0_77"},
-                                                         {"id": "g-rel"}]}}}],
-             "included": [
-                 {"id": "course:1_2_3_0_77", "type": "learningObjectResourceGrade",
-                  "attributes": {"completed": True, "score": 90, "hasPassed": True,
-                                 "dateCompleted": "2024-02-01T10:00:00.123+0000"}},
-                 {"id": "g-rel", "type": "learningObjectResourceGrade",
-                  "attributes": {"progressPercent": 40},
-                  "relationships": {"loResource": {"data": {"id": "course:1_2_4_0"}}}}],
-             "links": {"next": f"{API}/users/77/enrollments?page[cursor]=2"}}
-    page2 = {"data": {"id": 5, "type": "enrollment",
-                      "attributes": {"state": "completed", "dateCompleted": "2023-05-06"},
-                      "relationships": {"loInstance": {"data": {"id": "course:9_8"}}}}}
-    srv.handle("GET", f"{API}/users/77/enrollments",
-               lambda seen: Canned(200, page2 if "page[cursor]" in seen.query else page1))
+    page1 = {
+        "data": [
+            {
+                "id": "e1",
+                "type": "enrollment",
+                "attributes": {"state": "STARTED", "dateEnrolled": "2024-01-02T03:04:05Z"},
+                "relationships": {
+                    "learningObject": {"data": {"id": "course:1"}},
+                    "loInstance": {"data": {"id": "course:1_2"}},
+                    "loResourceGrades": {"data": [{"id": "course:1_2_3_0_77"}, {"id": "g-rel"}]},
+                },
+            }
+        ],
+        "included": [
+            {
+                "id": "course:1_2_3_0_77",
+                "type": "learningObjectResourceGrade",
+                "attributes": {
+                    "completed": True,
+                    "score": 90,
+                    "hasPassed": True,
+                    "dateCompleted": "2024-02-01T10:00:00.123+0000",
+                },
+            },
+            {
+                "id": "g-rel",
+                "type": "learningObjectResourceGrade",
+                "attributes": {"progressPercent": 40},
+                "relationships": {"loResource": {"data": {"id": "course:1_2_4_0"}}},
+            },
+        ],
+        "links": {"next": f"{API}/users/77/enrollments?page[cursor]=2"},
+    }
+    page2 = {
+        "data": {
+            "id": 5,
+            "type": "enrollment",
+            "attributes": {"state": "completed", "dateCompleted": "2023-05-06"},
+            "relationships": {"loInstance": {"data": {"id": "course:9_8"}}},
+        }
+    }
+    srv.handle(
+        "GET",
+        f"{API}/users/77/enrollments",
+        lambda seen: Canned(200, page2 if "page[cursor]" in seen.query else page1),
+    )
     with client(srv) as alm:
         first, second = alm.get_enrollments("77")
     assert (first.lo_id, first.instance_id, first.state) == ("course:1", "course:1_2", "STARTED")
@@ -177,17 +259,25 @@ def test_get_enrollments_maps_grades_over_pages(srv: ScriptedServer) -> None:
 
 def test_enroll_outcomes(srv: ScriptedServer) -> None:
     path = f"{API}/users/5/enrollments"
-    srv.script("POST", path,
-               Canned(200, {"data": {"id": "enr-1", "type": "enrollment",
-                                     "attributes": {"state": "ENROLLED"}}}),
-               Canned(409, {"status": "CONFLICT", "title": "Already enrolled"}),
-               Canned(400, {"status": "BAD_REQUEST", "title": "Learner is already enrolled"}),
-               Canned(400, {"status": "BAD_REQUEST", "title": "Course retired"}),
-               Canned(503, {"message": "unavailable"}))
+    srv.script(
+        "POST",
+        path,
+        Canned(
+            200,
+            {"data": {"id": "enr-1", "type": "enrollment", "attributes": {"state": "ENROLLED"}}},
+        ),
+        Canned(409, {"status": "CONFLICT", "title": "Already enrolled"}),
+        Canned(400, {"status": "BAD_REQUEST", "title": "Learner is already enrolled"}),
+        Canned(400, {"status": "BAD_REQUEST", "title": "Course retired"}),
+        Canned(503, {"message": "unavailable"}),
+    )
     with client(srv) as alm:
         new = alm.enroll("5", "course:1", "course:1_2")
         assert new is not None and (new.id, new.lo_id, new.instance_id) == (
-            "enr-1", "course:1", "course:1_2")
+            "enr-1",
+            "course:1",
+            "course:1_2",
+        )
         assert alm.enroll("5", "course:1", "course:1_2") is None
         assert alm.enroll("5", "course:1", "course:1_2") is None
         with pytest.raises(ApiError, match="Course retired"):
@@ -201,35 +291,67 @@ def test_enroll_outcomes(srv: ScriptedServer) -> None:
 
 def test_post_grade_sends_the_payload(srv: ScriptedServer) -> None:
     srv.script("POST", f"{API}/users/13/userModuleGrade", Canned(204))
-    grade = GradeRequest(user_id="13", course_id="course:7", instance_id="course:7_8",
-                         module_id="course:7_8_9_0",
-                         date_completed=datetime(2024, 1, 1, tzinfo=UTC))
+    grade = GradeRequest(
+        user_id="13",
+        course_id="course:7",
+        instance_id="course:7_8",
+        module_id="course:7_8_9_0",
+        date_completed=datetime(2024, 1, 1, tzinfo=UTC),
+    )
     with client(srv) as alm:
         alm.post_grade(grade)
-        assert alm.stats.writes == 1 and alm.stats.calls == {
-            "POST /users/{id}/userModuleGrade": 1}
+        assert alm.stats.writes == 1 and alm.stats.calls == {"POST /users/{id}/userModuleGrade": 1}
     body = srv.requests_to("POST", f"{API}/users/13/userModuleGrade")[0].json()
     assert body["data"]["relationships"]["module"]["data"] == [
-        {"id": "790", "type": "courseModule"}]
+        {"id": "790", "type": "courseModule"}
+    ]
 
 
 def test_export_users_polls_and_downloads_without_auth(srv: ScriptedServer) -> None:
-    csv_text = ("\ufeffInternal User ID,User Email,Name,State,Date Deleted\r\n"
-                "1,a@x.example,A,Active,\r\n2,b@x.example,B,ACTIVE,2024-01-01\r\n"
-                "3,c@x.example,C,Suspended,\r\n")
-    srv.script("POST", f"{API}/jobs", Canned(200, {"data": {
-        "id": "job-1", "type": "job", "attributes": {"status": {"code": "Submitted"}}}}))
-    srv.script("GET", f"{API}/jobs/job-1",
-               Canned(200, {"data": {"id": "job-1", "attributes": {"status": {"code": "Processing"}}}}),
-               Canned(200, {"data": {"id": "job-1", "attributes": {
-                   "status": {"code": "Completed"},
-                   "url": f"{srv.base_url}/s3/export.csv?X-Amz-Signature=abc"}}}))
+    csv_text = (
+        "\ufeffInternal User ID,User Email,Name,State,Date Deleted\r\n"
+        "1,a@x.example,A,Active,\r\n2,b@x.example,B,ACTIVE,2024-01-01\r\n"
+        "3,c@x.example,C,Suspended,\r\n"
+    )
+    srv.script(
+        "POST",
+        f"{API}/jobs",
+        Canned(
+            200,
+            {
+                "data": {
+                    "id": "job-1",
+                    "type": "job",
+                    "attributes": {"status": {"code": "Submitted"}},
+                }
+            },
+        ),
+    )
+    srv.script(
+        "GET",
+        f"{API}/jobs/job-1",
+        Canned(200, {"data": {"id": "job-1", "attributes": {"status": {"code": "Processing"}}}}),
+        Canned(
+            200,
+            {
+                "data": {
+                    "id": "job-1",
+                    "attributes": {
+                        "status": {"code": "Completed"},
+                        "url": f"{srv.base_url}/s3/export.csv?X-Amz-Signature=abc",
+                    },
+                }
+            },
+        ),
+    )
     srv.script("GET", "/s3/export.csv", Canned(200, csv_text.encode()))
     with client(srv) as alm:
         users = list(alm.export_users(poll_seconds=1.0))
     assert [(u.id, u.email, u.state) for u in users] == [
-        ("1", "a@x.example", "ACTIVE"), ("2", "b@x.example", "DELETED"),
-        ("3", "c@x.example", "SUSPENDED")]
+        ("1", "a@x.example", "ACTIVE"),
+        ("2", "b@x.example", "DELETED"),
+        ("3", "c@x.example", "SUSPENDED"),
+    ]
     body = srv.requests_to("POST", f"{API}/jobs")[0].json()
     assert body["data"]["attributes"]["jobType"] == "generateUsers"
     download = srv.requests_to("GET", "/s3/export.csv")[0]
@@ -238,7 +360,10 @@ def test_export_users_polls_and_downloads_without_auth(srv: ScriptedServer) -> N
 
 def test_export_job_failure_is_a_clear_error(srv: ScriptedServer) -> None:
     srv.script("POST", f"{API}/jobs", Canned(200, {"data": {"id": 42, "type": "job"}}))
-    srv.script("GET", f"{API}/jobs/42",
-               Canned(200, {"data": {"id": 42, "attributes": {"status": "Failed"}}}))
+    srv.script(
+        "GET",
+        f"{API}/jobs/42",
+        Canned(200, {"data": {"id": 42, "attributes": {"status": "Failed"}}}),
+    )
     with client(srv) as alm, pytest.raises(ApiError, match="job failed"):
         list(alm.export_users())

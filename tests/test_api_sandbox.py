@@ -56,8 +56,11 @@ def test_user_lookup_course_and_enrollments(sample: Sandbox) -> None:
 def test_catalogue_matches_seed(sample: Sandbox) -> None:
     with AlmClient(settings_for(sample)) as alm:
         courses = list(alm.iter_catalogue())
-    seed_courses = [lo for lo in load_seed("sample_data")["learningObjects"]
-                    if lo.get("loType", "course") == "course"]
+    seed_courses = [
+        lo
+        for lo in load_seed("sample_data")["learningObjects"]
+        if lo.get("loType", "course") == "course"
+    ]
     assert {c.id for c in courses} == {lo["id"] for lo in seed_courses}
     assert all(c.names for c in courses)
 
@@ -74,8 +77,16 @@ def test_enroll_then_grade_then_already_enrolled(sample: Sandbox) -> None:
             alm.enroll(user.id, COURSE, inst.id)
         assert alm.enroll(user.id, COURSE, inst.id) is None  # already enrolled = success
         for module in inst.content_modules:
-            alm.post_grade(GradeRequest(user.id, COURSE, inst.id, module.id,
-                                        datetime(2025, 3, 1, 12, tzinfo=UTC), score=88))
+            alm.post_grade(
+                GradeRequest(
+                    user.id,
+                    COURSE,
+                    inst.id,
+                    module.id,
+                    datetime(2025, 3, 1, 12, tzinfo=UTC),
+                    score=88,
+                )
+            )
         after = next(e for e in alm.get_enrollments(user.id) if e.instance_id == inst.id)
         assert after.completed
         assert {m.id for m in inst.content_modules} <= set(after.grades)
@@ -85,8 +96,7 @@ def test_enroll_then_grade_then_already_enrolled(sample: Sandbox) -> None:
 
 def test_wrong_accept_header_gets_406(sample: Sandbox) -> None:
     with AlmClient(settings_for(sample)) as alm, pytest.raises(ApiError) as err:
-        alm.http.request("GET", "/users", params={"page[limit]": "1"},
-                         headers={"Accept": "*/*"})
+        alm.http.request("GET", "/users", params={"page[limit]": "1"}, headers={"Accept": "*/*"})
     assert err.value.status == 406
 
 
@@ -114,7 +124,9 @@ def test_pagination_over_many_pages() -> None:
         with AlmClient(settings_for(sb)) as alm:
             courses = list(alm.iter_catalogue())
             pages = alm.stats.calls["GET /learningObjects"]
-    expected = {lo["id"] for lo in seed["learningObjects"] if lo.get("loType", "course") == "course"}
+    expected = {
+        lo["id"] for lo in seed["learningObjects"] if lo.get("loType", "course") == "course"
+    }
     assert {c.id for c in courses} == expected and len(courses) == len(expected)
     assert pages >= 3
 

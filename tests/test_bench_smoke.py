@@ -33,8 +33,14 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert _figure(dry, "cold enrollment reads").passed is True
     assert sum(details["naive_counted"].values()) > sum(details["cold"]["calls"].values())
 
-    live = bench_live.run_size("tiny", tmp_path / "live", time_scale=200.0, concurrency=4,
-                               naive_seconds=1.0, in_process=True)
+    live = bench_live.run_size(
+        "tiny",
+        tmp_path / "live",
+        time_scale=200.0,
+        concurrency=4,
+        naive_seconds=1.0,
+        in_process=True,
+    )
     d = live.details
     assert d["writes_made"] > 0 and d["write_phase_seconds"] > 0
     assert d["double_grades"] == 0 and d["early_requests"] == 0
@@ -54,7 +60,8 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     text = table(f for s in (dry, live) for f in s.figures)
     assert "PASS" in text and text.count("\n") == len(dry.figures) + len(live.figures) + 1
     assert json.loads(json.dumps([dry.to_json(), live.to_json()]))[0]["command"].startswith(
-        ".venv/bin/python -m bench.bench_dryrun")
+        ".venv/bin/python -m bench.bench_dryrun"
+    )
 
 
 def test_time_at_real_limits_uses_the_documented_buckets() -> None:

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), CliEnv(stdin=io.StringIO(""), stdout=out, stderr=err, interactive=False))
+    code = main(
+        list(argv), CliEnv(stdin=io.StringIO(""), stdout=out, stderr=err, interactive=False)
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -24,7 +26,9 @@ def test_every_command_has_help_and_is_in_the_readme(command, capsys):
     assert exc.value.code == 0
     assert "usage: alm-batch " + command in capsys.readouterr().out
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert re.search(rf"alm-batch {command}\b", readme), f"README does not show 'alm-batch {command}'"
+    assert re.search(rf"alm-batch {command}\b", readme), (
+        f"README does not show 'alm-batch {command}'"
+    )
 
 
 def test_no_command_prints_help_and_exits_2():
@@ -54,7 +58,9 @@ def test_run_without_credentials_names_the_missing_settings(tmp_path, monkeypatc
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     src = tmp_path / "c.csv"
-    src.write_text("email,course,completion date\na@b.example,Fire Safety,2025-01-02\n", encoding="utf-8")
+    src.write_text(
+        "email,course,completion date\na@b.example,Fire Safety,2025-01-02\n", encoding="utf-8"
+    )
     code, _, err = run_cli("validate", str(src), "--state-dir", str(tmp_path / "state"))
     assert code == 2
     assert "ALM_CLIENT_ID" in err and "ALM_REFRESH_TOKEN" in err and "--offline" in err

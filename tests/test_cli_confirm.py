@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture()
 def alm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    with Sandbox(seed=load_seed(ROOT / "sample_data"), config=SandboxConfig(time_scale=600.0)) as sb:
+    with Sandbox(
+        seed=load_seed(ROOT / "sample_data"), config=SandboxConfig(time_scale=600.0)
+    ) as sb:
         for key, value in sandbox_env(sb).items():
             monkeypatch.setenv(key, value)
         monkeypatch.chdir(tmp_path)

@@ -29,8 +29,16 @@ def test_doctor_all_green_on_sandbox() -> None:
         env = {k.removeprefix("ALM_").lower(): v for k, v in sb.env().items()}
         checks = run_doctor(settings(**env))
     named = by_name(checks)
-    assert [c.name for c in checks] == ["region", "credentials", "host", "token", "scopes",
-                                        "read users", "read catalogue", "rate limits"]
+    assert [c.name for c in checks] == [
+        "region",
+        "credentials",
+        "host",
+        "token",
+        "scopes",
+        "read users",
+        "read catalogue",
+        "rate limits",
+    ]
     assert all(c.ok for c in checks), checks
     assert "admin:write" in named["scopes"].detail and not named["scopes"].warning
     assert "r/h" in named["rate limits"].detail
@@ -76,13 +84,20 @@ def test_doctor_unreachable_host() -> None:
 def test_doctor_read_only_scopes_warn_and_403_explains() -> None:
     with ScriptedServer() as srv:
         srv.script("POST", "/oauth/token/refresh", Canned(200, {"access_token": "tok-abcdefgh"}))
-        srv.script("GET", "/oauth/token/check", Canned(200, {"scope": "admin:read",
-                                                             "expires_in": 100}))
+        srv.script(
+            "GET", "/oauth/token/check", Canned(200, {"scope": "admin:read", "expires_in": 100})
+        )
         srv.script("GET", "/primeapi/v2/users", Canned(200, {"data": []}))
-        srv.script("GET", "/primeapi/v2/learningObjects",
-                   Canned(403, {"status": "FORBIDDEN", "title": "Forbidden"}))
-        checks = run_doctor(settings(base_url=srv.base_url, client_id="a", client_secret="b-sec",
-                                     refresh_token="c-ref"))
+        srv.script(
+            "GET",
+            "/primeapi/v2/learningObjects",
+            Canned(403, {"status": "FORBIDDEN", "title": "Forbidden"}),
+        )
+        checks = run_doctor(
+            settings(
+                base_url=srv.base_url, client_id="a", client_secret="b-sec", refresh_token="c-ref"
+            )
+        )
     named = by_name(checks)
     assert named["region"].warning is False  # 127.0.0.1 is fine
     assert named["scopes"].ok and named["scopes"].warning and "admin:write" in named["scopes"].fix

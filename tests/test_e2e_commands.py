@@ -56,7 +56,9 @@ def test_demo_writes_the_dry_run_live_and_failed_rows_reports(tmp_path: Path) ->
     failed = read_csv(out / "completions.live.failed.csv")
     assert [f["status"] for f in failed] == [EXPECTED_LIVE[r] for r in FAILING_ROWS]
     rerun = statuses(read_report(out / "completions.rerun.report.csv"))
-    assert rerun == {r: "already_completed" if s == "completed" else s for r, s in EXPECTED_LIVE.items()}
+    assert rerun == {
+        r: "already_completed" if s == "completed" else s for r, s in EXPECTED_LIVE.items()
+    }
     # the summary blocks, on stderr
     for text in (
         "== 1. Dry run",
@@ -101,7 +103,9 @@ def test_template_in_both_formats_matches_templates_folder(tmp_path: Path) -> No
 
     run = run_cli(["template", "--format", "csv"], cwd=tmp_path)
     assert run.code == 0, run
-    assert (tmp_path / "completions.csv").read_bytes() == (REPO / "templates" / "completions.csv").read_bytes()
+    assert (tmp_path / "completions.csv").read_bytes() == (
+        REPO / "templates" / "completions.csv"
+    ).read_bytes()
     again = run_cli(["template", "--format", "csv"], cwd=tmp_path)
     assert again.code == 2 and "already exists" in again.stderr
 
@@ -117,11 +121,20 @@ def read_exports(path: Path) -> dict[str, str]:
 
 def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> None:
     (tmp_path / "completions.csv").write_bytes(SAMPLE_CSV.read_bytes())
-    with spawned(["sandbox", "--port", "0", "--time-scale", "600"], cwd=tmp_path, name="sandbox") as server:
+    with spawned(
+        ["sandbox", "--port", "0", "--time-scale", "600"], cwd=tmp_path, name="sandbox"
+    ) as server:
         keys = {"ALM_BASE_URL", "ALM_CLIENT_ID", "ALM_CLIENT_SECRET", "ALM_REFRESH_TOKEN"}
         # At --time-scale 600 it also prints the client limits scaled the same way.
-        keys |= {"ALM_GET_PER_MINUTE", "ALM_POST_PER_MINUTE", "ALM_USERS_GET_PER_HOUR", "ALM_LO_GET_PER_HOUR"}
-        assert wait_for(lambda: set(read_exports(server.out_path)) == keys, timeout=15), server.err_path.read_text()
+        keys |= {
+            "ALM_GET_PER_MINUTE",
+            "ALM_POST_PER_MINUTE",
+            "ALM_USERS_GET_PER_HOUR",
+            "ALM_LO_GET_PER_HOUR",
+        }
+        assert wait_for(lambda: set(read_exports(server.out_path)) == keys, timeout=15), (
+            server.err_path.read_text()
+        )
         exports = read_exports(server.out_path)
         base_url = exports["ALM_BASE_URL"]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
@@ -135,7 +148,9 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
         # The CLI against it, with exactly the settings it printed.
         assert exports["ALM_GET_PER_MINUTE"] == "60000"
         started = time.monotonic()
-        run = run_cli(["validate", "completions.csv", "--state-dir", "state"], cwd=tmp_path, alm=exports)
+        run = run_cli(
+            ["validate", "completions.csv", "--state-dir", "state"], cwd=tmp_path, alm=exports
+        )
         assert time.monotonic() - started < 15  # paced at the sandbox's speed, not ALM's
 
         assert run.code == 1, run

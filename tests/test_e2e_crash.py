@@ -45,7 +45,11 @@ FIRE_SAFETY_MODULES = ("course:7968486_8123456_13210487_0", "course:7968486_8123
     ],
 )
 def test_kill_9_at_an_exact_write_then_rerun(
-    sb: Sandbox, tmp_path: Path, crash: str, landed_before_kill: int, journal_at_kill: dict[str, int]
+    sb: Sandbox,
+    tmp_path: Path,
+    crash: str,
+    landed_before_kill: int,
+    journal_at_kill: dict[str, int],
 ) -> None:
     shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv")
     alm = sandbox_env(sb, tmp_path / "state")

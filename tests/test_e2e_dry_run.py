@@ -51,7 +51,9 @@ def test_validate_then_dry_run_post_nothing_and_the_second_is_served_from_the_ca
     assert "dry run" in first.stderr and "the live run needs 71 writes" in first.stderr
 
     sb.reset_books()
-    second = run_cli(["run", "completions.csv", "--dry-run", "--report", "warm.json"], cwd=tmp_path, alm=alm)
+    second = run_cli(
+        ["run", "completions.csv", "--dry-run", "--report", "warm.json"], cwd=tmp_path, alm=alm
+    )
     assert second.code == 1, second
     assert statuses(read_report(tmp_path / "warm.json")) == EXPECTED_DRY
     warm = sb.books()
@@ -67,10 +69,19 @@ def test_validate_then_dry_run_post_nothing_and_the_second_is_served_from_the_ca
 
 def test_a_clean_file_validates_with_exit_0(sb: Sandbox, tmp_path: Path) -> None:
     lines = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()
-    (tmp_path / "clean.csv").write_text("\n".join([lines[0], lines[1], lines[5]]) + "\n", encoding="utf-8")
-    run = run_cli(["validate", "clean.csv", "--report", "clean.json"], cwd=tmp_path, alm=sandbox_env(sb, tmp_path / "s"))
+    (tmp_path / "clean.csv").write_text(
+        "\n".join([lines[0], lines[1], lines[5]]) + "\n", encoding="utf-8"
+    )
+    run = run_cli(
+        ["validate", "clean.csv", "--report", "clean.json"],
+        cwd=tmp_path,
+        alm=sandbox_env(sb, tmp_path / "s"),
+    )
     assert run.code == 0, run
-    assert [r["status"] for r in read_report(tmp_path / "clean.json")] == ["would_complete", "already_completed"]
+    assert [r["status"] for r in read_report(tmp_path / "clean.json")] == [
+        "would_complete",
+        "already_completed",
+    ]
     assert not (tmp_path / "clean.failed.csv").exists()
     assert_read_only(sb.books())
 

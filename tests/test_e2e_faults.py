@@ -27,7 +27,9 @@ MAX_RUNS = 4
 UNSETTLED = {"unknown", "failed"}  # both end well on a re-run when ALM only misbehaves at random
 
 
-def test_faulty_alm_tight_limit_and_expiring_token_rerun_grades_every_row_once(tmp_path: Path) -> None:
+def test_faulty_alm_tight_limit_and_expiring_token_rerun_grades_every_row_once(
+    tmp_path: Path,
+) -> None:
     shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv")
     # 5 writes per sandbox minute, burst 2: ~50 writes/s real, so the 71 writes take over a
     # second, and an access token lives 0.8 s: it expires more than once during the run.

@@ -88,18 +88,24 @@ def test_refused_credentials_exit_3_naming_the_setting_not_the_secret(
     rows = read_report(report)
     assert [r["row"] for r in rows] == list(range(2, 37))
     waiting = [r for r in rows if r["status"] == "unknown"]
-    assert waiting and all(r["message"].startswith("Not attempted: ALM stopped the run") for r in waiting)
+    assert waiting and all(
+        r["message"].startswith("Not attempted: ALM stopped the run") for r in waiting
+    )
     assert "ALM_CLIENT_SECRET" in waiting[0]["message"]
     assert WRONG_SECRET not in report.read_text(encoding="utf-8-sig")
 
 
-def test_unreachable_alm_exit_3_after_give_up_after(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
+def test_unreachable_alm_exit_3_after_give_up_after(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     alm = sandbox_env(sb, tmp_path / "state", ALM_BASE_URL=f"http://127.0.0.1:{port}")
     started = time.monotonic()
-    run = run_cli(["run", sample.name, "--yes", "--give-up-after", "2s"], cwd=tmp_path, alm=alm, timeout=40)
+    run = run_cli(
+        ["run", sample.name, "--yes", "--give-up-after", "2s"], cwd=tmp_path, alm=alm, timeout=40
+    )
     took = time.monotonic() - started
     assert run.code == 3, run
     assert f"127.0.0.1:{port}" in run.stderr and "ALM_BASE_URL" in run.stderr
@@ -107,13 +113,19 @@ def test_unreachable_alm_exit_3_after_give_up_after(sb: Sandbox, sample: Path, t
     assert took < 10, f"--give-up-after 2s took {took:.1f} s"
 
 
-def test_a_second_run_on_the_same_state_dir_is_refused(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
+def test_a_second_run_on_the_same_state_dir_is_refused(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     sb.configure(latency_ms=(30.0, 50.0))
     lock = tmp_path / "state" / "alm-batch.lock"
-    with spawned(["run", sample.name, "--yes", "--report", "first.csv"], cwd=tmp_path, alm=alm) as first:
+    with spawned(
+        ["run", sample.name, "--yes", "--report", "first.csv"], cwd=tmp_path, alm=alm
+    ) as first:
         assert wait_for(lambda: lock.exists() and "pid=" in lock.read_text(), timeout=30)
-        second = run_cli(["run", sample.name, "--yes", "--report", "second.csv"], cwd=tmp_path, alm=alm)
+        second = run_cli(
+            ["run", sample.name, "--yes", "--report", "second.csv"], cwd=tmp_path, alm=alm
+        )
         still_running = first.proc.poll() is None
         sb.configure(latency_ms=(0.0, 0.0))
         first_run = first.finish(timeout=60)
@@ -132,13 +144,18 @@ def test_ctrl_c_while_resolving_writes_nothing_and_reports_every_row(
 ) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     sb.configure(latency_ms=(30.0, 50.0))
-    with spawned(["run", sample.name, "--yes", "--report", "early.csv"], cwd=tmp_path, alm=alm) as child:
+    with spawned(
+        ["run", sample.name, "--yes", "--report", "early.csv"], cwd=tmp_path, alm=alm
+    ) as child:
         assert wait_for(lambda: sb.books()["calls"].get("GET /users", 0) >= 2, timeout=30)
         interrupt(child.proc, signal.SIGINT)
         run = child.finish(timeout=60)
     assert run.code == 130, run
     books = sb.books()
-    assert set(books["calls"]) & {"POST /users/{id}/enrollments", "POST /users/{id}/userModuleGrade"} == set()
+    assert (
+        set(books["calls"]) & {"POST /users/{id}/enrollments", "POST /users/{id}/userModuleGrade"}
+        == set()
+    )
     rows = read_report(tmp_path / "early.csv")
     assert [r["row"] for r in rows] == list(range(2, 37))
     # The first Ctrl-C stops the lookups: rows checked without ALM keep their status (invalid,
@@ -155,7 +172,9 @@ def test_a_second_ctrl_c_stops_at_once_and_says_what_was_kept(
 ) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     sb.configure(latency_ms=(10.0, 20.0))
-    with spawned(["run", sample.name, "--yes", "--report", "stopped.csv"], cwd=tmp_path, alm=alm) as child:
+    with spawned(
+        ["run", sample.name, "--yes", "--report", "stopped.csv"], cwd=tmp_path, alm=alm
+    ) as child:
         assert wait_for(lambda: len(sb.books()["grades"]) >= 2, timeout=60)
         sb.configure(latency_ms=(300.0, 400.0))  # from now on each request takes a while
         time.sleep(0.1)  # the requests in flight are slow ones: the first Ctrl-C waits for them

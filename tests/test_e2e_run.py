@@ -36,7 +36,9 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
 ) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     run = run_cli(
-        ["run", sample.name, "--yes", "--json-summary", "--report", "out.json"], cwd=tmp_path, alm=alm
+        ["run", sample.name, "--yes", "--json-summary", "--report", "out.json"],
+        cwd=tmp_path,
+        alm=alm,
     )
     assert run.code == 1, run  # 7 sample rows fail by design (sample_data/README.md)
 
@@ -72,10 +74,20 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
     failed = read_csv(tmp_path / "out.failed.csv")
     with sample.open(encoding="utf-8", newline="") as handle:
         source = list(csv.DictReader(handle))
-    assert [f["Learner Email"] for f in failed] == [source[r - 2]["Learner Email"] for r in FAILING_ROWS]
+    assert [f["Learner Email"] for f in failed] == [
+        source[r - 2]["Learner Email"] for r in FAILING_ROWS
+    ]
     assert [f["status"] for f in failed] == [EXPECTED_LIVE[r] for r in FAILING_ROWS]
-    assert list(failed[0])[:5] == ["Learner Email", "Course Name", "Completion Date", "Score", "Department"]
-    again = run_cli(["validate", "out.failed.csv", "--offline", "--report", "failed-check.csv"], cwd=tmp_path)
+    assert list(failed[0])[:5] == [
+        "Learner Email",
+        "Course Name",
+        "Completion Date",
+        "Score",
+        "Department",
+    ]
+    again = run_cli(
+        ["validate", "out.failed.csv", "--offline", "--report", "failed-check.csv"], cwd=tmp_path
+    )
     assert again.code == 1, again  # the two invalid rows are still invalid, the rest are valid
     rechecked = read_report(tmp_path / "failed-check.csv")
     assert [r["status"] for r in rechecked] == [
@@ -83,7 +95,9 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
     ]
 
 
-def test_rerun_posts_nothing_and_writes_an_xlsx_report(sb: Sandbox, sample: Path, tmp_path: Path) -> None:
+def test_rerun_posts_nothing_and_writes_an_xlsx_report(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
     alm = sandbox_env(sb, tmp_path / "state")
     first = run_cli(["run", sample.name, "--yes", "--report", "first.csv"], cwd=tmp_path, alm=alm)
     assert first.code == 1, first
@@ -96,7 +110,9 @@ def test_rerun_posts_nothing_and_writes_an_xlsx_report(sb: Sandbox, sample: Path
     assert books["grades"] == []
     rows = read_report(tmp_path / "again.xlsx")
     assert [r["row"] for r in rows] == list(range(2, 37))
-    done_before = {row: "already_completed" if s == "completed" else s for row, s in EXPECTED_LIVE.items()}
+    done_before = {
+        row: "already_completed" if s == "completed" else s for row, s in EXPECTED_LIVE.items()
+    }
     assert statuses(rows) == done_before
     assert "already" in rows[0]["message"] and "2025-03-03" in rows[0]["message"]  # says when
     workbook = openpyxl.load_workbook(tmp_path / "again.xlsx", read_only=True)
@@ -107,18 +123,36 @@ def test_rerun_posts_nothing_and_writes_an_xlsx_report(sb: Sandbox, sample: Path
     assert (tmp_path / "again.failed.csv").exists()
 
 
-def test_a_clean_file_exits_0_and_quiet_prints_only_the_report_path(sb: Sandbox, tmp_path: Path) -> None:
+def test_a_clean_file_exits_0_and_quiet_prints_only_the_report_path(
+    sb: Sandbox, tmp_path: Path
+) -> None:
     lines = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()
-    good = [2, 5, 8, 24]  # completed rows of the sample: Fire Safety, Code of Conduct, de-DE name, by id
-    (tmp_path / "clean.csv").write_text("\n".join([lines[0], *(lines[r - 1] for r in good)]) + "\n", encoding="utf-8")
-    run = run_cli(["run", "clean.csv", "--yes", "--quiet"], cwd=tmp_path, alm=sandbox_env(sb, tmp_path / "state"))
+    good = [
+        2,
+        5,
+        8,
+        24,
+    ]  # completed rows of the sample: Fire Safety, Code of Conduct, de-DE name, by id
+    (tmp_path / "clean.csv").write_text(
+        "\n".join([lines[0], *(lines[r - 1] for r in good)]) + "\n", encoding="utf-8"
+    )
+    run = run_cli(
+        ["run", "clean.csv", "--yes", "--quiet"],
+        cwd=tmp_path,
+        alm=sandbox_env(sb, tmp_path / "state"),
+    )
     assert run.code == 0, run
     report = tmp_path / "clean.report.csv"
     assert run.stdout == ""
     assert run.stderr.strip() == str(report)
     assert not (tmp_path / "clean.failed.csv").exists()
     rows = read_report(report)
-    assert [(r["row"], r["status"]) for r in rows] == [(2, "completed"), (3, "completed"), (4, "completed"), (5, "completed")]
+    assert [(r["row"], r["status"]) for r in rows] == [
+        (2, "completed"),
+        (3, "completed"),
+        (4, "completed"),
+        (5, "completed"),
+    ]
     books = sb.books()
     assert graded(books) == {key: 1 for key in wanted_grades(rows)}
     assert len(books["grades"]) == 2 + 1 + 3 + 1

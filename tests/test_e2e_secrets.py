@@ -30,15 +30,33 @@ def test_known_credentials_and_the_issued_token_appear_nowhere(tmp_path: Path) -
     sb = sample_sandbox(client_secret=CLIENT_SECRET, refresh_token=REFRESH_TOKEN)
     try:
         alm = sandbox_env(sb, tmp_path / "state")
-        assert alm["ALM_CLIENT_SECRET"] == CLIENT_SECRET and alm["ALM_REFRESH_TOKEN"] == REFRESH_TOKEN
+        assert (
+            alm["ALM_CLIENT_SECRET"] == CLIENT_SECRET and alm["ALM_REFRESH_TOKEN"] == REFRESH_TOKEN
+        )
         runs = [
-            run_cli(["validate", "completions.csv", "--verbose", "--report", "dry.xlsx"], cwd=tmp_path, alm=alm),
             run_cli(
-                ["run", "completions.csv", "--yes", "--verbose", "--json-summary", "--report", "live.json"],
+                ["validate", "completions.csv", "--verbose", "--report", "dry.xlsx"],
                 cwd=tmp_path,
                 alm=alm,
             ),
-            run_cli(["run", "completions.csv", "--yes", "--verbose", "--report", "again.xlsx"], cwd=tmp_path, alm=alm),
+            run_cli(
+                [
+                    "run",
+                    "completions.csv",
+                    "--yes",
+                    "--verbose",
+                    "--json-summary",
+                    "--report",
+                    "live.json",
+                ],
+                cwd=tmp_path,
+                alm=alm,
+            ),
+            run_cli(
+                ["run", "completions.csv", "--yes", "--verbose", "--report", "again.xlsx"],
+                cwd=tmp_path,
+                alm=alm,
+            ),
             run_cli(["doctor", "--verbose"], cwd=tmp_path, alm=alm),
         ]
         # The sandbox hands out one token while it is valid (7 days): the one the CLI used.
@@ -47,7 +65,11 @@ def test_known_credentials_and_the_issued_token_appear_nowhere(tmp_path: Path) -
         direct = {**alm, "ALM_ACCESS_TOKEN": token}
         runs.append(run_cli(["doctor", "--verbose"], cwd=tmp_path, alm=direct))
         runs.append(
-            run_cli(["validate", "completions.csv", "--verbose", "--report", "direct.csv"], cwd=tmp_path, alm=direct)
+            run_cli(
+                ["validate", "completions.csv", "--verbose", "--report", "direct.csv"],
+                cwd=tmp_path,
+                alm=direct,
+            )
         )
     finally:
         sb.stop()
@@ -59,4 +81,3 @@ def test_known_credentials_and_the_issued_token_appear_nowhere(tmp_path: Path) -
     files = [p.name for p, _ in text_files(tmp_path)]
     assert {"live.json", "dry.xlsx", "again.xlsx", "ledger.sqlite3", "cache.sqlite3"} <= set(files)
     assert leaks([CLIENT_SECRET, REFRESH_TOKEN, token], runs, tmp_path) == []
-

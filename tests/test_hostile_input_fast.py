@@ -88,7 +88,9 @@ def write_xlsx(path: Path, sheet_body: str, *, extra: dict[str, bytes] | None = 
         ("old.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "Excel 97-2003"),
         (
             "locked.xlsx",
-            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600 + "EncryptionInfo".encode("utf-16-le"),
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+            + b"\0" * 600
+            + "EncryptionInfo".encode("utf-16-le"),
             "password-protected",
         ),
         ("cut.xlsx", b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + b"\x01" * 40, "damaged"),
@@ -173,9 +175,10 @@ def test_formulas_and_control_characters_end_in_a_safe_report(tmp_path: Path) ->
 def test_zip_bomb_renamed_xlsx_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "bomb.xlsx"
     write_xlsx(tmp_path / "base.xlsx", "")
-    with zipfile.ZipFile(tmp_path / "base.xlsx") as src, zipfile.ZipFile(
-        path, "w", zipfile.ZIP_DEFLATED
-    ) as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "base.xlsx") as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             if info.filename != "xl/worksheets/sheet1.xml":
                 dst.writestr(info, src.read(info))

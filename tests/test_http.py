@@ -23,8 +23,13 @@ REFRESH_PATH = "/oauth/token/refresh"
 
 
 def settings(base_url: str, **extra: Any) -> Settings:
-    values: dict[str, Any] = dict(base_url=base_url, client_id="app-id", client_secret=SECRET,
-                                  refresh_token=REFRESH, timeout_seconds=2.0)
+    values: dict[str, Any] = dict(
+        base_url=base_url,
+        client_id="app-id",
+        client_secret=SECRET,
+        refresh_token=REFRESH,
+        timeout_seconds=2.0,
+    )
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
@@ -56,8 +61,11 @@ def test_headers_refresh_form_and_user_agent(srv: ScriptedServer) -> None:
         alm.http.request("POST", "/users/7/userModuleGrade", body={"data": {}})
     refresh = srv.requests_to("POST", REFRESH_PATH)
     assert len(refresh) == 1
-    assert refresh[0].form() == {"client_id": ["app-id"], "client_secret": [SECRET],
-                                 "refresh_token": [REFRESH]}
+    assert refresh[0].form() == {
+        "client_id": ["app-id"],
+        "client_secret": [SECRET],
+        "refresh_token": [REFRESH],
+    }
     assert refresh[0].raw_query == ""  # secrets travel in the body, never in the URL
     get = srv.requests_to("GET", USERS)[0]
     assert get.headers["authorization"] == f"oauth {TOKEN}"
@@ -71,8 +79,14 @@ def test_headers_refresh_form_and_user_agent(srv: ScriptedServer) -> None:
 
 def test_access_token_from_env_needs_no_refresh_and_bearer_scheme(srv: ScriptedServer) -> None:
     srv.script("GET", USERS, Canned(200, {"data": []}))
-    sets = settings(srv.base_url, client_id=None, client_secret=None, refresh_token=None,
-                    access_token="given-token-123", auth_scheme="Bearer")
+    sets = settings(
+        srv.base_url,
+        client_id=None,
+        client_secret=None,
+        refresh_token=None,
+        access_token="given-token-123",
+        auth_scheme="Bearer",
+    )
     with client(srv, settings=sets) as alm:
         alm.http.request("GET", "/users")
     assert srv.requests_to("POST", REFRESH_PATH) == []
@@ -89,8 +103,12 @@ def test_missing_credentials_name_the_variables(srv: ScriptedServer) -> None:
 
 def test_401_refreshes_once_then_succeeds(srv: ScriptedServer) -> None:
     srv.script("POST", REFRESH_PATH, token_reply("old-token-1"), token_reply("new-token-2"))
-    srv.script("GET", USERS, Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
-               Canned(200, {"data": []}))
+    srv.script(
+        "GET",
+        USERS,
+        Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
+        Canned(200, {"data": []}),
+    )
     with client(srv) as alm:
         alm.http.request("GET", "/users")
         assert alm.http.tokens.refreshes == 2
@@ -114,10 +132,14 @@ def test_tokens_refused_right_after_refresh_are_an_auth_error_without_secrets(
 def test_a_token_that_expires_again_during_retries_is_refreshed_again(srv: ScriptedServer) -> None:
     """401, refresh, 503 (backoff), 401 again (the new token expired meanwhile): not a refusal."""
     srv.script("POST", REFRESH_PATH, token_reply("t-1"), token_reply("t-2"), token_reply("t-3"))
-    srv.script("GET", USERS, Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
-               Canned(503, {"status": "SERVICE_UNAVAILABLE", "title": "busy"}),
-               Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
-               Canned(200, {"data": []}))
+    srv.script(
+        "GET",
+        USERS,
+        Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
+        Canned(503, {"status": "SERVICE_UNAVAILABLE", "title": "busy"}),
+        Canned(401, {"status": "UNAUTHORIZED", "title": "expired"}),
+        Canned(200, {"data": []}),
+    )
     with client(srv) as alm:
         alm.http.request("GET", "/users")
         assert alm.http.tokens.refreshes == 3
@@ -126,9 +148,18 @@ def test_a_token_that_expires_again_during_retries_is_refreshed_again(srv: Scrip
 
 
 def test_refused_refresh_names_the_setting(srv: ScriptedServer) -> None:
-    srv.script("POST", REFRESH_PATH, Canned(400, {"status": "BAD_REQUEST",
-                                                  "title": "Invalid client secret",
-                                                  "source": {"info": f"secret {SECRET}"}}))
+    srv.script(
+        "POST",
+        REFRESH_PATH,
+        Canned(
+            400,
+            {
+                "status": "BAD_REQUEST",
+                "title": "Invalid client secret",
+                "source": {"info": f"secret {SECRET}"},
+            },
+        ),
+    )
     with client(srv) as alm, pytest.raises(AuthError) as err:
         alm.http.request("GET", "/users")
     assert "ALM_CLIENT_SECRET" in str(err.value)
@@ -136,8 +167,11 @@ def test_refused_refresh_names_the_setting(srv: ScriptedServer) -> None:
 
 
 def test_refused_refresh_token_names_it(srv: ScriptedServer) -> None:
-    srv.script("POST", REFRESH_PATH, Canned(400, {"error": "invalid_grant",
-                                                  "message": "refresh token expired"}))
+    srv.script(
+        "POST",
+        REFRESH_PATH,
+        Canned(400, {"error": "invalid_grant", "message": "refresh token expired"}),
+    )
     with client(srv) as alm, pytest.raises(AuthError) as err:
         alm.http.request("GET", "/users")
     assert "ALM_REFRESH_TOKEN" in str(err.value)
@@ -186,8 +220,13 @@ def test_many_threads_meeting_401_share_one_refresh(srv: ScriptedServer) -> None
 
 
 def test_get_retries_5xx_and_counts(srv: ScriptedServer) -> None:
-    srv.script("GET", USERS, Canned(500, "<html>oops</html>"), Canned(503, {"message": "busy"}),
-               Canned(200, {"data": []}))
+    srv.script(
+        "GET",
+        USERS,
+        Canned(500, "<html>oops</html>"),
+        Canned(503, {"message": "busy"}),
+        Canned(200, {"data": []}),
+    )
     clock = FakeClock()
     with client(srv, clock) as alm:
         alm.http.request("GET", "/users")
@@ -246,8 +285,12 @@ def test_post_connection_refused_is_retried_until_give_up() -> None:
 
 def test_post_retried_on_429(srv: ScriptedServer) -> None:
     path = "/primeapi/v2/users/1/userModuleGrade"
-    srv.script("POST", path, Canned(429, {"message": "429 Too many requests"},
-                                    {"retry-after": "1.5"}), Canned(200, {}))
+    srv.script(
+        "POST",
+        path,
+        Canned(429, {"message": "429 Too many requests"}, {"retry-after": "1.5"}),
+        Canned(200, {}),
+    )
     clock = FakeClock()
     with client(srv, clock) as alm:
         alm.http.request("POST", "/users/1/userModuleGrade", body={})
@@ -275,12 +318,21 @@ def test_429_without_retry_after_backs_off_exponentially(srv: ScriptedServer) ->
 
 
 def test_4xx_not_retried_and_parsed(srv: ScriptedServer) -> None:
-    srv.script("GET", USERS, Canned(400, {"status": "BAD_REQUEST", "title": "Missing Param",
-                                          "source": {"info": "skills"}}))
+    srv.script(
+        "GET",
+        USERS,
+        Canned(
+            400, {"status": "BAD_REQUEST", "title": "Missing Param", "source": {"info": "skills"}}
+        ),
+    )
     with client(srv) as alm, pytest.raises(ApiError) as err:
         alm.http.request("GET", "/users")
     assert (err.value.status, err.value.code, err.value.title, err.value.detail) == (
-        400, "BAD_REQUEST", "Missing Param", "skills")
+        400,
+        "BAD_REQUEST",
+        "Missing Param",
+        "skills",
+    )
     assert err.value.describe() == "HTTP 400 Missing Param: skills"
     assert len(srv.requests_to("GET", USERS)) == 1
 
@@ -297,15 +349,24 @@ def test_get_gives_up_after_silence(srv: ScriptedServer) -> None:
 @pytest.mark.parametrize(
     "body, expected",
     [
-        ({"status": "BAD_REQUEST", "title": "Field Type incorrect",
-          "source": {"info": "incorrect relation type"}},
-         ("BAD_REQUEST", "Field Type incorrect", "incorrect relation type")),
-        ({"meta": {"error": "Not permitted", "detail": "scope admin:write"}},
-         (None, "Not permitted", "scope admin:write")),
+        (
+            {
+                "status": "BAD_REQUEST",
+                "title": "Field Type incorrect",
+                "source": {"info": "incorrect relation type"},
+            },
+            ("BAD_REQUEST", "Field Type incorrect", "incorrect relation type"),
+        ),
+        (
+            {"meta": {"error": "Not permitted", "detail": "scope admin:write"}},
+            (None, "Not permitted", "scope admin:write"),
+        ),
         ({"message": "429 Too many requests"}, (None, "429 Too many requests", None)),
         ({"errors": [{"code": "E1", "title": "Bad", "detail": "worse"}]}, ("E1", "Bad", "worse")),
-        ("<html><body>Bad   Gateway</body></html>",
-         (None, "<html><body>Bad Gateway</body></html>", None)),
+        (
+            "<html><body>Bad   Gateway</body></html>",
+            (None, "<html><body>Bad Gateway</body></html>", None),
+        ),
         ("", (None, "Bad Request", None)),
     ],
 )
@@ -325,10 +386,13 @@ def test_parse_retry_after() -> None:
 
 
 def test_token_check_never_logs_or_returns_the_token(
-        srv: ScriptedServer, caplog: pytest.LogCaptureFixture) -> None:
-    srv.script("GET", "/oauth/token/check", Canned(200, {"access_token": TOKEN,
-                                                         "scope": "admin:read,admin:write",
-                                                         "expires_in": 3600}))
+    srv: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv.script(
+        "GET",
+        "/oauth/token/check",
+        Canned(200, {"access_token": TOKEN, "scope": "admin:read,admin:write", "expires_in": 3600}),
+    )
     caplog.set_level(logging.DEBUG, logger="batch.alm")
     with client(srv) as alm:
         info = alm.check_token()
@@ -356,6 +420,6 @@ def test_transport_failures_are_described_in_a_few_words() -> None:
     )
     assert transport_reason(refused) == "connection refused"
     assert transport_reason(rq.ReadTimeout("read timed out")) == "timed out"
-    assert transport_reason(rq.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")) == (
-        "connection closed without an answer"
-    )
+    assert transport_reason(
+        rq.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")
+    ) == ("connection closed without an answer")

@@ -17,52 +17,72 @@ def settings(**kw: Any) -> Settings:
 
 
 GRADE = GradeRequest(
-    user_id="13230830", course_id="course:7968486", instance_id="course:7968486_55",
+    user_id="13230830",
+    course_id="course:7968486",
+    instance_id="course:7968486_55",
     module_id="course:7968486_55_13210487_0",
     date_completed=datetime(2023, 9, 20, 9, 36, 36, tzinfo=UTC),
     date_started=datetime(2023, 9, 19, 9, 35, 57, tzinfo=UTC),
-    score=20.0, min_score=10.0, max_score=20.0,
+    score=20.0,
+    min_score=10.0,
+    max_score=20.0,
 )
 
 
 def test_default_payload_matches_adobe_sample() -> None:
     body = grade_payload(GRADE, settings())
-    assert body == {"data": {
-        "type": "userModuleGrade",
-        "attributes": {
-            "duration": 1, "score": 20, "minScore": 10, "maxScore": 20,
-            "dateCompleted": "2023-09-20T09:36:36.000Z",
-            "dateSuccess": "2023-09-20T09:36:36.000Z",
-            "dateStarted": "2023-09-19T09:35:57.000Z",
-            "started": True, "completed": True, "success": True,
-        },
-        "relationships": {
-            "learner": {"data": [{"id": "13230830", "type": "user"}]},
-            "module": {"data": [{"id": "7968486132104870", "type": "courseModule"}]},
-            "course": {"data": [{"id": "7968486", "type": "course"}]},
-            "loInstance": {"data": [{"id": "course:7968486_55",
-                                     "type": "learningObjectInstance"}]},
-        },
-    }}
+    assert body == {
+        "data": {
+            "type": "userModuleGrade",
+            "attributes": {
+                "duration": 1,
+                "score": 20,
+                "minScore": 10,
+                "maxScore": 20,
+                "dateCompleted": "2023-09-20T09:36:36.000Z",
+                "dateSuccess": "2023-09-20T09:36:36.000Z",
+                "dateStarted": "2023-09-19T09:35:57.000Z",
+                "started": True,
+                "completed": True,
+                "success": True,
+            },
+            "relationships": {
+                "learner": {"data": [{"id": "13230830", "type": "user"}]},
+                "module": {"data": [{"id": "7968486132104870", "type": "courseModule"}]},
+                "course": {"data": [{"id": "7968486", "type": "course"}]},
+                "loInstance": {
+                    "data": [{"id": "course:7968486_55", "type": "learningObjectInstance"}]
+                },
+            },
+        }
+    }
 
 
 def test_lo_resource_form_attribute_instance_and_course_type() -> None:
-    body = grade_payload(GRADE, settings(grade_module_id_form="lo_resource",
-                                         grade_instance_field="attribute",
-                                         grade_course_type="learningObject"))["data"]
+    body = grade_payload(
+        GRADE,
+        settings(
+            grade_module_id_form="lo_resource",
+            grade_instance_field="attribute",
+            grade_course_type="learningObject",
+        ),
+    )["data"]
     assert body["relationships"]["module"]["data"] == [
-        {"id": "course:7968486_55_13210487_0", "type": "learningObjectResource"}]
-    assert body["relationships"]["course"]["data"] == [{"id": "7968486",
-                                                        "type": "learningObject"}]
+        {"id": "course:7968486_55_13210487_0", "type": "learningObjectResource"}
+    ]
+    assert body["relationships"]["course"]["data"] == [{"id": "7968486", "type": "learningObject"}]
     assert "loInstance" not in body["relationships"]
     assert body["attributes"]["loInstanceId"] == "course:7968486_55"
 
 
 def test_no_instance_and_minimal_grade() -> None:
-    grade = GradeRequest(user_id="1", course_id="course:2", instance_id="course:2_3",
-                         module_id="course:2_3_4_0",
-                         date_completed=datetime(2025, 1, 2, 3, 4, 5, 678900,
-                                                 tzinfo=timezone(timedelta(hours=2))))
+    grade = GradeRequest(
+        user_id="1",
+        course_id="course:2",
+        instance_id="course:2_3",
+        module_id="course:2_3_4_0",
+        date_completed=datetime(2025, 1, 2, 3, 4, 5, 678900, tzinfo=timezone(timedelta(hours=2))),
+    )
     body = grade_payload(grade, settings(grade_instance_field="none"))["data"]
     attrs = body["attributes"]
     assert "loInstance" not in body["relationships"] and "loInstanceId" not in attrs
@@ -73,18 +93,26 @@ def test_no_instance_and_minimal_grade() -> None:
 
 
 def test_failed_attempt_has_no_success_date() -> None:
-    grade = GradeRequest(**{**{f: getattr(GRADE, f) for f in GRADE.__slots__},  # type: ignore[arg-type]
-                            "passed": False, "score": 4.5})
+    grade = GradeRequest(
+        **{
+            **{f: getattr(GRADE, f) for f in GRADE.__slots__},  # type: ignore[arg-type]
+            "passed": False,
+            "score": 4.5,
+        }
+    )
     attrs = grade_payload(grade, settings())["data"]["attributes"]
     assert attrs["success"] is False and "dateSuccess" not in attrs
     assert attrs["completed"] is True and attrs["score"] == 4.5
 
 
-@pytest.mark.parametrize("lo_resource, expected", [
-    ("course:7968486_55_13210487_0", "7968486132104870"),
-    ("course:1_2_3_4", "134"),
-    (" course:10_20_30_1 ", "10301"),
-])
+@pytest.mark.parametrize(
+    "lo_resource, expected",
+    [
+        ("course:7968486_55_13210487_0", "7968486132104870"),
+        ("course:1_2_3_4", "134"),
+        (" course:10_20_30_1 ", "10301"),
+    ],
+)
 def test_derive_course_module_id(lo_resource: str, expected: str) -> None:
     assert derive_course_module_id(lo_resource) == expected
 

@@ -16,17 +16,36 @@ from batch.alm.stats import endpoint_template
 from batch.settings import Settings
 
 
-def limiter(clock: FakeClock, *, get: tuple[float, int] = (60.0, 2),
-            users: tuple[float, int] = (3600.0, 5), max_rps: float | None = None) -> RateLimiter:
-    return RateLimiter(verb_limits={"GET": get, "POST": (30.0, 1)},
-                       endpoint_limits={"GET /users": users}, endpoint_of=endpoint_bucket,
-                       max_rps=max_rps, clock=clock, sleep=clock.sleep)
+def limiter(
+    clock: FakeClock,
+    *,
+    get: tuple[float, int] = (60.0, 2),
+    users: tuple[float, int] = (3600.0, 5),
+    max_rps: float | None = None,
+) -> RateLimiter:
+    return RateLimiter(
+        verb_limits={"GET": get, "POST": (30.0, 1)},
+        endpoint_limits={"GET /users": users},
+        endpoint_of=endpoint_bucket,
+        max_rps=max_rps,
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("600r/m", (10.0, "m")), ("5r/s", (5.0, "s")), ("500r/h", (500 / 3600, "h")),
-    ("60", (1.0, "m")), (" 120 r / min", (2.0, "m")), ("junk", None), (None, None), ("0r/m", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("600r/m", (10.0, "m")),
+        ("5r/s", (5.0, "s")),
+        ("500r/h", (500 / 3600, "h")),
+        ("60", (1.0, "m")),
+        (" 120 r / min", (2.0, "m")),
+        ("junk", None),
+        (None, None),
+        ("0r/m", None),
+    ],
+)
 def test_parse_rate(text: str | None, expected: tuple[float, str] | None) -> None:
     got = parse_rate(text)
     if expected is None:
@@ -106,15 +125,16 @@ def test_hourly_429_blocks_only_the_endpoint() -> None:
 def test_endpoint_templates() -> None:
     base = "http://h/primeapi/v2"
     assert endpoint_template("get", f"{base}/users?ids=email:a") == "GET /users"
-    assert endpoint_template("GET", f"{base}/users/12/enrollments") == \
-        "GET /users/{id}/enrollments"
-    assert endpoint_template("POST", f"{base}/users/12/userModuleGrade") == \
-        "POST /users/{id}/userModuleGrade"
-    assert endpoint_template("GET", f"{base}/learningObjects/course:1") == \
-        "GET /learningObjects/{id}"
+    assert endpoint_template("GET", f"{base}/users/12/enrollments") == "GET /users/{id}/enrollments"
+    assert (
+        endpoint_template("POST", f"{base}/users/12/userModuleGrade")
+        == "POST /users/{id}/userModuleGrade"
+    )
+    assert (
+        endpoint_template("GET", f"{base}/learningObjects/course:1") == "GET /learningObjects/{id}"
+    )
     assert endpoint_template("GET", f"{base}/jobs/77") == "GET /jobs/{id}"
-    assert endpoint_template("POST", "http://h/oauth/token/refresh") == \
-        "POST /oauth/token/refresh"
+    assert endpoint_template("POST", "http://h/oauth/token/refresh") == "POST /oauth/token/refresh"
     assert endpoint_template("GET", "https://s3.example/x.csv?sig=1") == "GET {download}"
 
 
@@ -144,8 +164,11 @@ class BucketServer:
                 self.throttled += 1
                 wait = (1.0 - self.tokens) / self.rate
                 self.not_before = now + wait
-                return Canned(429, {"message": "429 Too many requests"},
-                              {**headers, "retry-after": f"{wait:.3f}"})
+                return Canned(
+                    429,
+                    {"message": "429 Too many requests"},
+                    {**headers, "retry-after": f"{wait:.3f}"},
+                )
             self.tokens -= 1.0
             return Canned(200, {"data": []}, headers)
 
@@ -153,9 +176,14 @@ class BucketServer:
 def run_pool(server: BucketServer, *, threads: int, each: int, **settings: Any) -> AlmClient:
     with ScriptedServer() as srv:
         srv.handle("GET", "/primeapi/v2/users/1/enrollments", server)
-        sets = Settings(_env_file=None, base_url=srv.base_url,  # type: ignore[call-arg]
-                        access_token="tok-abcdefgh", **settings)  # type: ignore[arg-type]
+        sets = Settings(
+            _env_file=None,
+            base_url=srv.base_url,  # type: ignore[call-arg]
+            access_token="tok-abcdefgh",
+            **settings,
+        )  # type: ignore[arg-type]
         with AlmClient(sets, concurrency=threads) as alm:
+
             def work() -> None:
                 for _ in range(each):
                     alm.http.request("GET", "/users/1/enrollments")

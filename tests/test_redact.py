@@ -21,6 +21,8 @@ def test_secret_parameters_and_authorization_headers_are_masked_without_registra
 
 def test_logging_filter_redacts_formatted_messages():
     register_secrets(["log-secret-42"])
-    record = logging.LogRecord("batch", logging.INFO, __file__, 1, "sent %s", ("log-secret-42",), None)
+    record = logging.LogRecord(
+        "batch", logging.INFO, __file__, 1, "sent %s", ("log-secret-42",), None
+    )
     assert RedactingFilter().filter(record)
     assert record.getMessage() == f"sent {MASK}"

@@ -107,8 +107,14 @@ def test_accept_header_is_strict(sb: Sandbox, accept: str | None) -> None:
     assert "application/vnd.api+json" in info
 
 
-@pytest.mark.parametrize("accept", ["application/json", "application/vnd.api+json;charset=UTF-8",
-                                    "text/html, application/vnd.api+json"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/json",
+        "application/vnd.api+json;charset=UTF-8",
+        "text/html, application/vnd.api+json",
+    ],
+)
 def test_json_accept_headers_pass(sb: Sandbox, accept: str) -> None:
     api = Api(sb)
     resp = api.get("/users", headers={"Accept": accept})
@@ -152,8 +158,16 @@ def test_harness_books_config_and_reset_over_http(sb: Sandbox) -> None:
     assert books["calls"]["POST /users/{id}/enrollments"] == 1
     assert books["statuses"]["200"] >= 1
     assert set(books) == {
-        "calls", "statuses", "throttled", "early_requests", "grades", "double_grades",
-        "enrollments_created", "lost_responses", "dropped", "errors_injected",
+        "calls",
+        "statuses",
+        "throttled",
+        "early_requests",
+        "grades",
+        "double_grades",
+        "enrollments_created",
+        "lost_responses",
+        "dropped",
+        "errors_injected",
     }
     new = requests.post(
         f"{sb.base_url}/_sandbox/config", json={"error_rate": 0.5, "latency_ms": [1, 2]}, timeout=5

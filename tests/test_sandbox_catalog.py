@@ -38,8 +38,11 @@ def walk(api: Api, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "email",
-    ["maria.gonzalez@acme-corp.example", "MARIA.GONZALEZ@ACME-CORP.EXAMPLE",
-     "Maria.Gonzalez@acme-corp.example"],
+    [
+        "maria.gonzalez@acme-corp.example",
+        "MARIA.GONZALEZ@ACME-CORP.EXAMPLE",
+        "Maria.Gonzalez@acme-corp.example",
+    ],
 )
 def test_email_lookup_is_case_insensitive_exact(api: Api, email: str) -> None:
     resp = api.get("/users", {"ids": f"email:{email}", "page[limit]": "10", "sort": "id"})
@@ -109,8 +112,9 @@ def test_users_page_limit_caps(api: Api, params: dict[str, str], status: int) ->
 
 def test_users_include_account_lists_it_in_included(api: Api) -> None:
     body = api.get("/users", {"page[limit]": "3", "include": "account"}).json()
-    assert body["included"] == [{"id": "104510", "type": "account",
-                                 "attributes": {"name": "Acme Corp"}}]
+    assert body["included"] == [
+        {"id": "104510", "type": "account", "attributes": {"name": "Acme Corp"}}
+    ]
 
 
 def test_users_offset_beyond_500_points_to_the_jobs_api(api: Api) -> None:
@@ -164,8 +168,11 @@ def test_catalogue_names_live_in_localized_metadata_with_stray_spaces(api: Api) 
 
 def test_two_courses_share_the_name_safety_basics(api: Api) -> None:
     courses = walk(api, "/learningObjects", {"filter.loTypes": "course", "page[limit]": "100"})
-    same = [c["id"] for c in courses
-            if any(m["name"].strip() == "Safety Basics" for m in c["attributes"]["localizedMetadata"])]
+    same = [
+        c["id"]
+        for c in courses
+        if any(m["name"].strip() == "Safety Basics" for m in c["attributes"]["localizedMetadata"])
+    ]
     assert sorted(same) == ["course:7968530", "course:7968544"]
 
 
@@ -195,14 +202,22 @@ def test_catalogue_ids_skip_unknown_and_include_instances(api: Api) -> None:
         "/learningObjects", {"ids": "course:7968486,course:1", "include": "instances"}
     ).json()
     assert [c["id"] for c in body["data"]] == ["course:7968486"]
-    assert {i["id"] for i in body["included"]} == {"course:7968486_8123456", "course:7968486_8123457"}
+    assert {i["id"] for i in body["included"]} == {
+        "course:7968486_8123456",
+        "course:7968486_8123457",
+    }
 
 
 def test_catalogue_sorts_by_name(api: Api) -> None:
-    courses = walk(api, "/learningObjects",
-                   {"filter.loTypes": "course", "sort": "name", "page[limit]": "3"})
-    names = [next(m["name"] for m in c["attributes"]["localizedMetadata"]
-                  if m["locale"] == "en-US").strip().casefold() for c in courses]
+    courses = walk(
+        api, "/learningObjects", {"filter.loTypes": "course", "sort": "name", "page[limit]": "3"}
+    )
+    names = [
+        next(m["name"] for m in c["attributes"]["localizedMetadata"] if m["locale"] == "en-US")
+        .strip()
+        .casefold()
+        for c in courses
+    ]
     assert names == sorted(names) and len(names) == 11
 
 
@@ -224,8 +239,9 @@ def test_course_detail_links_instances_and_lo_resources(api: Api) -> None:
         "course:7968486_8123456_13210487_0",
         "course:7968486_8123456_13210488_0",
     ]
-    kinds = [included[("learningObjectResource", r)]["attributes"]["loResourceType"]
-             for r in res_ids]
+    kinds = [
+        included[("learningObjectResource", r)]["attributes"]["loResourceType"] for r in res_ids
+    ]
     assert kinds == ["Pre Work", "Content", "Content"]
     module = included[("learningObjectResource", res_ids[1])]
     assert module["attributes"]["resourceType"] == "Elearning"

@@ -28,7 +28,9 @@ def api() -> Iterator[Api]:
 def enrollment_of(api: Api, user_id: str, lo_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(enrollment, {loResource id: grade attributes}) for one learner and course."""
     body = api.enrollments(user_id)
-    enr = next(e for e in body["data"] if e["relationships"]["learningObject"]["data"]["id"] == lo_id)
+    enr = next(
+        e for e in body["data"] if e["relationships"]["learningObject"]["data"]["id"] == lo_id
+    )
     grades = {
         g["relationships"]["loResource"]["data"]["id"]: g["attributes"]
         for g in body.get("included", [])
@@ -71,10 +73,18 @@ def test_enroll_without_instance_uses_the_default_one(api: Api) -> None:
     [
         ("15263436", {"loId": FIRE}, 400, "User not active"),  # suspended
         (BEN, {"loId": "course:7968582"}, 400, "Learning object retired"),
-        (BEN, {"loId": "course:7968559", "loInstanceId": "course:7968559_8123558"}, 400,
-         "Instance retired"),
-        (BEN, {"loId": FIRE, "loInstanceId": "course:7968501_8123501"}, 400,
-         "Invalid loInstanceId"),
+        (
+            BEN,
+            {"loId": "course:7968559", "loInstanceId": "course:7968559_8123558"},
+            400,
+            "Instance retired",
+        ),
+        (
+            BEN,
+            {"loId": FIRE, "loInstanceId": "course:7968501_8123501"},
+            400,
+            "Invalid loInstanceId",
+        ),
         (BEN, {"loId": "course:1"}, 404, "Not Found"),
         ("99999", {"loId": FIRE}, 404, "Not Found"),
         ("15263438", {"loId": FIRE}, 404, "Not Found"),  # deleted
@@ -127,16 +137,31 @@ def test_enrollment_listing_pages_and_filters(api: Api) -> None:
 # --- grades -----------------------------------------------------------------------------------
 def test_grading_every_content_module_completes_the_enrollment(api: Api) -> None:
     api.enroll(BEN, FIRE)
-    first = api.grade(BEN, grade_body(BEN, "7968486", "7968486132104870",
-                                      date="2025-03-03T10:00:00.000Z",
-                                      attributes={"score": 80, "minScore": 0, "maxScore": 100}))
+    first = api.grade(
+        BEN,
+        grade_body(
+            BEN,
+            "7968486",
+            "7968486132104870",
+            date="2025-03-03T10:00:00.000Z",
+            attributes={"score": 80, "minScore": 0, "maxScore": 100},
+        ),
+    )
     assert first.status_code == 200, first.text
     assert first.json()["data"]["type"] == "learningObjectResourceGrade"
     assert first.json()["data"]["id"] == f"{FIRE_DEFAULT}_13210487_0_{BEN}"
     enr, _ = enrollment_of(api, BEN, FIRE)
     assert enr["attributes"]["state"] == "STARTED"
-    second = api.grade(BEN, grade_body(BEN, "course:7968486", f"{FIRE_DEFAULT}_13210488_0",
-                                       "learningObjectResource", date="2025-03-04T11:30:00Z"))
+    second = api.grade(
+        BEN,
+        grade_body(
+            BEN,
+            "course:7968486",
+            f"{FIRE_DEFAULT}_13210488_0",
+            "learningObjectResource",
+            date="2025-03-04T11:30:00Z",
+        ),
+    )
     assert second.status_code == 200, second.text
     enr, grades = enrollment_of(api, BEN, FIRE)
     assert enr["attributes"]["state"] == "COMPLETED"  # Pre Work never graded
@@ -145,12 +170,24 @@ def test_grading_every_content_module_completes_the_enrollment(api: Api) -> None
     assert grades[f"{FIRE_DEFAULT}_13210480_0"]["completed"] is False
     books = api.sb.books()
     assert sorted(books["grades"], key=lambda g: g["module_id"]) == [
-        {"user_id": BEN, "course_id": FIRE, "instance_id": FIRE_DEFAULT,
-         "module_id": f"{FIRE_DEFAULT}_13210487_0", "count": 1,
-         "date_completed": "2025-03-03T10:00:00.000Z", "score": 80.0},
-        {"user_id": BEN, "course_id": FIRE, "instance_id": FIRE_DEFAULT,
-         "module_id": f"{FIRE_DEFAULT}_13210488_0", "count": 1,
-         "date_completed": "2025-03-04T11:30:00.000Z", "score": None},
+        {
+            "user_id": BEN,
+            "course_id": FIRE,
+            "instance_id": FIRE_DEFAULT,
+            "module_id": f"{FIRE_DEFAULT}_13210487_0",
+            "count": 1,
+            "date_completed": "2025-03-03T10:00:00.000Z",
+            "score": 80.0,
+        },
+        {
+            "user_id": BEN,
+            "course_id": FIRE,
+            "instance_id": FIRE_DEFAULT,
+            "module_id": f"{FIRE_DEFAULT}_13210488_0",
+            "count": 1,
+            "date_completed": "2025-03-04T11:30:00.000Z",
+            "score": None,
+        },
     ]
     assert books["double_grades"] == 0
 
@@ -171,11 +208,20 @@ def test_instance_given_as_relationship_or_attribute_must_match_the_enrollment(a
     right = {"loInstance": {"data": [{"id": FIRE_BERLIN, "type": "learningObjectInstance"}]}}
     resp = api.grade(AVA, grade_body(AVA, "7968486", "7968486132104870", relationships=right))
     assert resp.status_code == 200
-    resp = api.grade(AVA, grade_body(AVA, "7968486", "7968486132104880",
-                                     attributes={"loInstanceId": FIRE_BERLIN}))
+    resp = api.grade(
+        AVA,
+        grade_body(AVA, "7968486", "7968486132104880", attributes={"loInstanceId": FIRE_BERLIN}),
+    )
     assert resp.status_code == 200
-    resp = api.grade(AVA, grade_body(AVA, "7968486", "7968486132104880",
-                                     attributes={"loInstanceId": "course:7968501_8123501"}))
+    resp = api.grade(
+        AVA,
+        grade_body(
+            AVA,
+            "7968486",
+            "7968486132104880",
+            attributes={"loInstanceId": "course:7968501_8123501"},
+        ),
+    )
     assert resp.status_code == 400 and "loInstance" in error_of(resp)[2]
 
 
@@ -184,55 +230,132 @@ def _rel_not_array(user: str) -> dict[str, Any]:
 
 
 GRADE_ERRORS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("learner mismatch", {"relationships": {"learner": {"data": [{"id": MARIA, "type": "user"}]}}},
-     "Invalid learner", "learner"),
-    ("learner not an array", {"relationships": _rel_not_array(BEN)}, "Field Type incorrect", "learner"),
+    (
+        "learner mismatch",
+        {"relationships": {"learner": {"data": [{"id": MARIA, "type": "user"}]}}},
+        "Invalid learner",
+        "learner",
+    ),
+    (
+        "learner not an array",
+        {"relationships": _rel_not_array(BEN)},
+        "Field Type incorrect",
+        "learner",
+    ),
     ("no dateCompleted", {"attributes": {"dateCompleted": None}}, "Missing Param", "dateCompleted"),
-    ("bad date", {"attributes": {"dateCompleted": "31/02/2025"}}, "Field Type incorrect",
-     "dateCompleted"),
-    ("impossible date", {"attributes": {"dateCompleted": "2025-02-30T10:00:00Z"}},
-     "Field Type incorrect", "dateCompleted"),
-    ("date without time", {"attributes": {"dateCompleted": "2025-03-03"}}, "Field Type incorrect",
-     "dateCompleted"),
-    ("future date", {"attributes": {"dateCompleted": "2099-01-01T00:00:00Z"}},
-     "Invalid dateCompleted", "future"),
-    ("start after completion", {"attributes": {"dateStarted": "2025-03-05T00:00:00Z"}},
-     "Invalid dateStarted", "dateStarted"),
-    ("score above max", {"attributes": {"score": 120, "minScore": 0, "maxScore": 100}},
-     "Invalid score", "score"),
-    ("score below min", {"attributes": {"score": 5, "minScore": 10, "maxScore": 20}},
-     "Invalid score", "score"),
+    (
+        "bad date",
+        {"attributes": {"dateCompleted": "31/02/2025"}},
+        "Field Type incorrect",
+        "dateCompleted",
+    ),
+    (
+        "impossible date",
+        {"attributes": {"dateCompleted": "2025-02-30T10:00:00Z"}},
+        "Field Type incorrect",
+        "dateCompleted",
+    ),
+    (
+        "date without time",
+        {"attributes": {"dateCompleted": "2025-03-03"}},
+        "Field Type incorrect",
+        "dateCompleted",
+    ),
+    (
+        "future date",
+        {"attributes": {"dateCompleted": "2099-01-01T00:00:00Z"}},
+        "Invalid dateCompleted",
+        "future",
+    ),
+    (
+        "start after completion",
+        {"attributes": {"dateStarted": "2025-03-05T00:00:00Z"}},
+        "Invalid dateStarted",
+        "dateStarted",
+    ),
+    (
+        "score above max",
+        {"attributes": {"score": 120, "minScore": 0, "maxScore": 100}},
+        "Invalid score",
+        "score",
+    ),
+    (
+        "score below min",
+        {"attributes": {"score": 5, "minScore": 10, "maxScore": 20}},
+        "Invalid score",
+        "score",
+    ),
     ("score not a number", {"attributes": {"score": "90"}}, "Field Type incorrect", "score"),
-    ("wrong course type", {"relationships": {"course": {"data": [{"id": "7968604",
-                                                                  "type": "learningProgram"}]}}},
-     "Field Type incorrect", "course"),
-    ("unknown course", {"relationships": {"course": {"data": [{"id": "1", "type": "course"}]}}},
-     "Invalid course", "course"),
-    ("unknown module", {"relationships": {"module": {"data": [{"id": "796860499990",
-                                                                "type": "courseModule"}]}}},
-     "Invalid module", "module"),
-    ("module of another course", {"relationships": {"module": {"data": [
-        {"id": "7968486132104870", "type": "courseModule"}]}}}, "Invalid module", "module"),
-    ("foreign loResource", {"relationships": {"module": {"data": [
-        {"id": "course:7968486_8123456_13210487_0", "type": "learningObjectResource"}]}}},
-     "Invalid module", "module"),
-    ("module type", {"relationships": {"module": {"data": [{"id": "7968604132204010",
-                                                             "type": "module"}]}}},
-     "Field Type incorrect", "module"),
+    (
+        "wrong course type",
+        {"relationships": {"course": {"data": [{"id": "7968604", "type": "learningProgram"}]}}},
+        "Field Type incorrect",
+        "course",
+    ),
+    (
+        "unknown course",
+        {"relationships": {"course": {"data": [{"id": "1", "type": "course"}]}}},
+        "Invalid course",
+        "course",
+    ),
+    (
+        "unknown module",
+        {"relationships": {"module": {"data": [{"id": "796860499990", "type": "courseModule"}]}}},
+        "Invalid module",
+        "module",
+    ),
+    (
+        "module of another course",
+        {
+            "relationships": {
+                "module": {"data": [{"id": "7968486132104870", "type": "courseModule"}]}
+            }
+        },
+        "Invalid module",
+        "module",
+    ),
+    (
+        "foreign loResource",
+        {
+            "relationships": {
+                "module": {
+                    "data": [
+                        {
+                            "id": "course:7968486_8123456_13210487_0",
+                            "type": "learningObjectResource",
+                        }
+                    ]
+                }
+            }
+        },
+        "Invalid module",
+        "module",
+    ),
+    (
+        "module type",
+        {"relationships": {"module": {"data": [{"id": "7968604132204010", "type": "module"}]}}},
+        "Field Type incorrect",
+        "module",
+    ),
     ("no module", {"relationships": {"module": None}}, "Missing Param", "module"),
     ("wrong data type", {"type": "grade"}, "Field Type incorrect", "data.type"),
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "title", "named"), GRADE_ERRORS,
-                         ids=[c[0] for c in GRADE_ERRORS])
+@pytest.mark.parametrize(
+    ("case", "change", "title", "named"), GRADE_ERRORS, ids=[c[0] for c in GRADE_ERRORS]
+)
 def test_grade_validation_errors_name_the_field(
     api: Api, case: str, change: dict[str, Any], title: str, named: str
 ) -> None:
     assert api.enroll(BEN, EXPORT).status_code == 200
-    body = grade_body(BEN, "7968604", "7968604132204010",
-                      attributes={"dateStarted": "2025-03-01T09:00:00Z"},
-                      date="2025-03-03T10:00:00Z")
+    body = grade_body(
+        BEN,
+        "7968604",
+        "7968604132204010",
+        attributes={"dateStarted": "2025-03-01T09:00:00Z"},
+        date="2025-03-03T10:00:00Z",
+    )
     data = body["data"]
     for key, value in change.get("attributes", {}).items():
         data["attributes"][key] = value
@@ -254,9 +377,13 @@ def test_grade_validation_errors_name_the_field(
 def test_a_valid_base_payload_is_accepted(api: Api) -> None:
     """The base of the parametrized error cases is itself valid (so each case tests one thing)."""
     api.enroll(BEN, EXPORT)
-    body = grade_body(BEN, "7968604", "7968604132204010",
-                      attributes={"dateStarted": "2025-03-01T09:00:00Z"},
-                      date="2025-03-03T10:00:00Z")
+    body = grade_body(
+        BEN,
+        "7968604",
+        "7968604132204010",
+        attributes={"dateStarted": "2025-03-01T09:00:00Z"},
+        date="2025-03-03T10:00:00Z",
+    )
     assert api.grade(BEN, body).status_code == 200
     assert enrollment_of(api, BEN, EXPORT)[0]["attributes"]["state"] == "COMPLETED"
 
@@ -303,8 +430,9 @@ def test_grade_success_can_be_204_without_a_body(api: Api) -> None:
 
 def test_completed_false_is_recorded_but_does_not_complete(api: Api) -> None:
     api.enroll(BEN, EXPORT)
-    resp = api.grade(BEN, grade_body(BEN, "7968604", "7968604132204010",
-                                     attributes={"completed": False}))
+    resp = api.grade(
+        BEN, grade_body(BEN, "7968604", "7968604132204010", attributes={"completed": False})
+    )
     assert resp.status_code == 200
     assert enrollment_of(api, BEN, EXPORT)[0]["attributes"]["state"] == "STARTED"
 
@@ -319,6 +447,9 @@ def test_an_enrollment_and_a_module_grade_can_be_read_by_id(api: Api) -> None:
     graded = api.get(f"/loResourceGrades/{grade_ids[0]}").json()["data"]
     assert graded["type"] == "learningObjectResourceGrade"
     assert graded["attributes"]["completed"] is True and graded["attributes"]["score"] == 80
-    assert api.get(f"/loResourceGrades/{grade_ids[1]}").json()["data"]["attributes"]["completed"] is False
+    assert (
+        api.get(f"/loResourceGrades/{grade_ids[1]}").json()["data"]["attributes"]["completed"]
+        is False
+    )
     assert api.get(f"/users/{LUCAS}/enrollments/course:1_2_{LUCAS}").status_code == 404
     assert api.get(f"/loResourceGrades/course:7968501_8123501_13211001_0_{BEN}").status_code == 404

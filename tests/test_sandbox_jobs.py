@@ -28,9 +28,16 @@ from batch.sandbox.seed import default_seed_dir
 from tests.test_sandbox_support import Api
 
 SEED = load_seed(default_seed_dir())
-JOB = {"data": {"type": "job", "attributes": {"description": "all users",
-                                              "jobType": "generateUsers",
-                                              "payload": {"expandMetadata": True}}}}
+JOB = {
+    "data": {
+        "type": "job",
+        "attributes": {
+            "description": "all users",
+            "jobType": "generateUsers",
+            "payload": {"expandMetadata": True},
+        },
+    }
+}
 
 
 @pytest.fixture()
@@ -126,8 +133,14 @@ def _broken(mutate: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "mutate",
-    ["dup user", "bad state", "two defaults", "foreign instance", "dangling enrollment",
-     "unknown graded module"],
+    [
+        "dup user",
+        "bad state",
+        "two defaults",
+        "foreign instance",
+        "dangling enrollment",
+        "unknown graded module",
+    ],
 )
 def test_inconsistent_seeds_are_refused_at_load(tmp_path: Path, mutate: str) -> None:
     path = save_seed(_broken(mutate), tmp_path / "seed.json")
@@ -163,8 +176,9 @@ def test_generated_seeds_are_deterministic_and_served(tmp_path: Path) -> None:
 
 def test_generated_completions_reference_the_chosen_users_and_courses(tmp_path: Path) -> None:
     seed = generate_seed(500, 40, random_seed=1)
-    path = generate_completions(seed, 300, distinct_users=60, distinct_courses=8,
-                                path=tmp_path / "in.csv", random_seed=2)
+    path = generate_completions(
+        seed, 300, distinct_users=60, distinct_courses=8, path=tmp_path / "in.csv", random_seed=2
+    )
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 300
@@ -190,8 +204,9 @@ def test_generated_completions_reference_the_chosen_users_and_courses(tmp_path: 
     assert all(published[c]["state"] == "Published" for c in courses)
     assert len({(r["Learner Email"], r["Course"]) for r in rows}) >= 250  # pairs barely repeat
     with pytest.raises(ValueError):
-        generate_completions(seed, 10, distinct_users=10_000, distinct_courses=1,
-                             path=tmp_path / "x.csv")
+        generate_completions(
+            seed, 10, distinct_users=10_000, distinct_courses=1, path=tmp_path / "x.csv"
+        )
 
 
 def test_serve_blocks_until_stopped_and_reports_readiness() -> None:

@@ -14,8 +14,14 @@ from tests.test_sandbox_support import Api, error_of, grade_body
 
 SEED = load_seed(default_seed_dir())
 BEN = "15263420"
-COURSES = ("course:7968486", "course:7968501", "course:7968604", "course:7968563",
-           "course:7968578", "course:7968597")
+COURSES = (
+    "course:7968486",
+    "course:7968501",
+    "course:7968604",
+    "course:7968563",
+    "course:7968578",
+    "course:7968597",
+)
 
 
 @pytest.fixture()
@@ -192,8 +198,9 @@ def test_lost_responses_apply_the_write_then_fail(api: Api) -> None:
     except requests.ConnectionError:
         pass
     api.sb.configure(lost_response_rate=0.0)
-    enrolled = {e["relationships"]["learningObject"]["data"]["id"]
-                for e in api.enrollments(BEN)["data"]}
+    enrolled = {
+        e["relationships"]["learningObject"]["data"]["id"] for e in api.enrollments(BEN)["data"]
+    }
     assert enrolled == set(COURSES[:4])
     books = api.sb.books()
     assert books["lost_responses"] == 5 and books["enrollments_created"] == 4

@@ -52,8 +52,13 @@ def outcome(api: Api, row: dict[str, str], courses: list[dict[str, Any]]) -> str
     if cell.removeprefix("course:").isdigit():
         matches = [c for c in courses if c["id"] == "course:" + cell.removeprefix("course:")]
     else:
-        matches = [c for c in courses if any(name_key(m["name"]) == name_key(cell)
-                                             for m in c["attributes"]["localizedMetadata"])]
+        matches = [
+            c
+            for c in courses
+            if any(
+                name_key(m["name"]) == name_key(cell) for m in c["attributes"]["localizedMetadata"]
+            )
+        ]
     if not matches:
         return "course_not_found"
     if len(matches) > 1:
@@ -62,30 +67,48 @@ def outcome(api: Api, row: dict[str, str], courses: list[dict[str, Any]]) -> str
     if course["attributes"]["state"] != "Published":
         return "rejected"
     uid, lo_id = user["id"], course["id"]
-    mine = [e for e in api.enrollments(uid)["data"]
-            if e["relationships"]["learningObject"]["data"]["id"] == lo_id]
+    mine = [
+        e
+        for e in api.enrollments(uid)["data"]
+        if e["relationships"]["learningObject"]["data"]["id"] == lo_id
+    ]
     if mine and mine[0]["attributes"]["state"] == "COMPLETED":
         return "already_completed"
     if not mine:
         assert api.enroll(uid, lo_id).status_code == 200
     body = api.enrollments(uid)
-    enr = next(e for e in body["data"]
-               if e["relationships"]["learningObject"]["data"]["id"] == lo_id)
+    enr = next(
+        e for e in body["data"] if e["relationships"]["learningObject"]["data"]["id"] == lo_id
+    )
     instance = enr["relationships"]["loInstance"]["data"]["id"]
     detail = api.get(f"/learningObjects/{lo_id}", {"include": "instances.loResources"}).json()
-    kinds = {o["id"]: o["attributes"]["loResourceType"] for o in detail["included"]
-             if o["type"] == "learningObjectResource"}
-    done = {g["relationships"]["loResource"]["data"]["id"] for g in body["included"]
-            if g["attributes"]["completed"]}
+    kinds = {
+        o["id"]: o["attributes"]["loResourceType"]
+        for o in detail["included"]
+        if o["type"] == "learningObjectResource"
+    }
+    done = {
+        g["relationships"]["loResource"]["data"]["id"]
+        for g in body["included"]
+        if g["attributes"]["completed"]
+    }
     for rid, kind in kinds.items():
         if kind == "Content" and rid.startswith(instance + "_") and rid not in done:
-            payload = grade_body(uid, lo_id.split(":")[1], rid, "learningObjectResource",
-                                 date=f"{when.isoformat()}T00:00:00.000Z")
+            payload = grade_body(
+                uid,
+                lo_id.split(":")[1],
+                rid,
+                "learningObjectResource",
+                date=f"{when.isoformat()}T00:00:00.000Z",
+            )
             resp = api.grade(uid, payload)
             assert resp.status_code == 200, resp.text
     again = api.enrollments(uid)["data"]
-    state = next(e["attributes"]["state"] for e in again
-                 if e["relationships"]["learningObject"]["data"]["id"] == lo_id)
+    state = next(
+        e["attributes"]["state"]
+        for e in again
+        if e["relationships"]["learningObject"]["data"]["id"] == lo_id
+    )
     return "completed" if state == "COMPLETED" else f"not completed ({state})"
 
 

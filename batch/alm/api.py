@@ -45,7 +45,8 @@ def _seg(value: str) -> str:
 def _already_enrolled(error: ApiError) -> bool:
     text = f"{error.title} {error.detail or ''} {error.code or ''}".casefold()
     return error.status == 409 or (
-        error.status == 400 and "already" in text and ("enrol" in text or "exist" in text))
+        error.status == 400 and "already" in text and ("enrol" in text or "exist" in text)
+    )
 
 
 class AlmClient:
@@ -72,9 +73,15 @@ class AlmClient:
     ) -> None:
         self.settings = settings
         self.stats = CallStats()
-        self.http = HttpClient(settings, concurrency=concurrency, max_rps=max_rps,
-                               give_up_after=give_up_after, clock=clock, sleep=sleep,
-                               stats=self.stats)
+        self.http = HttpClient(
+            settings,
+            concurrency=concurrency,
+            max_rps=max_rps,
+            give_up_after=give_up_after,
+            clock=clock,
+            sleep=sleep,
+            stats=self.stats,
+        )
         self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
         self._lock = threading.Lock()
 
@@ -98,8 +105,9 @@ class AlmClient:
                 return None
             raise
 
-    def pages(self, path: str, params: dict[str, str], *, include: bool = False
-              ) -> Iterator[dict[str, Any]]:
+    def pages(
+        self, path: str, params: dict[str, str], *, include: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every page of a collection, following ``links.next`` (absolute or relative).
 
         Starts at the documented maximum page size; if ALM answers 400 to it on the first page,
@@ -139,9 +147,14 @@ class AlmClient:
     def check_token(self) -> dict[str, object]:
         """GET /oauth/token/check for doctor: scopes, expires_in (never the token)."""
         token = self.http.tokens.current()
-        reply = self.http.request("GET", "/oauth/token/check", params={"access_token": token},
-                                  auth=False, paced=False,
-                                  headers={"Accept": "application/json"})
+        reply = self.http.request(
+            "GET",
+            "/oauth/token/check",
+            params={"access_token": token},
+            auth=False,
+            paced=False,
+            headers={"Accept": "application/json"},
+        )
         data = reply.data if isinstance(reply.data, dict) else {}
         if isinstance(data.get("data"), dict):  # tolerate a JSON:API-wrapped answer
             data = {**data["data"].get("attributes", {}), **data}
@@ -181,9 +194,16 @@ class AlmClient:
         The download URL is an S3-style presigned link: it is fetched without the Authorization
         header (sending our token to a third-party host would leak it) and without pacing.
         """
-        body = {"data": {"type": "job", "attributes": {
-            "description": "alm-batch users export", "jobType": "generateUsers",
-            "payload": {"expandMetadata": True}}}}
+        body = {
+            "data": {
+                "type": "job",
+                "attributes": {
+                    "description": "alm-batch users export",
+                    "jobType": "generateUsers",
+                    "payload": {"expandMetadata": True},
+                },
+            }
+        }
         created = self.http.request("POST", "/jobs", body=body)
         job = as_list((created.data or {}).get("data") if isinstance(created.data, dict) else None)
         job_id = str_id(job[0].get("id")) if job else ""
@@ -195,17 +215,24 @@ class AlmClient:
             status, url = self._job_state(reply.data)
             if status in JOB_DONE:
                 if not url:
-                    raise ApiError(reply.status, "users export job finished without a file URL",
-                                   f"job {job_id}")
+                    raise ApiError(
+                        reply.status,
+                        "users export job finished without a file URL",
+                        f"job {job_id}",
+                    )
                 break
             if status in JOB_FAILED:
                 raise ApiError(reply.status, f"users export job {status}", f"job {job_id}")
             if self.http.clock() >= deadline:
-                raise ApiError(0, "users export job timed out",
-                               f"job {job_id} still '{status}' after {timeout:g} s")
+                raise ApiError(
+                    0,
+                    "users export job timed out",
+                    f"job {job_id} still '{status}' after {timeout:g} s",
+                )
             self.http.sleep(poll_seconds)
-        download = self.http.request("GET", url, auth=False, paced=False,
-                                     headers={"Accept": "text/csv, */*"})
+        download = self.http.request(
+            "GET", url, auth=False, paced=False, headers={"Accept": "text/csv, */*"}
+        )
         yield from parse_user_csv(download.content)
 
     @staticmethod
@@ -223,8 +250,14 @@ class AlmClient:
                 url = a[key]
                 break
         if not url:
-            url = next((v for v in a.values() if isinstance(v, str)
-                        and v.startswith(("http://", "https://"))), "")
+            url = next(
+                (
+                    v
+                    for v in a.values()
+                    if isinstance(v, str) and v.startswith(("http://", "https://"))
+                ),
+                "",
+            )
         return str(raw).strip().casefold(), url
 
     def get_user(self, user_id: str) -> User | None:
@@ -246,8 +279,9 @@ class AlmClient:
         lo_id = course_id.strip()
         if lo_id.isdigit():
             lo_id = f"course:{lo_id}"
-        reply = self._get_or_none(f"/learningObjects/{_seg(lo_id)}",
-                                  {"include": "instances.loResources"})
+        reply = self._get_or_none(
+            f"/learningObjects/{_seg(lo_id)}", {"include": "instances.loResources"}
+        )
         return parse_course_detail(reply.data) if reply is not None else None
 
     # --- enrollments and grades ----------------------------------------------------------------
@@ -267,8 +301,11 @@ class AlmClient:
         enrolled (409, or a 400 saying so) or the answer carried no enrollment.
         """
         try:
-            reply = self.http.request("POST", f"/users/{_seg(user_id)}/enrollments",
-                                      params={"loId": course_id, "loInstanceId": instance_id})
+            reply = self.http.request(
+                "POST",
+                f"/users/{_seg(user_id)}/enrollments",
+                params={"loId": course_id, "loInstanceId": instance_id},
+            )
         except WriteUncertain:
             raise
         except ApiError as exc:
@@ -282,12 +319,20 @@ class AlmClient:
         enrollment = parse_enrollment(items[0], doc.get("included"), str(user_id))
         if not enrollment.lo_id or not enrollment.instance_id:
             enrollment = type(enrollment)(
-                enrollment.id, enrollment.lo_id or course_id,
-                enrollment.instance_id or instance_id, enrollment.state or "ENROLLED",
-                enrollment.date_enrolled, enrollment.date_completed, enrollment.grades)
+                enrollment.id,
+                enrollment.lo_id or course_id,
+                enrollment.instance_id or instance_id,
+                enrollment.state or "ENROLLED",
+                enrollment.date_enrolled,
+                enrollment.date_completed,
+                enrollment.grades,
+            )
         return enrollment
 
     def post_grade(self, grade: GradeRequest) -> None:
         """POST /users/{id}/userModuleGrade with the payload from ``batch.alm.payloads``."""
-        self.http.request("POST", f"/users/{_seg(grade.user_id)}/userModuleGrade",
-                          body=grade_payload(grade, self.settings))
+        self.http.request(
+            "POST",
+            f"/users/{_seg(grade.user_id)}/userModuleGrade",
+            body=grade_payload(grade, self.settings),
+        )

@@ -65,12 +65,14 @@ class TokenSource:
     raises ``AuthError`` when ALM refuses the credentials).
     """
 
-    def __init__(self, settings: Settings, refresher: Callable[[], str],
-                 redactor: Redactor) -> None:
+    def __init__(
+        self, settings: Settings, refresher: Callable[[], str], redactor: Redactor
+    ) -> None:
         missing = missing_credentials(settings)
         if missing:
             raise ConfigError(
-                "ALM credentials are missing: set " + ", ".join(missing)
+                "ALM credentials are missing: set "
+                + ", ".join(missing)
                 + " (or ALM_ACCESS_TOKEN) in the environment or a .env file."
             )
         self._refresher = refresher

@@ -41,9 +41,12 @@ MAX_TOKEN_REFRESHES = 3  # refresh-and-retry cycles on consecutive 401s for one 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 READ_VERBS = frozenset({"GET", "HEAD", "OPTIONS"})
-_ENDPOINT_BUCKETS = {"GET /users": "GET /users", "GET /users/{id}": "GET /users",
-                     "GET /learningObjects": "GET /learningObjects",
-                     "GET /learningObjects/{id}": "GET /learningObjects"}
+_ENDPOINT_BUCKETS = {
+    "GET /users": "GET /users",
+    "GET /users/{id}": "GET /users",
+    "GET /learningObjects": "GET /learningObjects",
+    "GET /learningObjects/{id}": "GET /learningObjects",
+}
 
 
 def endpoint_bucket(method: str, template: str) -> str | None:
@@ -73,9 +76,15 @@ def _decode(text: str) -> Any:
         return None
 
 
-def parse_error(status: int, text: str, *, method: str | None = None, path: str | None = None,
-                redact: Callable[[str | None], str] = _NO_SECRETS,
-                retry_after: float | None = None) -> ApiError:
+def parse_error(
+    status: int,
+    text: str,
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    redact: Callable[[str | None], str] = _NO_SECRETS,
+    retry_after: float | None = None,
+) -> ApiError:
     """One ``ApiError`` from any of ALM's error shapes (alm-api.md §7) or a non-JSON body.
 
     ``{"status": "BAD_REQUEST", "title", "source": {"info"}}``, ``{"meta": {"error", "detail"}}``,
@@ -90,11 +99,13 @@ def parse_error(status: int, text: str, *, method: str | None = None, path: str 
             body = body["errors"][0] if isinstance(body["errors"][0], dict) else body
         meta: dict[str, Any] = body["meta"] if isinstance(body.get("meta"), dict) else {}
         source: dict[str, Any] = body["source"] if isinstance(body.get("source"), dict) else {}
-        raw_code = body.get("code") or (body.get("status") if isinstance(body.get("status"), str)
-                                        else None)
+        raw_code = body.get("code") or (
+            body.get("status") if isinstance(body.get("status"), str) else None
+        )
         code = str(raw_code) if raw_code not in (None, "") else None
-        title = str(body.get("title") or meta.get("error") or body.get("message")
-                    or body.get("error") or "")
+        title = str(
+            body.get("title") or meta.get("error") or body.get("message") or body.get("error") or ""
+        )
         info = source.get("info") or source.get("pointer") or source.get("parameter")
         found = info or meta.get("detail") or body.get("detail") or body.get("error_description")
         detail = str(found) if found not in (None, "") else None
@@ -102,11 +113,24 @@ def parse_error(status: int, text: str, *, method: str | None = None, path: str 
         flat = " ".join(text.split())
         title = flat[:200] + ("..." if len(flat) > 200 else "")
     if not title:
-        title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                 406: "Not Acceptable", 409: "Conflict", 429: "Too Many Requests"}.get(
-            status, "Server Error" if status >= 500 else "Error")
-    return ApiError(status, redact(title), redact(detail) if detail else None, code=code,
-                    method=method, path=path, retry_after=retry_after)
+        title = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            406: "Not Acceptable",
+            409: "Conflict",
+            429: "Too Many Requests",
+        }.get(status, "Server Error" if status >= 500 else "Error")
+    return ApiError(
+        status,
+        redact(title),
+        redact(detail) if detail else None,
+        code=code,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -137,10 +161,18 @@ def _sent_nothing(exc: requests.RequestException) -> bool:
 class HttpClient:
     """Sends requests to ALM with auth, pacing, retries and counting. Thread-safe."""
 
-    def __init__(self, settings: Settings, *, concurrency: int = 4, max_rps: float | None = None,
-                 give_up_after: float = 600.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, stats: CallStats | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        concurrency: int = 4,
+        max_rps: float | None = None,
+        give_up_after: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        stats: CallStats | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self.give_up_after = give_up_after
         self.clock = clock
@@ -150,17 +182,28 @@ class HttpClient:
         self.redact = Redactor(settings.secrets())
         self.tokens = TokenSource(settings, self._refresh_token, self.redact)
         self.limiter = RateLimiter(
-            verb_limits={"GET": (settings.get_per_minute, settings.get_burst),
-                         "POST": (settings.post_per_minute, settings.post_burst)},
-            endpoint_limits={"GET /users": (settings.users_get_per_hour,
-                                            max(1, int(settings.users_get_per_hour))),
-                             "GET /learningObjects": (settings.lo_get_per_hour,
-                                                      max(1, int(settings.lo_get_per_hour)))},
-            endpoint_of=endpoint_bucket, max_rps=max_rps, clock=clock, sleep=sleep)
+            verb_limits={
+                "GET": (settings.get_per_minute, settings.get_burst),
+                "POST": (settings.post_per_minute, settings.post_burst),
+            },
+            endpoint_limits={
+                "GET /users": (
+                    settings.users_get_per_hour,
+                    max(1, int(settings.users_get_per_hour)),
+                ),
+                "GET /learningObjects": (
+                    settings.lo_get_per_hour,
+                    max(1, int(settings.lo_get_per_hour)),
+                ),
+            },
+            endpoint_of=endpoint_bucket,
+            max_rps=max_rps,
+            clock=clock,
+            sleep=sleep,
+        )
         self.last_rate_headers: dict[str, str] = {}
         self.session = requests.Session()
-        self.session.headers.update({"User-Agent": f"alm-batch/{__version__}",
-                                     "Accept": JSON_API})
+        self.session.headers.update({"User-Agent": f"alm-batch/{__version__}", "Accept": JSON_API})
         pool = max(4, concurrency + 2)
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
@@ -178,10 +221,19 @@ class HttpClient:
         return self.settings.api_root + "/" + path.lstrip("/")
 
     # --- the request loop -----------------------------------------------------------------
-    def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                body: Any = None, form: Mapping[str, str] | None = None, auth: bool = True,
-                paced: bool = True, retry_writes: bool = False,
-                headers: Mapping[str, str] | None = None) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        form: Mapping[str, str] | None = None,
+        auth: bool = True,
+        paced: bool = True,
+        retry_writes: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
         """Send one logical request (with its retries) and return the 2xx ``Reply``.
 
         Raises ``ApiError`` for error answers, ``WriteUncertain`` when a write may have landed,
@@ -219,17 +271,23 @@ class HttpClient:
             self.stats.count_call(template)
             started = self.clock()
             try:
-                resp = self.session.request(method, url, params=params, data=data,
-                                            headers=send_headers,
-                                            timeout=self.settings.timeout_seconds)
+                resp = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=send_headers,
+                    timeout=self.settings.timeout_seconds,
+                )
             except requests.RequestException as exc:
                 if paced:
                     self.limiter.settled(method, template)
                 reason = self.redact(transport_reason(exc))
                 log.debug("%s %s -> %s", method, self.redact(url), reason)
                 if not safe_to_repeat and not _sent_nothing(exc):
-                    raise WriteUncertain(0, "no answer from ALM after sending", reason,
-                                         method=method, path=template) from None
+                    raise WriteUncertain(
+                        0, "no answer from ALM after sending", reason, method=method, path=template
+                    ) from None
                 silent_since = started if silent_since is None else silent_since
                 failures += 1
                 self._pause_or_give_up(silent_since, failures, reason)
@@ -243,8 +301,9 @@ class HttpClient:
             if 200 <= status < 300:
                 if method not in READ_VERBS and auth:
                     self.stats.count_write()
-                return Reply(status, resp.url, resp.headers, resp.text, _decode(resp.text),
-                             resp.content)
+                return Reply(
+                    status, resp.url, resp.headers, resp.text, _decode(resp.text), resp.content
+                )
             if status == 401 and auth:
                 # A token can expire between its refresh and its use (a short lifetime and a
                 # retry backoff; or ALM handing back the current token just before it expires),
@@ -261,28 +320,53 @@ class HttpClient:
                 silent_since = None
                 throttles += 1
                 if throttles > MAX_THROTTLES:
-                    raise parse_error(status, resp.text, method=method, path=template,
-                                      redact=self.redact, retry_after=retry_after)
+                    raise parse_error(
+                        status,
+                        resp.text,
+                        method=method,
+                        path=template,
+                        redact=self.redact,
+                        retry_after=retry_after,
+                    )
                 delay = self._throttle_delay(retry_after, throttles)
                 if paced:
-                    self.limiter.throttled(method, template, delay,
-                                           resp.headers.get("x-rate-limit"))
+                    self.limiter.throttled(
+                        method, template, delay, resp.headers.get("x-rate-limit")
+                    )
                 else:
                     self.sleep(delay)
                 self.stats.count_retry()
                 continue
             if status >= 500:
-                error = parse_error(status, resp.text, method=method, path=template,
-                                    redact=self.redact, retry_after=retry_after)
+                error = parse_error(
+                    status,
+                    resp.text,
+                    method=method,
+                    path=template,
+                    redact=self.redact,
+                    retry_after=retry_after,
+                )
                 if not safe_to_repeat:
-                    raise WriteUncertain(status, error.title, error.detail, code=error.code,
-                                         method=method, path=template)
+                    raise WriteUncertain(
+                        status,
+                        error.title,
+                        error.detail,
+                        code=error.code,
+                        method=method,
+                        path=template,
+                    )
                 silent_since = started if silent_since is None else silent_since
                 failures += 1
                 self._pause_or_give_up(silent_since, failures, error.describe())
                 continue
-            raise parse_error(status, resp.text, method=method, path=template,
-                              redact=self.redact, retry_after=retry_after)
+            raise parse_error(
+                status,
+                resp.text,
+                method=method,
+                path=template,
+                redact=self.redact,
+                retry_after=retry_after,
+            )
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter added on top (never below the base delay)."""
@@ -304,12 +388,12 @@ class HttpClient:
                 f"ALM at {self.settings.host} gave no usable answer for {waited:.0f} s "
                 f"({failures} attempts; last: {reason}).",
                 hint="Check ALM_BASE_URL, the network or proxy, and ALM's status; then re-run "
-                     "(the ledger resumes where this run stopped).")
+                "(the ledger resumes where this run stopped).",
+            )
         self.stats.count_retry()
         self.sleep(delay)
 
-    def _observe_rate_headers(self, method: str, template: str,
-                              headers: Mapping[str, str]) -> None:
+    def _observe_rate_headers(self, method: str, template: str, headers: Mapping[str, str]) -> None:
         rate, burst = headers.get("x-rate-limit"), headers.get("x-burst")
         if rate is None and burst is None:
             return
@@ -323,26 +407,38 @@ class HttpClient:
             return AuthError(
                 "ALM refused the access token it had just issued (HTTP 401).",
                 hint="Check that ALM_CLIENT_ID / ALM_CLIENT_SECRET / ALM_REFRESH_TOKEN belong to "
-                     f"an application of this account and that ALM_BASE_URL ({self.settings.host})"
-                     " is the account's region.")
+                f"an application of this account and that ALM_BASE_URL ({self.settings.host})"
+                " is the account's region.",
+            )
         return AuthError(
             "ALM refused ALM_ACCESS_TOKEN (HTTP 401); it may have expired or belong to another "
             "account or region.",
             hint="Set a fresh ALM_ACCESS_TOKEN, or set ALM_CLIENT_ID, ALM_CLIENT_SECRET and "
-                 "ALM_REFRESH_TOKEN so the tool can refresh it.")
+            "ALM_REFRESH_TOKEN so the tool can refresh it.",
+        )
 
     def _refresh_token(self) -> str:
         """POST /oauth/token/refresh (form fields); returns the access token. Never logs secrets."""
         settings = self.settings
-        form = {"client_id": settings.client_id or "",
-                "client_secret": settings.client_secret.get_secret_value()
-                if settings.client_secret else "",
-                "refresh_token": settings.refresh_token.get_secret_value()
-                if settings.refresh_token else ""}
+        form = {
+            "client_id": settings.client_id or "",
+            "client_secret": settings.client_secret.get_secret_value()
+            if settings.client_secret
+            else "",
+            "refresh_token": settings.refresh_token.get_secret_value()
+            if settings.refresh_token
+            else "",
+        }
         try:
-            reply = self.request("POST", "/oauth/token/refresh", form=form, auth=False,
-                                 paced=False, retry_writes=True,
-                                 headers={"Accept": "application/json"})
+            reply = self.request(
+                "POST",
+                "/oauth/token/refresh",
+                form=form,
+                auth=False,
+                paced=False,
+                retry_writes=True,
+                headers={"Accept": "application/json"},
+            )
         except WriteUncertain as exc:  # cannot happen with retry_writes; keep mypy honest
             raise AuthError(f"The token refresh failed: {exc.describe()}") from None
         except ApiUnreachable:
@@ -356,14 +452,17 @@ class HttpClient:
                 f"{settings.host} answered the token refresh without an access token; it does "
                 "not look like Adobe Learning Manager.",
                 hint="Check ALM_BASE_URL (https://learningmanager.adobe.com, "
-                     "learningmanagereu… or learningmanagerapac…).")
+                "learningmanagereu… or learningmanagerapac…).",
+            )
         return token
 
     def _refresh_refused(self, exc: ApiError) -> AuthError:
         text = f"{exc.title} {exc.detail or ''} {exc.code or ''}".lower()
         if exc.status == 404:
-            culprit = (f"ALM_BASE_URL ({self.settings.host}): it has no /oauth/token/refresh; "
-                       "use your account's region host")
+            culprit = (
+                f"ALM_BASE_URL ({self.settings.host}): it has no /oauth/token/refresh; "
+                "use your account's region host"
+            )
         elif "secret" in text:
             culprit = "ALM_CLIENT_SECRET"
         elif "client" in text or "application" in text:
@@ -371,10 +470,13 @@ class HttpClient:
         elif "refresh" in text or "grant" in text or "token" in text:
             culprit = "ALM_REFRESH_TOKEN"
         else:
-            culprit = ("ALM_CLIENT_ID, ALM_CLIENT_SECRET and ALM_REFRESH_TOKEN, and that "
-                       f"ALM_BASE_URL ({self.settings.host}) is the account's region")
-        return AuthError(f"ALM refused the token refresh ({exc.describe()}).",
-                         hint=f"Check {culprit}.")
+            culprit = (
+                "ALM_CLIENT_ID, ALM_CLIENT_SECRET and ALM_REFRESH_TOKEN, and that "
+                f"ALM_BASE_URL ({self.settings.host}) is the account's region"
+            )
+        return AuthError(
+            f"ALM refused the token refresh ({exc.describe()}).", hint=f"Check {culprit}."
+        )
 
 
 def transport_reason(exc: requests.RequestException) -> str:

@@ -102,16 +102,21 @@ def names_of(resource: Resource) -> dict[str, str]:
 
 def parse_user(resource: Resource) -> User:
     a = attrs(resource)
-    return User(id=str_id(resource.get("id")), email=str(a.get("email") or "").strip(),
-                state=str(a.get("state") or "ACTIVE").upper(), name=str(a.get("name") or ""))
+    return User(
+        id=str_id(resource.get("id")),
+        email=str(a.get("email") or "").strip(),
+        state=str(a.get("state") or "ACTIVE").upper(),
+        name=str(a.get("name") or ""),
+    )
 
 
 def parse_course_summary(resource: Resource) -> CourseSummary:
     a = attrs(resource)
     lo_id = str_id(resource.get("id"))
     lo_type = str(a.get("loType") or (lo_id.split(":", 1)[0] if ":" in lo_id else "course"))
-    return CourseSummary(id=lo_id, state=str(a.get("state") or ""), names=names_of(resource),
-                         lo_type=lo_type)
+    return CourseSummary(
+        id=lo_id, state=str(a.get("state") or ""), names=names_of(resource), lo_type=lo_type
+    )
 
 
 def _index(included: Any) -> dict[tuple[str, str], Resource]:
@@ -123,10 +128,14 @@ def parse_module(resource: Resource, instance_id: str = "") -> Module:
     mod_id = str_id(resource.get("id"))
     inst = instance_id or rel_id(resource, "loInstance") or "_".join(mod_id.split("_")[:2])
     mandatory = parse_bool(a.get("mandatory"))
-    return Module(id=mod_id, instance_id=inst,
-                  lo_resource_type=str(a.get("loResourceType") or "Content"),
-                  names=names_of(resource), resource_type=str(a.get("resourceType") or ""),
-                  mandatory=True if mandatory is None else mandatory)
+    return Module(
+        id=mod_id,
+        instance_id=inst,
+        lo_resource_type=str(a.get("loResourceType") or "Content"),
+        names=names_of(resource),
+        resource_type=str(a.get("resourceType") or ""),
+        mandatory=True if mandatory is None else mandatory,
+    )
 
 
 def parse_course_detail(doc: Any) -> CourseDetail | None:
@@ -148,33 +157,53 @@ def parse_course_detail(doc: Any) -> CourseDetail | None:
     instance_ids = rel_ids(lo, "instances")
     for r in included:
         rid = str_id(r.get("id"))
-        if r.get("type") == "learningObjectInstance" and rid not in instance_ids and (
-                rid.startswith(lo_id + "_") or rel_id(r, "learningObject") == lo_id):
+        if (
+            r.get("type") == "learningObjectInstance"
+            and rid not in instance_ids
+            and (rid.startswith(lo_id + "_") or rel_id(r, "learningObject") == lo_id)
+        ):
             instance_ids.append(rid)
     resources = [r for r in included if r.get("type") == "learningObjectResource"]
     instances = []
     for inst_id in instance_ids:
-        inst = by_key.get(("learningObjectInstance", inst_id)) or by_id.get(inst_id) or {
-            "id": inst_id}
+        inst = (
+            by_key.get(("learningObjectInstance", inst_id)) or by_id.get(inst_id) or {"id": inst_id}
+        )
         mod_ids = rel_ids(inst, "loResources")
         if not mod_ids:
-            mod_ids = [str_id(r.get("id")) for r in resources
-                       if rel_id(r, "loInstance") == inst_id
-                       or str_id(r.get("id")).startswith(inst_id + "_")]
-        modules = tuple(parse_module(by_key.get(("learningObjectResource", m)) or by_id.get(m)
-                                     or {"id": m}, inst_id) for m in mod_ids)
+            mod_ids = [
+                str_id(r.get("id"))
+                for r in resources
+                if rel_id(r, "loInstance") == inst_id
+                or str_id(r.get("id")).startswith(inst_id + "_")
+            ]
+        modules = tuple(
+            parse_module(
+                by_key.get(("learningObjectResource", m)) or by_id.get(m) or {"id": m}, inst_id
+            )
+            for m in mod_ids
+        )
         a = attrs(inst)
-        instances.append(Instance(id=inst_id, state=str(a.get("state") or "Active"),
-                                  is_default=bool(parse_bool(a.get("isDefault"))),
-                                  names=names_of(inst), modules=modules))
-    if len(instances) == 1 and "isDefault" not in attrs(
-            by_id.get(instances[0].id, {})):
+        instances.append(
+            Instance(
+                id=inst_id,
+                state=str(a.get("state") or "Active"),
+                is_default=bool(parse_bool(a.get("isDefault"))),
+                names=names_of(inst),
+                modules=modules,
+            )
+        )
+    if len(instances) == 1 and "isDefault" not in attrs(by_id.get(instances[0].id, {})):
         only = instances[0]
         instances[0] = Instance(only.id, only.state, True, only.names, only.modules)
     a = attrs(lo)
-    return CourseDetail(id=lo_id, state=str(a.get("state") or ""), names=names_of(lo),
-                        instances=tuple(instances),
-                        lo_type=str(a.get("loType") or lo_id.split(":", 1)[0] or "course"))
+    return CourseDetail(
+        id=lo_id,
+        state=str(a.get("state") or ""),
+        names=names_of(lo),
+        instances=tuple(instances),
+        lo_type=str(a.get("loType") or lo_id.split(":", 1)[0] or "course"),
+    )
 
 
 def _grade_module_id(grade: Resource, user_id: str) -> str:
@@ -193,10 +222,13 @@ def parse_grade(grade: Resource, user_id: str) -> ModuleGrade:
     a = attrs(grade)
     completed = parse_bool(a.get("completed"))
     progress = parse_float(a.get("progressPercent"))
-    return ModuleGrade(module_id=_grade_module_id(grade, user_id),
-                       completed=bool(completed) or (progress is not None and progress >= 100),
-                       date_completed=parse_datetime(a.get("dateCompleted")),
-                       score=parse_float(a.get("score")), has_passed=parse_bool(a.get("hasPassed")))
+    return ModuleGrade(
+        module_id=_grade_module_id(grade, user_id),
+        completed=bool(completed) or (progress is not None and progress >= 100),
+        date_completed=parse_datetime(a.get("dateCompleted")),
+        score=parse_float(a.get("score")),
+        has_passed=parse_bool(a.get("hasPassed")),
+    )
 
 
 def parse_enrollment(resource: Resource, included: Any = None, user_id: str = "") -> Enrollment:
@@ -209,10 +241,15 @@ def parse_enrollment(resource: Resource, included: Any = None, user_id: str = ""
     for gid in rel_ids(resource, "loResourceGrades"):
         grade = parse_grade(by_id.get(gid) or {"id": gid}, user_id)
         grades[grade.module_id] = grade
-    return Enrollment(id=str_id(resource.get("id")), lo_id=lo_id, instance_id=instance_id,
-                      state=str(a.get("state") or "").upper(),
-                      date_enrolled=parse_datetime(a.get("dateEnrolled")),
-                      date_completed=parse_datetime(a.get("dateCompleted")), grades=grades)
+    return Enrollment(
+        id=str_id(resource.get("id")),
+        lo_id=lo_id,
+        instance_id=instance_id,
+        state=str(a.get("state") or "").upper(),
+        date_enrolled=parse_datetime(a.get("dateEnrolled")),
+        date_completed=parse_datetime(a.get("dateCompleted")),
+        grades=grades,
+    )
 
 
 def _header_key(name: str) -> str:
@@ -246,8 +283,9 @@ def parse_user_csv(content: bytes) -> Iterator[User]:
                 where[field_name] = keys.index(alias)
                 break
     if "id" not in where or "email" not in where:
-        raise ValueError("the users export has no user id / email column (columns: "
-                         + ", ".join(header) + ")")
+        raise ValueError(
+            "the users export has no user id / email column (columns: " + ", ".join(header) + ")"
+        )
 
     def cell(row: list[str], field_name: str) -> str:
         index = where.get(field_name)

@@ -83,8 +83,11 @@ def grade_payload(grade: GradeRequest, settings: Settings) -> dict[str, Any]:
     relationships: dict[str, Any] = {
         "learner": {"data": [{"id": str(grade.user_id), "type": "user"}]},
         "module": {"data": [module]},
-        "course": {"data": [{"id": bare_course_number(grade.course_id),
-                             "type": settings.grade_course_type}]},
+        "course": {
+            "data": [
+                {"id": bare_course_number(grade.course_id), "type": settings.grade_course_type}
+            ]
+        },
     }
     if settings.grade_instance_field == "relationship" and grade.instance_id:
         relationships["loInstance"] = {
@@ -92,5 +95,10 @@ def grade_payload(grade: GradeRequest, settings: Settings) -> dict[str, Any]:
         }
     elif settings.grade_instance_field == "attribute" and grade.instance_id:
         attributes["loInstanceId"] = grade.instance_id
-    return {"data": {"type": "userModuleGrade", "attributes": attributes,
-                     "relationships": relationships}}
+    return {
+        "data": {
+            "type": "userModuleGrade",
+            "attributes": attributes,
+            "relationships": relationships,
+        }
+    }

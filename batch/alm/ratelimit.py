@@ -25,8 +25,17 @@ OTHER_VERB_DEFAULTS: dict[str, tuple[float, int]] = {
 }
 
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:r(?:eq(?:uests)?)?)?\s*(?:/\s*([a-z]+))?\s*$", re.I)
-_UNIT_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
-                 "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
+_UNIT_SECONDS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+}
 
 
 _EPSILON = 1e-9
@@ -117,9 +126,7 @@ class RateLimiter:
             key: self._bucket(key, per_hour / 3600.0, burst, now)
             for key, (per_hour, burst) in endpoint_limits.items()
         }
-        self._global = (
-            self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
-        )
+        self._global = self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
         if self._global is not None:
             self._global.probing = False  # our own ceiling: nothing to discover
 
@@ -165,8 +172,9 @@ class RateLimiter:
             self._sleep(wait)
             waited += wait
 
-    def throttled(self, method: str, template: str, delay: float,
-                  rate_header: str | None = None) -> None:
+    def throttled(
+        self, method: str, template: str, delay: float, rate_header: str | None = None
+    ) -> None:
         """A 429: nothing more for these buckets before ``delay`` seconds, and no burst after.
 
         When the 429 names its limit (``x-rate-limit``), only that bucket is blocked: an hourly
@@ -198,8 +206,9 @@ class RateLimiter:
                 if bucket.probe_out or bucket.probing:
                     bucket.probing = bucket.probe_out = False
 
-    def observe(self, method: str, template: str, rate_header: str | None,
-                burst_header: str | None) -> None:
+    def observe(
+        self, method: str, template: str, rate_header: str | None, burst_header: str | None
+    ) -> None:
         """Re-pace a bucket from ALM's ``x-rate-limit`` / ``x-burst`` headers.
 
         An hourly rate belongs to the endpoint's own bucket when it has one (admin GET /users

@@ -53,8 +53,9 @@ class CallStats:
     def snapshot(self) -> CallStats:
         """A consistent copy (for the summary, while workers may still be counting)."""
         with self._lock:
-            return CallStats(dict(self.calls), dict(self.statuses), self.throttled,
-                             self.retries, self.writes)
+            return CallStats(
+                dict(self.calls), dict(self.statuses), self.throttled, self.retries, self.writes
+            )
 
 
 def endpoint_template(method: str, url: str) -> str:

@@ -131,7 +131,9 @@ def _position(req: Request) -> int:
     return 0
 
 
-def _page(req: Request, courses: list[CourseRec], inc: set[str], next_cursor: str | None) -> Response:
+def _page(
+    req: Request, courses: list[CourseRec], inc: set[str], next_cursor: str | None
+) -> Response:
     links = {"self": req.url({})}
     if next_cursor is not None:
         links["next"] = req.url({"page[cursor]": next_cursor}, drop=("page[offset]",))

@@ -53,7 +53,8 @@ def list_enrollments(req: Request) -> Response:
     with world.lock:
         user = _user(world, req.params["id"])
         mine = [
-            e for e in world.enrollments_by_user.get(user.id, [])
+            e
+            for e in world.enrollments_by_user.get(user.id, [])
             if world.courses[e.course_id].lo_type in types
         ]
         if sort is not None:
@@ -147,8 +148,11 @@ def get_enrollment(req: Request) -> Response:
     with world.lock:
         user = _user(world, req.params["id"])
         found = next(
-            (e for e in world.enrollments_by_user.get(user.id, [])
-             if e.id == req.params["enrollmentId"]),
+            (
+                e
+                for e in world.enrollments_by_user.get(user.id, [])
+                if e.id == req.params["enrollmentId"]
+            ),
             None,
         )
         if found is None:

@@ -139,7 +139,9 @@ def _grade_fields(attrs: dict[str, Any]) -> dict[str, Any]:
     if completed_at is None:
         raise missing_param("dateCompleted")
     if completed_at > datetime.now(UTC) + FUTURE_SKEW:
-        raise bad_request("Invalid dateCompleted", f"dateCompleted {attrs['dateCompleted']} is in the future")
+        raise bad_request(
+            "Invalid dateCompleted", f"dateCompleted {attrs['dateCompleted']} is in the future"
+        )
     started_at = _date(attrs, "dateStarted")
     if started_at is not None and started_at > completed_at:
         raise bad_request("Invalid dateStarted", "dateStarted is after dateCompleted")
@@ -190,9 +192,13 @@ def _enrollment(
 ) -> EnrollmentRec:
     wanted = instance_ref["id"] if instance_ref else attrs.get("loInstanceId")
     if instance_ref and instance_ref["type"] != "learningObjectInstance":
-        raise field_type_incorrect(f"incorrect relation type - loInstance: {instance_ref['type']!r}")
+        raise field_type_incorrect(
+            f"incorrect relation type - loInstance: {instance_ref['type']!r}"
+        )
     if wanted is not None and course.instance(str(wanted)) is None:
-        raise bad_request("Invalid loInstance", f"loInstance: {wanted} is not an instance of {course.id}")
+        raise bad_request(
+            "Invalid loInstance", f"loInstance: {wanted} is not an instance of {course.id}"
+        )
     enrollment = world.enrollment(user_id, course.id)
     if enrollment is None:
         raise bad_request(

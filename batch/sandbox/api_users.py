@@ -88,9 +88,7 @@ def _by_ids(req: Request, ids_arg: str) -> list[UserRec]:
     parts = [p.strip() for p in ids_arg.split(",") if p.strip()]
     emails = [p for p in parts if p.lower().startswith("email:")]
     if len(emails) > 1 and not req.sandbox.config.multi_email_lookup:
-        raise bad_request(
-            "Invalid ids", "only one email:<address> may be given per call in ids"
-        )
+        raise bad_request("Invalid ids", "only one email:<address> may be given per call in ids")
     if len(parts) > 100:
         raise bad_request("Invalid ids", "at most 100 ids per call")
     users: list[UserRec] = []

@@ -29,20 +29,60 @@ LAST = (
     "Novak Rivera Mitchell Zhang Haddad Alvarez Petrova Nasser Olsen Mensah Berg Sharma Laurent"
 ).split()
 TOPICS = (
-    "Fire Safety", "Data Privacy", "Code of Conduct", "Information Security", "First Aid",
-    "Anti-Bribery", "Export Controls", "Workplace Harassment Prevention", "Manual Handling",
-    "Cybersecurity", "Diversity and Inclusion", "Conflict of Interest", "Records Management",
-    "Health and Safety", "Customer Data Handling", "Phishing Awareness", "Ergonomics",
-    "Incident Reporting", "Environmental Compliance", "Anti-Money Laundering", "Sanctions",
-    "Insider Trading", "Competition Law", "Modern Slavery", "Business Continuity",
-    "Lone Working", "Driving at Work", "Hazardous Substances", "Mental Health Awareness",
-    "Accessibility", "Cloud Security", "Password Hygiene", "Remote Working", "Fraud Prevention",
-    "Whistleblowing", "Quality Management", "Food Hygiene", "Electrical Safety", "Working at Height",
+    "Fire Safety",
+    "Data Privacy",
+    "Code of Conduct",
+    "Information Security",
+    "First Aid",
+    "Anti-Bribery",
+    "Export Controls",
+    "Workplace Harassment Prevention",
+    "Manual Handling",
+    "Cybersecurity",
+    "Diversity and Inclusion",
+    "Conflict of Interest",
+    "Records Management",
+    "Health and Safety",
+    "Customer Data Handling",
+    "Phishing Awareness",
+    "Ergonomics",
+    "Incident Reporting",
+    "Environmental Compliance",
+    "Anti-Money Laundering",
+    "Sanctions",
+    "Insider Trading",
+    "Competition Law",
+    "Modern Slavery",
+    "Business Continuity",
+    "Lone Working",
+    "Driving at Work",
+    "Hazardous Substances",
+    "Mental Health Awareness",
+    "Accessibility",
+    "Cloud Security",
+    "Password Hygiene",
+    "Remote Working",
+    "Fraud Prevention",
+    "Whistleblowing",
+    "Quality Management",
+    "Food Hygiene",
+    "Electrical Safety",
+    "Working at Height",
     "Performance Reviews",
 )
 LEVELS = (
-    "Essentials", "Fundamentals", "Advanced", "for Managers", "Refresher", "Basics",
-    "in Practice", "Certification Prep", "Awareness", "Deep Dive", "Foundations", "Update",
+    "Essentials",
+    "Fundamentals",
+    "Advanced",
+    "for Managers",
+    "Refresher",
+    "Basics",
+    "in Practice",
+    "Certification Prep",
+    "Awareness",
+    "Deep Dive",
+    "Foundations",
+    "Update",
 )
 MODULE_NAMES = ("Introduction", "Core concepts", "Case studies", "Assessment", "Scenarios")
 COMPLETION_HEADERS = ("Learner Email", "Course", "Completion Date", "Score")
@@ -77,8 +117,10 @@ def generate_seed(
             email = email[0].upper() + email[1:]
         roll = rng.random()
         state = (
-            "DELETED" if roll < deleted_share
-            else "SUSPENDED" if roll < deleted_share + suspended_share
+            "DELETED"
+            if roll < deleted_share
+            else "SUSPENDED"
+            if roll < deleted_share + suspended_share
             else "ACTIVE"
         )
         user: dict[str, Any] = {
@@ -137,13 +179,20 @@ def generate_seed(
             if rng.random() < completed_share:
                 day = date(2024, 6, 1) + timedelta(days=rng.randrange(300))
                 grades = [
-                    {"moduleId": m["id"], "dateCompleted": f"{day.isoformat()}T10:00:00.000Z",
-                     "score": rng.randint(60, 100)}
+                    {
+                        "moduleId": m["id"],
+                        "dateCompleted": f"{day.isoformat()}T10:00:00.000Z",
+                        "score": rng.randint(60, 100),
+                    }
                     for m in content
                 ]
             enrollments.append(
-                {"userId": user["id"], "instanceId": inst["id"],
-                 "dateEnrolled": "2024-05-06T09:00:00.000Z", "grades": grades}
+                {
+                    "userId": user["id"],
+                    "instanceId": inst["id"],
+                    "dateEnrolled": "2024-05-06T09:00:00.000Z",
+                    "grades": grades,
+                }
             )
     seed: SeedData = {
         "format": SEED_FORMAT,
@@ -175,8 +224,10 @@ def generate_completions(
     rng = random.Random(random_seed)
     active = [u for u in seed["users"] if u.get("state", "ACTIVE") == "ACTIVE"]
     usable = [
-        lo for lo in seed["learningObjects"]
-        if lo.get("loType", "course") == "course" and lo.get("state", "Published") == "Published"
+        lo
+        for lo in seed["learningObjects"]
+        if lo.get("loType", "course") == "course"
+        and lo.get("state", "Published") == "Published"
         and any(m.get("loResourceType", "Content") == "Content" for m in lo.get("modules", []))
     ]
     if distinct_users > len(active) or distinct_courses > len(usable):

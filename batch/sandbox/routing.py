@@ -86,7 +86,9 @@ def route(method: str, template: str, handler: Handler, *, write: bool = False) 
     return Route(method, re.compile(f"^{re.escape(API_PREFIX)}{regex}$"), template, handler, write)
 
 
-def match(routes: list[Route], method: str, path: str) -> tuple[Route | None, dict[str, str], str | None]:
+def match(
+    routes: list[Route], method: str, path: str
+) -> tuple[Route | None, dict[str, str], str | None]:
     """(route, path params, template of a route with this path but another method)."""
     other: str | None = None
     for r in routes:

@@ -351,8 +351,13 @@ class _Handler(BaseHTTPRequestHandler):
                 sb.reset_books()
                 if options.get("world"):
                     sb.reset_world()
-                self._send(Response(200, {"reset": True, "world": bool(options.get("world"))},
-                                    "application/json"))
+                self._send(
+                    Response(
+                        200,
+                        {"reset": True, "world": bool(options.get("world"))},
+                        "application/json",
+                    )
+                )
             else:
                 raise ApiFailure(404, "Not Found", f"no such harness endpoint {req.method} {path}")
         except ApiFailure as failure:

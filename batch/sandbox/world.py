@@ -247,7 +247,8 @@ class World:
 
     def progress(self, enrollment: EnrollmentRec) -> int:
         content = [
-            r for r in self.resources_of(enrollment.instance_id)
+            r
+            for r in self.resources_of(enrollment.instance_id)
             if r.module.lo_resource_type == "Content"
         ]
         if not content:

@@ -87,7 +87,9 @@ def write_xlsx(path: Path, sheet: str | bytes, extra: dict[str, bytes] | None = 
     return path
 
 
-def write_xlsx_stream(path: Path, chunks: Iterator[bytes], part: str = "xl/worksheets/sheet1.xml") -> Path:
+def write_xlsx_stream(
+    path: Path, chunks: Iterator[bytes], part: str = "xl/worksheets/sheet1.xml"
+) -> Path:
     """A workbook whose ``part`` is written from ``chunks`` (for parts of gigabytes)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         zf.writestr("[Content_Types].xml", CONTENT_TYPES)
@@ -96,7 +98,10 @@ def write_xlsx_stream(path: Path, chunks: Iterator[bytes], part: str = "xl/works
             zf.writestr("xl/workbook.xml", WORKBOOK)
         zf.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
         if part != "xl/worksheets/sheet1.xml":
-            zf.writestr("xl/worksheets/sheet1.xml", sheet_xml([HEADER, ("a@b.example", "X", "2025-01-01", "")]))
+            zf.writestr(
+                "xl/worksheets/sheet1.xml",
+                sheet_xml([HEADER, ("a@b.example", "X", "2025-01-01", "")]),
+            )
         with zf.open(part, "w", force_zip64=True) as dst:
             for chunk in chunks:
                 dst.write(chunk)

@@ -48,7 +48,12 @@ def _limit_memory(limit: int) -> None:
 
 
 def start_cli(
-    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], out: Path, err: Path,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    out: Path,
+    err: Path,
     memory_limit: int | None = MEMORY_LIMIT,
 ) -> subprocess.Popen[bytes]:
     """Start ``python -m batch ARGS`` with stdout/stderr to files (no pipe can fill up)."""
@@ -111,14 +116,19 @@ def wait_rusage(
 
 
 def run_cli(
-    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-    timeout: float = 60.0, memory_limit: int | None = MEMORY_LIMIT,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    memory_limit: int | None = MEMORY_LIMIT,
 ) -> CliResult:
     """Run one command to its end (or kill it at ``timeout``) and collect everything."""
     out, err = cwd / ".cli-stdout", cwd / ".cli-stderr"
     started = time.monotonic()
-    proc = start_cli(args, cwd=cwd, env=env or clean_env(), out=out, err=err,
-                     memory_limit=memory_limit)
+    proc = start_cli(
+        args, cwd=cwd, env=env or clean_env(), out=out, err=err, memory_limit=memory_limit
+    )
     try:
         code, rss = wait_rusage(proc, started + timeout)
     finally:

@@ -132,26 +132,40 @@ def test_chaos_20000_rows_three_kills(tmp_path: Path, soak_line: Callable[[str],
     rng = random.Random(SEED)
     seed = generate_seed(1200, 60, random_seed=SEED)
     data = generate_completions(
-        seed, ROWS, distinct_users=min(1000, ROWS), distinct_courses=20,
-        path=tmp_path / "completions.csv", random_seed=SEED,
+        seed,
+        ROWS,
+        distinct_users=min(1000, ROWS),
+        distinct_courses=20,
+        path=tmp_path / "completions.csv",
+        random_seed=SEED,
     )
     bad = append_bad_rows(data, rng)
     needed, valid_rows = expected_grades(seed, data)
     config = SandboxConfig(
-        time_scale=TIME_SCALE, post_per_minute=POST_PER_MINUTE, post_burst=3, get_burst=5,
-        error_rate=0.02, drop_rate=0.01, lost_response_rate=0.02, latency_ms=(0.0, 30.0),
-        token_ttl=20.0, fault_oauth=True, random_seed=SEED,
+        time_scale=TIME_SCALE,
+        post_per_minute=POST_PER_MINUTE,
+        post_burst=3,
+        get_burst=5,
+        error_rate=0.02,
+        drop_rate=0.01,
+        lost_response_rate=0.02,
+        latency_ms=(0.0, 30.0),
+        token_ttl=20.0,
+        fault_oauth=True,
+        random_seed=SEED,
     )
     state = tmp_path / "state"
     runs: list[dict[str, Any]] = []
     with Sandbox(seed=seed, config=config) as sb:
         env = clean_env(sb.env())
-        env.update({  # the tool's pacing defaults, scaled like the sandbox clock
-            "ALM_POST_PER_MINUTE": str(POST_PER_MINUTE * TIME_SCALE),
-            "ALM_GET_PER_MINUTE": str(100.0 * TIME_SCALE),
-            "ALM_USERS_GET_PER_HOUR": str(500.0 * TIME_SCALE),
-            "ALM_LO_GET_PER_HOUR": str(500.0 * TIME_SCALE),
-        })
+        env.update(
+            {  # the tool's pacing defaults, scaled like the sandbox clock
+                "ALM_POST_PER_MINUTE": str(POST_PER_MINUTE * TIME_SCALE),
+                "ALM_GET_PER_MINUTE": str(100.0 * TIME_SCALE),
+                "ALM_USERS_GET_PER_HOUR": str(500.0 * TIME_SCALE),
+                "ALM_LO_GET_PER_HOUR": str(500.0 * TIME_SCALE),
+            }
+        )
 
         def run(n: int, kill_when: Callable[[], bool] | None) -> tuple[int | None, Path]:
             report = tmp_path / f"report-{n}.json"
@@ -160,8 +174,15 @@ def test_chaos_20000_rows_three_kills(tmp_path: Path, soak_line: Callable[[str],
             t0 = time.monotonic()
             proc = start_cli(args, cwd=tmp_path, env=env, out=out, err=err, memory_limit=None)
             code, rss = wait_rusage(proc, started + DEADLINE, kill_when, poll=0.25)
-            runs.append({"n": n, "exit": code, "seconds": round(time.monotonic() - t0, 1),
-                         "rss_mb": round(rss), "posts": grade_posts(sb)})
+            runs.append(
+                {
+                    "n": n,
+                    "exit": code,
+                    "seconds": round(time.monotonic() - t0, 1),
+                    "rss_mb": round(rss),
+                    "posts": grade_posts(sb),
+                }
+            )
             return code, report
 
         with Weather(sb, rng) as weather:
@@ -185,7 +206,9 @@ def test_chaos_20000_rows_three_kills(tmp_path: Path, soak_line: Callable[[str],
                 code, report = run(m, None)
                 assert code is not None, f"run {m} did not finish in time: {runs}"
                 rows = load_rows(report) if report.exists() else []
-                unsettled = [r for r in rows if r["row"] not in bad and r["status"] not in OK_STATUSES]
+                unsettled = [
+                    r for r in rows if r["row"] not in bad and r["status"] not in OK_STATUSES
+                ]
                 if code in (0, 1) and rows and not unsettled:
                     break
         books = sb.books()

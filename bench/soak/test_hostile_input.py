@@ -97,9 +97,39 @@ def check_contract(result: CliResult, report: Path) -> list[dict[str, str]]:
 
 # --------------------------------------------------------------------- generated tables
 TRICKY = st.sampled_from(
-    ["", " ", "=1+1", "+SUM(A1)", "-2", "@cmd", "=HYPERLINK(\"x\")", '"', '""', ",", ";", "\t",
-     "|", "\r\n", "\n", "\r", "\x00", "\x07", "\x1b[31m", "\u2028", "\ufeff", "é", "ß", "€",
-     "日本", "sep=;", "a@b.example", "2025-02-30", "45000", "1e9", "NaN"]
+    [
+        "",
+        " ",
+        "=1+1",
+        "+SUM(A1)",
+        "-2",
+        "@cmd",
+        '=HYPERLINK("x")',
+        '"',
+        '""',
+        ",",
+        ";",
+        "\t",
+        "|",
+        "\r\n",
+        "\n",
+        "\r",
+        "\x00",
+        "\x07",
+        "\x1b[31m",
+        "\u2028",
+        "\ufeff",
+        "é",
+        "ß",
+        "€",
+        "日本",
+        "sep=;",
+        "a@b.example",
+        "2025-02-30",
+        "45000",
+        "1e9",
+        "NaN",
+    ]
 )
 CELL = st.one_of(
     st.text(max_size=30),
@@ -113,7 +143,9 @@ ROW = st.tuples(EMAIL, st.one_of(st.just("Fire Safety"), CELL), DATE, CELL).map(
 TABLE = st.lists(ROW, min_size=0, max_size=25)
 
 
-def render_csv(rows: list[list[str]], encoding: str, delimiter: str, quoting: int, eol: str) -> bytes:
+def render_csv(
+    rows: list[list[str]], encoding: str, delimiter: str, quoting: int, eol: str
+) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, delimiter=delimiter, quoting=quoting, lineterminator=eol)
     writer.writerow(HEADER)
@@ -127,7 +159,9 @@ def expected_rows(rows: list[list[str]]) -> list[int]:
 
 
 def xml_safe(text: str) -> str:
-    return "".join(ch for ch in text if ch in "\t\n\r" or " " <= ch < "\ud800" or "\ue000" <= ch < "\ufffe")
+    return "".join(
+        ch for ch in text if ch in "\t\n\r" or " " <= ch < "\ud800" or "\ue000" <= ch < "\ufffe"
+    )
 
 
 pytestmark = pytest.mark.timeout(900)
@@ -147,8 +181,12 @@ def tallies() -> dict[str, Tally]:
     eol=st.sampled_from(["\r\n", "\n", "\r"]),
 )
 def test_generated_csv(
-    tallies: dict[str, Tally], rows: list[list[str]], encoding: str, delimiter: str,
-    quoting: int, eol: str,
+    tallies: dict[str, Tally],
+    rows: list[list[str]],
+    encoding: str,
+    delimiter: str,
+    quoting: int,
+    eol: str,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="soak-csv-") as tmp:
         path = Path(tmp) / "generated.csv"
@@ -172,9 +210,13 @@ def test_generated_xlsx(
         path = Path(tmp) / "generated.xlsx"
         table = [[xml_safe(c) for c in r] for r in rows] if strip_illegal else rows
         # Illegal XML characters go in raw: the sheet is then broken XML (exit 2 expected).
-        raw_sheet = craft.SHEET_HEAD + "".join(
-            craft.row_xml(n, cells, raw=False) for n, cells in enumerate([HEADER, *table], 1)
-        ) + craft.SHEET_TAIL
+        raw_sheet = (
+            craft.SHEET_HEAD
+            + "".join(
+                craft.row_xml(n, cells, raw=False) for n, cells in enumerate([HEADER, *table], 1)
+            )
+            + craft.SHEET_TAIL
+        )
         craft.write_xlsx(path, raw_sheet)
         result, report = validate(path)
         tallies["xlsx"].add(result)
@@ -202,25 +244,74 @@ def _good_xlsx() -> str:
 
 
 CRAFTED: dict[str, Callable[[Path], Path]] = {
-    "10mb-single-line.csv": lambda p: (_text(p, "Email,Course,Completion Date\na@b.example,C," + "x" * 10_000_000 + "\n"), p)[1],
-    "10mb-line-of-commas.csv": lambda p: (_text(p, "Email,Course,Completion Date\na@b.example,C,2025-01-01" + "," * 10_000_000 + "\n"), p)[1],
-    "2m-empty-columns.csv": lambda p: (_text(p, "Email,Course,Completion Date" + "," * 2_000_000 + "\na@b.example,C,2025-01-01\n"), p)[1],
-    "500k-filled-columns.csv": lambda p: (_text(p, "Email,Course,Completion Date\na@b.example,C,2025-01-01" + ",v" * 500_000 + "\n"), p)[1],
-    "unclosed-quote.csv": lambda p: (_text(p, 'Email,Course,Completion Date\n"a@b.example,C,2025-01-01\n' * 50_000), p)[1],
+    "10mb-single-line.csv": lambda p: (
+        _text(p, "Email,Course,Completion Date\na@b.example,C," + "x" * 10_000_000 + "\n"),
+        p,
+    )[1],
+    "10mb-line-of-commas.csv": lambda p: (
+        _text(
+            p, "Email,Course,Completion Date\na@b.example,C,2025-01-01" + "," * 10_000_000 + "\n"
+        ),
+        p,
+    )[1],
+    "2m-empty-columns.csv": lambda p: (
+        _text(p, "Email,Course,Completion Date" + "," * 2_000_000 + "\na@b.example,C,2025-01-01\n"),
+        p,
+    )[1],
+    "500k-filled-columns.csv": lambda p: (
+        _text(p, "Email,Course,Completion Date\na@b.example,C,2025-01-01" + ",v" * 500_000 + "\n"),
+        p,
+    )[1],
+    "unclosed-quote.csv": lambda p: (
+        _text(p, 'Email,Course,Completion Date\n"a@b.example,C,2025-01-01\n' * 50_000),
+        p,
+    )[1],
     "pdf-renamed.csv": lambda p: (p.write_bytes(b"%PDF-1.7\n" + os.urandom(50_000)), p)[1],
     "random-binary.csv": lambda p: (p.write_bytes(os.urandom(1_000_000)), p)[1],
     "empty.csv": lambda p: (p.write_bytes(b""), p)[1],
-    "ole-encrypted.xlsx": lambda p: (p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 4096 + "EncryptionInfo".encode("utf-16-le")), p)[1],
-    "truncated-zip.xlsx": lambda p: (p.write_bytes(craft.write_xlsx(p, _good_xlsx()).read_bytes()[:400]), p)[1],
+    "ole-encrypted.xlsx": lambda p: (
+        p.write_bytes(
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+            + b"\0" * 4096
+            + "EncryptionInfo".encode("utf-16-le")
+        ),
+        p,
+    )[1],
+    "truncated-zip.xlsx": lambda p: (
+        p.write_bytes(craft.write_xlsx(p, _good_xlsx()).read_bytes()[:400]),
+        p,
+    )[1],
     "zip-bomb-3gb-rows.xlsx": lambda p: craft.write_xlsx_stream(p, craft.bomb_rows(3 * 1024**3)),
     "zip-bomb-1gb-one-row.xlsx": lambda p: craft.write_xlsx_stream(p, craft.bomb_one_row(1024**3)),
-    "zip-bomb-3gb-workbook.xlsx": lambda p: craft.write_xlsx_stream(p, (b" " * (1 << 20) for _ in range(3072)), part="xl/workbook.xml"),
-    "zip-bomb-1gb-shared-strings.xlsx": lambda p: craft.write_xlsx_stream(p, (b"<si><t>x</t></si>" * 60_000 for _ in range(1000)), part="xl/sharedStrings.xml"),
-    "30mb-one-row-under-ratio.xlsx": lambda p: craft.write_xlsx_stream(p, craft.bomb_one_row(30 * 1024**2)),
-    "cell-ref-past-xfd.xlsx": lambda p: craft.write_xlsx(p, craft.SHEET_HEAD + craft.row_xml(1, craft.HEADER) + '<row r="2"><c r="ZZZZZZZZZZ2" t="inlineStr"><is><t>x</t></is></c></row>' + craft.SHEET_TAIL),
-    "20000-columns.xlsx": lambda p: craft.write_xlsx(p, craft.sheet_xml([craft.HEADER, ["a@b.example", "X", "2025-01-01"] + ["v"] * 20_000])),
-    "100000-rows.xlsx": lambda p: craft.write_xlsx(p, craft.sheet_xml([craft.HEADER] + [[f"u{n}@b.example", "X", "2025-01-01", "=1+1"] for n in range(100_000)])),
-    "control-chars.xlsx": lambda p: craft.write_xlsx(p, craft.sheet_xml([craft.HEADER, ("a@b\x01.example", "X\x07", "2025-01-01", "")], raw=True)),
+    "zip-bomb-3gb-workbook.xlsx": lambda p: craft.write_xlsx_stream(
+        p, (b" " * (1 << 20) for _ in range(3072)), part="xl/workbook.xml"
+    ),
+    "zip-bomb-1gb-shared-strings.xlsx": lambda p: craft.write_xlsx_stream(
+        p, (b"<si><t>x</t></si>" * 60_000 for _ in range(1000)), part="xl/sharedStrings.xml"
+    ),
+    "30mb-one-row-under-ratio.xlsx": lambda p: craft.write_xlsx_stream(
+        p, craft.bomb_one_row(30 * 1024**2)
+    ),
+    "cell-ref-past-xfd.xlsx": lambda p: craft.write_xlsx(
+        p,
+        craft.SHEET_HEAD
+        + craft.row_xml(1, craft.HEADER)
+        + '<row r="2"><c r="ZZZZZZZZZZ2" t="inlineStr"><is><t>x</t></is></c></row>'
+        + craft.SHEET_TAIL,
+    ),
+    "20000-columns.xlsx": lambda p: craft.write_xlsx(
+        p, craft.sheet_xml([craft.HEADER, ["a@b.example", "X", "2025-01-01"] + ["v"] * 20_000])
+    ),
+    "100000-rows.xlsx": lambda p: craft.write_xlsx(
+        p,
+        craft.sheet_xml(
+            [craft.HEADER]
+            + [[f"u{n}@b.example", "X", "2025-01-01", "=1+1"] for n in range(100_000)]
+        ),
+    ),
+    "control-chars.xlsx": lambda p: craft.write_xlsx(
+        p, craft.sheet_xml([craft.HEADER, ("a@b\x01.example", "X\x07", "2025-01-01", "")], raw=True)
+    ),
     "plain-zip.xlsx": lambda p: (zipfile.ZipFile(p, "w").writestr("notes.txt", "hello"), p)[1],
 }
 

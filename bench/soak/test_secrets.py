@@ -74,11 +74,15 @@ def test_no_secret_in_any_output_log_report_or_state(
         state = ["--state-dir", str(work / "state")]
 
         def cli(
-            *args: str, extra_env: dict[str, str] | None = None, cwd: Path = work,
+            *args: str,
+            extra_env: dict[str, str] | None = None,
+            cwd: Path = work,
             expect: tuple[int, ...] = (0, 1),
         ) -> CliResult:
             result = run_cli(list(args), cwd=cwd, env={**env, **(extra_env or {})}, timeout=180)
-            said = [ln for ln in result.stderr.splitlines() if ln.startswith(("alm-batch:", "warn"))]
+            said = [
+                ln for ln in result.stderr.splitlines() if ln.startswith(("alm-batch:", "warn"))
+            ]
             assert result.returncode in expect, (args, result.returncode, said)
             assert "Traceback" not in result.stderr, (args, result.stderr[-2000:])
             results.append(result)
@@ -91,14 +95,28 @@ def test_no_secret_in_any_output_log_report_or_state(
         cli("validate", str(data), "--verbose", *state, "--report", str(work / "validate.json"))
         cli("run", str(data), "--dry-run", "--verbose", *state, "--report", str(work / "dry.xlsx"))
         cli("doctor", "--verbose")
-        sb.configure(error_rate=0.1, drop_rate=0.05, lost_response_rate=0.1, token_ttl=20.0,
-                     latency_ms=(0.0, 20.0))
+        sb.configure(
+            error_rate=0.1,
+            drop_rate=0.05,
+            lost_response_rate=0.1,
+            token_ttl=20.0,
+            latency_ms=(0.0, 20.0),
+        )
         # A token expiring during a 5xx backoff used to end such runs with exit 3 ("refused
         # the access token it had just issued"); the client now refreshes again.
-        cli("run", str(data), "--yes", "--verbose", "--verify", "--json-summary", *state,
-            "--report", str(work / "live.xlsx"), expect=(0, 1))
-        cli("run", str(xlsx_data), "--yes", "--verbose", "--refresh-cache", *state,
-            expect=(0, 1))
+        cli(
+            "run",
+            str(data),
+            "--yes",
+            "--verbose",
+            "--verify",
+            "--json-summary",
+            *state,
+            "--report",
+            str(work / "live.xlsx"),
+            expect=(0, 1),
+        )
+        cli("run", str(xlsx_data), "--yes", "--verbose", "--refresh-cache", *state, expect=(0, 1))
         sb.configure(error_rate=0.0, drop_rate=0.0, lost_response_rate=0.0, token_ttl=604800.0)
         cli("run", str(data), "--yes", "--verbose", *state, "--report", str(work / "rerun.csv"))
         # Credentials from a .env file instead of the environment.
@@ -118,12 +136,18 @@ def test_no_secret_in_any_output_log_report_or_state(
         # A refused access token: the client falls back to refreshing (the other credentials
         # are still set), so doctor may pass.
         bogus = "soakAT" + secrets.token_hex(8)
-        cli("doctor", "--verbose", extra_env={"ALM_ACCESS_TOKEN": bogus},
-            expect=(0, 3))
+        cli("doctor", "--verbose", extra_env={"ALM_ACCESS_TOKEN": bogus}, expect=(0, 3))
         # Refused credentials (exit 3) and an unreachable ALM: the error paths echo no secret.
         wrong = "soakWRONG" + secrets.token_hex(8)
-        cli("run", str(data), "--yes", "--verbose", *state, extra_env={"ALM_CLIENT_SECRET": wrong},
-            expect=(3,))
+        cli(
+            "run",
+            str(data),
+            "--yes",
+            "--verbose",
+            *state,
+            extra_env={"ALM_CLIENT_SECRET": wrong},
+            expect=(3,),
+        )
         cli("doctor", "--verbose", extra_env={"ALM_REFRESH_TOKEN": wrong}, expect=(3,))
         dead = {"ALM_BASE_URL": "http://127.0.0.1:9", "ALM_BATCH_STATE_DIR": str(work / "state2")}
         cli("validate", str(data), "--verbose", "--give-up-after", "3", extra_env=dead, expect=(3,))
