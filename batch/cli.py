@@ -13,14 +13,20 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from batch import __version__
 from batch.errors import BatchError, ExitStatus, UsageError
+from batch.jobs.events import ConfirmationNeeded, JobEvent, StageProgress, WriteProgress
 from batch.models import RunSummary
+
+if TYPE_CHECKING:
+    from batch.jobs import Job
 
 log = logging.getLogger("batch")
 
@@ -248,13 +254,33 @@ def _load_settings() -> Any:
 
 
 class _Progress:
-    """tqdm bars for the stages and for writes; silent when not on a terminal or --quiet."""
+    """The job's events on a terminal: tqdm bars for the stages and the writes (silent when
+    not on a terminal or --quiet); without a terminal, a one-line heartbeat at most every
+    ``heartbeat`` seconds so a scheduler's log shows that a long run is alive."""
 
-    def __init__(self, env: CliEnv, enabled: bool) -> None:
+    def __init__(
+        self,
+        env: CliEnv,
+        *,
+        bars: bool,
+        heartbeat: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.env = env
-        self.enabled = enabled
+        self.enabled = bars
+        self.heartbeat = heartbeat
+        self.clock = clock
+        self.last_beat = clock()
         self.bars: dict[str, Any] = {}
         self.lock = threading.Lock()
+
+    def __call__(self, event: JobEvent) -> None:
+        if isinstance(event, StageProgress):
+            self.stage(event.stage, event.done, event.total)
+        elif isinstance(event, WriteProgress):
+            self.writes(event)
+        elif isinstance(event, ConfirmationNeeded):
+            self.close()  # the lookup bars are done: the question gets a clean screen
 
     def _bar(self, name: str, total: int, unit: str) -> Any:
         from tqdm import tqdm
@@ -274,6 +300,7 @@ class _Progress:
 
     def stage(self, stage: str, done: int, total: int) -> None:
         if not self.enabled:
+            self._beat(f"{stage}: {done:,} of {total:,}")
             return
         with self.lock:
             bar = self._bar(stage, total, "it")
@@ -282,22 +309,35 @@ class _Progress:
             bar.n = done
             bar.refresh()
 
-    def write_event(self, event: Any) -> None:
-        """execute's ProgressEvent: rows and writes bars (tqdm shows rate and ETA)."""
+    def writes(self, event: WriteProgress) -> None:
         if not self.enabled:
+            eta = f", about {_duration_words(event.eta_seconds)} left" if event.eta_seconds else ""
+            self._beat(
+                f"rows {event.rows_done:,} of {event.rows_total:,}, writes {event.writes_done:,}"
+                f" of {event.writes_total:,} ({event.rate_per_s:.1f}/s){eta}"
+            )
             return
-        counts = getattr(event, "counts", {}) or {}
         with self.lock:
-            for name, unit, done_key, total_key in (
-                ("rows", "row", "rows_done", "rows_total"),
-                ("writes", "write", "writes_done", "writes_total"),
+            for name, unit, done, total in (
+                ("rows", "row", event.rows_done, event.rows_total),
+                ("writes", "write", event.writes_done, event.writes_total),
             ):
-                total = int(counts.get(total_key, 0))
                 if not total:
                     continue
                 bar = self._bar(name, total, unit)
                 bar.total = total
-                bar.update(max(0, int(counts.get(done_key, 0)) - bar.n))
+                bar.update(max(0, done - bar.n))
+
+    def _beat(self, text: str) -> None:
+        if self.heartbeat is None:
+            return
+        with self.lock:
+            now = self.clock()
+            if now - self.last_beat < self.heartbeat:
+                return
+            self.last_beat = now
+        stamp = datetime.now().astimezone().strftime("%H:%M:%S")
+        self.env.err(f"[{stamp}] progress: {text}")
 
     def close(self) -> None:
         with self.lock:
@@ -306,11 +346,23 @@ class _Progress:
             self.bars.clear()
 
 
-def _confirm(env: CliEnv, progress: _Progress) -> Callable[[RunSummary], bool]:
+def _duration_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _confirm(env: CliEnv) -> Callable[[RunSummary], bool]:
     from batch.summary import format_plan
 
     def ask(summary: RunSummary) -> bool:
-        progress.close()  # the lookup bars are done: the question gets a clean screen
         env.err(format_plan(summary))
         env.stderr.write("Proceed and write to ALM? [y/N] ")
         env.stderr.flush()
@@ -321,8 +373,11 @@ def _confirm(env: CliEnv, progress: _Progress) -> Callable[[RunSummary], bool]:
 
 
 # --------------------------------------------------------------------------- commands
+HEARTBEAT_SECONDS = 30.0
+
+
 def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
-    from batch.pipeline import JobHooks, JobOptions, run_job
+    from batch.jobs import Job, JobOptions
     from batch.reader import parse_map_options
     from batch.report import format_summary, summary_json
 
@@ -352,20 +407,18 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         command=args.command,
     )
     interactive = env.is_interactive()
-    progress = _Progress(env, enabled=interactive and not args.quiet)
-    stop = threading.Event()
-    hooks = JobHooks(
-        on_progress=progress.stage,
-        on_write=progress.write_event,
-        confirm=_confirm(env, progress)
-        if (interactive and not dry_run and not getattr(args, "yes", False))
-        else None,
-        stop=stop,
+    progress = _Progress(
+        env,
+        bars=interactive and not args.quiet,
+        heartbeat=None if (interactive or args.quiet) else HEARTBEAT_SECONDS,
     )
+    ask = interactive and not dry_run and not getattr(args, "yes", False)
     settings = None if options.offline else _load_settings()
-    with _sigint_sets(stop):
+    job = Job(options, settings, confirm=_confirm(env) if ask else None)
+    job.subscribe(progress)
+    with _sigint_cancels(job):
         try:
-            outcome = run_job(options, settings, hooks)
+            outcome = job.run()
         finally:
             progress.close()
     for warning in outcome.warnings:
@@ -380,21 +433,21 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     return int(outcome.exit_status)
 
 
-class _sigint_sets:
-    """First Ctrl-C sets ``stop`` (finish writes in flight, save, report); a second one aborts."""
+class _sigint_cancels:
+    """First Ctrl-C cancels the job (finish writes in flight, save, report); a second aborts."""
 
-    def __init__(self, stop: threading.Event) -> None:
-        self.stop = stop
+    def __init__(self, job: Job) -> None:
+        self.job = job
         self.previous: Any = None
 
-    def __enter__(self) -> _sigint_sets:
+    def __enter__(self) -> _sigint_cancels:
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.getsignal(signal.SIGINT)
 
             def handler(signum: int, frame: Any) -> None:
-                if self.stop.is_set():
+                if self.job.cancelling:
                     raise KeyboardInterrupt
-                self.stop.set()
+                self.job.cancel()
                 print(
                     "\nInterrupted: finishing the writes in flight, then saving the ledger and "
                     "the report. Press Ctrl-C again to stop at once.",

@@ -88,7 +88,7 @@ def prepare_output(output: Path) -> None:
 
 
 def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) -> int:
-    from batch.pipeline import JobOptions, run_job
+    from batch.jobs import Job, JobOptions
     from batch.redact import register_secrets
     from batch.report import format_summary
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
@@ -136,7 +136,7 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
                 report=output / f"completions.{report}",
                 command="demo",
             )
-            outcomes.append(run_job(options, settings))
+            outcomes.append(Job(options, settings).run())
             emit(format_summary(outcomes[-1].summary, quiet=quiet))
             emit("")
         _, live, again = outcomes

@@ -14,6 +14,7 @@ class RowStatus(StrEnum):
 
     COMPLETED = "completed"
     WOULD_COMPLETE = "would_complete"
+    VALID = "valid"  # --offline: passed every check that needs no ALM
     ALREADY_COMPLETED = "already_completed"
     DUPLICATE = "duplicate"
     INVALID = "invalid"
@@ -34,6 +35,7 @@ _OK_STATUSES = frozenset(
     {
         RowStatus.COMPLETED,
         RowStatus.WOULD_COMPLETE,
+        RowStatus.VALID,
         RowStatus.ALREADY_COMPLETED,
         RowStatus.DUPLICATE,
     }
@@ -185,6 +187,10 @@ class RunSummary:
     api_calls: dict[str, int] = field(default_factory=dict)  # "GET /users" -> n
     throttled: int = 0  # 429 answers met
     estimate_seconds: float | None = None  # dry run: time the live run needs at the limits
+    actual_seconds: float | None = None  # live run: time the writes took
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)
     exit_status: int = 0
+    edits: list[dict[str, str]] = field(
+        default_factory=list
+    )  # the page's fixes: row, column, old, new

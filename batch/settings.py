@@ -102,3 +102,20 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
         return out
+
+
+def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
+    """The state directory a job uses (cache, ledger, learned choices), created if missing:
+    ``--state-dir``, else ``ALM_BATCH_STATE_DIR``, else the per-user data folder."""
+    from batch.cache import default_state_dir
+    from batch.errors import StateError
+
+    state_dir = explicit or settings.batch_state_dir or default_state_dir()
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"Cannot create the state directory {state_dir}: {exc.strerror}.",
+            hint="Pass --state-dir DIR (or set ALM_BATCH_STATE_DIR) to a writable folder.",
+        ) from exc
+    return state_dir

@@ -7,7 +7,7 @@ ON and the sandbox clock ``--time-scale`` times faster than real (so an hourly l
 take an hour; wall time is then only the local cost, not ALM's).
 
 What is measured, from the sandbox's own books (every request it received, 429s included):
-calls per endpoint for ``run_job(JobOptions(dry_run=True))``, first with an empty state dir
+calls per endpoint for ``Job(JobOptions(dry_run=True)).run()``, first with an empty state dir
 (cold cache), then again with the same state dir (warm). The row-by-row script's calls are
 computed exactly from the seed and the file (``bench.naive.count_calls``); at the smallest
 size the script is also run for real (limits off, as only its calls are counted) and its real
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.demo import settings_for_sandbox
-from batch.pipeline import JobOptions, run_job
+from batch.jobs import Job, JobOptions
 from batch.sandbox import Sandbox, SandboxConfig
 from bench.common import (
     ENROLLMENT_READS,
@@ -83,10 +83,10 @@ def _dry_run(sb: Sandbox, world: World, state: Path, report: Path) -> dict[str, 
     settings = settings_for_sandbox(sb, users_get_per_hour=REAL_USERS_PER_HOUR)
     before = sb.books()
     watch = Stopwatch()
-    outcome = run_job(
+    outcome = Job(
         JobOptions(path=world.path, dry_run=True, state_dir=state, report=report, command="bench"),
         settings,
-    )
+    ).run()
     seconds = watch.seconds
     after = sb.books()
     calls = api_calls(diff_calls(after["calls"], before["calls"]))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.demo import settings_for_sandbox
-from batch.pipeline import JobHooks, JobOptions, run_job
+from batch.jobs import Job, JobOptions, WriteProgress
 from batch.sandbox import Sandbox, SandboxConfig
 from bench.common import (
     SandboxProcess,
@@ -112,9 +112,11 @@ class _WriteClock:
         self.writes_made = 0
 
     def __call__(self, event: Any) -> None:
+        if not isinstance(event, WriteProgress):
+            return
         with self.lock:
-            if event.counts.get("writes_made", 0) >= self.writes_made:
-                self.writes_made = event.counts.get("writes_made", 0)
+            if event.writes_made >= self.writes_made:
+                self.writes_made = event.writes_made
                 self.last_elapsed = max(self.last_elapsed, event.elapsed)
 
 
@@ -157,7 +159,7 @@ def run_size(
     with _sandbox(world, folder / name / "alm", time_scale, in_process) as sb:
         settings = settings_for_sandbox(sb, users_get_per_hour=REAL_USERS_PER_HOUR)
         run_watch = Stopwatch()
-        outcome = run_job(
+        job = Job(
             JobOptions(
                 path=world.path,
                 state_dir=folder / name / "state",
@@ -166,8 +168,9 @@ def run_size(
                 command="bench",
             ),
             settings,
-            JobHooks(on_write=clock),
         )
+        job.subscribe(clock)
+        outcome = job.run()
         run_seconds = run_watch.seconds
         books = sb.books()
     calls = api_calls(books["calls"])

@@ -92,7 +92,7 @@ def test_offline_validation_needs_no_alm_setting_and_no_sandbox(tmp_path: Path) 
     assert run.code == 1, run  # two invalid rows
     rows = read_report(tmp_path / "completions.report.csv")
     assert [r["row"] for r in rows] == list(range(2, 37))
-    expected = {row: "would_complete" for row in range(2, 37)}
+    expected = {row: "valid" for row in range(2, 37)}  # valid: nothing was resolved
     expected.update({17: "invalid", 28: "invalid", 22: "duplicate"})
     assert statuses(rows) == expected
     assert "--offline" in rows[0]["message"]

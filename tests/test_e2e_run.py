@@ -91,7 +91,7 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
     assert again.code == 1, again  # the two invalid rows are still invalid, the rest are valid
     rechecked = read_report(tmp_path / "failed-check.csv")
     assert [r["status"] for r in rechecked] == [
-        "invalid" if EXPECTED_LIVE[r] == "invalid" else "would_complete" for r in FAILING_ROWS
+        "invalid" if EXPECTED_LIVE[r] == "invalid" else "valid" for r in FAILING_ROWS
     ]
 
 

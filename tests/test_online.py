@@ -1,18 +1,27 @@
-"""Online-job helpers: the write allowance and the default concurrency drawn from it."""
+"""Default write concurrency follows the allowance ALM grants, read from its live headers."""
 
-from batch.online import default_concurrency, writes_per_minute
-from batch.settings import Settings
-
-
-def settings() -> Settings:
-    return Settings(_env_file=None, post_per_minute=30.0)  # type: ignore[call-arg]
+from batch.alm.ratelimit import RateLimiter
+from batch.jobs import default_concurrency, write_concurrency
 
 
-def test_write_allowance_comes_from_alms_headers_else_the_setting() -> None:
-    assert writes_per_minute({"POST": "30r/m"}, settings()) == 30.0
-    assert writes_per_minute({"POST": "2r/s"}, settings()) == 120.0
-    assert writes_per_minute({"POST": "600r/h"}, settings()) == 10.0
-    assert writes_per_minute({"GET": "100r/m"}, settings()) == 30.0  # no POST header: setting
+class _Client:
+    """The one thing write_concurrency asks of the client, backed by the real rate limiter."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def allowance_per_minute(self, method: str) -> float:
+        return self.limiter.allowance(method) * 60.0
+
+
+def limiter(post_per_minute: float = 30.0) -> RateLimiter:
+    return RateLimiter(
+        verb_limits={"GET": (100.0, 10), "POST": (post_per_minute, 10)},
+        endpoint_limits={},
+        endpoint_of=lambda method, template: None,
+        clock=lambda: 0.0,
+        sleep=lambda seconds: None,
+    )
 
 
 def test_default_concurrency_follows_the_write_allowance() -> None:
@@ -20,3 +29,20 @@ def test_default_concurrency_follows_the_write_allowance() -> None:
     assert default_concurrency(600.0) == 5  # 10 writes/s x 0.25 s x 2
     assert default_concurrency(1800.0) == 15  # 30 writes/s
     assert default_concurrency(10**6) == 32  # never more than the cap
+
+
+def test_concurrency_follows_alms_header_once_seen_else_the_setting() -> None:
+    rl = limiter(post_per_minute=30.0)
+    client = _Client(rl)
+    assert write_concurrency(client, None) == 4  # the setting: 30/min
+    # ALM's documented header form, as the HTTP layer passes it on.
+    rl.observe("POST", "/users/{id}/userModuleGrade", "2400r/m", "10")
+    assert client.allowance_per_minute("POST") == 2400 * 0.97
+    assert write_concurrency(client, None) == 20  # 38.8 writes/s x 0.25 s x 2
+    assert write_concurrency(client, 3) == 3  # --concurrency wins
+
+
+def test_a_get_header_does_not_change_the_write_allowance() -> None:
+    rl = limiter(post_per_minute=30.0)
+    rl.observe("GET", "/users", "600r/m", "10")
+    assert _Client(rl).allowance_per_minute("POST") == 30.0

@@ -169,6 +169,11 @@ class AlmClient:
             out[key] = value
         return out
 
+    def allowance_per_minute(self, method: str) -> float:
+        """The requests per minute ALM grants this verb now (from its live headers when seen,
+        else the settings): what default concurrency and the time estimate follow."""
+        return self.http.limiter.allowance(method) * 60.0
+
     def rate_limit_headers(self) -> dict[str, str]:
         """The last x-rate-limit / x-burst values seen, per verb class, for doctor."""
         return dict(self.http.last_rate_headers)

@@ -237,6 +237,12 @@ class RateLimiter:
                 bucket.capacity = burst
                 bucket.tokens = min(bucket.tokens, burst - 1.0)
 
+    def allowance(self, method: str) -> float:
+        """The requests per second this verb class is paced at now: ALM's ``x-rate-limit``
+        once an answer carried it (less the safety margin), else the configured default."""
+        with self._lock:
+            return self._verb_bucket(method).rate
+
     def describe(self) -> dict[str, str]:
         """Current pacing per bucket, for doctor and logs: ``{"GET": "100.0/min, burst 10"}``."""
         with self._lock:

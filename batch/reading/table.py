@@ -8,7 +8,7 @@ rows never sit in memory and validation can make two passes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -69,6 +69,42 @@ class Table:
                             raise InputError(_too_wide(str(self.path), number, pos + 1))
                         values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
             yield InputRow(number, values, {f: cells[i] for f, i in field_idx})
+
+    def edited(self, edits: Mapping[int, Mapping[str, str]], exclude: Iterable[int] = ()) -> Table:
+        """This table with some cells replaced (row -> {header: new text}) and some rows left
+        out: the page's "fix in place". The file itself is never changed."""
+        unknown = {h for cells in edits.values() for h in cells if h not in self.columns}
+        if unknown:
+            raise UsageError(
+                f"No column named {', '.join(repr(h) for h in sorted(unknown))} in {self.path.name}.",
+                hint=f"Edit one of its columns: {', '.join(self.columns)}.",
+            )
+        assert self._source is not None
+        by_index = {
+            row: {self.columns.index(h): text for h, text in cells.items()}
+            for row, cells in edits.items()
+        }
+        source = _EditedSource(self._source, by_index, frozenset(exclude))
+        return replace(self, _source=source)
+
+
+@dataclass(frozen=True)
+class _EditedSource:
+    inner: _Source
+    edits: Mapping[int, Mapping[int, str]]
+    exclude: frozenset[int]
+
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        for number, cells in self.inner.records():
+            if number in self.exclude:
+                continue
+            change = self.edits.get(number)
+            if change:
+                width = max(len(cells), max(change) + 1)
+                cells = cells + [""] * (width - len(cells))
+                for index, text in change.items():
+                    cells[index] = text
+            yield number, cells
 
 
 def open_table(

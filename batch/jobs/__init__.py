@@ -1,0 +1,37 @@
+"""The job engine both front ends use (the CLI and the upload page): options in, typed events
+out, cancel, and the outcome. See ``batch.jobs.engine`` for the life of a job."""
+
+from batch.jobs.concurrency import default_concurrency, write_concurrency
+from batch.jobs.engine import Job, exit_status_for, new_run_id
+from batch.jobs.events import (
+    ConfirmationNeeded,
+    JobEvent,
+    JobFinished,
+    PlanReady,
+    RowFinished,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+    WriteProgress,
+)
+from batch.jobs.options import JobOptions, JobOutcome, JobState
+
+__all__ = [
+    "ConfirmationNeeded",
+    "Job",
+    "JobEvent",
+    "JobFinished",
+    "JobOptions",
+    "JobOutcome",
+    "JobState",
+    "PlanReady",
+    "RowFinished",
+    "StageFinished",
+    "StageProgress",
+    "StageStarted",
+    "WriteProgress",
+    "default_concurrency",
+    "exit_status_for",
+    "new_run_id",
+    "write_concurrency",
+]

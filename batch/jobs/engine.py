@@ -1,0 +1,544 @@
+"""The job engine: one job from file to report, for every front end.
+
+    job = Job(JobOptions(path=Path("march.xlsx"), dry_run=True))
+    job.subscribe(print)          # typed events (batch.jobs.events)
+    outcome = job.run()           # or job.start(); job.wait()
+    job.cancel()                  # from any thread: Ctrl-C semantics
+
+read -> validate -> (offline: stop) -> resolve -> plan -> (dry run: stop) -> confirm ->
+execute -> verify -> report. The engine prints nothing and asks nothing itself: progress goes out
+as events, the one question (proceed with the writes?) goes to the ``confirm`` callable, and
+the outcome carries the exit status of product.md. A run-level problem found before anything
+was written raises ``BatchError`` from ``run()`` (and is kept in ``Job.error``); later aborts
+come back in the outcome with the report of what was done.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from batch.alm.api import AlmClient
+from batch.cache import LookupCache
+from batch.errors import AbortError, BatchError, ConfigError, ExitStatus, Interrupted, UsageError
+from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
+from batch.jobs.concurrency import MAX_CONCURRENCY, write_concurrency
+from batch.jobs.events import (
+    ConfirmationNeeded,
+    JobEvent,
+    JobFinished,
+    PlanReady,
+    RowFinished,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+    WriteProgress,
+)
+from batch.jobs.options import JobOptions, JobOutcome, JobState
+from batch.ledger import Ledger, StateLock, apply_ledger
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
+from batch.plan import Plan, PlanOptions, build_plan
+from batch.reader import Table, open_table
+from batch.redact import redact
+from batch.report import ReportPaths, write_reports
+from batch.resolve import Resolver
+from batch.settings import Settings, resolve_state_dir
+from batch.validate import ValidationOptions, check_rows, duplicate_message, summarise_issues
+from batch.verify import verify_results
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[JobEvent], None]
+Confirm = Callable[[RunSummary], bool]
+
+INTERRUPTED_LOOKUP = (
+    "Not attempted: the run was interrupted while looking up learners and courses in ALM; "
+    "nothing was written. Run the same command again to finish."
+)
+OFFLINE_VALID = (
+    "Valid. Not checked against ALM (--offline): learner, course and modules are resolved "
+    "when you run without --offline."
+)
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def exit_status_for(results_ok: bool, aborted: BatchError | None, interrupted: bool) -> ExitStatus:
+    if interrupted:
+        return ExitStatus.INTERRUPTED
+    if aborted is not None:
+        return aborted.exit_status
+    return ExitStatus.OK if results_ok else ExitStatus.ROWS_FAILED
+
+
+def offline_result(checked: CheckedRow) -> RowResult:
+    """A row checked without ALM: invalid, duplicate, or valid (nothing resolved)."""
+    values = checked.input.values
+    if checked.issues:
+        return RowResult(checked.row, values, RowStatus.INVALID, summarise_issues(checked.issues))
+    if checked.duplicate_of is not None:
+        message = duplicate_message(checked.duplicate_of)
+        return RowResult(checked.row, values, RowStatus.DUPLICATE, message, action="skip")
+    return RowResult(checked.row, values, RowStatus.VALID, OFFLINE_VALID, action="none")
+
+
+def not_attempted(checked: CheckedRow, message: str = INTERRUPTED_LOOKUP) -> RowResult:
+    """A row the run stopped before reaching (Ctrl-C or an abort while looking things up)."""
+    result = offline_result(checked)
+    if result.status is RowStatus.VALID:
+        result.status = RowStatus.UNKNOWN
+        result.message = message
+    return result
+
+
+def require_credentials(settings: Settings) -> None:
+    """Stop before any call when the configuration cannot possibly authenticate."""
+    if settings.access_token is not None:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("ALM_CLIENT_ID", settings.client_id),
+            ("ALM_CLIENT_SECRET", settings.client_secret),
+            ("ALM_REFRESH_TOKEN", settings.refresh_token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"Missing configuration: {', '.join(missing)}.",
+            hint="Set them in the environment or a .env file (see README, 'Point it at your "
+            "ALM account'), or use 'alm-batch validate FILE --offline' to check the file only.",
+        )
+
+
+class Job:
+    """One ``run`` / ``validate`` job. Thread-safe to cancel and observe; run it once."""
+
+    def __init__(
+        self,
+        options: JobOptions,
+        settings: Settings | None = None,
+        *,
+        confirm: Confirm | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.options = options
+        self.confirm = confirm
+        self.now = now
+        self.state = JobState.QUEUED
+        self.outcome: JobOutcome | None = None
+        self.error: BatchError | None = None
+        self.table: Table | None = None
+        self._settings = settings
+        self._listeners: list[Listener] = []
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the front end's side ------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def cancel(self) -> None:
+        """Stop as Ctrl-C does: no new lookup or write starts, writes in flight finish, the
+        ledger and the report are saved. A job that has not started will not start."""
+        self._stop.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def results(self) -> list[RowResult]:
+        return self.outcome.results if self.outcome is not None else []
+
+    def start(self) -> None:
+        """Run in a background thread; ``wait()`` or the ``JobFinished`` event tells the end."""
+
+        def target() -> None:
+            try:
+                self.run()
+            except BatchError:
+                pass  # kept in self.error, announced by JobFinished(None)
+            except Exception:  # a bug: never leave a page waiting for ever
+                log.exception("job failed")
+
+        self._thread = threading.Thread(target=target, name="alm-batch-job", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> JobOutcome | None:
+        self._done.wait(timeout)
+        return self.outcome
+
+    def run(self) -> JobOutcome:
+        if self.state is not JobState.QUEUED:
+            raise RuntimeError("a job runs once")
+        if self._stop.is_set():
+            self.state = JobState.CANCELLED
+            self._done.set()
+            raise UsageError("The job was cancelled before it started.")
+        self.state = JobState.RUNNING
+        try:
+            outcome = self._run()
+        except BatchError as exc:
+            self.error = exc
+            self.state = JobState.FAILED
+            self._done.set()
+            self.emit(JobFinished(None))
+            raise
+        except BaseException:
+            self.state = JobState.FAILED
+            self._done.set()
+            raise
+        self.outcome = outcome
+        self.state = (
+            JobState.CANCELLED if outcome.cancelled or outcome.interrupted else JobState.DONE
+        )
+        self._done.set()
+        self.emit(JobFinished(outcome))
+        return outcome
+
+    def emit(self, event: JobEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a display must never break a run
+                log.exception("job listener failed")
+
+    # --- the pipeline ----------------------------------------------------------------------
+    def _run(self) -> JobOutcome:
+        options = self.options
+        started = self.now()  # the job's start: reading the file counts
+        self.emit(StageStarted("read"))
+        table = self._open_table()
+        self.table = table
+        validation = ValidationOptions(
+            date_format=options.date_format,
+            timezone=options.timezone,
+            default_completion_date=options.completion_date,
+        )
+        self.emit(StageFinished("read"))
+        if options.offline:
+            summary = self._new_summary(table, "(offline)", started)
+            checked = check_rows(table, validation)
+            return self._report((offline_result(c) for c in checked), table, summary, live=False)
+        settings = self._settings if self._settings is not None else Settings()
+        require_credentials(settings)
+        return _OnlineRun(self, settings, table, started).run(list(check_rows(table, validation)))
+
+    def _open_table(self) -> Table:
+        options = self.options
+        require = ["email", "course"] + ([] if options.completion_date else ["completion_date"])
+        table = open_table(
+            options.path,
+            encoding=options.encoding,
+            sheet=options.sheet,
+            header_row=options.header_row,
+            mapping=options.mapping or None,
+            require=require,
+        )
+        if options.edits or options.exclude:
+            table = table.edited(options.edits, options.exclude)
+        return table
+
+    def _new_summary(self, table: Table, host: str, now: datetime) -> RunSummary:
+        options = self.options
+        return RunSummary(
+            run_id=new_run_id(now),
+            command=options.command,
+            dry_run=options.dry_run or options.offline,
+            input_path=str(options.path),
+            input_sha256=table.sha256,
+            alm_host=host,
+            started_at=now,
+            options=options.public(),
+            edits=self._edit_list(table),
+        )
+
+    def _edit_list(self, table: Table) -> list[dict[str, str]]:
+        """Every edit and exclusion, with the value it replaced, for the report."""
+        edits, exclude = self.options.edits, self.options.exclude
+        if not edits and not exclude:
+            return []
+        wanted = set(edits) | set(exclude)
+        old: dict[int, dict[str, str]] = {}
+        source = open_table(
+            self.options.path,
+            encoding=self.options.encoding,
+            sheet=self.options.sheet,
+            header_row=table.header_row,
+            mapping=table.mapping or None,
+            require=(),
+        )
+        for row in source.iter_rows():
+            if row.row in wanted:
+                old[row.row] = row.values
+        out: list[dict[str, str]] = []
+        for number in sorted(wanted):
+            if number in exclude:
+                out.append({"row": str(number), "column": "", "old": "", "new": "(row excluded)"})
+                continue
+            for header, new in edits[number].items():
+                before = old.get(number, {}).get(header, "")
+                out.append({"row": str(number), "column": header, "old": before, "new": new})
+        return out
+
+    def _report(
+        self,
+        results: Iterable[RowResult],
+        table: Table,
+        summary: RunSummary,
+        *,
+        live: bool,
+        aborted: BatchError | None = None,
+        interrupted: bool = False,
+        cancelled: bool = False,
+        warnings: list[str] | None = None,
+        ledger: Ledger | None = None,
+    ) -> JobOutcome:
+        """Write the reports (streaming), settle the exit status, close the run in the ledger."""
+        options = self.options
+        kept: list[RowResult] = []
+        all_ok = True
+
+        def stream() -> Iterator[RowResult]:
+            nonlocal all_ok
+            for result in results:
+                if not result.status.ok:
+                    all_ok = False
+                if options.keep_results:
+                    kept.append(result)
+                self.emit(RowFinished(result))
+                yield result
+            summary.ended_at = self.now()  # the summary is written after the last row
+
+        # Known before the rows are written, so the report's summary agrees with the exit code.
+        if interrupted or aborted is not None:
+            summary.exit_status = int(exit_status_for(True, aborted, interrupted))
+        self.emit(StageStarted("report"))
+        paths = write_reports(
+            stream(),
+            columns=table.columns,
+            summary=summary,
+            input_path=options.path,
+            input_format=table.format,
+            explicit=options.report,
+            live=live,
+            sheet=options.sheet,
+        )
+        status = exit_status_for(all_ok, aborted, interrupted)
+        summary.exit_status = int(status)
+        if live and ledger is not None:
+            ledger.end_run(summary.run_id, int(status))
+        self.emit(StageFinished("report"))
+        return JobOutcome(
+            summary,
+            status,
+            paths.report,
+            paths.failed,
+            warnings=warnings or [],
+            aborted=aborted,
+            cancelled=cancelled,
+            interrupted=interrupted,
+            results=kept,
+        )
+
+    # --- after the run: the page's downloads -----------------------------------------------
+    def export(self, path: Path) -> ReportPaths:
+        """Write this job's report again, in the format of ``path``'s extension (and its
+        failed-rows file beside it when rows failed). Needs ``keep_results``."""
+        if self.outcome is None or self.table is None:
+            raise UsageError("The job has no report yet.")
+        if not self.options.keep_results:
+            raise UsageError("This job did not keep its rows (keep_results=False).")
+        summary = replace(self.outcome.summary, report_paths=[])
+        return write_reports(
+            iter(self.outcome.results),
+            columns=self.table.columns,
+            summary=summary,
+            input_path=self.options.path,
+            input_format=self.table.format,
+            explicit=path,
+            live=not summary.dry_run,
+            sheet=self.options.sheet,
+        )
+
+
+class _OnlineRun:
+    """The part of a job that talks to ALM: resolve and plan, then (live) execute."""
+
+    def __init__(self, job: Job, settings: Settings, table: Table, started: datetime) -> None:
+        self.job = job
+        self.options = job.options
+        self.settings = settings
+        self.table = table
+        self.summary = job._new_summary(table, settings.host, started)
+        self.live = not job.options.dry_run
+        self.ledger: Ledger | None = None
+        self.aborted: BatchError | None = None
+        self.interrupted = False
+        self.cancelled = False
+        self.warnings: list[str] = []
+
+    def run(self, checked: list[CheckedRow]) -> JobOutcome:
+        options, settings = self.options, self.settings
+        state_dir = resolve_state_dir(options.state_dir, settings)
+        lock: AbstractContextManager[object] = StateLock(state_dir) if self.live else nullcontext()
+        with lock:
+            cache = LookupCache(
+                None if options.no_cache else state_dir / "cache.sqlite3",
+                settings.base_url,
+                ttl_seconds=options.cache_ttl,
+                refresh=options.refresh_cache,
+            )
+            client = AlmClient(
+                settings,
+                concurrency=options.concurrency or MAX_CONCURRENCY,  # the connection pool
+                max_rps=options.max_rps,
+                give_up_after=options.give_up_after,
+            )
+            resolver: Resolver | None = None
+            try:
+                resolver = Resolver(
+                    client,
+                    cache,
+                    user_lookup=options.user_lookup,
+                    on_progress=self._on_stage_progress,
+                    users_per_hour=settings.users_get_per_hour,
+                    stop=self.job._stop,
+                )
+                results = self._plan_and_execute(checked, resolver, client, state_dir)
+            finally:
+                self.warnings.extend(cache.warnings)
+                if resolver is not None:
+                    self.warnings.extend(resolver.warnings)
+                cache.close()
+                self.summary.api_calls = dict(client.stats.calls)
+                self.summary.throttled = client.stats.throttled
+                self.summary.writes_made = client.stats.writes
+                client.close()
+            try:
+                return self.job._report(
+                    results,
+                    self.table,
+                    self.summary,
+                    live=self.live,
+                    aborted=self.aborted,
+                    interrupted=self.interrupted,
+                    cancelled=self.cancelled,
+                    warnings=self.warnings,
+                    ledger=self.ledger,
+                )
+            finally:
+                if self.ledger is not None:
+                    self.ledger.close()
+
+    def _on_stage_progress(self, stage: str, done: int, total: int) -> None:
+        self.job.emit(StageProgress(stage, done, total))
+
+    def _plan_and_execute(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> list[RowResult]:
+        job, options, summary = self.job, self.options, self.summary
+        job.emit(StageStarted("lookup"))
+        try:
+            plan = build_plan(
+                checked,
+                resolver,
+                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
+                on_progress=self._on_stage_progress,
+            )
+        except Interrupted:
+            # Cancelled while looking things up: nothing was written; every row is reported.
+            self.interrupted = True
+            return [not_attempted(c) for c in checked]
+        except AbortError as exc:
+            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
+            self.aborted = exc
+            message = (
+                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run the same command again once this is fixed."
+            )
+            return [not_attempted(c, message) for c in checked]
+        job.emit(StageFinished("lookup"))
+        ledger_path = state_dir / "ledger.sqlite3"
+        if self.live or ledger_path.exists():
+            self.ledger = Ledger(ledger_path)
+            apply_ledger(plan, self.ledger, self.settings.base_url, overwrite=options.overwrite)
+        summary.writes_planned = plan.writes_needed
+        summary.estimate_seconds = plan.estimate_seconds(client.allowance_per_minute("POST"))
+        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+        summary.rows = len(plan.rows)
+        job.emit(PlanReady(summary))
+        if self.live and plan.writes_needed and job.confirm is not None:
+            job.emit(ConfirmationNeeded(summary))
+            if not job.confirm(summary):
+                self.live, self.cancelled, summary.dry_run = False, True, True
+        if job.cancelling and self.live:
+            # Cancelled between the plan and the first write: nothing was written.
+            self.live, self.cancelled, summary.dry_run = False, True, True
+        if not self.live or self.ledger is None:
+            return [row.to_result() for row in plan.rows]
+        return self._execute(plan, client, self.ledger)
+
+    def _execute(self, plan: Plan, client: AlmClient, ledger: Ledger) -> list[RowResult]:
+        job, options, summary = self.job, self.options, self.summary
+        ledger.start_run(
+            summary.run_id,
+            input_path=str(options.path),
+            input_sha256=summary.input_sha256,
+            options=summary.options,
+        )
+        job.emit(StageStarted("execute"))
+        started = time.monotonic()
+
+        def on_write(event: ProgressEvent) -> None:
+            counts = event.counts
+            job.emit(
+                WriteProgress(
+                    rows_done=counts.get("rows_done", 0),
+                    rows_total=counts.get("rows_total", 0),
+                    writes_done=counts.get("writes_done", 0),
+                    writes_total=counts.get("writes_total", 0),
+                    writes_made=counts.get("writes_made", 0),
+                    rate_per_s=event.rate,
+                    eta_seconds=event.eta_seconds,
+                    throttled=client.stats.throttled,
+                    elapsed=event.elapsed,
+                )
+            )
+
+        outcome = execute_plan(
+            plan,
+            client,
+            ledger,
+            ExecuteOptions(
+                run_id=summary.run_id,
+                base_url=self.settings.base_url,
+                input_sha256=summary.input_sha256,
+                concurrency=write_concurrency(client, options.concurrency),
+                overwrite=options.overwrite,
+                verify=options.verify,
+            ),
+            on_progress=on_write,
+            stop=job._stop,
+        )
+        summary.actual_seconds = time.monotonic() - started
+        job.emit(StageFinished("execute"))
+        self.aborted, self.interrupted = outcome.aborted, outcome.interrupted
+        if options.verify and outcome.aborted is None and not outcome.interrupted:
+            job.emit(StageStarted("verify"))
+            verify_results(outcome.results, plan, client)
+            job.emit(StageFinished("verify"))
+        return outcome.results

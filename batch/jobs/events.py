@@ -1,0 +1,82 @@
+"""What a job tells its front end while it runs: typed events, delivered to subscribers.
+
+A listener is called from the job's own threads (workers included), so it must be quick and
+thread-safe: the CLI updates a tqdm bar, the page puts the event on a queue for its SSE stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from batch.models import RowResult, RunSummary
+
+if TYPE_CHECKING:
+    from batch.jobs.options import JobOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class StageStarted:
+    stage: str  # "read", "lookup", "execute", "verify", "report"
+
+
+@dataclass(frozen=True, slots=True)
+class StageProgress:
+    stage: str  # finer-grained: "users", "courses", "learner state", "rows" ...
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageFinished:
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanReady:
+    """The dry run's answer: ``summary.counts`` per status, ``writes_planned``,
+    ``estimate_seconds`` (at the account's write allowance)."""
+
+    summary: RunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationNeeded:
+    """A live run is about to write; the job's ``confirm`` callable is asked next."""
+
+    summary: RunSummary
+
+
+@dataclass(frozen=True, slots=True)
+class WriteProgress:
+    rows_done: int
+    rows_total: int  # rows with writes planned
+    writes_done: int  # planned writes resolved (sent and answered, or found done)
+    writes_total: int
+    writes_made: int  # HTTP writes sent
+    rate_per_s: float  # HTTP writes per second so far
+    eta_seconds: float | None
+    throttled: int  # 429 answers met so far
+    elapsed: float  # seconds since the first write started
+
+
+@dataclass(frozen=True, slots=True)
+class RowFinished:
+    result: RowResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobFinished:
+    outcome: JobOutcome | None  # None when the job failed before writing (``Job.error``)
+
+
+JobEvent = (
+    StageStarted
+    | StageProgress
+    | StageFinished
+    | PlanReady
+    | ConfirmationNeeded
+    | WriteProgress
+    | RowFinished
+    | JobFinished
+)
