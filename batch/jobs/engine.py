@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from contextlib import closing as _closing
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,11 +224,7 @@ class Job:
         self.emit(StageStarted("read"))
         table = self._open_table()
         self.table = table
-        validation = ValidationOptions(
-            date_format=options.date_format,
-            timezone=options.timezone,
-            default_completion_date=options.completion_date,
-        )
+        validation = _validation(options)
         self.emit(StageFinished("read"))
         if options.offline:
             summary = self._new_summary(table, "(offline)", started)
@@ -278,7 +275,7 @@ class Job:
             encoding=self.options.encoding,
             sheet=self.options.sheet,
             header_row=table.header_row,
-            mapping=table.mapping or None,
+            mapping=self.options.mapping or None,
             require=(),
         )
         for row in source.iter_rows():
@@ -374,6 +371,65 @@ class Job:
             sheet=self.options.sheet,
         )
 
+    def recheck(
+        self, edits: dict[int, dict[str, str]] | None = None, exclude: Iterable[int] = ()
+    ) -> list[RowResult]:
+        """Fix in place: apply ``edits`` (row -> {header: new value}) and exclusions to a
+        finished dry run, re-check just those rows (read, validate, resolve, plan: read-only
+        calls, through the warm cache) and return their new results (excluded rows are
+        dropped from the results). The whole file is validated again so a column's date order
+        and duplicates stay decided across every row; rows other than these keep their result.
+        """
+        outcome = self.outcome
+        if outcome is None or not self.options.keep_results:
+            raise UsageError("Only a finished dry run that kept its rows can be re-checked.")
+        if not outcome.summary.dry_run or outcome.cancelled:
+            raise UsageError("Rows can only be edited in a dry run; start a new dry run first.")
+        edits = {int(row): dict(cells) for row, cells in (edits or {}).items()}
+        dropped = {int(row) for row in exclude}
+        known = {r.row for r in outcome.results} | set(self.options.exclude)
+        unknown = sorted((set(edits) | dropped) - known)
+        if unknown:
+            raise UsageError(f"No row {unknown[0]} in {self.options.path.name}.")
+        merged = {row: dict(cells) for row, cells in self.options.edits.items()}
+        for row, cells in edits.items():
+            merged.setdefault(row, {}).update(cells)
+        options = replace(
+            self.options, edits=merged, exclude=frozenset(self.options.exclude | dropped)
+        )
+        for row in edits:  # editing an excluded row brings it back
+            if row not in dropped:
+                options.exclude = options.exclude - {row}
+        self.options = options
+        table = self._open_table()
+        self.table = table
+        wanted = set(edits)
+        checked = [c for c in check_rows(table, _validation(options)) if c.row in wanted]
+        if options.offline:
+            fresh = [offline_result(c) for c in checked]
+        else:
+            settings = self._settings if self._settings is not None else Settings()
+            fresh = _OnlineRun(self, settings, table, outcome.summary.started_at).plan_only(checked)
+        by_row = {r.row: r for r in fresh}
+        results = [by_row.get(r.row, r) for r in outcome.results if r.row not in options.exclude]
+        present = {r.row for r in results}
+        results.extend(r for r in fresh if r.row not in present)
+        results.sort(key=lambda r: r.row)
+        outcome.results = results
+        summary = outcome.summary
+        summary.counts = dict(Counter(str(r.status) for r in results))
+        summary.rows = len(results)
+        summary.edits = self._edit_list(table)
+        return fresh
+
+
+def _validation(options: JobOptions) -> ValidationOptions:
+    return ValidationOptions(
+        date_format=options.date_format,
+        timezone=options.timezone,
+        default_completion_date=options.completion_date,
+    )
+
 
 class _OnlineRun:
     """The part of a job that talks to ALM: resolve and plan, then (live) execute."""
@@ -443,6 +499,32 @@ class _OnlineRun:
             finally:
                 if self.ledger is not None:
                     self.ledger.close()
+
+    def plan_only(self, checked: list[CheckedRow]) -> list[RowResult]:
+        """Resolve and plan ``checked`` with read-only calls (the page's re-check of a row)."""
+        options, settings = self.options, self.settings
+        state_dir = resolve_state_dir(options.state_dir, settings)
+        cache = LookupCache(
+            None if options.no_cache else state_dir / "cache.sqlite3",
+            settings.base_url,
+            ttl_seconds=options.cache_ttl,
+        )
+        client = AlmClient(settings, max_rps=options.max_rps, give_up_after=options.give_up_after)
+        try:
+            resolver = Resolver(client, cache, user_lookup=options.user_lookup, stop=self.job._stop)
+            plan = build_plan(
+                checked,
+                resolver,
+                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
+            )
+            ledger_path = state_dir / "ledger.sqlite3"
+            if ledger_path.exists():
+                with _closing(Ledger(ledger_path)) as ledger:
+                    apply_ledger(plan, ledger, settings.base_url, overwrite=options.overwrite)
+            return [row.to_result() for row in plan.rows]
+        finally:
+            cache.close()
+            client.close()
 
     def _on_stage_progress(self, stage: str, done: int, total: int) -> None:
         self.job.emit(StageProgress(stage, done, total))
