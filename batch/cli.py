@@ -149,7 +149,11 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="how emails are resolved: one call each, or one users export job (default: auto)",
     )
-    g.add_argument("--concurrency", type=_positive_int, help="parallel requests (default 4)")
+    g.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        help="cap on requests in flight (default: sized from ALM's allowance and latency)",
+    )
     g.add_argument("--max-rps", type=_positive_float, help="ceiling on requests per second")
     g.add_argument(
         "--give-up-after",

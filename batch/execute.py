@@ -30,13 +30,14 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from batch.alm.api import WriteUncertain
 from batch.alm.types import GradeRequest
 from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.gate import PoolGate
 from batch.ledger import (
     Ledger,
     LedgerEntry,
@@ -92,6 +93,9 @@ class ExecuteOptions:
     concurrency: int = 4
     overwrite: bool = False
     verify: bool = False  # recorded for the run; the caller runs ``verify_results`` afterwards
+    # Writers allowed at once, asked again before each learner (None: ``concurrency``, which
+    # is also the number of threads).
+    workers: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +209,10 @@ class _Executor:
         self.halt = threading.Event()  # set on abort or stop: no new write starts
         self.aborted: BatchError | None = None
         self.interrupted = False
-        self.results: list[RowResult | None] = [None] * len(plan.rows)
+        self.results: dict[int, RowResult] = {}  # plan index -> result (rows may stream in)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self.peak_workers = 0
         self.t0 = time.monotonic()
         self._crash = _crash_spec()  # test-only, None outside the crash tests
 
@@ -254,20 +259,30 @@ class _Executor:
                 log.exception("progress callback failed")
 
     # --- the run ---------------------------------------------------------------------------
-    def run(self) -> None:
-        groups: dict[str, list[int]] = {}
-        for i, rp in enumerate(self.plan.rows):
-            if rp.status is RowStatus.WOULD_COMPLETE:
-                groups.setdefault(rp.user_id, []).append(i)
-            else:
-                self.results[i] = rp.to_result()
-        self.counts.update(
-            rows_total=sum(len(g) for g in groups.values()), writes_total=self.plan.writes_needed
-        )
-        # ``concurrency`` long-lived workers pull learners from one queue: bounded memory and
-        # O(1) scheduling whatever the number of learners (tens of thousands).
-        queue = iter(list(groups.items()))
+    def run(self, stream: Iterable[tuple[str, list[int]]] | None = None) -> None:
+        """Run the plan's learners; ``stream`` instead yields them as they become planned
+        (the plan's rows fill in meanwhile) and ends when planning is over."""
+        if stream is None:
+            groups: dict[str, list[int]] = {}
+            for i, rp in enumerate(self.plan.rows):
+                if rp.status is RowStatus.WOULD_COMPLETE:
+                    groups.setdefault(rp.user_id, []).append(i)
+            stream = list(groups.items())
+            cap = max(1, min(self.opt.concurrency, len(groups)))
+            self.counts.update(
+                rows_total=sum(len(g) for g in groups.values()),
+                writes_total=self.plan.writes_needed,
+            )
+            growing = False
+        else:
+            cap = max(1, self.opt.concurrency)
+            growing = True  # totals grow as learners are planned
+        # ``cap`` long-lived workers pull learners from one queue (bounded memory, O(1)
+        # scheduling for tens of thousands of learners); the gate lets as many write at once
+        # as ALM's allowance and latency call for now.
+        queue = iter(stream)
         queue_lock = threading.Lock()
+        gate = PoolGate(self.opt.workers or (lambda: self.opt.concurrency))
 
         def worker() -> None:
             while not self.halted():
@@ -275,11 +290,20 @@ class _Executor:
                     item = next(queue, None)
                 if item is None:
                     return
-                self._run_user(*item)
+                user_id, indexes = item
+                wanted = [
+                    i for i in indexes if self.plan.rows[i].status is RowStatus.WOULD_COMPLETE
+                ]
+                if growing:
+                    self._count(
+                        rows_total=len(wanted),
+                        writes_total=sum(self.plan.rows[i].writes for i in wanted),
+                    )
+                if wanted:
+                    gate.run(lambda args: self._run_user(*args), (user_id, wanted))
 
-        workers = max(1, min(self.opt.concurrency, len(groups)))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alm-write")
-        futures = {pool.submit(worker) for _ in range(workers)}
+        pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="alm-write")
+        futures = {pool.submit(worker) for _ in range(cap)}
         try:
             while futures:
                 try:
@@ -295,9 +319,20 @@ class _Executor:
         finally:
             pool.shutdown(wait=True)
         self.halted()
+        self.peak_workers = gate.peak
+
+    def finish(self) -> list[RowResult]:
+        """One result per plan row, in input order (call once planning is over)."""
+        out: list[RowResult] = []
         for i, rp in enumerate(self.plan.rows):
-            if self.results[i] is None:
-                self.results[i] = self._not_attempted(rp)
+            result = self.results.get(i)
+            if result is None:
+                if rp.status is RowStatus.WOULD_COMPLETE:
+                    result = self._not_attempted(rp)
+                else:
+                    result = rp.to_result()
+            out.append(result)
+        return out
 
     def _run_user(self, user_id: str, indexes: list[int]) -> None:
         learner = LearnerState(self.client, user_id)
@@ -510,6 +545,7 @@ def execute_plan(
     *,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    stream: Iterable[tuple[str, list[int]]] | None = None,
 ) -> ExecuteResult:
     """Run every WOULD_COMPLETE row of ``plan``; one ``RowResult`` per plan row, input order.
 
@@ -522,8 +558,8 @@ def execute_plan(
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     close_entries_alm_shows_complete(plan, ledger, options)
     ex = _Executor(plan, client, ledger, options, on_progress, stop)
-    ex.run()
-    results = [r for r in ex.results if r is not None]
+    ex.run(stream)
+    results = ex.finish()
     out = ExecuteResult(
         results=results,
         aborted=ex.aborted,

@@ -187,7 +187,8 @@ class RunSummary:
     api_calls: dict[str, int] = field(default_factory=dict)  # "GET /users" -> n
     throttled: int = 0  # 429 answers met
     estimate_seconds: float | None = None  # dry run: time the live run needs at the limits
-    actual_seconds: float | None = None  # live run: time the writes took
+    estimate_basis: str = ""  # how the estimate was made (reads, writes, allowances)
+    actual_seconds: float | None = None  # live run: time the reads and writes took
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)
     exit_status: int = 0

@@ -10,6 +10,7 @@ writes to ALM (the dry run stops after ``build_plan``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +81,7 @@ class RowPlan:
 @dataclass(slots=True)
 class Plan:
     rows: list[RowPlan] = field(default_factory=list)
+    learner_reads: int = 0  # learners whose ALM state the plan read (one call each, plus pages)
 
     @property
     def grades_needed(self) -> int:
@@ -111,18 +113,35 @@ ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 _PLANNED = "(planned)"  # id of an enrollment an earlier row of this plan creates
 
 
+LearnerReady = Callable[[str, list[int]], None]  # (user id, indexes into plan.rows)
+
+NOT_PLANNED = (
+    "Not attempted: the run stopped before this learner's state was read in ALM; nothing was "
+    "written for this row. Run the same command again to finish."
+)
+
+
 def build_plan(
     rows: Iterable[CheckedRow],
     resolver: Resolver,
     options: PlanOptions,
     *,
     on_progress: ProgressCallback | None = None,
+    on_learner_ready: LearnerReady | None = None,
+    into: Plan | None = None,
 ) -> Plan:
     """Resolve every row through ``resolver`` and plan its writes, with read-only calls.
 
     ``rows`` may be a one-shot iterator: it is materialised once, then distinct emails and course
     references are resolved in bulk, enrollments are read once per learner who needs them, and
     each row is planned from those answers. Invalid and duplicate rows cost no call.
+
+    ``on_learner_ready`` (live runs that need no confirmation) is called from the reading
+    threads as soon as one learner's enrollments are read and that learner's rows are planned,
+    with the indexes of those rows in ``plan.rows``, so writing can start while other learners
+    are still being read. Until then their place in ``plan.rows`` holds an UNKNOWN placeholder.
+    ``into`` is the (empty) plan to fill, for a caller that runs this in another thread and
+    hands the same plan to the executor.
     """
     checked = list(rows)
     live = [c for r in checked if r.duplicate_of is None and (c := r.completion) is not None]
@@ -132,23 +151,35 @@ def build_plan(
     try:
         users = resolver.resolve_users(c.email for c in live)
         courses = resolver.resolve_courses(c.course for c in live)
-        learners = []
-        for c in live:
-            user = users.get(c.email_key)
-            if user is not None and user.active and courses[c.course.key].ok:
-                learners.append(user.id)
-        resolver.prefetch_enrollments(learners)
+        planner = _RowPlanner(resolver, options, users, courses)
+        plan = into if into is not None else Plan()
+        by_learner: dict[str, list[int]] = {}
+        rows_planned: list[RowPlan] = []
+        for index, row in enumerate(checked):
+            learner = planner.learner_of(row)
+            if learner is None:
+                rows_planned.append(planner.plan(row))  # needs no learner state
+            else:
+                rows_planned.append(RowPlan(row, RowStatus.UNKNOWN, NOT_PLANNED))
+                by_learner.setdefault(learner, []).append(index)
+        plan.rows = rows_planned
+        plan.learner_reads = len(by_learner)
+        lock = threading.Lock()
+
+        def ready(user_id: str) -> None:
+            indexes = by_learner[user_id]
+            with lock:  # one learner at a time: the planner remembers planned enrollments
+                for index in indexes:
+                    plan.rows[index] = planner.plan(checked[index])
+            if on_learner_ready is not None:
+                on_learner_ready(user_id, indexes)
+
+        resolver.prefetch_enrollments(by_learner, on_ready=ready)
     finally:
         if borrowed:
             resolver.on_progress = None
-
-    planner = _RowPlanner(resolver, options, users, courses)
-    plan = Plan()
-    total = len(checked)
-    for done, row in enumerate(checked, 1):
-        plan.rows.append(planner.plan(row))
-        if on_progress is not None and (done % 500 == 0 or done == total):
-            on_progress("plan", done, total)
+    if on_progress is not None:
+        on_progress("plan", len(checked), len(checked))
     return plan
 
 
@@ -217,6 +248,21 @@ class _RowPlanner:
         # (user id, course id) -> instance an earlier row of this file enrolls the learner in,
         # so two rows never plan enrollments in two different instances.
         self.planned: dict[tuple[str, str], str] = {}
+
+    def learner_of(self, row: CheckedRow) -> str | None:
+        """The user id whose ALM state this row's plan needs (None: it needs none)."""
+        c = row.completion
+        if c is None or row.duplicate_of is not None:
+            return None
+        if c.email_key in self.resolver.user_errors:
+            return None
+        user = self.users.get(c.email_key)
+        if user is None or not user.active or not user.id:
+            return None
+        res = self.courses[c.course.key]
+        if not res.ok or res.course is None:
+            return None
+        return user.id
 
     def plan(self, row: CheckedRow) -> RowPlan:
         c = row.completion

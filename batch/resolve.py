@@ -27,6 +27,7 @@ from typing import Protocol, TypeVar
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache, email_key
 from batch.errors import AbortError, ApiError, Interrupted
+from batch.gate import PoolGate
 from batch.models import CourseRef, RowStatus, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
@@ -124,7 +125,8 @@ class Resolver:
         per_email_limit: int = 50,
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
-        workers: int = 4,
+        workers: int | Callable[[], int] = 4,
+        max_workers: int | None = None,
         export_poll_seconds: float = 2.0,
         stop: threading.Event | None = None,
     ) -> None:
@@ -137,7 +139,15 @@ class Resolver:
         self.per_email_limit = per_email_limit
         self.users_per_hour = users_per_hour
         self.export_job_seconds = export_job_seconds
-        self.workers = workers
+        # A number, or a function asked before each call (the pool sized from ALM's live
+        # allowance and latency), with up to ``max_workers`` threads (default: ``workers``).
+        if callable(workers):
+            self.workers: Callable[[], int] = workers
+            self.max_workers = max_workers or 4
+        else:
+            count = int(workers)
+            self.workers = lambda: count
+            self.max_workers = max_workers or count
         self.export_poll_seconds = export_poll_seconds
         self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
         self.stats = LookupStats()
@@ -176,11 +186,14 @@ class Resolver:
             self._progress(stage, done, total)
             return value
 
-        if self.workers <= 1 or total <= 1:
+        if self.max_workers <= 1 or total <= 1:
             return [step(item) for item in items]
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, total), thread_name_prefix=stage)
+        gate = PoolGate(self.workers)
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.max_workers, total), thread_name_prefix=stage.replace(" ", "-")
+        )
         try:
-            return list(pool.map(step, items))
+            return list(pool.map(lambda item: gate.run(step, item), items))
         finally:
             # On an abort or Ctrl-C, drop the queued lookups instead of waiting for them.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -414,11 +427,29 @@ class Resolver:
         return message
 
     # --- enrollments (always live) -----------------------------------------------------------------
-    def prefetch_enrollments(self, user_ids: Iterable[str]) -> None:
-        """Read the enrollments of each user once (one call per user, plus pages)."""
+    def prefetch_enrollments(
+        self, user_ids: Iterable[str], *, on_ready: Callable[[str], None] | None = None
+    ) -> None:
+        """Read the enrollments of each user once (one call per user, plus pages).
+
+        ``on_ready(user_id)`` is called for every user, from the reading threads, as soon as
+        that user's enrollments are known (already known ones first), so a caller can act on
+        one learner while others are still being read."""
+        wanted = list(dict.fromkeys(user_ids))
         with self._lock:
-            todo = [u for u in dict.fromkeys(user_ids) if u not in self._enrollments]
-        self._map("enrollments", self._read_enrollments, todo)
+            known = [u for u in wanted if u in self._enrollments]
+            todo = [u for u in wanted if u not in self._enrollments]
+        if on_ready is not None:
+            for user_id in known:
+                on_ready(user_id)
+
+        def read(user_id: str) -> list[Enrollment] | ApiError:
+            value = self._read_enrollments(user_id)
+            if on_ready is not None:
+                on_ready(user_id)
+            return value
+
+        self._map("learner state", read, todo)
 
     def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
         with self._lock:

@@ -174,6 +174,15 @@ class AlmClient:
         else the settings): what default concurrency and the time estimate follow."""
         return self.http.limiter.allowance(method) * 60.0
 
+    def announced_per_minute(self, method: str) -> float | None:
+        """Requests per minute ALM's own ``x-rate-limit`` granted this verb (None: not seen)."""
+        per_second = self.http.limiter.announced(method)
+        return None if per_second is None else per_second * 60.0
+
+    def latency_seconds(self, method: str) -> float | None:
+        """ALM's average answer time for this verb so far (None before the first answer)."""
+        return self.http.latency.seconds(method)
+
     def rate_limit_headers(self) -> dict[str, str]:
         """The last x-rate-limit / x-burst values seen, per verb class, for doctor."""
         return dict(self.http.last_rate_headers)

@@ -28,6 +28,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from batch import __version__
 from batch.alm.auth import Redactor, TokenSource
+from batch.alm.latency import LatencyMeter
 from batch.alm.ratelimit import RateLimiter
 from batch.alm.stats import API_PREFIX, CallStats, WriteUncertain, endpoint_template
 from batch.errors import ApiError, ApiUnreachable, AuthError
@@ -202,6 +203,7 @@ class HttpClient:
             sleep=sleep,
         )
         self.last_rate_headers: dict[str, str] = {}
+        self.latency = LatencyMeter()
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": f"alm-batch/{__version__}", "Accept": JSON_API})
         pool = max(4, concurrency + 2)
@@ -293,6 +295,7 @@ class HttpClient:
                 self._pause_or_give_up(silent_since, failures, reason)
                 continue
             status = resp.status_code
+            self.latency.observe(method, self.clock() - started)
             self.stats.count_status(status)
             log.debug("%s %s -> %s", method, self.redact(resp.url), status)
             self._observe_rate_headers(method, template, resp.headers)

@@ -16,6 +16,7 @@ come back in the outcome with the report of what was done.
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
@@ -30,8 +31,14 @@ from pathlib import Path
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
 from batch.errors import AbortError, BatchError, ConfigError, ExitStatus, Interrupted, UsageError
-from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
-from batch.jobs.concurrency import MAX_CONCURRENCY, write_concurrency
+from batch.execute import (
+    ExecuteOptions,
+    ProgressEvent,
+    close_entries_alm_shows_complete,
+    execute_plan,
+)
+from batch.jobs.concurrency import MAX_CONCURRENCY, MAX_READERS, readers, writers
+from batch.jobs.estimate import Allowance, allowance
 from batch.jobs.events import (
     ConfirmationNeeded,
     JobEvent,
@@ -144,6 +151,7 @@ class Job:
         self._settings = settings
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
+        self._also_on_cancel: list[threading.Event] = []
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -155,6 +163,14 @@ class Job:
         """Stop as Ctrl-C does: no new lookup or write starts, writes in flight finish, the
         ledger and the report are saved. A job that has not started will not start."""
         self._stop.set()
+        for event in self._also_on_cancel:
+            event.set()
+
+    def on_cancel(self, event: threading.Event) -> None:
+        """Set ``event`` too when the job is cancelled (now, if it already is)."""
+        self._also_on_cancel.append(event)
+        if self._stop.is_set():
+            event.set()
 
     @property
     def cancelling(self) -> bool:
@@ -446,6 +462,10 @@ class _OnlineRun:
         self.interrupted = False
         self.cancelled = False
         self.warnings: list[str] = []
+        self.allowance: Allowance | None = None
+        # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
+        self.lookup_stop = threading.Event()
+        job.on_cancel(self.lookup_stop)
 
     def run(self, checked: list[CheckedRow]) -> JobOutcome:
         options, settings = self.options, self.settings
@@ -460,7 +480,7 @@ class _OnlineRun:
             )
             client = AlmClient(
                 settings,
-                concurrency=options.concurrency or MAX_CONCURRENCY,  # the connection pool
+                concurrency=MAX_READERS,  # the connection pool: readers and writers at once
                 max_rps=options.max_rps,
                 give_up_after=options.give_up_after,
             )
@@ -470,9 +490,11 @@ class _OnlineRun:
                     client,
                     cache,
                     user_lookup=options.user_lookup,
-                    on_progress=self._on_stage_progress,
+                    on_progress=self._stage,
                     users_per_hour=settings.users_get_per_hour,
-                    stop=self.job._stop,
+                    workers=readers(client, options.concurrency),
+                    max_workers=options.concurrency or MAX_READERS,
+                    stop=self.lookup_stop,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
             finally:
@@ -511,7 +533,9 @@ class _OnlineRun:
         )
         client = AlmClient(settings, max_rps=options.max_rps, give_up_after=options.give_up_after)
         try:
-            resolver = Resolver(client, cache, user_lookup=options.user_lookup, stop=self.job._stop)
+            resolver = Resolver(
+                client, cache, user_lookup=options.user_lookup, stop=self.lookup_stop
+            )
             plan = build_plan(
                 checked,
                 resolver,
@@ -526,44 +550,31 @@ class _OnlineRun:
             cache.close()
             client.close()
 
-    def _on_stage_progress(self, stage: str, done: int, total: int) -> None:
-        self.job.emit(StageProgress(stage, done, total))
-
     def _plan_and_execute(
         self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
     ) -> list[RowResult]:
         job, options, summary = self.job, self.options, self.summary
+        if self.live and job.confirm is None:
+            # Nobody to ask (--yes, a scheduler, the page after "Run"): write for each learner
+            # as soon as their state is read, while the others are still being read.
+            return self._overlapped(checked, resolver, client, state_dir)
         job.emit(StageStarted("lookup"))
         try:
-            plan = build_plan(
-                checked,
-                resolver,
-                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
-                on_progress=self._on_stage_progress,
-            )
-        except Interrupted:
-            # Cancelled while looking things up: nothing was written; every row is reported.
-            self.interrupted = True
-            return [not_attempted(c) for c in checked]
-        except AbortError as exc:
-            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
-            self.aborted = exc
-            message = (
-                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
-                "Nothing was written; run the same command again once this is fixed."
-            )
-            return [not_attempted(c, message) for c in checked]
+            plan = build_plan(checked, resolver, self._plan_options(), on_progress=self._stage)
+        except (Interrupted, AbortError) as exc:
+            return self._stopped_before_writing(checked, exc)
         job.emit(StageFinished("lookup"))
         ledger_path = state_dir / "ledger.sqlite3"
         if self.live or ledger_path.exists():
             self.ledger = Ledger(ledger_path)
             apply_ledger(plan, self.ledger, self.settings.base_url, overwrite=options.overwrite)
-        summary.writes_planned = plan.writes_needed
-        summary.estimate_seconds = plan.estimate_seconds(client.allowance_per_minute("POST"))
-        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
-        summary.rows = len(plan.rows)
-        job.emit(PlanReady(summary))
+        self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
         if self.live and plan.writes_needed and job.confirm is not None:
+            # The reads are done: what is left to wait for is the writes.
+            assert self.allowance is not None
+            summary.estimate_seconds = self.allowance.seconds(
+                0, plan.writes_needed, overlapped=True
+            )
             job.emit(ConfirmationNeeded(summary))
             if not job.confirm(summary):
                 self.live, self.cancelled, summary.dry_run = False, True, True
@@ -572,18 +583,123 @@ class _OnlineRun:
             self.live, self.cancelled, summary.dry_run = False, True, True
         if not self.live or self.ledger is None:
             return [row.to_result() for row in plan.rows]
-        return self._execute(plan, client, self.ledger)
+        self._start_run(self.ledger)
+        started = time.monotonic()
+        results = self._execute(plan, client, self.ledger, None)
+        summary.actual_seconds = time.monotonic() - started
+        return results
 
-    def _execute(self, plan: Plan, client: AlmClient, ledger: Ledger) -> list[RowResult]:
-        job, options, summary = self.job, self.options, self.summary
+    def _plan_options(self) -> PlanOptions:
+        return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
+
+    def _stage(self, stage: str, done: int, total: int) -> None:
+        self.job.emit(StageProgress(stage, done, total))
+
+    def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
+        if isinstance(exc, AbortError):
+            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
+            self.aborted = exc
+            message = (
+                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run the same command again once this is fixed."
+            )
+            return [not_attempted(c, message) for c in checked]
+        # Cancelled while looking things up: nothing was written; every row is reported.
+        self.interrupted = True
+        return [not_attempted(c) for c in checked]
+
+    def _summarise_plan(
+        self, plan: Plan, client: AlmClient, state_dir: Path, *, overlapped: bool
+    ) -> None:
+        summary = self.summary
+        self.allowance = allowance(client, self.settings, state_dir)
+        summary.writes_planned = plan.writes_needed
+        summary.estimate_seconds = self.allowance.seconds(
+            plan.learner_reads, plan.writes_needed, overlapped=overlapped
+        )
+        summary.estimate_basis = (
+            f"{plan.learner_reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
+            f"{'beside' if overlapped else 'then'} {plan.writes_needed:,} writes at "
+            f"{self.allowance.writes_per_minute:,.0f}/min ({self.allowance.source})"
+        )
+        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+        summary.rows = len(plan.rows)
+        self.job.emit(PlanReady(summary))
+
+    def _start_run(self, ledger: Ledger) -> None:
+        summary = self.summary
         ledger.start_run(
             summary.run_id,
-            input_path=str(options.path),
+            input_path=str(self.options.path),
             input_sha256=summary.input_sha256,
             options=summary.options,
         )
-        job.emit(StageStarted("execute"))
+
+    def _overlapped(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> list[RowResult]:
+        job, options = self.job, self.options
+        ledger = self.ledger = Ledger(state_dir / "ledger.sqlite3")
+        self._start_run(ledger)
+        plan = Plan()
+        ready: queue.Queue[tuple[str, list[int]] | None] = queue.Queue()
+        failure: list[Exception] = []
+        base_url = self.settings.base_url
+
+        settle = ExecuteOptions(self.summary.run_id, base_url, self.summary.input_sha256)
+
+        def learner_ready(user_id: str, indexes: list[int]) -> None:
+            mini = Plan([plan.rows[i] for i in indexes])
+            apply_ledger(mini, ledger, base_url, overwrite=options.overwrite)
+            close_entries_alm_shows_complete(mini, ledger, settle)
+            ready.put((user_id, indexes))
+
+        def produce() -> None:
+            try:
+                build_plan(
+                    checked,
+                    resolver,
+                    self._plan_options(),
+                    on_progress=self._stage,
+                    on_learner_ready=learner_ready,
+                    into=plan,
+                )
+            except (Interrupted, AbortError) as exc:
+                failure.append(exc)
+            except Exception as exc:  # a bug: end the stream so the writers stop waiting
+                log.exception("planning failed")
+                failure.append(exc)
+            finally:
+                ready.put(None)
+
+        job.emit(StageStarted("lookup"))
         started = time.monotonic()
+        producer = threading.Thread(target=produce, name="alm-plan", daemon=True)
+        producer.start()
+        results = self._execute(plan, client, ledger, iter(ready.get, None))
+        self.lookup_stop.set()  # the writers stopped early (abort, cancel): stop reading too
+        producer.join()
+        self.summary.actual_seconds = time.monotonic() - started
+        job.emit(StageFinished("lookup"))
+        if failure and len(plan.rows) != len(checked):
+            # Stopped before any row was planned: nothing was written.
+            return self._stopped_before_writing(checked, failure[0])
+        if failure and isinstance(failure[0], AbortError) and self.aborted is None:
+            self.aborted = failure[0]
+        elif failure and not isinstance(failure[0], Interrupted):
+            raise failure[0]
+        self._summarise_plan(plan, client, state_dir, overlapped=True)
+        return results
+
+    def _execute(
+        self,
+        plan: Plan,
+        client: AlmClient,
+        ledger: Ledger,
+        stream: Iterator[tuple[str, list[int]]] | None,
+    ) -> list[RowResult]:
+        job, options, summary = self.job, self.options, self.summary
+        job.emit(StageStarted("execute"))
 
         def on_write(event: ProgressEvent) -> None:
             counts = event.counts
@@ -609,16 +725,19 @@ class _OnlineRun:
                 run_id=summary.run_id,
                 base_url=self.settings.base_url,
                 input_sha256=summary.input_sha256,
-                concurrency=write_concurrency(client, options.concurrency),
+                concurrency=options.concurrency or MAX_CONCURRENCY,
+                workers=writers(client, options.concurrency),
                 overwrite=options.overwrite,
                 verify=options.verify,
             ),
             on_progress=on_write,
             stop=job._stop,
+            stream=stream,
         )
-        summary.actual_seconds = time.monotonic() - started
         job.emit(StageFinished("execute"))
-        self.aborted, self.interrupted = outcome.aborted, outcome.interrupted
+        if outcome.aborted is not None:
+            self.aborted = outcome.aborted
+        self.interrupted = self.interrupted or outcome.interrupted
         if options.verify and outcome.aborted is None and not outcome.interrupted:
             job.emit(StageStarted("verify"))
             verify_results(outcome.results, plan, client)
