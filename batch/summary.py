@@ -145,6 +145,8 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "api_calls": dict(summary.api_calls),
         "throttled": summary.throttled,
         "estimate_seconds": _json_value(summary.estimate_seconds),
+        "estimate_basis": summary.estimate_basis,
+        "actual_seconds": _json_value(summary.actual_seconds),
         "options": safe_options(summary.options),
         "report_paths": list(summary.report_paths),
         "exit_status": int(summary.exit_status),
@@ -174,16 +176,22 @@ def _plural(n: int, word: str) -> str:
 
 def _writes_line(summary: RunSummary) -> str:
     planned = summary.writes_planned
+    est = summary.estimate_seconds
     if summary.dry_run:
         line = "writes: none made (dry run)"
         if planned:
             line += f"; the live run needs {_plural(planned, 'write')}"
-            est = summary.estimate_seconds
             if est is not None and est > 0:
-                rate = planned / est * 60
-                line += f", about {human_duration(est)} at {rate:,.0f} writes/min"
+                line += f", about {human_duration(est)}"
+                if summary.estimate_basis:
+                    line += f" ({summary.estimate_basis})"
         return line
-    return f"writes: {summary.writes_made:,} made of {planned:,} planned"
+    line = f"writes: {summary.writes_made:,} made of {planned:,} planned"
+    if summary.actual_seconds is not None and planned:
+        line += f"; took {human_duration(summary.actual_seconds)}"
+        if est is not None and est > 0:
+            line += f" (estimated {human_duration(est)})"
+    return line
 
 
 def _calls_line(summary: RunSummary) -> str:
@@ -275,6 +283,10 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     rows.append(("429s met", summary.throttled))
     if summary.estimate_seconds is not None:
         rows.append(("Live run estimate", human_duration(summary.estimate_seconds)))
+        if summary.estimate_basis:
+            rows.append(("Estimate basis", summary.estimate_basis))
+    if summary.actual_seconds is not None and not summary.dry_run:
+        rows.append(("Live run took", human_duration(summary.actual_seconds)))
     rows.extend(
         [
             ("Exit code", int(summary.exit_status)),

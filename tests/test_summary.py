@@ -31,6 +31,7 @@ def test_dry_run_block_has_counts_estimate_paths_and_exit_meaning() -> None:
         counts={"would_complete": 1200, "already_completed": 20, "invalid": 10, "user_not_found": 4},
         writes_planned=3900,
         estimate_seconds=7800.0,
+        estimate_basis="1,100 learner reads at 100/min beside 3,900 writes at 30/min (default)",
         api_calls={"GET /users": 20, "GET /learningObjects/{id}": 12, "POST /jobs": 1,
                    "GET /learningObjects": 2, "GET /jobs/{id}": 5},
         throttled=2,
@@ -45,7 +46,8 @@ def test_dry_run_block_has_counts_estimate_paths_and_exit_meaning() -> None:
             "  invalid               10",
             "  user_not_found         4",
             "writes: none made (dry run); the live run needs 3,900 writes, "
-            "about 2 h 10 min at 30 writes/min",
+            "about 2 h 10 min (1,100 learner reads at 100/min beside 3,900 writes at 30/min "
+            "(default))",
             "API calls: 40 (GET /users 20, GET /learningObjects/{id} 12, GET /jobs/{id} 5, 3 other)",
             "429s met: 2",
             "report: /data/hr/q3.report.xlsx",
