@@ -121,7 +121,12 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)"
     )
-    g.add_argument("--quiet", "-q", action="store_true", help="print only the report path")
+    g.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the paths of the report (and failed-rows file) on stdout",
+    )
     g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
     g.add_argument(
         "--json-summary", action="store_true", help="print the run summary as JSON on stdout"
@@ -433,7 +438,11 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         env.err(f"alm-batch: stopped: {outcome.aborted}")
     if args.json_summary:
         env.out(json.dumps(summary_json(outcome.summary), indent=2, sort_keys=True))
-    env.err(format_summary(outcome.summary, quiet=args.quiet))
+    if not args.quiet:
+        env.err(format_summary(outcome.summary))
+    elif not args.json_summary:
+        # For scripts: the paths of what was written, report first, on stdout; nothing else.
+        env.out(format_summary(outcome.summary, quiet=True))
     return int(outcome.exit_status)
 
 
