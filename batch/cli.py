@@ -307,7 +307,7 @@ class _Progress:
 
 
 def _confirm(env: CliEnv, progress: _Progress) -> Callable[[RunSummary], bool]:
-    from batch.summary import format_plan
+    from batch.reporting import format_plan
 
     def ask(summary: RunSummary) -> bool:
         progress.close()  # the lookup bars are done: the question gets a clean screen
@@ -324,7 +324,7 @@ def _confirm(env: CliEnv, progress: _Progress) -> Callable[[RunSummary], bool]:
 def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.pipeline import JobHooks, JobOptions, run_job
     from batch.reader import parse_map_options
-    from batch.report import format_summary, summary_json
+    from batch.reporting import format_summary, summary_json
 
     dry_run = args.command == "validate" or getattr(args, "dry_run", False)
     options = JobOptions(

@@ -156,7 +156,7 @@ def _write(
     *,
     live: bool,
 ) -> tuple[_Counting, Any]:
-    from batch.report import write_reports
+    from batch.reporting import write_reports
 
     counting = _Counting(results, lambda: setattr(summary, "ended_at", hooks.now()))
     paths = write_reports(

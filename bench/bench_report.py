@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.report import write_reports
+from batch.reporting import write_reports
 
 COLUMNS = ["Employee ID", "Email", "Course", "Completion Date", "Score", "Department"]
 _CYCLE = [RowStatus.COMPLETED] * 8 + [RowStatus.ALREADY_COMPLETED, RowStatus.INVALID]

@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.report import write_reports
+from batch.reporting.writers import write_reports
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("ALM_BATCH_UPDATE_GOLDEN") == "1"

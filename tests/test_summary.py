@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from batch.models import RunSummary
-from batch.summary import format_summary, human_duration, safe_host, summary_json
+from batch.reporting.summary import format_summary, human_duration, safe_host, summary_json
 
 START = datetime(2026, 11, 26, 14, 15, 30, tzinfo=UTC)
 

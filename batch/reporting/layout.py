@@ -1,6 +1,6 @@
 """What a report row looks like: its columns, its cells, and how unsafe cells are made safe.
 
-Shared by the CSV/JSON writers (``report.py``) and the XLSX writer (``report_xlsx.py``) so the
+Shared by the CSV/JSON writers (``text.py``) and the XLSX writer (``xlsx.py``) so the
 three formats can never disagree on column names or order.
 """
 

@@ -26,7 +26,7 @@ from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.theme import theme_xml
 
-from batch.report_layout import needs_neutralising
+from batch.reporting.layout import needs_neutralising
 
 EXCEL_MAX_CHARS = 32767  # Excel refuses longer cells
 TRUNCATED = " [truncated]"

@@ -9,7 +9,7 @@ the sheet(s) with the workbook parts into ``<name>.part`` and moves it into plac
 
 Every text cell is written as text, never as a formula or an error cell (``=...``, ``#N/A``).
 Cells a spreadsheet could read as a formula also carry Excel's quote-prefix flag (see
-``report_layout.neutralise``).
+``layout.neutralise``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import IO
 from openpyxl.utils import get_column_letter
 
 from batch.models import RowResult, RunSummary
-from batch.report_layout import Cell, Severity, severity
-from batch.report_text import part_path
-from batch.summary import summary_rows
-from batch.xlsx_stream import (
+from batch.reporting.layout import Cell, Severity, severity
+from batch.reporting.summary import summary_rows
+from batch.reporting.text import part_path
+from batch.reporting.xlsx_stream import (
     BOLD,
     EXCEL_MAX_CHARS,
     HEADER,
