@@ -28,14 +28,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_dir
-
 from batch.alm.types import CourseDetail, CourseSummary, Instance, Module, User
 from batch.errors import StateError
 
 SCHEMA_VERSION = "1"
 CACHE_FILENAME = "cache.sqlite3"
-STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
 _SCHEMA = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -58,17 +55,6 @@ _COLUMNS = {
     "catalogue": ["base_url", "payload", "fetched_at"],
     "courses": ["base_url", "course_id", "payload", "fetched_at"],
 }
-
-
-def default_state_dir(configured: Path | str | None = None) -> Path:
-    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
-    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
-    if configured:
-        return Path(configured).expanduser()
-    env = os.environ.get(STATE_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(user_data_dir("alm-batch", appauthor=False))
 
 
 def cache_path(state_dir: Path) -> Path:

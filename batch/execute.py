@@ -34,31 +34,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from batch.alm.api import WriteUncertain
 from batch.alm.types import GradeRequest
-from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.errors import AbortError, ApiError, AuthError, BatchError, WriteUncertain
 from batch.ledger import (
     Ledger,
     LedgerEntry,
     WriteKey,
     WriteState,
     already_posted_message,
-    apply_ledger,
     utc_now,
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
 from batch.settle import LearnerState, WriteClient
-from batch.verify import verify_results
 
 __all__ = [
     "ExecuteOptions",
     "ExecuteResult",
     "ProgressEvent",
-    "WriteClient",
-    "apply_ledger",
     "execute_plan",
-    "verify_results",
 ]
 
 log = logging.getLogger(__name__)
@@ -516,8 +510,7 @@ def execute_plan(
     Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
-    finishes the job. Verification is the caller's next step (``verify_results``, re-exported
-    here), run only when the run was neither aborted nor interrupted.
+    finishes the job. Verification is the caller's next step (``batch.verify.verify_results``), run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     close_entries_alm_shows_complete(plan, ledger, options)

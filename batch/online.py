@@ -28,6 +28,7 @@ from batch.pipeline import (
 )
 from batch.redact import redact
 from batch.settings import Settings
+from batch.settings import resolve_state_dir as settings_state_dir
 
 MIN_CONCURRENCY = 4
 MAX_CONCURRENCY = 32
@@ -56,19 +57,7 @@ def writes_per_minute(headers: dict[str, str], settings: Settings) -> float:
 
 
 def resolve_state_dir(options: JobOptions, settings: Settings) -> Path:
-    from batch.cache import default_state_dir
-
-    state_dir = options.state_dir or settings.batch_state_dir or default_state_dir()
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from batch.errors import StateError
-
-        raise StateError(
-            f"Cannot create the state directory {state_dir}: {exc.strerror}.",
-            hint="Pass --state-dir DIR (or set ALM_BATCH_STATE_DIR) to a writable folder.",
-        ) from exc
-    return state_dir
+    return settings_state_dir(options.state_dir, settings)
 
 
 INTERRUPTED_LOOKUP = (
@@ -167,8 +156,8 @@ class _Run:
     def plan_and_execute(
         self, checked: list[CheckedRow], resolver: Any, client: Any, state_dir: Path
     ) -> list[RowResult]:
-        from batch.ledger import Ledger, apply_ledger
-        from batch.plan import PlanOptions, build_plan
+        from batch.ledger import Ledger
+        from batch.plan import PlanOptions, apply_ledger, build_plan
 
         options, summary = self.options, self.summary
         try:
@@ -254,7 +243,8 @@ def _execute(
     summary: Any,
     hooks: JobHooks,
 ) -> tuple[list[RowResult], BatchError | None, bool]:
-    from batch.execute import ExecuteOptions, execute_plan, verify_results
+    from batch.execute import ExecuteOptions, execute_plan
+    from batch.verify import verify_results
 
     outcome = execute_plan(
         plan,

@@ -14,7 +14,6 @@ from batch.cache import (
     cache_path,
     course_from_dict,
     course_to_dict,
-    default_state_dir,
 )
 from batch.errors import StateError
 from tests.fake_alm import make_course
@@ -203,11 +202,3 @@ def test_course_detail_round_trips_through_json() -> None:
         modules=[(1, "Intro", "Pre Work"), (2, "Main", "Content")],
     )
     assert course_from_dict(course_to_dict(course)) == course
-
-
-def test_default_state_dir_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("ALM_BATCH_STATE_DIR", str(tmp_path / "env"))
-    assert default_state_dir(tmp_path / "flag") == tmp_path / "flag"
-    assert default_state_dir() == tmp_path / "env"
-    monkeypatch.delenv("ALM_BATCH_STATE_DIR")
-    assert default_state_dir().name == "alm-batch"
