@@ -25,8 +25,6 @@ The message says plainly that the row was not (fully) attempted.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -59,23 +57,12 @@ log = logging.getLogger(__name__)
 
 _OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
 _AGAIN = "Run the same command again to finish."
-# TEST-ONLY crash hook (tests/test_e2e_crash.py): ``ALM_BATCH_TEST_CRASH=before-send:N`` kills
-# this process with SIGKILL once the Nth HTTP write of the run is journaled pending but not yet
-# sent; ``after-send:N`` once its answer arrived (accepted) but is not yet journaled. Unset, as
-# it always is outside those tests, it does nothing.
-CRASH_ENV = "ALM_BATCH_TEST_CRASH"
-
-
-def _crash_spec() -> tuple[str, int] | None:
-    point, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
-    if point in ("before-send", "after-send") and nth.isdigit():
-        return point, int(nth)
-    return None
-
-
-def _maybe_crash(spec: tuple[str, int] | None, point: str, nth: int) -> None:
-    if spec is not None and spec == (point, nth):
-        os.kill(os.getpid(), signal.SIGKILL)
+WriteHook = Callable[[str, int], None]
+# A seam for tests, never set in production: ``write_hook(point, n)`` is called with
+# ``"before-send"`` once the run's Nth HTTP write is journaled ``pending`` but not yet sent, and
+# ``"after-send"`` once its answer arrived (accepted) but is not yet journaled. The crash tests
+# (tests/crash_cli.py) set it to SIGKILL the CLI at an exact write.
+write_hook: WriteHook | None = None
 
 
 @dataclass(slots=True)
@@ -203,7 +190,7 @@ class _Executor:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.t0 = time.monotonic()
-        self._crash = _crash_spec()  # test-only, None outside the crash tests
+        self._hook = write_hook  # None outside the crash tests
 
     # --- bookkeeping -----------------------------------------------------------------------
     def halted(self) -> bool:
@@ -396,13 +383,15 @@ class _Executor:
             self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
             rr.attempts += 1
             nth = self._count_write()
-            _maybe_crash(self._crash, "before-send", nth)
+            if self._hook is not None:
+                self._hook("before-send", nth)
             try:
                 if grade is not None:
                     self.client.post_grade(grade)
                 else:
                     self.client.enroll(key.user_id, key.course_id, key.instance_id)
-                _maybe_crash(self._crash, "after-send", nth)
+                if self._hook is not None:
+                    self._hook("after-send", nth)
             except WriteUncertain as exc:
                 self.ledger.finish(
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
