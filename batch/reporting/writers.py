@@ -164,6 +164,7 @@ def _report_sink(path: Path, layout: ReportLayout) -> Sink:
         title="Report",
         frozen_columns=1,
         wide_columns=(layout.status_index + 1,),
+        kinds=layout.kinds,
     )
 
 
