@@ -109,6 +109,18 @@ def test_status_chart_points_at_the_summary_sheets_rows_per_status(tmp_path: Pat
     }  # fmt: skip
 
 
+def test_course_chart_names_the_courses_when_the_names_are_known(tmp_path: Path) -> None:
+    paths = write_reports(
+        _rows(["course:1", "course:2"]), columns=COLUMNS, summary=_summary(),
+        input_path=tmp_path / "hr.xlsx", input_format="xlsx", explicit=None, live=True,
+        course_names={"course:1": "Fire Safety 2025"},
+    )  # fmt: skip
+    with zipfile.ZipFile(paths.report) as zf:
+        courses, _ = _refs(zf.read("xl/charts/chart2.xml"))
+    ws = openpyxl.load_workbook(paths.report)["Summary"]
+    assert _cells(courses, ws) == ["Fire Safety 2025 (course:1)", "course:2"]
+
+
 def test_one_course_has_no_course_chart_and_a_dry_run_says_would_complete(
     tmp_path: Path,
 ) -> None:

@@ -24,7 +24,7 @@ cannot disagree. Nothing here prints: the CLI prints what these functions return
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -150,7 +150,9 @@ def report_path_for(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _report_sink(path: Path, layout: ReportLayout) -> Sink:
+def _report_sink(
+    path: Path, layout: ReportLayout, course_names: Mapping[str, str] | None = None
+) -> Sink:
     fmt = report_format(path)
     if fmt == "csv":
         return CsvSink(path, layout.headers, layout.cells)
@@ -165,6 +167,7 @@ def _report_sink(path: Path, layout: ReportLayout) -> Sink:
         frozen_columns=1,
         wide_columns=(layout.status_index + 1,),
         kinds=layout.kinds,
+        course_names=course_names,
     )
 
 
@@ -232,18 +235,20 @@ def write_reports(
     explicit: Path | None,
     live: bool,
     sheet: str | None = None,
+    course_names: Mapping[str, str] | None = None,
 ) -> ReportPaths:
     """Write the report and the failed-rows file in one pass over ``results`` (input order).
 
     Fills ``summary.counts``, ``summary.rows``, ``summary.report_paths``, ``summary.ended_at``
     (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row failed. ``sheet``
     names the failed-rows XLSX sheet (pass ``--sheet`` so the same command re-runs it).
+    ``course_names`` (course id -> name, optional) labels the XLSX Summary's course chart.
     If ``results`` raises, no file is left behind and the error propagates: a caller that
     stops early (Ctrl-C) should still yield every row, e.g. unsent ones as ``unknown``.
     """
     report = report_path_for(input_path, input_format, explicit)
     failed = _safe_failed_path(failed_path_for(report, input_format), input_path)
-    report_sink = _report_sink(report, report_layout(columns, live=live))
+    report_sink = _report_sink(report, report_layout(columns, live=live), course_names)
     failed_sink = _failed_sink(failed, input_format, failed_layout(columns), sheet)
     tally = _Tally()
     try:

@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -101,7 +101,8 @@ class XlsxSink:
 
     ``to_cells`` turns a result into its row; ``status_index`` is the column coloured by
     severity; ``frozen_columns`` columns stay visible when scrolling right (the row number);
-    ``kinds`` types each column (None: every cell as ``to_cells`` gives it).
+    ``kinds`` types each column (None: every cell as ``to_cells`` gives it); ``course_names``
+    (course id -> name) labels the Summary's course chart (``Fire Safety (course:12)``).
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class XlsxSink:
         with_summary: bool = True,
         wide_columns: Sequence[int] = (),
         kinds: Sequence[CellKind] | None = None,
+        course_names: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path
         self.part = part_path(path)
@@ -131,6 +133,7 @@ class XlsxSink:
         self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="")
         self._sheet = SheetWriter(self._text)
         self._typed = [(i, k) for i, k in enumerate(kinds or ()) if k is not CellKind.TEXT]
+        self._course_names = dict(course_names or {})
         self._courses: Counter[str] = Counter()  # course -> rows completed (or to complete)
         self._course_ids: set[str] = set()
         self._pending: list[list[TypedCell]] | None = []
@@ -197,7 +200,7 @@ class XlsxSink:
             )
             rows = [*rows, ("", None), (title, None)]
             course_head = len(rows)
-            rows += [(course, n) for course, n in top]
+            rows += [(self._course_label(course), n) for course, n in top]
         out = io.StringIO()
         sheet = SheetWriter(out)
         sheet.begin(SUMMARY_WIDTHS, frozen_columns=0, freeze=False)
@@ -211,6 +214,12 @@ class XlsxSink:
         sheet.end(drawing="rId1" if charts else None)
         parts = chart_parts(sheet_number, charts) if charts else []
         return io.BytesIO(out.getvalue().encode("utf-8")), parts
+
+    def _course_label(self, course_id: str) -> str:
+        name = self._course_names.get(course_id, "").strip()
+        if len(name) > MAX_WIDTH:
+            name = name[: MAX_WIDTH - 1] + "\u2026"
+        return f"{name} ({course_id})" if name else course_id
 
     @staticmethod
     def _charts(
