@@ -499,7 +499,8 @@ def execute_plan(
     Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
-    finishes the job. Verification is the caller's next step (``batch.verify.verify_results``), run only when the run was neither aborted nor interrupted.
+    finishes the job. Verification is the caller's next step (``batch.verify.verify_results``),
+    run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     close_entries_alm_shows_complete(plan, ledger, options)
