@@ -19,23 +19,22 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from platformdirs import user_data_dir
+from pydantic import TypeAdapter, ValidationError
 
-from batch.alm.types import CourseDetail, CourseSummary, Instance, Module, User
+from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.errors import StateError
 
 SCHEMA_VERSION = "1"
+T = TypeVar("T")
 CACHE_FILENAME = "cache.sqlite3"
-STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
 _SCHEMA = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -60,17 +59,6 @@ _COLUMNS = {
 }
 
 
-def default_state_dir(configured: Path | str | None = None) -> Path:
-    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
-    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
-    if configured:
-        return Path(configured).expanduser()
-    env = os.environ.get(STATE_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(user_data_dir("alm-batch", appauthor=False))
-
-
 def cache_path(state_dir: Path) -> Path:
     """Where the lookup cache lives inside a state directory."""
     return state_dir / CACHE_FILENAME
@@ -81,100 +69,18 @@ def email_key(email: str) -> str:
     return email.strip().casefold()
 
 
-# --- serialisation of batch.alm.types (JSON-able dicts) --------------------------------------
+# --- serialisation: the batch.alm.types dataclasses through pydantic ----------------------------
+# One mechanism for every payload: pydantic reads the dataclasses' own field types, so a field
+# added to a type is stored and read back without code here. The JSON shape is the dataclass
+# fields by name (the same shape the hand-written serialisers of schema "1" wrote, so existing
+# cache files still load); a payload that no longer validates is a miss, looked up again.
+_USER: TypeAdapter[User] = TypeAdapter(User)
+_CATALOGUE: TypeAdapter[list[CourseSummary]] = TypeAdapter(list[CourseSummary])
+_COURSE: TypeAdapter[CourseDetail] = TypeAdapter(CourseDetail)
 
 
-def user_to_dict(user: User) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "state": user.state, "name": user.name}
-
-
-def user_from_dict(data: dict[str, Any]) -> User:
-    return User(
-        id=str(data["id"]),
-        email=str(data["email"]),
-        state=str(data.get("state", "ACTIVE")),
-        name=str(data.get("name", "")),
-    )
-
-
-def summary_to_dict(course: CourseSummary) -> dict[str, Any]:
-    return {
-        "id": course.id,
-        "state": course.state,
-        "names": course.names,
-        "lo_type": course.lo_type,
-    }
-
-
-def summary_from_dict(data: dict[str, Any]) -> CourseSummary:
-    return CourseSummary(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        lo_type=str(data.get("lo_type", "course")),
-    )
-
-
-def module_to_dict(module: Module) -> dict[str, Any]:
-    return {
-        "id": module.id,
-        "instance_id": module.instance_id,
-        "lo_resource_type": module.lo_resource_type,
-        "names": module.names,
-        "resource_type": module.resource_type,
-        "mandatory": module.mandatory,
-    }
-
-
-def module_from_dict(data: dict[str, Any]) -> Module:
-    return Module(
-        id=str(data["id"]),
-        instance_id=str(data["instance_id"]),
-        lo_resource_type=str(data["lo_resource_type"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        resource_type=str(data.get("resource_type", "")),
-        mandatory=bool(data.get("mandatory", True)),
-    )
-
-
-def instance_to_dict(instance: Instance) -> dict[str, Any]:
-    return {
-        "id": instance.id,
-        "state": instance.state,
-        "is_default": instance.is_default,
-        "names": instance.names,
-        "modules": [module_to_dict(m) for m in instance.modules],
-    }
-
-
-def instance_from_dict(data: dict[str, Any]) -> Instance:
-    return Instance(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        is_default=bool(data["is_default"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        modules=tuple(module_from_dict(m) for m in data.get("modules", [])),
-    )
-
-
-def course_to_dict(course: CourseDetail) -> dict[str, Any]:
-    return {
-        "id": course.id,
-        "state": course.state,
-        "names": course.names,
-        "instances": [instance_to_dict(i) for i in course.instances],
-        "lo_type": course.lo_type,
-    }
-
-
-def course_from_dict(data: dict[str, Any]) -> CourseDetail:
-    return CourseDetail(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        instances=tuple(instance_from_dict(i) for i in data.get("instances", [])),
-        lo_type=str(data.get("lo_type", "course")),
-    )
+def _dump(adapter: TypeAdapter[T], value: T) -> str:
+    return adapter.dump_json(value).decode("utf-8")
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -363,8 +269,8 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("user", key, fetched_at):
                 try:
-                    return True, user_from_dict(json.loads(payload))
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return True, _USER.validate_json(payload)
+                except ValidationError:
                     return False, None
         return False, None
 
@@ -383,7 +289,7 @@ class LookupCache:
                 else:
                     self._missing_users.discard(key)
                     self._written.add(("user", key))
-                    rows.append((self.base_url, key, json.dumps(user_to_dict(user)), now))
+                    rows.append((self.base_url, key, _dump(_USER, user), now))
         if rows:
             self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
 
@@ -395,13 +301,13 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("catalogue", "", fetched_at):
                 try:
-                    return [summary_from_dict(d) for d in json.loads(payload)]
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return _CATALOGUE.validate_json(payload)
+                except ValidationError:
                     return None
         return None
 
     def put_catalogue(self, courses: Iterable[CourseSummary]) -> None:
-        payload = json.dumps([summary_to_dict(c) for c in courses])
+        payload = _dump(_CATALOGUE, list(courses))
         with self._lock:
             self._written.add(("catalogue", ""))
         self._write(
@@ -421,8 +327,8 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("course", course_id, fetched_at):
                 try:
-                    return True, course_from_dict(json.loads(payload))
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return True, _COURSE.validate_json(payload)
+                except ValidationError:
                     return False, None
         return False, None
 
@@ -436,7 +342,7 @@ class LookupCache:
             self._written.add(("course", course_id))
         self._write(
             "INSERT OR REPLACE INTO courses VALUES (?, ?, ?, ?)",
-            [(self.base_url, course_id, json.dumps(course_to_dict(course)), self.clock())],
+            [(self.base_url, course_id, _dump(_COURSE, course), self.clock())],
         )
 
 

@@ -1,6 +1,6 @@
 """The command line: options, progress bars, prompts and exit codes; nothing else.
 
-Every command calls the library (``batch.pipeline``, ``batch.demo``, ``batch.doctor`` ...) and
+Every command calls the library (``batch.jobs``, ``batch.demo``, ``batch.doctor`` ...) and
 maps what comes back, or the ``BatchError`` raised, to an exit code in ``_run_command``.
 """
 
@@ -24,6 +24,7 @@ from batch import __version__
 from batch.errors import BatchError, ExitStatus, UsageError
 from batch.jobs.events import ConfirmationNeeded, JobEvent, StageProgress, WriteProgress
 from batch.models import RunSummary
+from batch.reporting.summary import human_duration
 
 if TYPE_CHECKING:
     from batch.jobs import Job
@@ -320,7 +321,7 @@ class _Progress:
 
     def writes(self, event: WriteProgress) -> None:
         if not self.enabled:
-            eta = f", about {_duration_words(event.eta_seconds)} left" if event.eta_seconds else ""
+            eta = f", about {human_duration(event.eta_seconds)} left" if event.eta_seconds else ""
             self._beat(
                 f"rows {event.rows_done:,} of {event.rows_total:,}, writes {event.writes_done:,}"
                 f" of {event.writes_total:,} ({event.rate_per_s:.1f}/s){eta}"
@@ -355,21 +356,8 @@ class _Progress:
             self.bars.clear()
 
 
-def _duration_words(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
 def _confirm(env: CliEnv) -> Callable[[RunSummary], bool]:
-    from batch.summary import format_plan
+    from batch.reporting import format_plan
 
     def ask(summary: RunSummary) -> bool:
         env.err(format_plan(summary))
@@ -388,7 +376,7 @@ HEARTBEAT_SECONDS = 30.0
 def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.jobs import Job, JobOptions
     from batch.reader import parse_map_options
-    from batch.report import format_summary, summary_json
+    from batch.reporting import format_summary, summary_json
 
     dry_run = args.command == "validate" or getattr(args, "dry_run", False)
     options = JobOptions(

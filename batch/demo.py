@@ -90,7 +90,7 @@ def prepare_output(output: Path) -> None:
 def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) -> int:
     from batch.jobs import Job, JobOptions
     from batch.redact import register_secrets
-    from batch.report import format_summary
+    from batch.reporting import format_summary
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
     sample_dir = find_sample_dir()

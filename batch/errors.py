@@ -105,3 +105,9 @@ class ApiError(Exception):
         if self.detail and self.detail != self.title:
             text = f"{text}: {self.detail}" if text else self.detail
         return f"{head} {text}".strip()
+
+
+class WriteUncertain(ApiError):
+    """A POST may or may not have landed (5xx, read timeout, connection dropped after sending,
+    a lost response). The caller must read ALM's state before re-sending (never re-send blindly).
+    """

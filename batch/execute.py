@@ -25,8 +25,6 @@ The message says plainly that the row was not (fully) attempted.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -34,9 +32,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from batch.alm.api import WriteUncertain
 from batch.alm.types import GradeRequest
-from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.errors import AbortError, ApiError, AuthError, BatchError, WriteUncertain
 from batch.gate import PoolGate
 from batch.ledger import (
     Ledger,
@@ -44,45 +41,29 @@ from batch.ledger import (
     WriteKey,
     WriteState,
     already_posted_message,
-    apply_ledger,
     utc_now,
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
 from batch.settle import LearnerState, WriteClient
-from batch.verify import verify_results
 
 __all__ = [
     "ExecuteOptions",
     "ExecuteResult",
     "ProgressEvent",
-    "WriteClient",
-    "apply_ledger",
     "execute_plan",
-    "verify_results",
 ]
 
 log = logging.getLogger(__name__)
 
 _OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
 _AGAIN = "Run the same command again to finish."
-# TEST-ONLY crash hook (tests/test_e2e_crash.py): ``ALM_BATCH_TEST_CRASH=before-send:N`` kills
-# this process with SIGKILL once the Nth HTTP write of the run is journaled pending but not yet
-# sent; ``after-send:N`` once its answer arrived (accepted) but is not yet journaled. Unset, as
-# it always is outside those tests, it does nothing.
-CRASH_ENV = "ALM_BATCH_TEST_CRASH"
-
-
-def _crash_spec() -> tuple[str, int] | None:
-    point, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
-    if point in ("before-send", "after-send") and nth.isdigit():
-        return point, int(nth)
-    return None
-
-
-def _maybe_crash(spec: tuple[str, int] | None, point: str, nth: int) -> None:
-    if spec is not None and spec == (point, nth):
-        os.kill(os.getpid(), signal.SIGKILL)
+WriteHook = Callable[[str, int], None]
+# A seam for tests, never set in production: ``write_hook(point, n)`` is called with
+# ``"before-send"`` once the run's Nth HTTP write is journaled ``pending`` but not yet sent, and
+# ``"after-send"`` once its answer arrived (accepted) but is not yet journaled. The crash tests
+# (tests/crash_cli.py) set it to SIGKILL the CLI at an exact write.
+write_hook: WriteHook | None = None
 
 
 @dataclass(slots=True)
@@ -214,7 +195,7 @@ class _Executor:
         self.counts: Counter[str] = Counter()
         self.peak_workers = 0
         self.t0 = time.monotonic()
-        self._crash = _crash_spec()  # test-only, None outside the crash tests
+        self._hook = write_hook  # None outside the crash tests
 
     # --- bookkeeping -----------------------------------------------------------------------
     def halted(self) -> bool:
@@ -437,13 +418,15 @@ class _Executor:
             self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
             rr.attempts += 1
             nth = self._count_write()
-            _maybe_crash(self._crash, "before-send", nth)
+            if self._hook is not None:
+                self._hook("before-send", nth)
             try:
                 if grade is not None:
                     self.client.post_grade(grade)
                 else:
                     self.client.enroll(key.user_id, key.course_id, key.instance_id)
-                _maybe_crash(self._crash, "after-send", nth)
+                if self._hook is not None:
+                    self._hook("after-send", nth)
             except WriteUncertain as exc:
                 self.ledger.finish(
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
@@ -552,8 +535,8 @@ def execute_plan(
     Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
-    finishes the job. Verification is the caller's next step (``verify_results``, re-exported
-    here), run only when the run was neither aborted nor interrupted.
+    finishes the job. Verification is the caller's next step (``batch.verify.verify_results``),
+    run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     close_entries_alm_shows_complete(plan, ledger, options)

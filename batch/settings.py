@@ -6,12 +6,16 @@ Choices that ``alm-api.md`` marks [?] live here, in one place, each with its def
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from batch.errors import StateError
 
 DEFAULT_BASE_URL = "https://learningmanager.adobe.com"
 REGION_HOSTS = {
@@ -19,6 +23,7 @@ REGION_HOSTS = {
     "eu": "https://learningmanagereu.adobe.com",
     "apac": "https://learningmanagerapac.adobe.com",
 }
+STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
 
 class Settings(BaseSettings):
@@ -104,18 +109,28 @@ class Settings(BaseSettings):
         return out
 
 
-def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
-    """The state directory a job uses (cache, ledger, learned choices), created if missing:
-    ``--state-dir``, else ``ALM_BATCH_STATE_DIR``, else the per-user data folder."""
-    from batch.cache import default_state_dir
-    from batch.errors import StateError
+# --- the state directory (lookup cache + ledger) ------------------------------------------------
+def default_state_dir(configured: Path | str | None = None) -> Path:
+    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
+    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get(STATE_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(user_data_dir("alm-batch", appauthor=False))
 
-    state_dir = explicit or settings.batch_state_dir or default_state_dir()
+
+def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
+    """The state directory a run uses, created if missing: ``explicit`` (``--state-dir``), else
+    ``ALM_BATCH_STATE_DIR`` (the setting or the environment), else the platform's per-user data
+    directory. ``StateError`` (exit 2) with a hint when it cannot be created."""
+    state_dir = default_state_dir(explicit or settings.batch_state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(
-            f"Cannot create the state directory {state_dir}: {exc.strerror}.",
+            f"Cannot create the state directory {state_dir}: {exc.strerror or exc}.",
             hint="Pass --state-dir DIR (or set ALM_BATCH_STATE_DIR) to a writable folder.",
         ) from exc
     return state_dir

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from batch.alm.api import CallStats, WriteUncertain
+from batch.alm.api import CallStats
 from batch.alm.types import Enrollment, GradeRequest, ModuleGrade
-from batch.errors import AbortError, ApiError, ApiUnreachable, AuthError
+from batch.errors import AbortError, ApiError, ApiUnreachable, AuthError, WriteUncertain
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus
 from batch.plan import Plan, RowPlan
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer
 
-from batch.alm.api import AlmClient, WriteUncertain
+from batch.alm.api import AlmClient
 from batch.alm.types import GradeRequest
-from batch.errors import ApiError
+from batch.errors import ApiError, WriteUncertain
 from batch.settings import Settings
 
 API = "/primeapi/v2"

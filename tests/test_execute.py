@@ -14,11 +14,11 @@ from batch.execute import (
     ExecuteResult,
     ProgressEvent,
     execute_plan,
-    verify_results,
 )
-from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState, apply_ledger
+from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState
 from batch.models import RowStatus
-from batch.plan import Plan, RowPlan
+from batch.plan import Plan, RowPlan, apply_ledger
+from batch.verify import verify_results
 from tests.fake_writer import LANDED, LOST, REFUSE, FakeWriter, make_plan, module_ids, row_plan
 
 BASE = "https://alm.test"

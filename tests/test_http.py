@@ -10,9 +10,16 @@ import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch import __version__
-from batch.alm.api import AlmClient, WriteUncertain
+from batch.alm.api import AlmClient
 from batch.alm.http import MAX_TOKEN_REFRESHES, parse_error, parse_retry_after
-from batch.errors import ApiError, ApiUnreachable, AuthError, ConfigError, ExitStatus
+from batch.errors import (
+    ApiError,
+    ApiUnreachable,
+    AuthError,
+    ConfigError,
+    ExitStatus,
+    WriteUncertain,
+)
 from batch.settings import Settings
 
 SECRET = "s3cr3t-client-secret"

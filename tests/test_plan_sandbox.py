@@ -13,18 +13,14 @@ from typing import Any
 
 import pytest
 
+from batch.alm.api import AlmClient
 from batch.cache import LookupCache, cache_path
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus
 from batch.plan import Plan, PlanOptions, build_plan
 from batch.resolve import Resolver
+from batch.sandbox import Sandbox, SandboxConfig, load_seed
+from batch.sandbox.seed import default_seed_dir
 from batch.settings import Settings
-
-try:
-    from batch.alm.api import AlmClient
-    from batch.sandbox import Sandbox, SandboxConfig, load_seed
-    from batch.sandbox.seed import default_seed_dir
-except ImportError as exc:  # pragma: no cover - only while the sandbox is being built
-    pytest.skip(f"the embedded sandbox is not importable yet ({exc})", allow_module_level=True)
 
 WHEN = datetime(2025, 5, 6, tzinfo=UTC)
 
@@ -175,8 +171,7 @@ def test_a_warm_rerun_makes_only_enrollment_reads(sandbox: Any, tmp_path: Path) 
 
 def test_sample_data_dry_run_posts_nothing(tmp_path: Path) -> None:
     seed_file = default_seed_dir() / "alm_seed.json"
-    if not seed_file.exists():
-        pytest.skip("sample_data/alm_seed.json is not there yet")
+    assert seed_file.exists(), f"the sample seed ships with the repository: {seed_file}"
     seed = load_seed(seed_file)
     users = [u["email"] for u in seed["users"]][:20]
     courses = [lo["id"].split(":")[1] for lo in seed["learningObjects"]][:5]

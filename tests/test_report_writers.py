@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,8 +14,47 @@ import pytest
 
 from batch.errors import ExitStatus
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.report import write_failed_rows, write_report, write_reports
-from batch.report_layout import failed_layout, neutralise, report_layout, severity
+from batch.reporting import write_reports
+from batch.reporting.layout import failed_layout, neutralise, report_layout, severity
+
+
+def write_report(
+    results: Iterable[RowResult], *, columns: list[str], summary: RunSummary, path: Path, live: bool
+) -> Path:
+    """The report, through the real entry point (``write_reports``; an XLSX report gets an
+    XLSX input, so the failed-rows file beside it is XLSX too)."""
+    fmt = "xlsx" if path.suffix == ".xlsx" else "csv"
+    return write_reports(
+        results, columns=columns, summary=summary, input_path=path.with_name(f"hr.{fmt}"),
+        input_format=fmt, explicit=path, live=live,
+    ).report  # fmt: skip
+
+
+def write_failed_rows(
+    results: Iterable[RowResult],
+    *,
+    columns: list[str],
+    input_path: Path,
+    input_format: str,
+    report_path: Path,
+    sheet: str | None = None,
+) -> Path | None:
+    """The failed-rows file, through the real entry point (``write_reports``, which also writes
+    the report at ``report_path``)."""
+    summary = RunSummary(
+        run_id="r1",
+        command="run",
+        dry_run=True,
+        input_path=str(input_path),
+        input_sha256="ab",
+        alm_host="https://learningmanager.adobe.com",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    return write_reports(
+        results, columns=columns, summary=summary, input_path=input_path,
+        input_format=input_format, explicit=report_path, live=False, sheet=sheet,
+    ).failed  # fmt: skip
+
 
 COLUMNS = ["Email", "Course", "Completion Date"]
 
@@ -142,7 +181,7 @@ def test_failed_rows_returns_none_when_all_ended_well(tmp_path: Path) -> None:
         [_result(2, RowStatus.COMPLETED)], columns=COLUMNS, input_path=tmp_path / "hr.csv",
         input_format="csv", report_path=tmp_path / "hr.report.csv",
     )  # fmt: skip
-    assert out is None and list(tmp_path.iterdir()) == []
+    assert out is None and [p.name for p in tmp_path.iterdir()] == ["hr.report.csv"]
 
 
 def test_failed_rows_xlsx_uses_the_input_sheet_name(tmp_path: Path) -> None:
@@ -162,7 +201,7 @@ def test_write_report_alone_fills_the_summary(tmp_path: Path) -> None:
     )  # fmt: skip
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["summary"]["counts"]["invalid"] == 1
-    assert data["summary"]["report_paths"] == [str(path)]
+    assert data["summary"]["report_paths"] == [str(path), str(tmp_path / "r.failed.csv")]
     assert "attempts" not in data["rows"][0]  # dry run: no live columns
     assert summary.rows == 2
 

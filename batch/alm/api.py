@@ -24,12 +24,12 @@ from batch.alm.parse import (
     str_id,
 )
 from batch.alm.payloads import grade_payload
-from batch.alm.stats import CallStats, WriteUncertain, endpoint_template
+from batch.alm.stats import CallStats, endpoint_template
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
-from batch.errors import ApiError
+from batch.errors import ApiError, WriteUncertain
 from batch.settings import Settings
 
-__all__ = ["AlmClient", "CallStats", "WriteUncertain"]
+__all__ = ["AlmClient", "CallStats"]
 
 PAGE_MAX = 100  # without include (alm-api.md §2, §3; unconfirmed, hence the fallback)
 PAGE_MAX_INCLUDE = 10  # with include, and the documented safe size

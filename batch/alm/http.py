@@ -30,8 +30,8 @@ from batch import __version__
 from batch.alm.auth import Redactor, TokenSource
 from batch.alm.latency import LatencyMeter
 from batch.alm.ratelimit import RateLimiter
-from batch.alm.stats import API_PREFIX, CallStats, WriteUncertain, endpoint_template
-from batch.errors import ApiError, ApiUnreachable, AuthError
+from batch.alm.stats import API_PREFIX, CallStats, endpoint_template
+from batch.errors import ApiError, ApiUnreachable, AuthError, WriteUncertain
 from batch.settings import Settings
 
 log = logging.getLogger("batch.alm")

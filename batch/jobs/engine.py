@@ -51,12 +51,12 @@ from batch.jobs.events import (
     WriteProgress,
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
-from batch.ledger import Ledger, StateLock, apply_ledger
+from batch.ledger import Ledger, StateLock
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
-from batch.plan import Plan, PlanOptions, build_plan
+from batch.plan import Plan, PlanOptions, apply_ledger, build_plan
 from batch.reader import Table, open_table
 from batch.redact import redact
-from batch.report import ReportPaths, write_reports
+from batch.reporting import ReportPaths, write_reports
 from batch.resolve import Resolver
 from batch.settings import Settings, resolve_state_dir
 from batch.validate import ValidationOptions, check_rows, duplicate_message, summarise_issues

@@ -1,13 +1,15 @@
 """What a report row looks like: its columns, its cells, and how unsafe cells are made safe.
 
-Shared by the CSV/JSON writers (``report.py``) and the XLSX writer (``report_xlsx.py``) so the
+Shared by the CSV/JSON writers (``text.py``) and the XLSX writer (``xlsx.py``) so the
 three formats can never disagree on column names or order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from batch.models import RowResult, RowStatus
@@ -31,6 +33,64 @@ DISAMBIGUATION_SUFFIX = " (alm-batch)"
 MODULE_SEPARATOR = "; "
 
 Cell = str | int
+# What the XLSX report stores in a cell: the tool's own dates and numbers are typed.
+TypedCell = str | int | float | datetime
+
+
+class CellKind(StrEnum):
+    """How the XLSX report types a column: text as read, a number, or a date and time (UTC)."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    DATETIME = "datetime"
+
+
+# The tool's own columns that hold dates or numbers (by their canonical name, before any
+# " (alm-batch)" suffix). Echoed original columns are always text, exactly as read.
+OUTCOME_KINDS: dict[str, CellKind] = {
+    "date_completed": CellKind.DATETIME,
+    "posted_at": CellKind.DATETIME,
+    "score": CellKind.NUMBER,
+    "attempts": CellKind.NUMBER,
+}
+
+
+def as_number(value: TypedCell) -> TypedCell:
+    """``"85"`` -> 85, ``"72.5"`` -> 72.5; anything that is not a finite number stays as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def as_utc_datetime(value: TypedCell) -> TypedCell:
+    """An ISO 8601 time (``2025-03-14T00:00:00.000Z``) as a naive UTC datetime, the form a
+    spreadsheet cell holds; text that is not such a time stays as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def typed(kind: CellKind, value: TypedCell) -> TypedCell:
+    """``value`` as the XLSX report stores a cell of ``kind``."""
+    if kind is CellKind.NUMBER:
+        return as_number(value)
+    if kind is CellKind.DATETIME:
+        return as_utc_datetime(value)
+    return value
+
 
 # OWASP "CSV Injection": a cell starting with one of these is run as a formula (or DDE) by
 # Excel, LibreOffice or Google Sheets. The full-width forms are added defensively: some
@@ -124,10 +184,18 @@ class ReportLayout:
     row_header: str
     outcome_headers: tuple[str, ...]
     live: bool
+    outcome_names: tuple[str, ...] = ()  # canonical names of the outcome columns, in order
 
     @property
     def headers(self) -> list[str]:
         return [self.row_header, *self.original, *self.outcome_headers]
+
+    @property
+    def kinds(self) -> list[CellKind]:
+        """Per column, how the XLSX report types it: ``row`` and the tool's dates and numbers
+        (``OUTCOME_KINDS``) are typed; original columns are text exactly as read."""
+        outcome = [OUTCOME_KINDS.get(n, CellKind.TEXT) for n in self.outcome_names]
+        return [CellKind.NUMBER, *(CellKind.TEXT for _ in self.original), *outcome]
 
     @property
     def status_index(self) -> int:
@@ -160,7 +228,7 @@ def report_layout(columns: Sequence[str], *, live: bool) -> ReportLayout:
     row_header = _unique_name(ROW_COLUMN, taken)
     names = OUTCOME_COLUMNS + (LIVE_COLUMNS if live else ())
     outcome = tuple(_unique_name(n, taken) for n in names)
-    return ReportLayout(tuple(columns), row_header, outcome, live)
+    return ReportLayout(tuple(columns), row_header, outcome, live, names)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batch.models import RowResult, RunSummary
-from batch.report_layout import Cell, neutralise, severity
-from batch.summary import summary_json
+from batch.reporting.layout import Cell, neutralise, severity
+from batch.reporting.summary import summary_json
 
 JSON_FORMAT_NAME = "alm-batch report"
 JSON_FORMAT_VERSION = 1

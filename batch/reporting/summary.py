@@ -31,6 +31,9 @@ _SECRET_MARKERS = (
     "cookie",
 )
 _TOP_ENDPOINTS = 3
+# Options that hold a number of seconds: people read them in words ("24 h", "10 min").
+_DURATION_OPTIONS = frozenset({"cache_ttl", "give_up_after", "token_ttl", "max_retry_after"})
+REPORT_LABELS = ("Report file", "Failed-rows file")
 
 
 def is_secret_key(key: str) -> bool:
@@ -148,10 +151,29 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "estimate_basis": summary.estimate_basis,
         "actual_seconds": _json_value(summary.actual_seconds),
         "options": safe_options(summary.options),
-        "report_paths": list(summary.report_paths),
+        "reports": report_files(summary),
+        "report_paths": list(summary.report_paths),  # unlabelled; kept for existing scripts
         "exit_status": int(summary.exit_status),
         "exit_meaning": exit_meaning(summary),
     }
+
+
+def report_files(summary: RunSummary) -> dict[str, str | None]:
+    """The files a run wrote, labelled: ``{"report": ..., "failed_rows": ... or None}``.
+
+    ``summary.report_paths`` holds the report first and the failed-rows file second, only
+    when a row failed (``write_reports`` fills it).
+    """
+    paths = summary.report_paths
+    return {
+        "report": paths[0] if paths else None,
+        "failed_rows": paths[1] if len(paths) > 1 else None,
+    }
+
+
+def is_duration_option(key: str) -> bool:
+    """True for options that hold seconds (``cache_ttl``, ``give_up_after``...)."""
+    return key in _DURATION_OPTIONS or key.endswith(("_seconds", "_ttl"))
 
 
 def human_duration(seconds: float) -> str:
@@ -265,7 +287,7 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
         ("Mode", "dry run (nothing written to ALM)" if summary.dry_run else "live"),
         ("Started", data["started_at"]),
         ("Ended", data["ended_at"]),
-        ("Duration (s)", data["duration_seconds"]),
+        ("Duration", _duration_cell(data["duration_seconds"])),
         ("Rows", summary.rows),
         ("", None),
         ("Rows per status", None),
@@ -295,14 +317,20 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
             ("Options", None),
         ]
     )
-    rows.extend((f"  {key}", _option_cell(value)) for key, value in data["options"].items())
+    rows.extend((f"  {key}", _option_cell(key, value)) for key, value in data["options"].items())
     rows.append(("", None))
-    rows.extend(("Report file", p) for p in summary.report_paths)
+    rows.extend((REPORT_LABELS[min(i, 1)], path) for i, path in enumerate(summary.report_paths))
     return rows
 
 
-def _option_cell(value: Any) -> str | int | float:
-    """An option value as one readable cell: yes/no, a number, or text."""
+def _duration_cell(seconds: float | None) -> str:
+    return human_duration(seconds) if seconds is not None else "(not finished)"
+
+
+def _option_cell(key: str, value: Any) -> str | int | float:
+    """An option value as one readable cell: yes/no, a duration in words, a number, or text."""
+    if is_duration_option(key) and isinstance(value, int | float) and not isinstance(value, bool):
+        return human_duration(float(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:
