@@ -474,6 +474,12 @@ class Resolver:
             raise value
         return value
 
+    def course_names(self) -> dict[str, str]:
+        """Course id -> a readable name, for every course this run has read (no new call)."""
+        with self._lock:
+            details = {k: v for k, v in self._details.items() if v is not None}
+        return {d.id: display_name(d.names, d.id) for d in details.values()}
+
     def forget_enrollments(self, user_id: str) -> None:
         """Drop the memo (after writes, so a verify pass reads fresh state)."""
         with self._lock:

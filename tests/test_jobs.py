@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from batch.demo import settings_for_sandbox
@@ -240,3 +242,17 @@ def test_a_confirmed_live_run_reads_everything_first_and_estimates_the_writes(
     writes_per_minute = settings_for_sandbox(sb).post_per_minute
     assert asked == [pytest.approx(71 * 60.0 / writes_per_minute)]  # the writes left to make
     assert outcome.summary.counts["completed"] == 25
+
+
+def test_the_reports_course_chart_names_the_courses_alm_holds(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    job = Job(options(sample, tmp_path, report=tmp_path / "out.xlsx"), settings_for_sandbox(sb))
+    job.run()
+    assert job.course_names["course:7968486"] == "Fire Safety 2025"
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as zf:
+        chart = zf.read("xl/charts/chart2.xml")
+    assert b"Top courses by rows that would complete" in chart
+    summary = openpyxl.load_workbook(tmp_path / "out.xlsx")["Summary"]
+    labels = {str(c.value) for row in summary.iter_rows() for c in row if c.value}
+    assert "Fire Safety 2025 (course:7968486)" in labels

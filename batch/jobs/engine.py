@@ -148,6 +148,7 @@ class Job:
         self.outcome: JobOutcome | None = None
         self.error: BatchError | None = None
         self.table: Table | None = None
+        self.course_names: dict[str, str] = {}  # course id -> name, for the report's chart
         self._settings = settings
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
@@ -319,6 +320,7 @@ class Job:
         cancelled: bool = False,
         warnings: list[str] | None = None,
         ledger: Ledger | None = None,
+        course_names: dict[str, str] | None = None,
     ) -> JobOutcome:
         """Write the reports (streaming), settle the exit status, close the run in the ledger."""
         options = self.options
@@ -349,7 +351,9 @@ class Job:
             explicit=options.report,
             live=live,
             sheet=options.sheet,
+            course_names=course_names,
         )
+        self.course_names = course_names or {}
         status = exit_status_for(all_ok, aborted, interrupted)
         summary.exit_status = int(status)
         if live and ledger is not None:
@@ -385,6 +389,7 @@ class Job:
             explicit=path,
             live=not summary.dry_run,
             sheet=self.options.sheet,
+            course_names=self.course_names,
         )
 
     def recheck(
@@ -485,6 +490,7 @@ class _OnlineRun:
                 give_up_after=options.give_up_after,
             )
             resolver: Resolver | None = None
+            course_names: dict[str, str] = {}
             try:
                 resolver = Resolver(
                     client,
@@ -501,6 +507,7 @@ class _OnlineRun:
                 self.warnings.extend(cache.warnings)
                 if resolver is not None:
                     self.warnings.extend(resolver.warnings)
+                    course_names = resolver.course_names()
                 cache.close()
                 self.summary.api_calls = dict(client.stats.calls)
                 self.summary.throttled = client.stats.throttled
@@ -517,6 +524,7 @@ class _OnlineRun:
                     cancelled=self.cancelled,
                     warnings=self.warnings,
                     ledger=self.ledger,
+                    course_names=course_names,
                 )
             finally:
                 if self.ledger is not None:
