@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from batch.alm.api import WriteUncertain
 from batch.alm.types import GradeRequest
-from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.errors import AbortError, ApiError, AuthError, BatchError, WriteRefused
 from batch.ledger import (
     Ledger,
     LedgerEntry,
@@ -443,7 +443,7 @@ class _Executor:
                 rr.failure = f"ALM refused {what}: {exc.describe()}"
                 self._emit("write", rr.rp.row, "failed", writes_done=1)
                 return False
-            except AuthError as exc:  # a 401/403 answer: the write was not applied
+            except (AuthError, WriteRefused) as exc:  # refused (401, 403, every body): not applied
                 self.ledger.finish(key, WriteState.FAILED, message=exc.message)
                 raise
             except AbortError as exc:  # no answer for too long: it may have landed

@@ -117,6 +117,7 @@ def run_online(
             concurrency=options.concurrency or default_concurrency(settings.post_per_minute),
             max_rps=options.max_rps,
             give_up_after=options.give_up_after,
+            state_dir=state_dir,
         )
         resolver: Any = None
         try:
@@ -137,6 +138,7 @@ def run_online(
             summary.api_calls = dict(client.stats.calls)
             summary.throttled = client.stats.throttled
             summary.writes_made = client.stats.writes
+            summary.grade_body = client.grade_body_description
             client.close()
         return run.finish(results, table)
 
