@@ -392,8 +392,8 @@ class AlmClient:
         except ApiError as exc:
             if exc.status == 403:
                 raise WriteScopeMissing(
-                    f"ALM refused a write with HTTP 403 ({exc.describe()}): the access token "
-                    "lacks the admin write scope (admin:write).",
+                    f"ALM refused a write ({exc.describe()}): the access token lacks the admin "
+                    "write scope (admin:write).",
                     hint="In ALM (Integration Admin > Applications) give the application the "
                     "Admin role with read/write scope, create a new refresh token with "
                     "scope admin:read,admin:write, then run the same command again.",

@@ -12,6 +12,7 @@ relation type - ..."}}`` (or "Missing Param") naming the relationship or field.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 DEFAULT_PROFILE = "default"
@@ -84,7 +85,16 @@ def profile_changes(name: str) -> dict[str, Any]:
     return dict(PROFILES[name][1])
 
 
-def profiles_help() -> str:
-    """The profiles, one per line, for ``alm-batch sandbox --help`` and the README."""
+def profiles_help(columns: int = 96) -> str:
+    """The profiles, wrapped, for ``alm-batch sandbox --help``."""
     width = max(len(n) for n in PROFILES)
-    return "\n".join(f"  {name:<{width}}  {text}" for name, (text, _) in PROFILES.items())
+    indent = " " * (width + 4)
+    return "\n".join(
+        textwrap.fill(
+            text,
+            width=columns,
+            initial_indent=f"  {name:<{width}}  ",
+            subsequent_indent=indent,
+        )
+        for name, (text, _) in PROFILES.items()
+    )
