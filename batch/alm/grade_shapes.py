@@ -27,6 +27,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,14 +67,8 @@ class GradeShape:
         parts = key.split("/")
         if len(parts) != 3 or parts[0] not in MODULE_FORMS or parts[1] not in INSTANCE_FIELDS:
             return None
-        form: ModuleForm = "course_module" if parts[0] == "course_module" else "lo_resource"
-        field: InstanceField = (
-            "none"
-            if parts[1] == "none"
-            else "relationship"
-            if parts[1] == "relationship"
-            else "attribute"
-        )
+        form = next(f for f in MODULE_FORMS if f == parts[0])
+        field = next(f for f in INSTANCE_FIELDS if f == parts[1])
         return cls(form, field, parts[2]) if parts[2] else None
 
     def describe(self) -> str:
@@ -197,7 +192,7 @@ class GradeShapes:
         settings: Settings,
         store: ShapeStore,
         *,
-        today: Any = None,
+        today: Callable[[], str] | None = None,
     ) -> None:
         self.host = settings.host
         self.store = store
