@@ -366,24 +366,18 @@ def _write_check(
                 ExitStatus.USAGE,
             )
             return
-        client.enroll(user.id, detail.id, instance.id)
-        instance_id = instance.id
-        out.checks.append(DoctorCheck("enrollment", True, f"enrolled in {instance_id}"))
     else:
-        instance_id = enrollment.instance_id
-        out.checks.append(
-            DoctorCheck(
-                "enrollment", True, f"already enrolled in {instance_id} ({enrollment.state})"
-            )
-        )
-    instance = detail.instance(instance_id)
+        instance = detail.instance(enrollment.instance_id)
+    instance_id = (
+        instance.id if instance is not None else enrollment.instance_id if enrollment else ""
+    )
     modules = instance.content_modules if instance is not None else ()
     done = enrollment.grades if enrollment is not None else {}
     todo = [m for m in modules if not (m.id in done and done[m.id].completed)]
     if not modules:
         out.fail(
             "grades",
-            f"{instance_id} has no Content module to grade",
+            f"{instance_id} has no Content module to grade; nothing was written",
             "Pick a course with at least one Content module.",
             ExitStatus.USAGE,
         )
@@ -410,6 +404,15 @@ def _write_check(
             ExitStatus.USAGE,
         )
         return
+    if enrollment is None:
+        client.enroll(user.id, detail.id, instance_id)
+        out.checks.append(DoctorCheck("enrollment", True, f"enrolled in {instance_id}"))
+    else:
+        out.checks.append(
+            DoctorCheck(
+                "enrollment", True, f"already enrolled in {instance_id} ({enrollment.state})"
+            )
+        )
     posted_at = now().astimezone(UTC).replace(microsecond=0) - timedelta(minutes=1)
     lost: list[str] = []
     for module in todo:

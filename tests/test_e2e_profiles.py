@@ -279,8 +279,7 @@ def test_doctor_write_check(cli: Cli, folder: Path) -> None:
         assert run.code == 2 and "doctor --write-check needs --course." in run.stderr, run
         run = cli(sb, "doctor", "--course", "course:7968486")
         assert run.code == 2 and "only apply with --write-check" in run.stderr, run
-        run = cli(
-            sb,
+        check = (
             "doctor",
             "--write-check",
             "--email",
@@ -288,6 +287,7 @@ def test_doctor_write_check(cli: Cli, folder: Path) -> None:
             "--course",
             "Fire Safety 2025",
         )
+        run = cli(sb, *check)
         assert run.code == 0, run
         assert "[ok  ] enrollment: enrolled in course:7968486_8123456" in run.stderr
         assert "[ok  ] read back: every graded module shows completed on " in run.stderr
@@ -295,6 +295,10 @@ def test_doctor_write_check(cli: Cli, folder: Path) -> None:
         assert f"Write check passed. Grade body: {body}; learned on " in run.stderr
         assert "ahmed.hassan" not in run.stderr  # the learner's email stays out of the output
         assert grade_answers(sb)["400"] == 7
+        again = cli(sb, *check)  # the learner is complete now: nothing posted, body stays
+        assert again.code == 0, again
+        assert "[warn] grades: the test learner has already completed" in again.stderr
+        assert "learned earlier stays" in again.stderr
         sb.reset_books()
         live = run_live(cli, sb, "generated.csv", "report.csv")  # same state dir: no learning
         assert live.code == 0, live
