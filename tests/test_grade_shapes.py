@@ -89,13 +89,13 @@ def test_settings_narrow_or_pin_the_shapes() -> None:
 
 def test_refusals_advance_then_exhaust_with_alm_answers_quoted(tmp_path: Path) -> None:
     learner = GradeShapes(settings(), ShapeStore(tmp_path / SHAPES_FILE))
-    seen = []
-    for n in range(11):
-        index, shape = learner.acquire()
-        seen.append(shape)
-        assert learner.refused(index, shape_400(f"incorrect relation type - module: n{n}"))
     index, shape = learner.acquire()
-    seen.append(shape)
+    seen = [shape]
+    for n in range(11):
+        again = learner.refused(index, shape_400(f"incorrect relation type - module: n{n}"))
+        assert again is not None  # the same worker posts again with the next shape
+        index, shape = again
+        seen.append(shape)
     with pytest.raises(GradeBodyRefused) as err:
         learner.refused(index, shape_400("incorrect relation type - module: last"))
     assert seen == list(all_shapes())
@@ -117,14 +117,16 @@ def test_concurrent_workers_probe_one_at_a_time_and_advance_once(tmp_path: Path)
 
     def worker() -> None:
         for _ in range(5):
+            index, _shape = learner.acquire()
             while True:
-                index, _shape = learner.acquire()
                 with lock:
                     posts.append(index)
                 if index == accepted_index:
                     learner.accepted(index)
                     break
-                learner.refused(index, shape_400())
+                again = learner.refused(index, shape_400())
+                assert again is not None
+                index = again[0]
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for t in threads:
@@ -143,12 +145,13 @@ def test_accepted_shape_is_remembered_per_host_and_sticks(tmp_path: Path) -> Non
     path = tmp_path / SHAPES_FILE
     first = GradeShapes(settings(), ShapeStore(path), today=lambda: "2026-11-30")
     index, _ = first.acquire()
-    first.refused(index, shape_400())
-    index, shape = first.acquire()
+    again = first.refused(index, shape_400())
+    assert again is not None
+    index, shape = again
     first.accepted(index)
     assert first.description() == f"{shape.describe()}; learned on 2026-11-30"
     # once accepted, a shape-looking 400 is that row's problem: no advance
-    assert first.refused(index, shape_400()) is False and first.current == shape
+    assert first.refused(index, shape_400()) is None and first.current == shape
 
     again = GradeShapes(settings(), ShapeStore(path), today=lambda: "2027-01-01")
     assert again.current == shape and "learned on 2026-11-30" in again.description()
@@ -181,3 +184,62 @@ def test_an_unreadable_store_is_empty(tmp_path: Path) -> None:
     assert ShapeStore(path).load("h") is None
     path.write_text(json.dumps({"h": {"shape": "bogus/none/course"}}))
     assert ShapeStore(path).load("h") is None
+
+
+def test_one_learner_at_a_time_is_enrolled_until_a_body_is_accepted(tmp_path: Path) -> None:
+    """A run whose every body is refused leaves at most one learner enrolled and not graded."""
+    learner = GradeShapes(settings(), ShapeStore(tmp_path / SHAPES_FILE))
+    learner.before_enroll()  # worker 1 enrolls its learner
+    entered = threading.Event()
+    outcome: list[str] = []
+
+    def second_worker() -> None:
+        try:
+            learner.before_enroll()
+            entered.set()
+            outcome.append("enrolled")
+        except GradeBodyRefused:
+            outcome.append("refused")
+
+    other = threading.Thread(target=second_worker)
+    other.start()
+    assert not entered.wait(0.3)  # waits: worker 1's learner has not been graded yet
+    index, _ = learner.acquire()  # worker 1 probes
+    assert not entered.wait(0.3)  # still waits: a probe is in flight
+    for _ in range(len(all_shapes()) - 1):
+        again = learner.refused(index, shape_400())
+        assert again is not None
+        index = again[0]
+    with pytest.raises(GradeBodyRefused):
+        learner.refused(index, shape_400())
+    other.join(5)
+    assert outcome == ["refused"]  # never enrolled
+
+
+def test_enrollments_go_ahead_once_a_body_is_accepted(tmp_path: Path) -> None:
+    learner = GradeShapes(settings(), ShapeStore(tmp_path / SHAPES_FILE))
+    learner.before_enroll()
+    done = threading.Event()
+    threads = [
+        threading.Thread(target=lambda: (learner.before_enroll(), done.set())) for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    assert not done.wait(0.2)
+    index, _ = learner.acquire()
+    learner.accepted(index)
+    for t in threads:
+        t.join(5)
+    assert done.is_set() and not any(t.is_alive() for t in threads)
+
+
+def test_a_failed_enrollment_lets_the_next_one_go(tmp_path: Path) -> None:
+    learner = GradeShapes(settings(), ShapeStore(tmp_path / SHAPES_FILE))
+    learner.before_enroll()
+    done = threading.Event()
+    other = threading.Thread(target=lambda: (learner.before_enroll(), done.set()))
+    other.start()
+    assert not done.wait(0.2)
+    learner.enroll_failed()
+    other.join(5)
+    assert done.is_set()

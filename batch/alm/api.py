@@ -324,18 +324,26 @@ class AlmClient:
         """POST /users/{id}/enrollments?loId=&loInstanceId=. "Already enrolled" is success.
 
         Returns the new enrollment when ALM sends it back, None when the learner was already
-        enrolled (409, or a 400 saying so) or the answer carried no enrollment.
+        enrolled (409, or a 400 saying so) or the answer carried no enrollment. Until a grade
+        body is accepted, one learner at a time is enrolled ahead of its grades
+        (``GradeShapes.before_enroll``), so a run whose every body is refused leaves at most one
+        learner enrolled and not graded.
         """
+        self.grade_shapes.before_enroll()
         try:
             reply = self._write(
                 f"/users/{_seg(user_id)}/enrollments",
                 params={"loId": course_id, "loInstanceId": instance_id},
             )
         except WriteUncertain:
-            raise
+            raise  # it may have landed: the learner's grade follows once it is settled
         except ApiError as exc:
             if _already_enrolled(exc):
                 return None
+            self.grade_shapes.enroll_failed()
+            raise
+        except BaseException:
+            self.grade_shapes.enroll_failed()
             raise
         doc = reply.data if isinstance(reply.data, dict) else {}
         items = as_list(doc.get("data"))
@@ -363,13 +371,15 @@ class AlmClient:
         """
         shapes = self.grade_shapes
         path = f"/users/{_seg(grade.user_id)}/userModuleGrade"
+        index, shape = shapes.acquire()
         while True:
-            index, shape = shapes.acquire()
             try:
                 self._write(path, body=grade_payload(grade, shape))
             except ApiError as exc:
                 if not isinstance(exc, WriteUncertain) and is_shape_refusal(exc):
-                    if shapes.refused(index, exc):
+                    again = shapes.refused(index, exc)
+                    if again is not None:
+                        index, shape = again
                         continue
                     raise
                 shapes.release(index)

@@ -27,6 +27,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ MODULE_FORMS: tuple[ModuleForm, ...] = ("course_module", "lo_resource")
 INSTANCE_FIELDS: tuple[InstanceField, ...] = ("none", "relationship", "attribute")
 COURSE_TYPES: tuple[str, ...] = ("course", "learningObject")
 PROBE_WAIT = 0.5  # seconds between checks of a waiting worker (it also wakes on every verdict)
+# While no body is accepted, one learner at a time may be enrolled ahead of its first grade; if
+# that worker never posts (its row stopped), the others go ahead after this many seconds.
+ENROLL_HOLD = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,7 @@ class GradeShapes:
         self._index = 0  # the shape in use
         self._confirmed = False  # ALM accepted the current shape in this run
         self._probing = False  # a grade with the unconfirmed shape is in flight
+        self._enrolling: tuple[int, float] | None = None  # (thread, since): enrolled, not graded
         self._answers: list[str] = []  # ALM's refusals, one per refused shape
         self._failure: GradeBodyRefused | None = None
         self.rejected = 0  # grade posts refused for their shape in this run
@@ -221,15 +226,48 @@ class GradeShapes:
         ``release``). Blocks while another worker probes an unconfirmed shape; raises
         ``GradeBodyRefused`` once every shape has been refused."""
         with self._cond:
+            return self._acquire_locked()
+
+    def _acquire_locked(self) -> tuple[int, GradeShape]:
+        me = threading.get_ident()
+        if self._enrolling is not None and self._enrolling[0] == me:
+            self._enrolling = None  # this worker's enrollment now gets its grade
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if self._confirmed:
+                return self._index, self.shapes[self._index]
+            if not self._probing:
+                self._probing = True
+                return self._index, self.shapes[self._index]
+            self._cond.wait(PROBE_WAIT)
+
+    def before_enroll(self) -> None:
+        """Call before an enrollment. Until a body is accepted, only one learner at a time is
+        enrolled ahead of its first grade, and never while a grade probes: a run whose every
+        grade body is refused leaves at most one learner enrolled and not graded. Raises
+        ``GradeBodyRefused`` once every shape was refused."""
+        me = threading.get_ident()
+        with self._cond:
             while True:
                 if self._failure is not None:
                     raise self._failure
                 if self._confirmed:
-                    return self._index, self.shapes[self._index]
-                if not self._probing:
-                    self._probing = True
-                    return self._index, self.shapes[self._index]
+                    return
+                held = self._enrolling
+                if held is not None and (held[0] == me or time.monotonic() - held[1] > ENROLL_HOLD):
+                    held = None
+                if not self._probing and held is None:
+                    self._enrolling = (me, time.monotonic())
+                    return
                 self._cond.wait(PROBE_WAIT)
+
+    def enroll_failed(self) -> None:
+        """The enrollment announced by ``before_enroll`` did not happen: let another go."""
+        with self._cond:
+            if self._enrolling is not None and self._enrolling[0] == threading.get_ident():
+                self._enrolling = None
+            self._cond.notify_all()
 
     def accepted(self, index: int) -> None:
         """ALM took a grade posted with shape ``index``."""
@@ -251,22 +289,25 @@ class GradeShapes:
             self.store.save(self.host, *save)
             log.info("grade body learned for %s: %s", self.host, save[0].describe())
 
-    def refused(self, index: int, error: ApiError) -> bool:
-        """ALM refused a grade posted with shape ``index`` for its shape. True: post again
-        (with the shape ``acquire`` now gives); False: the shape was already accepted in this
-        run, so the 400 is this row's problem. Raises ``GradeBodyRefused`` when every shape has
-        now been refused."""
+    def refused(self, index: int, error: ApiError) -> tuple[int, GradeShape] | None:
+        """ALM refused a grade posted with shape ``index`` for its shape.
+
+        Returns the shape to post the same grade with next (the caller keeps the probe, so no
+        other worker posts or enrolls in between); None when the shape was already accepted in
+        this run, so the 400 is that row's problem. Raises ``GradeBodyRefused`` when every shape
+        has now been refused.
+        """
         with self._cond:
             self.rejected += 1
             if self._confirmed:
-                return False
-            if index != self._index:
-                return True  # another worker's verdict moved on already
+                return None
+            if index != self._index or not self._probing:  # not this caller's probe (defensive)
+                return self._acquire_locked()
             self._answers.append(_short(error))
-            self._probing = False
-            self._cond.notify_all()
             if self._index + 1 >= len(self.shapes):
+                self._probing = False
                 self._failure = self._exhausted()
+                self._cond.notify_all()
                 raise self._failure
             self._index += 1
             log.warning(
@@ -275,7 +316,7 @@ class GradeShapes:
                 self._answers[-1],
                 self.shapes[self._index].describe(),
             )
-            return True
+            return self._index, self.shapes[self._index]
 
     def release(self, index: int) -> None:
         """The post ended without a verdict on the shape (a lost answer, another error)."""
