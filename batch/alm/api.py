@@ -335,12 +335,10 @@ class AlmClient:
                 f"/users/{_seg(user_id)}/enrollments",
                 params={"loId": course_id, "loInstanceId": instance_id},
             )
-        except WriteUncertain:
-            raise  # it may have landed: the learner's grade follows once it is settled
         except ApiError as exc:
-            if _already_enrolled(exc):
+            if not isinstance(exc, WriteUncertain) and _already_enrolled(exc):
                 return None
-            self.grade_shapes.enroll_failed()
+            self.grade_shapes.enroll_failed()  # refused, or unsure: let another learner go
             raise
         except BaseException:
             self.grade_shapes.enroll_failed()

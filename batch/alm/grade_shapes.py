@@ -50,7 +50,7 @@ COURSE_TYPES: tuple[str, ...] = ("course", "learningObject")
 PROBE_WAIT = 0.5  # seconds between checks of a waiting worker (it also wakes on every verdict)
 # While no body is accepted, one learner at a time may be enrolled ahead of its first grade; if
 # that worker never posts (its row stopped), the others go ahead after this many seconds.
-ENROLL_HOLD = 10.0
+ENROLL_HOLD = 3.0
 
 
 @dataclass(frozen=True, slots=True)
