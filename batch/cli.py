@@ -200,7 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, help="where to write it (default completions.<format>)"
     )
 
-    p = sub.add_parser("sandbox", help="start the embedded ALM sandbox on 127.0.0.1")
+    from batch.sandbox.profiles import PROFILES, profiles_help
+
+    p = sub.add_parser(
+        "sandbox",
+        help="start the embedded ALM sandbox on 127.0.0.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="profiles (--profile): readings of what ALM does where Adobe documents nothing\n"
+        + profiles_help(),
+    )
+    p.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="default",
+        metavar="NAME",
+        help="how the sandbox answers where ALM is undocumented (listed below; default: default)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
     p.add_argument(
@@ -226,8 +241,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print less")
 
-    p = sub.add_parser("doctor", help="check the configuration against ALM, read-only")
+    p = sub.add_parser(
+        "doctor",
+        help="check the configuration against ALM, read-only (--write-check: one test learner)",
+        description="Check the configuration against ALM with read-only calls. With "
+        "--write-check --email E --course C it then marks one designated test learner complete "
+        "in one course (enrolling them if needed, grading every Content module), reads it back, "
+        "and says which grade body ALM accepted (remembered in the state directory for runs).",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    p.add_argument(
+        "--write-check",
+        action="store_true",
+        help="also write: mark the test learner --email complete in --course, then read it back",
+    )
+    p.add_argument("--email", help="the test learner's email (with --write-check)")
+    p.add_argument(
+        "--course", help="the course: course:<number>, <number> or its exact name (--write-check)"
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the learned grade body is remembered (default: ALM_BATCH_STATE_DIR or the "
+        "user data folder, as for run)",
+    )
     return parser
 
 
@@ -484,7 +521,7 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.demo import find_sample_dir, sandbox_env
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
-    config = SandboxConfig(time_scale=args.time_scale)
+    config = SandboxConfig(time_scale=args.time_scale, profile=args.profile)
     changes: dict[str, Any] = {
         "error_rate": args.error_rate,
         "drop_rate": args.drop_rate,
@@ -512,7 +549,10 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
         raise UsageError(
             f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0."
         ) from None
-    env.err(f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}). Ctrl-C stops it.")
+    env.err(
+        f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}, profile: "
+        f"{config.profile}). Ctrl-C stops it."
+    )
     env.err("Point alm-batch at it with:")
     for key, value in sandbox_env(sandbox).items():
         env.out(f"export {key}={value}")
@@ -537,19 +577,56 @@ def _cmd_demo(args: argparse.Namespace, env: CliEnv) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
-    from batch.doctor import run_doctor
+    from batch.doctor import DoctorCheck, run_doctor
 
+    if args.write_check and not (args.email and args.course):
+        missing = " and ".join(
+            name
+            for name, value in (("--email", args.email), ("--course", args.course))
+            if not value
+        )
+        raise UsageError(
+            f"doctor --write-check needs {missing}.",
+            hint="Name a designated test learner and a course, e.g. alm-batch doctor "
+            "--write-check --email test.learner@example.com --course course:1234567 (the "
+            "learner is marked complete in that course).",
+        )
+    if (args.email or args.course) and not args.write_check:
+        raise UsageError(
+            "--email and --course only apply with --write-check.",
+            hint="Add --write-check to mark that test learner complete (it writes to ALM).",
+        )
     settings = _load_settings()
-    checks = run_doctor(settings)
-    failed = 0
-    for check in checks:
-        mark = "FAIL" if not check.ok else ("warn" if check.warning else "ok  ")
-        env.err(f"[{mark}] {check.name}: {check.detail}")
-        failed += 0 if check.ok else 1
-        if check.fix and (not check.ok or check.warning):
-            env.err(f"       fix: {check.fix}")
-    env.err("All checks passed." if not failed else f"{failed} check(s) failed.")
-    return 0 if not failed else int(ExitStatus.ABORTED)
+
+    def show(checks: list[DoctorCheck]) -> int:
+        failed = 0
+        for check in checks:
+            mark = "FAIL" if not check.ok else ("warn" if check.warning else "ok  ")
+            env.err(f"[{mark}] {check.name}: {check.detail}")
+            failed += 0 if check.ok else 1
+            if check.fix and (not check.ok or check.warning):
+                env.err(f"       fix: {check.fix}")
+        return failed
+
+    failed = show(run_doctor(settings))
+    if failed:
+        env.err(f"{failed} check(s) failed." + (" No write check." if args.write_check else ""))
+        return int(ExitStatus.ABORTED)
+    env.err("All checks passed.")
+    if not args.write_check:
+        return 0
+    from batch.doctor import run_write_check
+    from batch.settings import resolve_state_dir
+
+    state_dir = resolve_state_dir(args.state_dir, settings)
+    env.err(f"Write check: marking the test learner complete in {args.course} ...")
+    result = run_write_check(settings, args.email, args.course, state_dir=state_dir)
+    show(result.checks)
+    if result.exit_status == ExitStatus.OK:
+        env.err(f"Write check passed. Grade body: {result.grade_body}.")
+    else:
+        env.err(f"Write check failed (exit {int(result.exit_status)}).")
+    return int(result.exit_status)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, CliEnv], int]] = {

@@ -63,6 +63,22 @@ class ApiUnreachable(AbortError):
     """ALM could not be reached for longer than the run is willing to wait."""
 
 
+class WriteRefused(AbortError):
+    """ALM refused a write in a way no other row can get past: the run stops (exit 3).
+
+    The refused write was not applied (ALM applies nothing it answers 4xx), so its journal entry
+    is closed as failed: a later run may send it again without reading first.
+    """
+
+
+class WriteScopeMissing(WriteRefused):
+    """ALM answered 403 to a write: the token lacks the admin write scope (admin:write)."""
+
+
+class GradeBodyRefused(WriteRefused):
+    """ALM refused every known userModuleGrade body (or the one pinned by ALM_GRADE_*)."""
+
+
 class Interrupted(BatchError):
     """The user pressed Ctrl-C; the run stopped cleanly."""
 

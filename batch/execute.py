@@ -33,7 +33,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from batch.alm.types import GradeRequest
-from batch.errors import AbortError, ApiError, AuthError, BatchError, WriteUncertain
+from batch.errors import (
+    AbortError,
+    ApiError,
+    AuthError,
+    BatchError,
+    WriteRefused,
+    WriteUncertain,
+)
 from batch.gate import PoolGate
 from batch.ledger import (
     Ledger,
@@ -461,7 +468,7 @@ class _Executor:
                 rr.failure = f"ALM refused {what}: {exc.describe()}"
                 self._emit("write", rr.rp.row, "failed", writes_done=1)
                 return False
-            except AuthError as exc:  # a 401/403 answer: the write was not applied
+            except (AuthError, WriteRefused) as exc:  # refused (401, 403, every body): not applied
                 self.ledger.finish(key, WriteState.FAILED, message=exc.message)
                 raise
             except AbortError as exc:  # no answer for too long: it may have landed

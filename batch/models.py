@@ -186,6 +186,8 @@ class RunSummary:
     writes_made: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)  # "GET /users" -> n
     throttled: int = 0  # 429 answers met
+    # The userModuleGrade body in use ("module id: ...; learned on 2026-11-30"), "" when unknown
+    grade_body: str = ""
     estimate_seconds: float | None = None  # dry run: time the live run needs at the limits
     estimate_basis: str = ""  # how the estimate was made (reads, writes, allowances)
     actual_seconds: float | None = None  # live run: time the reads and writes took

@@ -40,19 +40,23 @@ class Settings(BaseSettings):
     access_token: SecretStr | None = None
     auth_scheme: Literal["oauth", "Bearer"] = "oauth"
 
-    # --- [?] choices from alm-api.md §5, kept here and configurable -----------------------
-    # How the module is named in POST userModuleGrade:
+    # --- [?] choices of the grade body (docs/alm-api.md, "The grade body") ------------------
+    # Unset (the default), alm-batch learns the body ALM accepts from its answers and remembers
+    # it per host in the state directory. Each one set narrows the shapes tried; all three set
+    # pin one body (no learning). How the module is named in POST userModuleGrade:
     #   "course_module": the courseModule id of Adobe's sample, <courseNum><moduleNum><n>
     #                    derived from the loResource id course:<courseNum>_<inst>_<moduleNum>_<n>
-    #   "lo_resource":   the loResource id as the API returns it (course:1_2_3_0)
-    grade_module_id_form: Literal["course_module", "lo_resource"] = "course_module"
+    #   "lo_resource":   the loResource id as the API returns it (course:1_2_3_0), type
+    #                    learningObjectResource
+    grade_module_id_form: Literal["course_module", "lo_resource"] | None = None
     # How the instance is passed (Oct 2025 change; field name undocumented):
+    #   "none":         not sent (ALM uses the learner's enrollment), as in Adobe's sample
     #   "relationship": relationships.loInstance = {data: [{id, type: learningObjectInstance}]}
     #   "attribute":    attributes.loInstanceId = "course:1_2"
-    #   "none":         not sent (ALM uses the learner's enrollment)
-    grade_instance_field: Literal["relationship", "attribute", "none"] = "relationship"
-    # The course relationship's JSON:API type (truncated in every stored copy of the sample).
-    grade_course_type: str = "course"
+    grade_instance_field: Literal["relationship", "attribute", "none"] | None = None
+    # The course relationship's JSON:API type (truncated in every stored copy of the sample):
+    # "course" or "learningObject" are tried; any other value is sent as given.
+    grade_course_type: str | None = None
 
     # --- limits used when ALM sends no x-rate-limit / x-burst headers (alm-api.md §7) -----
     get_per_minute: float = 100.0
@@ -84,7 +88,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("client_id", mode="before")
+    @field_validator(
+        "client_id",
+        "grade_module_id_form",
+        "grade_instance_field",
+        "grade_course_type",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

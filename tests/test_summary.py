@@ -80,7 +80,8 @@ def test_live_block_counts_writes_made() -> None:
     [
         (0, "exit 0: every row is ready for the live run"),
         (2, "exit 2: usage, configuration or unreadable input; nothing was written to ALM"),
-        (3, "exit 3: ALM stopped the run (authentication refused or API unreachable); "
+        (3, "exit 3: ALM stopped the run (authentication refused, write scope missing, "
+            "every grade body refused, or API unreachable); "
             "the report shows what was done"),
         (130, "exit 130: interrupted; report and ledger saved: run the same command again to resume"),
     ],

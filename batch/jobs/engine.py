@@ -488,6 +488,7 @@ class _OnlineRun:
                 concurrency=MAX_READERS,  # the connection pool: readers and writers at once
                 max_rps=options.max_rps,
                 give_up_after=options.give_up_after,
+                state_dir=state_dir,  # the grade body learned on this ALM host is kept there
             )
             resolver: Resolver | None = None
             course_names: dict[str, str] = {}
@@ -512,6 +513,7 @@ class _OnlineRun:
                 self.summary.api_calls = dict(client.stats.calls)
                 self.summary.throttled = client.stats.throttled
                 self.summary.writes_made = client.stats.writes
+                self.summary.grade_body = client.grade_body_description
                 client.close()
             try:
                 return self.job._report(

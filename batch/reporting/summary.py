@@ -113,7 +113,8 @@ def exit_meaning(summary: RunSummary) -> str:
         return "usage, configuration or unreadable input; nothing was written to ALM"
     if code == ExitStatus.ABORTED:
         return (
-            "ALM stopped the run (authentication refused or API unreachable); "
+            "ALM stopped the run (authentication refused, write scope missing, every grade "
+            "body refused, or API unreachable); "
             "the report shows what was done"
         )
     if code == ExitStatus.INTERRUPTED:
@@ -147,6 +148,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "api_calls_total": sum(summary.api_calls.values()),
         "api_calls": dict(summary.api_calls),
         "throttled": summary.throttled,
+        **({"grade_body": summary.grade_body} if summary.grade_body else {}),
         "estimate_seconds": _json_value(summary.estimate_seconds),
         "estimate_basis": summary.estimate_basis,
         "actual_seconds": _json_value(summary.actual_seconds),
@@ -267,6 +269,8 @@ def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     lines.append(_writes_line(summary))
     lines.append(_calls_line(summary))
     lines.append(f"429s met: {summary.throttled:,}")
+    if summary.grade_body:
+        lines.append(f"grade body: {summary.grade_body}")
     labels = ("report", "failed rows")
     for i, path in enumerate(summary.report_paths):
         lines.append(f"{labels[min(i, 1)]}: {path}")
@@ -303,6 +307,8 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     )
     rows.extend((f"  {name}", n) for name, n in data["api_calls"].items())
     rows.append(("429s met", summary.throttled))
+    if summary.grade_body:
+        rows.append(("grade body", summary.grade_body))
     if summary.estimate_seconds is not None:
         rows.append(("Live run estimate", human_duration(summary.estimate_seconds)))
         if summary.estimate_basis:
