@@ -144,7 +144,7 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
 
     emit(
         f"Sandbox books: {len(books['grades'])} module grades recorded, "
-        f"{books['double_grades']} posted twice, {books['throttled']} answers 429, "
+        f"{books['double_grades']} posted twice, {books['throttled']} answered 429, "
         f"{books['early_requests']} requests sent before a retry-after had passed."
     )
     emit(
