@@ -32,8 +32,12 @@ from platformdirs import user_data_dir
 
 from batch.alm.types import CourseDetail, CourseSummary, Instance, Module, User
 from batch.errors import StateError
+from batch.models import email_key
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Schema 2 keys users by ``models.email_key`` (Unicode-folded); schema-1 rows were keyed by a
+# plain case-fold, so they are dropped on open (a one-off re-lookup) rather than mis-keyed.
+_MIGRATIONS = {"1": ("DELETE FROM users",)}
 CACHE_FILENAME = "cache.sqlite3"
 STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
@@ -74,11 +78,6 @@ def default_state_dir(configured: Path | str | None = None) -> Path:
 def cache_path(state_dir: Path) -> Path:
     """Where the lookup cache lives inside a state directory."""
     return state_dir / CACHE_FILENAME
-
-
-def email_key(email: str) -> str:
-    """Emails match case-insensitively, as in ``Completion.email_key``."""
-    return email.strip().casefold()
 
 
 # --- serialisation of batch.alm.types (JSON-able dicts) --------------------------------------
@@ -250,6 +249,10 @@ class LookupCache:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
                 )
+            elif row[0] in _MIGRATIONS:
+                for statement in _MIGRATIONS[row[0]]:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {row[0]}")
         except BaseException:
@@ -386,6 +389,27 @@ class LookupCache:
                     rows.append((self.base_url, key, json.dumps(user_to_dict(user)), now))
         if rows:
             self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
+
+    def users_export_fresh(self) -> bool:
+        """True while a users export (every user, deleted ones included) is within the TTL:
+        an email it did not list, and that a lookup by email misses, belongs to nobody."""
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (self._export_key(),))
+        for (value,) in rows:
+            try:
+                return self._fresh("users_export", "", float(value))
+            except ValueError:
+                return False
+        return False
+
+    def mark_users_export(self) -> None:
+        with self._lock:
+            self._written.add(("users_export", ""))
+        self._write(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(self._export_key(), str(self.clock()))]
+        )
+
+    def _export_key(self) -> str:
+        return f"users_export:{self.base_url}"
 
     # -- catalogue ---------------------------------------------------------------------------------
     def get_catalogue(self) -> list[CourseSummary] | None:

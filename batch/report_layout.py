@@ -20,6 +20,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
     "course_id",
     "instance_id",
     "module_ids",
+    "date_completed",
+    "score",
     "action",
 )
 # Only live runs have write attempts and a posting time; a dry run would show empty columns.
@@ -146,6 +148,8 @@ class ReportLayout:
                 result.course_id,
                 result.instance_id,
                 _module_cell(result),
+                result.date_completed,
+                result.score,
                 result.action,
             )
         )

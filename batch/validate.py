@@ -96,9 +96,9 @@ def summarise_issues(issues: Iterable[RowIssue]) -> str:
     return " ".join(issue.message for issue in issues)
 
 
-def duplicate_message(first_row: int) -> str:
-    """The report message for a duplicate row."""
-    return f"Repeats row {first_row} (same learner and course): not posted twice."
+def duplicate_message(first_row: int, why: str = "same learner and course") -> str:
+    """The report message for a duplicate row: 'Duplicate of row 2 (...): not posted twice.'"""
+    return f"Duplicate of row {first_row} ({why}): not posted twice."
 
 
 def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, str | None]:

@@ -63,7 +63,8 @@ def test_one_pass_over_a_generator_writes_report_and_failed_rows(tmp_path: Path)
     assert paths.failed == tmp_path / "hr.failed.csv"
     report = _csv_rows(paths.report)
     assert report[0] == ["row", *COLUMNS, "status", "message", "user_id", "course_id",
-                         "instance_id", "module_ids", "action"]  # fmt: skip
+                         "instance_id", "module_ids", "date_completed", "score",
+                         "action"]  # fmt: skip
     assert [r[4] for r in report[1:]] == ["would_complete", "invalid", "duplicate"]
     failed = _csv_rows(paths.failed)
     assert failed == [[*COLUMNS, "status", "message"],
@@ -187,7 +188,7 @@ def test_empty_input_gives_valid_reports(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "r.json").read_text())["rows"] == []
     assert len(_csv_rows(tmp_path / "r.csv")) == 1
     ws = openpyxl.load_workbook(tmp_path / "r.xlsx")["Report"]
-    assert ws.max_row == 1 and ws.auto_filter.ref == "A1:M1"
+    assert ws.max_row == 1 and ws.auto_filter.ref == "A1:O1"
 
 
 def test_xlsx_streams_past_the_width_sample_and_cleans_bad_characters(tmp_path: Path) -> None:
@@ -207,7 +208,8 @@ def test_input_column_named_like_an_outcome_is_kept_and_ours_renamed() -> None:
     layout = report_layout(["Email", "Status", "row"], live=True)
     assert layout.headers == [
         "row (alm-batch)", "Email", "Status", "row", "status (alm-batch)", "message", "user_id",
-        "course_id", "instance_id", "module_ids", "action", "attempts", "posted_at",
+        "course_id", "instance_id", "module_ids", "date_completed", "score", "action",
+        "attempts", "posted_at",
     ]  # fmt: skip
     twice = report_layout(["status", "status (alm-batch)"], live=False)
     assert twice.headers[3] == "status (alm-batch 2)"
