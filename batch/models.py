@@ -82,7 +82,9 @@ for _ch in "\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb\uff02":
     _LOOKALIKES[ord(_ch)] = '"'
 for _ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00ad":
     _LOOKALIKES[ord(_ch)] = "-" if _ch != "\u00ad" else None  # soft hyphen: invisible
-for _ch in "\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000":
+for (
+    _ch
+) in "\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000":
     _LOOKALIKES[ord(_ch)] = " "
 for _ch in "\u200b\u200c\u200d\u2060\ufeff\u180e":
     _LOOKALIKES[ord(_ch)] = None  # zero-width: gone

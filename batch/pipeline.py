@@ -37,6 +37,7 @@ class JobOptions:
     date_format: str | None = None
     timezone: str = "UTC"
     completion_date: str | None = None
+    earliest_date: str | None = "1990-01-01"
     state_dir: Path | None = None
     concurrency: int | None = None
     max_rps: float | None = None
@@ -195,6 +196,7 @@ def run_job(
         date_format=options.date_format,
         timezone=options.timezone,
         default_completion_date=options.completion_date,
+        earliest_date=options.earliest_date,
     )
     if options.offline:
         summary = _new_summary(options, table, "(offline)", started)

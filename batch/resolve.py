@@ -113,7 +113,7 @@ def _not_published(
 
 
 def not_found_message(text: str, courses: list[CourseSummary], locale: str | None) -> str:
-    """"No course named 'x'." with up to three "did you mean" courses.
+    """ "No course named 'x'." with up to three "did you mean" courses.
 
     Each course is suggested once, however many locales name it, under the name closest to
     the input, or under ``locale`` (the file's language) when the course has a name there. A

@@ -22,8 +22,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from batch.dates import (
+    DEFAULT_EARLIEST,
     DMY,
     MDY,
+    YMD,
     DateFormat,
     DateProblem,
     order_evidence,
@@ -49,6 +51,8 @@ class ValidationOptions:
     ``timezone``: IANA name applied to dates written without a zone (midnight for bare dates).
     ``default_completion_date``: used for rows (or files) with no completion date.
     ``now``: the clock for "no future dates" (injected by tests; default: the current time).
+    ``earliest_date``: dates before it are not real completions (``--earliest-date``; default
+    1990-01-01; Excel's day 1, 1900-01-01, is named as such); None or "" turns the floor off.
     Bad values raise ``UsageError`` when the options are created.
     """
 
@@ -56,13 +60,24 @@ class ValidationOptions:
     timezone: str = "UTC"
     default_completion_date: str | None = None
     now: datetime | None = None
+    earliest_date: str | None = DEFAULT_EARLIEST
     tz: tzinfo = field(init=False, repr=False)
     fmt: DateFormat | None = field(init=False, repr=False)
     default_date: datetime | None = field(init=False, repr=False)
+    floor: datetime | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tz = parse_timezone(self.timezone)
         self.fmt = parse_date_format(self.date_format)
+        self.floor = None
+        if self.earliest_date is not None and str(self.earliest_date).strip():
+            try:
+                self.floor = parse_date(str(self.earliest_date), order=YMD, tz=self.tz)
+            except DateProblem:
+                raise UsageError(
+                    f"--earliest-date {self.earliest_date!r} is not a date: write it as "
+                    "YYYY-MM-DD, e.g. 1990-01-01."
+                ) from None
         self.default_date = None
         if self.default_completion_date:
             order = self.fmt.order if self.fmt else None
@@ -74,6 +89,11 @@ class ValidationOptions:
                 raise UsageError(
                     f"--completion-date {self.default_completion_date!r} {exc.problem}: {exc.fix}."
                 ) from None
+            if self.floor is not None and self.default_date < self.floor:
+                raise UsageError(
+                    f"--completion-date {self.default_completion_date!r} is before "
+                    f"{self.floor.date().isoformat()} (--earliest-date): check the year."
+                )
             if self.default_date > self.clock():
                 raise UsageError(
                     f"--completion-date {self.default_completion_date!r} is in the future: "
@@ -166,6 +186,7 @@ def _check(
         "tz": options.tz,
         "fmt": options.fmt,
         "now": options.clock(),
+        "floor": options.floor,
     }
     mapping = table.mapping
     has_module = "module" in mapping

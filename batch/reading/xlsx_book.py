@@ -11,6 +11,7 @@ rules (which formats are dates) so results match what Excel shows.
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class NumberStyles:
     dates: frozenset[int]
     timedeltas: frozenset[int]
     percents: frozenset[int]
+    calendar: frozenset[int] = frozenset()  # date styles that show a day or year, not only a time
 
 
 class XlsxBook:
@@ -112,22 +114,27 @@ class XlsxBook:
         try:
             root = fromstring(self.zip.read("xl/styles.xml"))
         except KeyError:
-            return NumberStyles(frozenset(), frozenset(), frozenset())
+            return NumberStyles(frozenset(), frozenset(), frozenset(), frozenset())
         custom = {
             int(f.get("numFmtId", "0")): f.get("formatCode", "") for f in root.iter(f"{_NS}numFmt")
         }
-        dates, timedeltas, percents = set(), set(), set()
+        dates, timedeltas, percents, calendar = set(), set(), set(), set()
         xfs = root.find(f"{_NS}cellXfs")
         for idx, xf in enumerate(xfs.iter(f"{_NS}xf") if xfs is not None else ()):
             fmt_id = int(xf.get("numFmtId", "0"))
             code = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id, "General")
             if is_date_format(code):
                 dates.add(idx)
+                bare = re.sub(r'"[^"]*"|\[[^\]]*\]', "", code).lower()
+                if "d" in bare or "y" in bare:
+                    calendar.add(idx)
             if is_timedelta_format(code):
                 timedeltas.add(idx)
             if "%" in code:
                 percents.add(idx)
-        return NumberStyles(frozenset(dates), frozenset(timedeltas), frozenset(percents))
+        return NumberStyles(
+            frozenset(dates), frozenset(timedeltas), frozenset(percents), frozenset(calendar)
+        )
 
     def shared_strings(self) -> list[str]:
         """Shared strings, read once per open (plain and rich-text; phonetic runs skipped)."""

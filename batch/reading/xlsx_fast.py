@@ -14,7 +14,7 @@ from xml.etree.ElementTree import iterparse
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
-from batch.reading.cells import cell_text, number_text
+from batch.reading.cells import EMPTY_EXCEL_DATE, cell_text, number_text
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _C, _V, _IS, _T, _R = (_NS + t for t in ("row", "c", "v", "is", "t", "r"))
@@ -45,6 +45,8 @@ def sheet_rows(
     A formula Excel never calculated has no cached ``<v>`` and reads as "" (see xlsx_source).
     """
     dates, timedeltas, percents = styles.dates, styles.timedeltas, styles.percents
+    calendar = getattr(styles, "calendar", frozenset())
+    zero_day = EMPTY_EXCEL_DATE if epoch.year < 1900 else None  # the 1900 system's day 0
 
     def text_of(c: Any) -> str:
         kind = c.get("t", "n")
@@ -64,6 +66,8 @@ def sheet_rows(
             style = int(c.get("s", 0))
             number = float(raw)
             if style in dates:
+                if number == 0 and zero_day is not None and style in calendar:
+                    return zero_day
                 try:
                     value = from_excel(number, epoch, timedelta=style in timedeltas)
                 except (OverflowError, ValueError):

@@ -11,12 +11,12 @@ validation context (``RowContext``), which ``batch.validate.check_rows`` builds 
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from batch.dates import DateFormat, DateProblem, parse_date
+from batch.dates import DateFormat, DateProblem, earliest_problem, parse_date
 from batch.models import CourseRef
 from batch.validation.cells import parse_course, parse_email, parse_number, parse_passed, parse_text
 
@@ -28,6 +28,7 @@ class RowContext(TypedDict):
     tz: tzinfo
     fmt: DateFormat | None
     now: datetime
+    floor: NotRequired[datetime | None]  # --earliest-date: earlier dates are not completions
 
 
 def cell_error(problem: str, fix: str) -> PydanticCustomError:
@@ -106,6 +107,9 @@ class CompletionRecord(BaseModel):
             )
         except DateProblem as exc:
             raise cell_error(exc.problem, exc.fix) from None
+        floor = ctx.get("floor")
+        if floor is not None and (problem := earliest_problem(when, floor)) is not None:
+            raise cell_error(problem.problem, problem.fix)
         if field == "completion_date" and when > ctx["now"]:
             raise cell_error(
                 "is in the future",
