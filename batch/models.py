@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -101,6 +102,11 @@ def fold_text(text: str) -> str:
     """
     if text.isascii():
         return _WS.sub(" ", text).strip().lower()
+    return _fold_unicode(text)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold_unicode(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
     folded = unicodedata.normalize("NFKC", _WS.sub(" ", folded).strip().casefold())
     return folded.translate(_LOOKALIKES)

@@ -36,7 +36,7 @@ from batch.dates import (
 from batch.errors import InputError, UsageError
 from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key, shown_value
 from batch.reading.table import Table
-from batch.validation.model import CompletionRecord, RowContext
+from batch.validation.model import CompletionRecord, RowContext, fast_values
 
 DATE_FIELDS = ("completion_date", "start_date")
 _AMBIGUOUS_SAMPLE = 3
@@ -130,17 +130,22 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
         return {}
     counts = {f: {DMY: 0, MDY: 0, "AMBIGUOUS": 0} for f in columns}
     samples: dict[str, list[str]] = {f: [] for f in columns}
-    for row in table.iter_rows():
-        for f in columns:
-            text = row.fields.get(f, "")
+    seen: dict[str, str | None] = {}  # cell text -> its evidence (a file repeats its dates)
+    for number, cells in table.iter_cells(columns):
+        for f, text in zip(columns, cells, strict=True):
             if not text:
                 continue
-            evidence = order_evidence(text)
+            if text in seen:
+                evidence = seen[text]
+            else:
+                evidence = order_evidence(text)
+                if len(seen) < 100_000:
+                    seen[text] = evidence
             if evidence is None:
                 continue
             counts[f][evidence] += 1
             if evidence == "AMBIGUOUS" and len(samples[f]) < _AMBIGUOUS_SAMPLE:
-                samples[f].append(f"{text.strip()!r} (row {row.row})")
+                samples[f].append(f"{text.strip()!r} (row {number})")
     orders: dict[str, str | None] = {}
     for f in columns:
         c = counts[f]
@@ -187,6 +192,7 @@ def _check(
         "fmt": options.fmt,
         "now": options.clock(),
         "floor": options.floor,
+        "memo": {},
     }
     mapping = table.mapping
     has_module = "module" in mapping
@@ -194,18 +200,21 @@ def _check(
     empty_hint = table.format == "xlsx"
     seen: dict[bytes, int] = {}
     position = {name: i for i, name in enumerate(table.columns)}
+    validate = CompletionRecord.model_validate
     for row in table.iter_rows():
-        data: dict[str, Any] = dict(row.fields)
+        data: dict[str, Any] = row.fields
         if default_date is not None and not data.get("completion_date", "").strip():
-            data["completion_date"] = default_date
-        try:
-            record = CompletionRecord.model_validate(data, context=context)
-        except ValidationError as exc:
-            issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
-            issues.sort(key=lambda i: position.get(i.column, len(position)))
-            yield CheckedRow(input=row, completion=None, issues=issues)
-            continue
-        completion = Completion(**record.__dict__)
+            data = {**data, "completion_date": default_date}
+        values = fast_values(data, context)
+        if values is None:
+            try:
+                values = validate(data, context=context).__dict__
+            except ValidationError as exc:
+                issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
+                issues.sort(key=lambda i: position.get(i.column, len(position)))
+                yield CheckedRow(input=row, completion=None, issues=issues)
+                continue
+        completion = Completion(**values)
         key = _dedup_key(completion, has_module)
         first = seen.get(key)
         if first is None:
