@@ -69,7 +69,8 @@ class Table:
                         if pos >= MAX_COLUMNS:
                             raise InputError(_too_wide(str(self.path), number, pos + 1))
                         values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
-            yield InputRow(number, values, dict(zip(field_names, [cells[i] for i in field_idx])))
+            picked = [cells[i] for i in field_idx]
+            yield InputRow(number, values, dict(zip(field_names, picked, strict=True)))
 
     def iter_cells(self, fields: list[str]) -> Iterator[tuple[int, list[str]]]:
         """``(row number, [cell of each field])`` for the same rows as ``iter_rows``, without
