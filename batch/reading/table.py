@@ -7,6 +7,7 @@ rows never sit in memory and validation can make two passes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +15,14 @@ from typing import Protocol
 
 from openpyxl.utils import get_column_letter
 
-from batch.errors import InputError, UsageError
-from batch.models import REQUIRED_FIELDS, InputRow
-from batch.reading.aliases import missing_columns_message, recognised_count, resolve_mapping
+from batch.errors import EmptyInput, InputError, UsageError
+from batch.models import REQUIRED_FIELDS, InputRow, shown_value
+from batch.reading.aliases import (
+    missing_columns_message,
+    recognised_count,
+    recognised_fields,
+    resolve_mapping,
+)
 from batch.reading.csv_source import CsvSource
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
@@ -43,6 +49,12 @@ class Table:
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    kind: str = ""  # what the file is: csv, xlsx, xls, xlsb, ods (``format`` is csv or xlsx)
+    strict_xml: bool = False  # a Strict Open XML workbook
+    # Cells with bytes that are not UTF-8 were decoded as U+FFFD: validation flags them.
+    bad_bytes: bool = False
+    # Things a person should know that do not stop the run (e.g. which sheet was read).
+    warnings: list[str] = field(default_factory=list)
     _source: _Source | None = field(default=None, repr=False)
 
     def iter_rows(self) -> Iterator[InputRow]:
@@ -106,12 +118,18 @@ def open_table(
         raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
     facts = inspect_file(path, encoding)
     source: _Source
+    warnings: list[str] = []
+    strict_xml = False
     if facts.format == "xlsx":
-        xsrc = XlsxSource(
-            path, sheet, lambda rows: max((recognised_count(r, mapping) for r in rows), default=0)
-        )
+
+        def probe(rows: list[list[str]]) -> set[str]:
+            return max((recognised_fields(r, mapping) for r in rows), key=len, default=set())
+
+        xsrc = XlsxSource(path, sheet, probe, kind=facts.kind or "xlsx", required=tuple(require))
         source, where = xsrc, f"{path} (sheet {xsrc.sheet!r})"
         table_sheet, delimiter = xsrc.sheet, None
+        warnings.extend(xsrc.warnings)
+        strict_xml = xsrc.strict
     else:
         csrc = CsvSource(path, facts)
         source, where = csrc, str(path)
@@ -145,12 +163,13 @@ def open_table(
         )
     data = [c for n, c in nonblank if n > header_row]
     if not data:
-        raise InputError(
+        raise EmptyInput(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
             "below the header."
         )
     columns = _make_columns(header_cells, data, where)
     fields = resolve_mapping(columns, mapping, where=where)
+    _check_email_column(where, columns, fields, data, mapping)
     missing = [f for f in require if f not in fields]
     if missing:
         raise InputError(missing_columns_message(where, columns, missing, header_row))
@@ -164,7 +183,59 @@ def open_table(
         sheet=table_sheet,
         encoding=facts.encoding,
         delimiter=delimiter,
+        kind=facts.kind or facts.format,
+        strict_xml=strict_xml,
+        bad_bytes=facts.lenient,
+        warnings=warnings,
         _source=source,
+    )
+
+
+# "Jane Doe", "Doe, Jane", "Anne-Marie O'Neil": two or more words of letters.
+_PERSON_NAME = re.compile(r"^[^\W\d_][^\W\d_'.\-]*(?:[ ,]+[^\W\d_][^\W\d_'.\-]*)+$")
+
+
+def _has_at(text: str) -> bool:
+    return "@" in text or "\uff20" in text
+
+
+def _check_email_column(
+    where: str,
+    columns: list[str],
+    fields: dict[str, str],
+    data: list[list[str]],
+    mapping: dict[str, str] | None,
+) -> None:
+    """A column named like an email column but holding names (no @ anywhere in the sample) is
+    not used: the run stops, naming the column that holds addresses and the exact ``--map``.
+    A column the person mapped with ``--map`` is trusted (its rows are checked one by one)."""
+    header = fields.get("email")
+    if header is None or header in (mapping or {}):
+        return
+    pos = columns.index(header)
+    sample = [row[pos].strip() for row in data if pos < len(row) and row[pos].strip()]
+    if len(sample) < 3 or any(_has_at(v) for v in sample):
+        return
+    if sum(1 for v in sample if _PERSON_NAME.match(v)) < 0.8 * len(sample):
+        return  # not names either: each row says what is wrong with its cell
+    holders = []
+    for i, col in enumerate(columns):
+        values = [row[i].strip() for row in data if i < len(row) and row[i].strip()]
+        if values and sum(map(_has_at, values)) >= 0.8 * len(values):
+            holders.append(col)
+    example = shown_value(sample[0])
+    head = (
+        f"{where}: column {header!r} is named like an email column but holds no addresses "
+        f"(e.g. {example!r}, no @)"
+    )
+    if holders:
+        raise InputError(
+            f"{head}; column {holders[0]!r} holds email addresses: run again with "
+            f'--map "{holders[0]}=email".'
+        )
+    raise InputError(
+        f"{head}, and no other column holds email addresses: add the learners' emails, or map "
+        'the column that has them with --map "Header=email".'
     )
 
 

@@ -38,14 +38,20 @@ def _column_index(ref: str) -> int:
 
 
 def sheet_rows(
-    source: Callable[[], IO[bytes]], strings: list[str], styles: Any, epoch: Any
+    source: Callable[[], IO[bytes]],
+    strings: list[str],
+    styles: Any,
+    epoch: Any,
+    *,
+    ns: str = _NS,
 ) -> Iterator[tuple[int, list[str]]]:
     """``(excel_row_number, texts)`` for every row element of the sheet, in order.
 
     A formula Excel never calculated has no cached ``<v>`` and reads as "" (see xlsx_source).
     """
+    _ROW, _C, _V, _IS, _T, _R = (ns + t for t in ("row", "c", "v", "is", "t", "r"))  # noqa: N806
+    _SHEET_DATA = ns + "sheetData"  # noqa: N806
     dates, timedeltas, percents = styles.dates, styles.timedeltas, styles.percents
-    calendar = getattr(styles, "calendar", frozenset())
     zero_day = EMPTY_EXCEL_DATE if epoch.year < 1900 else None  # the 1900 system's day 0
 
     def text_of(c: Any) -> str:
@@ -66,7 +72,7 @@ def sheet_rows(
             style = int(c.get("s", 0))
             number = float(raw)
             if style in dates:
-                if number == 0 and zero_day is not None and style in calendar:
+                if number == 0 and zero_day is not None and style not in timedeltas:
                     return zero_day
                 try:
                     value = from_excel(number, epoch, timedelta=style in timedeltas)
