@@ -130,6 +130,7 @@ def run_online(
             )
             results = run.plan_and_execute(list(checked_rows), resolver, client, state_dir)
         finally:
+            run.warnings.extend(table.warnings)  # reading/validation notes (sheet, bad bytes)
             run.warnings.extend(cache.warnings)
             if resolver is not None:
                 run.warnings.extend(resolver.warnings)

@@ -206,7 +206,7 @@ def run_job(
         )
         status = exit_status_for(counting.all_ok, None, False)
         summary.exit_status = int(status)
-        return JobOutcome(summary, status, paths.report, paths.failed)
+        return JobOutcome(summary, status, paths.report, paths.failed, warnings=table.warnings)
 
     if settings is None:
         settings = Settings()

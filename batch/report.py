@@ -32,6 +32,7 @@ from pathlib import Path
 
 from batch.errors import ExitStatus, UsageError
 from batch.models import RowResult, RowStatus, RunSummary
+from batch.reading.carry import write_sidecar
 from batch.report_layout import (
     FailedLayout,
     ReportLayout,
@@ -258,6 +259,7 @@ def write_reports(
                 failed_sink.write(result)
         if tally.failed:
             failed_sink.close(None)
+            write_sidecar(failed, input_path, failed_layout(columns).extra)  # decisions travel
         else:
             failed_sink.discard()
         paths = ReportPaths(report, failed if tally.failed else None)
@@ -323,7 +325,9 @@ def write_failed_rows(
         if not written:
             sink.discard()
             return None
-        return sink.close(None)
+        done = sink.close(None)
+        write_sidecar(done, input_path, failed_layout(columns).extra)  # decisions travel
+        return done
     except BaseException:
         _discard_all(sink)
         raise

@@ -13,6 +13,7 @@ one export, so a decided Completion Date column also decides an all-ambiguous St
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from batch.dates import (
 )
 from batch.errors import InputError, UsageError
 from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key, shown_value
+from batch.reading.carry import Decisions, remember
 from batch.reading.table import Table
 from batch.validation.model import CompletionRecord, RowContext, fast_values
 
@@ -147,9 +149,12 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
             if evidence == "AMBIGUOUS" and len(samples[f]) < _AMBIGUOUS_SAMPLE:
                 samples[f].append(f"{text.strip()!r} (row {number})")
     orders: dict[str, str | None] = {}
+    carried = table.carried.date_orders if table.carried is not None else {}
     for f in columns:
         c = counts[f]
-        if c[DMY] != c[MDY]:
+        if c[DMY] == c[MDY] and f in carried:
+            orders[f] = carried[f]  # the file no longer settles it: the first run did
+        elif c[DMY] != c[MDY]:
             orders[f] = DMY if c[DMY] > c[MDY] else MDY
         elif c[DMY]:
             raise InputError(
@@ -179,8 +184,32 @@ def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]
     The first pass runs now, so an ambiguous date column raises ``InputError`` at the call,
     before the caller opens a report; the rows are then streamed by the returned iterator.
     """
+    options = _with_carried(table, options)
     orders = decide_date_orders(table, options)
+    remember(
+        table.path,
+        Decisions(
+            mapping=dict(table.mapping),
+            date_orders={f: o for f, o in orders.items() if o is not None},
+            timezone=options.timezone,
+            date_format=options.date_format,
+        ),
+    )
     return _check(table, options, orders)
+
+
+def _with_carried(table: Table, options: ValidationOptions) -> ValidationOptions:
+    """The options, completed by what the run that wrote this failed-rows file decided
+    (``reading.carry``): its --date-format and --timezone unless given again."""
+    carried = table.carried
+    if carried is None:
+        return options
+    changes: dict[str, Any] = {}
+    if options.date_format is None and carried.date_format:
+        changes["date_format"] = carried.date_format
+    if options.timezone in ("", "UTC") and carried.timezone and carried.timezone != "UTC":
+        changes["timezone"] = carried.timezone
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 def _check(
@@ -201,8 +230,15 @@ def _check(
     seen: dict[bytes, int] = {}
     position = {name: i for i, name in enumerate(table.columns)}
     validate = CompletionRecord.model_validate
+    bad_bytes = table.bad_bytes
+    other_bad: list[str] = []  # "row 7, Notes": undecodable cells outside the mapped columns
     for row in table.iter_rows():
         data: dict[str, Any] = row.fields
+        if bad_bytes:
+            issues = _bad_bytes(row, mapping, other_bad)
+            if issues:
+                yield CheckedRow(input=row, completion=None, issues=issues)
+                continue
         if default_date is not None and not data.get("completion_date", "").strip():
             data = {**data, "completion_date": default_date}
         values = fast_values(data, context)
@@ -220,6 +256,43 @@ def _check(
         if first is None:
             seen[key] = row.row
         yield CheckedRow(input=row, completion=completion, issues=[], duplicate_of=first)
+    if other_bad:
+        more = f" and {len(other_bad) - 3:,} more" if len(other_bad) > 3 else ""
+        table.warnings.append(
+            f"{_where(table)}: {len(other_bad):,} cell(s) outside the columns used hold bytes "
+            f"that are not UTF-8, shown as \ufffd in the report ({'; '.join(other_bad[:3])}"
+            f"{more}): retype those characters, or save the file as 'CSV UTF-8'."
+        )
+
+
+_BAD_CHAR = "\ufffd"
+
+
+def _bad_bytes(row: InputRow, mapping: dict[str, str], other: list[str]) -> list[RowIssue]:
+    """Cells of a UTF-8 file that held bytes that are not UTF-8 (decoded as U+FFFD): a mapped
+    cell makes the row invalid (the name or email would not match); others are listed."""
+    issues = []
+    mapped = set(mapping.values())
+    for column, text in row.values.items():
+        if _BAD_CHAR not in text:
+            continue
+        if column in mapped:
+            issues.append(
+                RowIssue(
+                    column,
+                    text,
+                    issue_message(
+                        column,
+                        text,
+                        "holds bytes that are not valid UTF-8 (shown as \ufffd)",
+                        "retype the accented letters in that cell, or save the file as "
+                        "'CSV UTF-8' and run again",
+                    ),
+                )
+            )
+        elif len(other) < 1000:
+            other.append(f"row {row.row}, {column}")
+    return issues
 
 
 def _issue(err: Any, row: InputRow, mapping: dict[str, str], xlsx: bool) -> RowIssue:

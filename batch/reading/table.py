@@ -23,6 +23,7 @@ from batch.reading.aliases import (
     recognised_fields,
     resolve_mapping,
 )
+from batch.reading.carry import Decisions, looks_like_tool_columns, read_sidecar
 from batch.reading.csv_source import CsvSource
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
@@ -55,13 +56,19 @@ class Table:
     bad_bytes: bool = False
     # Things a person should know that do not stop the run (e.g. which sheet was read).
     warnings: list[str] = field(default_factory=list)
+    # A failed-rows file's sidecar: what the run that wrote it decided (``reading.carry``).
+    carried: Decisions | None = None
     _source: _Source | None = field(default=None, repr=False)
+    # Every header of the file, in order, when some are left out of ``columns`` (a re-run
+    # failed-rows file's old status/message columns); None when ``columns`` is all of them.
+    _all_columns: list[str] | None = field(default=None, repr=False)
 
     def iter_rows(self) -> Iterator[InputRow]:
         """Stream the data rows below the header; fully blank rows are skipped (not counted
         as rows) but row numbers keep counting, so they match what a person sees."""
         assert self._source is not None
-        columns = self.columns
+        columns = self._all_columns or self.columns
+        dropped = [c for c in columns if c not in set(self.columns)] if self._all_columns else []
         width = len(columns)
         field_names = tuple(self.mapping)
         field_idx = [columns.index(h) for h in self.mapping.values()]
@@ -81,6 +88,8 @@ class Table:
                         if pos >= MAX_COLUMNS:
                             raise InputError(_too_wide(str(self.path), number, pos + 1))
                         values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
+            for name in dropped:
+                del values[name]
             picked = [cells[i] for i in field_idx]
             yield InputRow(number, values, dict(zip(field_names, picked, strict=True)))
 
@@ -88,7 +97,7 @@ class Table:
         """``(row number, [cell of each field])`` for the same rows as ``iter_rows``, without
         building the rows: a cheap pass over a few columns (validation's date-order pass)."""
         assert self._source is not None
-        idx = [self.columns.index(self.mapping[f]) for f in fields]
+        idx = [(self._all_columns or self.columns).index(self.mapping[f]) for f in fields]
         header_row = self.header_row
         for number, cells in self._source.records():
             if number <= header_row or not "".join(cells).strip():
@@ -114,6 +123,9 @@ def open_table(
     Raises ``InputError`` (one line, exit 2) when the file cannot be used.
     """
     path = Path(path)
+    carried = read_sidecar(path)
+    if carried is not None and not mapping and carried.mapping:
+        mapping = {header: f for f, header in carried.mapping.items()}  # the first run's
     if header_row is not None and header_row < 1:
         raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
     facts = inspect_file(path, encoding)
@@ -167,9 +179,15 @@ def open_table(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
             "below the header."
         )
-    columns = _make_columns(header_cells, data, where)
+    all_columns = _make_columns(header_cells, data, where)
+    tool = carried.tool_columns if carried is not None else ()
+    tool = tuple(c for c in tool if c in all_columns) or looks_like_tool_columns(all_columns, data)
+    columns = [c for c in all_columns if c not in tool]
+    if mapping and carried is not None:
+        present = set(all_columns)  # a carried header the person renamed since: not forced
+        mapping = {h: f for h, f in mapping.items() if h in present or carried.mapping.get(f) != h}
     fields = resolve_mapping(columns, mapping, where=where)
-    _check_email_column(where, columns, fields, data, mapping)
+    _check_email_column(where, all_columns, fields, data, mapping, skip=tool)
     missing = [f for f in require if f not in fields]
     if missing:
         raise InputError(missing_columns_message(where, columns, missing, header_row))
@@ -187,12 +205,15 @@ def open_table(
         strict_xml=strict_xml,
         bad_bytes=facts.lenient,
         warnings=warnings,
+        carried=carried,
         _source=source,
+        _all_columns=all_columns if tool else None,
     )
 
 
 # "Jane Doe", "Doe, Jane", "Anne-Marie O'Neil": two or more words of letters.
-_PERSON_NAME = re.compile(r"^[^\W\d_][^\W\d_'.\-]*(?:[ ,]+[^\W\d_][^\W\d_'.\-]*)+$")
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['.\-])*"
+_PERSON_NAME = re.compile(rf"^{_NAME_WORD}(?:[ ,]+{_NAME_WORD})+$")
 
 
 def _has_at(text: str) -> bool:
@@ -205,6 +226,8 @@ def _check_email_column(
     fields: dict[str, str],
     data: list[list[str]],
     mapping: dict[str, str] | None,
+    *,
+    skip: tuple[str, ...] = (),
 ) -> None:
     """A column named like an email column but holding names (no @ anywhere in the sample) is
     not used: the run stops, naming the column that holds addresses and the exact ``--map``.
@@ -220,6 +243,8 @@ def _check_email_column(
         return  # not names either: each row says what is wrong with its cell
     holders = []
     for i, col in enumerate(columns):
+        if col in skip:
+            continue
         values = [row[i].strip() for row in data if i < len(row) and row[i].strip()]
         if values and sum(map(_has_at, values)) >= 0.8 * len(values):
             holders.append(col)
