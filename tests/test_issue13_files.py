@@ -25,10 +25,10 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def test_utf8_with_a_few_bad_bytes_stays_utf8_and_flags_those_cells(tmp_path: Path) -> None:
     path = tmp_path / "hr.csv"
     path.write_bytes(
-        "Email,Course,Completion Date,Notes\n".encode()
+        b"Email,Course,Completion Date,Notes\n"
         + "renée@acme.com,Sécurité incendie,2025-03-01,Zoë\n".encode()
         + b"jos\xe9@acme.com,Fire Safety,2025-03-01,ok\n"  # one Windows-1252 byte pasted in
-        + "ann@acme.com,Fire Safety,2025-03-01,".encode()
+        + b"ann@acme.com,Fire Safety,2025-03-01,"
         + b"caf\xe9\n"
     )
     table = open_table(path)
