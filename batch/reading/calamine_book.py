@@ -53,6 +53,7 @@ class CalamineBook:
             raise BookError(f"{type(exc).__name__}: {str(exc)[:120]}") from None
         except Exception as exc:  # noqa: BLE001 - calamine raises its own error classes
             raise BookError(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+        self._loaded: dict[str, Any] = {}
         self.sheets = [SheetInfo(m.name, _state(m.visible), "") for m in self.book.sheets_metadata]
 
     def close(self) -> None:
@@ -60,10 +61,13 @@ class CalamineBook:
 
     def rows(self, sheet: SheetInfo) -> Iterator[tuple[int, list[str]]]:
         """``(row number as the spreadsheet shows it, texts)`` for every row of the sheet."""
-        try:
-            data = self.book.get_sheet_by_name(sheet.name)
-        except Exception as exc:  # noqa: BLE001
-            raise BookError(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+        data = self._loaded.get(sheet.name)
+        if data is None:
+            try:
+                data = self.book.get_sheet_by_name(sheet.name)
+            except Exception as exc:  # noqa: BLE001
+                raise BookError(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+            self._loaded = {sheet.name: data}  # one sheet at a time: memory stays bounded
         first_row, first_col = data.start or (0, 0)
         pad = [""] * first_col
         text = _text

@@ -85,6 +85,7 @@ class XlsxSource:
         self.kind = kind
         self.warnings: list[str] = []
         self.use_calamine = kind != "xlsx"
+        self._kept: _Book | None = None
         book = self._open(calamine=self.use_calamine)
         try:
             if isinstance(book, XlsxBook):
@@ -211,15 +212,24 @@ class XlsxSource:
         return out
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
-        """Every row of the chosen sheet, numbered as the spreadsheet numbers them."""
-        book = self._open(calamine=self.use_calamine)
+        """Every row of the chosen sheet, numbered as the spreadsheet numbers them.
+
+        Calamine's workbook stays open between passes (validation makes two): loading the
+        sheet is most of its cost, and its size is bounded (``CALAMINE_MAX_SHEET_BYTES``)."""
+        if self.use_calamine:
+            if self._kept is None:
+                self._kept = self._open(calamine=True)
+            book = self._kept
+        else:
+            book = self._open(calamine=False)
         try:
             info = next(s for s in book.sheets if s.name == self.sheet)
             yield from book.rows(info)
         except _READ_ERRORS as exc:
             raise self._broken(exc) from None
         finally:
-            book.close()
+            if book is not self._kept:
+                book.close()
 
 
 def _calamine_fits(book: XlsxBook) -> bool:
@@ -228,12 +238,24 @@ def _calamine_fits(book: XlsxBook) -> bool:
     if book.has_percent_styles:
         return False
     if "xl/sharedStrings.xml" in book.zip.namelist():
-        return not _holds(book, "xl/sharedStrings.xml", (b"<r>", b"<r ", b":r>", b"<rPh", b":rPh"))
+        markers = (b"<r>", b"<r ", b":r>", b"<rPh", b":rPh", *_SPACE_MARKERS)
+        return not _holds(book, "xl/sharedStrings.xml", markers)
     return True
 
 
+# A text that starts or ends with whitespace (" ", a no-break space...): calamine trims some
+# of these, so such workbooks stay on our reader, which keeps every cell exactly as stored.
+# Excel and openpyxl mark every such text xml:space="preserve"; the rest catch hand-made XML.
+# Plain substring tests: a 40 MB sheet is scanned in milliseconds.
+_SPACE_MARKERS = tuple(
+    [b'xml:space="preserve"', b"xml:space='preserve'"]
+    + [b"<t>" + ws for ws in (b" ", b"\t", b"\n", b"\r", b"\xc2\xa0", b"\xe2\x80")]
+    + [ws + b"</t>" for ws in (b" ", b"\t", b"\n", b"\r", b"\xa0", b"\x80\xaf")]
+)
+
+
 # Cells calamine reads differently: errors (#N/A: calamine gives ""), rich inline strings.
-_SHEET_MARKERS = (b't="e"', b"t='e'", b"<r>", b":r>", b"<rPh")
+_SHEET_MARKERS = (b't="e"', b"t='e'", b"<r>", b":r>", b"<rPh", *_SPACE_MARKERS)
 
 
 def _sheet_fits(book: XlsxBook, info: SheetInfo) -> bool:
@@ -250,5 +272,5 @@ def _holds(book: XlsxBook, part: str, markers: tuple[bytes, ...]) -> bool:
             data = tail + chunk
             if any(m in data for m in markers):
                 return True
-            tail = data[-8:]
+            tail = data[-256:]
     return False
