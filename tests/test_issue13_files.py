@@ -15,7 +15,8 @@ from batch.errors import EmptyInput, InputError
 from batch.reader import open_table
 from batch.validate import ValidationOptions, check_rows
 from tests.e2e_support import run_cli
-from tests.fixtures.make_legacy import EXPECTED, HEADER, build
+from tests.fixtures.make_legacy import EXPECTED, HEADER, ROWS, build
+from tests.fixtures.make_xlsb import write_xlsb
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -178,6 +179,14 @@ def test_committed_legacy_workbooks_read_like_xlsx(name: str) -> None:
     assert _read(FIXTURES / name) == EXPECTED
     checked = list(check_rows(table, ValidationOptions(now=NOW)))
     assert [c.issues for c in checked] == [[], []]
+
+
+def test_an_xlsb_workbook_reads_like_xlsx(tmp_path: Path) -> None:
+    path = write_xlsb(tmp_path / "export.xlsb", [HEADER, *ROWS])
+    table = open_table(path)
+    assert table.kind == "xlsb" and table.sheet == "Completions"
+    assert _read(path) == EXPECTED
+    assert [c.issues for c in check_rows(table, ValidationOptions(now=NOW))] == [[], []]
 
 
 def test_legacy_workbooks_made_now_by_libreoffice_read_the_same(tmp_path: Path) -> None:
