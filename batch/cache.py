@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -374,7 +374,7 @@ class LookupCache:
     def put_user(self, email: str, user: User | None) -> None:
         self.put_users({email: user})
 
-    def put_users(self, users: dict[str, User | None]) -> None:
+    def put_users(self, users: Mapping[str, User | None]) -> None:
         """Store found users (persisted) and misses (memory, this run only)."""
         now = self.clock()
         rows = []

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
-from batch.cache import LookupCache, email_key
+from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
-from batch.models import CourseRef, RowStatus, name_key, shown_value
+from batch.models import CourseRef, RowStatus, email_key, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
 _T = TypeVar("_T")

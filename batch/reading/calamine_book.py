@@ -35,7 +35,7 @@ _MIDNIGHT = time(0)
 
 def _text(value: Any) -> str:
     if value.__class__ is str:
-        return value  # type: ignore[no-any-return]
+        return str(value)
     if value.__class__ is float:
         return number_text(value)
     if value == _MIDNIGHT and isinstance(value, time):

@@ -93,7 +93,7 @@ class CompletionRecord(BaseModel):
     def _course(cls, value: Any, info: ValidationInfo) -> CourseRef:
         if isinstance(value, CourseRef):
             return value
-        return _memo(info, "course", value, _course_cell)
+        return cast(CourseRef, _memo(info, "course", value, _course_cell))
 
     @field_validator("completion_date", "start_date", mode="before")
     @classmethod
@@ -102,26 +102,26 @@ class CompletionRecord(BaseModel):
             return value
         field = info.field_name or ""
         ctx = cast(RowContext, info.context)
-        return _memo(info, field, value, lambda v: _date_cell(v, field, ctx))
+        return cast(datetime | None, _memo(info, field, value, lambda v: _date_cell(v, field, ctx)))
 
     @field_validator("score", "min_score", "max_score", mode="before")
     @classmethod
     def _number(cls, value: Any, info: ValidationInfo) -> float | None:
         if isinstance(value, float | int) and not isinstance(value, bool):
             return value
-        return _memo(info, "number", value, _number_cell)
+        return cast(float | None, _memo(info, "number", value, _number_cell))
 
     @field_validator("passed", mode="before")
     @classmethod
     def _passed(cls, value: Any, info: ValidationInfo) -> bool | None:
         if isinstance(value, bool):
             return value
-        return _memo(info, "passed", value, _passed_cell)
+        return cast(bool | None, _memo(info, "passed", value, _passed_cell))
 
     @field_validator("module", "instance", mode="before")
     @classmethod
     def _text(cls, value: Any, info: ValidationInfo) -> str | None:
-        return _memo(info, "text", value, _text_cell)
+        return cast(str | None, _memo(info, "text", value, _text_cell))
 
     @model_validator(mode="after")
     def _between_cells(self) -> CompletionRecord:
