@@ -178,37 +178,38 @@ def fast_values(data: dict[str, Any], ctx: RowContext) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     try:
         for field, value in data.items():
-            if field == "email":
-                _require(value, "email")
-                out[field] = _run(parse_email, value)
-                continue
-            if not isinstance(value, str):
+            if value.__class__ is not str:
                 if not isinstance(value, datetime):
                     return None
                 out[field] = value
                 continue
-            if field in _DATE_FIELDS:
-                key = (field, value)
-                hit = memo.get(key)
-                if hit is None:
-                    date_of = functools.partial(_date_cell, field=field, ctx=ctx)
-                    hit = _remember(memo, key, date_of, value)
-            else:
-                kind, compute = _CELL[field]
-                key = (kind, value)
-                hit = memo.get(key)
-                if hit is None:
-                    hit = _remember(memo, key, compute, value)
+            if field == "email":
+                if not value.strip():
+                    return None
+                out[field] = parse_email(value)  # unique per row: not memoised
+                continue
+            kind = _KIND[field]
+            key = (kind, value)
+            hit = memo.get(key)
+            if hit is None:
+                if kind in _DATE_FIELDS:
+                    compute: Any = functools.partial(_date_cell, field=field, ctx=ctx)
+                else:
+                    compute = _CELL[field][1]
+                hit = _remember(memo, key, compute, value)
             if not hit[0]:
                 return None
             out[field] = hit[1]
     except (PydanticCustomError, DateProblem):
         return None
+    if _CROSS.isdisjoint(out):
+        return out  # nothing to compare across cells
     return None if between_cells(out) else out
 
 
 _REQUIRED = frozenset({"email", "course", "completion_date"})
 _DATE_FIELDS = frozenset({"completion_date", "start_date"})
+_CROSS = frozenset({"start_date", "min_score", "max_score"})  # fields between_cells compares
 
 
 # -- one cell, text in: the same answer for the same text within a file, so it is memoised --
@@ -294,6 +295,14 @@ _CELL: dict[str, tuple[str, Any]] = {
     "passed": ("passed", _passed_cell),
     "module": ("text", _text_cell),
     "instance": ("text", _text_cell),
+}
+
+
+# Field -> memo kind (fields parsed alike share answers; each date field has its own order).
+_KIND: dict[str, str] = {
+    **{f: kind for f, (kind, _) in _CELL.items()},
+    "completion_date": "completion_date",
+    "start_date": "start_date",
 }
 
 
