@@ -23,7 +23,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,9 +31,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.errors import StateError
+from batch.models import email_key
 
-SCHEMA_VERSION = "1"
 T = TypeVar("T")
+SCHEMA_VERSION = "2"
+# Schema 2 keys users by ``models.email_key`` (Unicode-folded); schema-1 rows were keyed by a
+# plain case-fold, so they are dropped on open (a one-off re-lookup) rather than mis-keyed.
+_MIGRATIONS = {"1": ("DELETE FROM users",)}
 CACHE_FILENAME = "cache.sqlite3"
 
 _SCHEMA = {
@@ -62,11 +66,6 @@ _COLUMNS = {
 def cache_path(state_dir: Path) -> Path:
     """Where the lookup cache lives inside a state directory."""
     return state_dir / CACHE_FILENAME
-
-
-def email_key(email: str) -> str:
-    """Emails match case-insensitively, as in ``Completion.email_key``."""
-    return email.strip().casefold()
 
 
 # --- serialisation: the batch.alm.types dataclasses through pydantic ----------------------------
@@ -156,6 +155,10 @@ class LookupCache:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
                 )
+            elif row[0] in _MIGRATIONS:
+                for statement in _MIGRATIONS[row[0]]:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {row[0]}")
         except BaseException:
@@ -277,7 +280,7 @@ class LookupCache:
     def put_user(self, email: str, user: User | None) -> None:
         self.put_users({email: user})
 
-    def put_users(self, users: dict[str, User | None]) -> None:
+    def put_users(self, users: Mapping[str, User | None]) -> None:
         """Store found users (persisted) and misses (memory, this run only)."""
         now = self.clock()
         rows = []
@@ -292,6 +295,27 @@ class LookupCache:
                     rows.append((self.base_url, key, _dump(_USER, user), now))
         if rows:
             self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
+
+    def users_export_fresh(self) -> bool:
+        """True while a users export (every user, deleted ones included) is within the TTL:
+        an email it did not list, and that a lookup by email misses, belongs to nobody."""
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (self._export_key(),))
+        for (value,) in rows:
+            try:
+                return self._fresh("users_export", "", float(value))
+            except ValueError:
+                return False
+        return False
+
+    def mark_users_export(self) -> None:
+        with self._lock:
+            self._written.add(("users_export", ""))
+        self._write(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(self._export_key(), str(self.clock()))]
+        )
+
+    def _export_key(self) -> str:
+        return f"users_export:{self.base_url}"
 
     # -- catalogue ---------------------------------------------------------------------------------
     def get_catalogue(self) -> list[CourseSummary] | None:

@@ -118,6 +118,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
         "--timezone", default="UTC", help="timezone for dates without a time (default UTC)"
     )
     g.add_argument("--completion-date", help="completion date for rows that have none")
+    g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument(
         "--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)"
@@ -428,6 +429,7 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         date_format=args.date_format,
         timezone=args.timezone,
         completion_date=args.completion_date,
+        earliest_date=args.earliest_date,
         state_dir=args.state_dir,
         concurrency=args.concurrency,
         max_rps=args.max_rps,

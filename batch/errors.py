@@ -45,6 +45,10 @@ class InputError(BatchError):
     """The input file cannot be read, lacks required columns, or needs an option to be read."""
 
 
+class EmptyInput(InputError):
+    """The file has a header but no data rows: nothing to do (a scheduler may accept that)."""
+
+
 class StateError(BatchError):
     """The state directory is locked by another run or cannot be used."""
 

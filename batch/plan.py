@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
 from batch.errors import ApiError
 from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
@@ -65,7 +66,20 @@ class RowPlan:
             return 0
         return len(self.grades) + (1 if self.enroll else 0)
 
+    @property
+    def posted_values(self) -> tuple[str, str]:
+        """(dateCompleted, score) exactly as the grade body sends them; ("", "") without grades.
+
+        Every grade of a row carries the row's date and score, so the first one speaks for all.
+        """
+        if not self.grades:
+            return "", ""
+        grade = self.grades[0]
+        score = "" if grade.score is None else score_text(grade.score)
+        return alm_datetime(grade.date_completed), score
+
     def to_result(self, status: RowStatus | None = None, message: str | None = None) -> RowResult:
+        date_completed, score = self.posted_values
         return RowResult(
             row=self.row,
             values=self.checked.input.values,
@@ -76,7 +90,14 @@ class RowPlan:
             instance_id=self.instance_id,
             module_ids=list(self.module_ids),
             action=self.action,
+            date_completed=date_completed,
+            score=score,
         )
+
+
+def score_text(value: float) -> str:
+    """A score as the grade body writes it: ``85`` when whole (JSON ``85``), else ``85.5``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @dataclass(slots=True)
@@ -184,6 +205,12 @@ def build_plan(
     return plan
 
 
+def inactive_user_message(email: str, state: str) -> str:
+    """The one message for a user ALM shows as deleted or suspended, whichever way it was found."""
+    fix = "restore" if state.upper() == "DELETED" else "reactivate"
+    return f"{email} is {state.lower()} in ALM; {fix} the user or remove the row."
+
+
 def _day(when: datetime | None) -> str:
     return f" on {when.date().isoformat()}" if when is not None else ""
 
@@ -249,6 +276,10 @@ class _RowPlanner:
         # (user id, course id) -> instance an earlier row of this file enrolls the learner in,
         # so two rows never plan enrollments in two different instances.
         self.planned: dict[tuple[str, str], str] = {}
+        # (user id, course id, module key) -> the first row that resolved to it: two rows that
+        # look different in the file (an email in other case, a course by name and by ID)
+        # but name the same learner and course are one completion, posted once.
+        self.resolved_first: dict[tuple[str, str, str], int] = {}
 
     def learner_of(self, row: CheckedRow) -> str | None:
         """The user id whose ALM state this row's plan needs (None: it needs none)."""
@@ -276,21 +307,33 @@ class _RowPlanner:
             return RowPlan(row, RowStatus.UNKNOWN, self.resolver.user_errors[c.email_key])
         user = self.users.get(c.email_key)
         if user is None:
+            hint = ""
+            if c.email_key in self.resolver.unconfirmed_misses:
+                hint = (
+                    " (ALM's lookup by email does not show deleted users: run with "
+                    "--user-lookup auto or export to tell a deleted user apart)"
+                )
             return RowPlan(
                 row,
                 RowStatus.USER_NOT_FOUND,
-                f"No ALM user has the email '{c.email}'. Check the spelling, or add the user "
-                "to ALM first.",
-            )
-        if not user.active:
-            fix = "restore" if user.state.upper() == "DELETED" else "reactivate"
-            return RowPlan(
-                row,
-                RowStatus.REJECTED,
-                f"{c.email} is {user.state.lower()} in ALM; {fix} the user or remove the row.",
-                user_id=user.id,
+                f"No ALM user has the email '{c.email}'{hint}. Check the spelling, or add the "
+                "user to ALM first.",
             )
         res = self.courses[c.course.key]
+        if res.ok and res.course is not None:
+            key = (user.id, res.course.id, name_key(c.module or ""))
+            first = self.resolved_first.setdefault(key, row.row)
+            if first != row.row:
+                return RowPlan(
+                    row,
+                    RowStatus.DUPLICATE,
+                    duplicate_message(first, f"the same learner and course, {res.course.id}"),
+                    user_id=user.id,
+                    course_id=res.course.id,
+                )
+        if not user.active:
+            return RowPlan(row, RowStatus.REJECTED, inactive_user_message(c.email, user.state),
+                           user_id=user.id)  # fmt: skip
         if not res.ok or res.course is None:
             status = res.status or RowStatus.COURSE_NOT_FOUND
             return RowPlan(row, status, res.message, user_id=user.id, course_id=res.course_id)

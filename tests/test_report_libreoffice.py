@@ -39,9 +39,12 @@ def _expected_row(result: object) -> list[str]:
     from batch.models import RowResult
 
     assert isinstance(result, RowResult)
-    posted = ""
+    posted = completed = ""
     if result.posted_at:  # a real date: LibreOffice writes it as the cell shows it, in UTC
         posted = datetime.fromisoformat(result.posted_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if result.date_completed:
+        when = datetime.fromisoformat(result.date_completed.replace("Z", "+00:00"))
+        completed = when.strftime("%Y-%m-%d %H:%M:%S UTC")
     cells = [
         str(result.row),
         *(result.values.get(c, "") for c in COLUMNS),
@@ -51,6 +54,8 @@ def _expected_row(result: object) -> list[str]:
         result.course_id,
         result.instance_id,
         "; ".join(result.module_ids),
+        completed,
+        f"{float(result.score):g}" if result.score else "",
         result.action,
         str(result.attempts),
         posted,
@@ -77,7 +82,7 @@ def test_libreoffice_reads_the_xlsx_report_back(tmp_path: Path) -> None:
     rows = list(csv.reader(io.StringIO(converted.read_text(encoding="utf-8"), newline="")))
     assert rows[0] == [
         "row", *COLUMNS, "status", "message", "user_id", "course_id", "instance_id",
-        "module_ids", "action", "attempts", "posted_at",
+        "module_ids", "date_completed", "score (alm-batch)", "action", "attempts", "posted_at",
     ]  # fmt: skip
     expected = [_expected_row(r) for r in sample_results()]
     assert len(rows) - 1 == len(expected)

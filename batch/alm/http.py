@@ -302,7 +302,7 @@ class HttpClient:
             if paced and status != 429:
                 self.limiter.settled(method, template)
             if 200 <= status < 300:
-                if method not in READ_VERBS and auth:
+                if method not in READ_VERBS and auth and template != "POST /jobs":  # export: a read
                     self.stats.count_write()
                 return Reply(
                     status, resp.url, resp.headers, resp.text, _decode(resp.text), resp.content

@@ -246,7 +246,13 @@ class Job:
         if options.offline:
             summary = self._new_summary(table, "(offline)", started)
             checked = check_rows(table, validation)
-            return self._report((offline_result(c) for c in checked), table, summary, live=False)
+            return self._report(
+                (offline_result(c) for c in checked),
+                table,
+                summary,
+                live=False,
+                warnings=table.warnings,
+            )
         settings = self._settings if self._settings is not None else Settings()
         require_credentials(settings)
         return _OnlineRun(self, settings, table, started).run(list(check_rows(table, validation)))
@@ -364,7 +370,7 @@ class Job:
             status,
             paths.report,
             paths.failed,
-            warnings=warnings or [],
+            warnings=warnings if warnings is not None else [],
             aborted=aborted,
             cancelled=cancelled,
             interrupted=interrupted,
@@ -449,6 +455,7 @@ def _validation(options: JobOptions) -> ValidationOptions:
         date_format=options.date_format,
         timezone=options.timezone,
         default_completion_date=options.completion_date,
+        earliest_date=options.earliest_date,
     )
 
 
@@ -505,6 +512,7 @@ class _OnlineRun:
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
             finally:
+                self.warnings.extend(self.table.warnings)  # sheet choice, undecodable bytes
                 self.warnings.extend(cache.warnings)
                 if resolver is not None:
                     self.warnings.extend(resolver.warnings)

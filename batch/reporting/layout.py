@@ -22,6 +22,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
     "course_id",
     "instance_id",
     "module_ids",
+    "date_completed",
+    "score",
     "action",
 )
 # Only live runs have write attempts and a posting time; a dry run would show empty columns.
@@ -214,6 +216,8 @@ class ReportLayout:
                 result.course_id,
                 result.instance_id,
                 _module_cell(result),
+                result.date_completed,
+                result.score,
                 result.action,
             )
         )
@@ -236,9 +240,10 @@ class FailedLayout:
     """The columns of a failed-rows file: the input's own columns, then ``status`` and ``message``.
 
     The file is meant to be fixed and run again as is, so the original headers come first,
-    unchanged and in order. When the input already has ``status`` / ``message`` columns (it is
-    itself a failed-rows file being re-run) those columns are reused and refreshed rather than
-    joined by new ones, so fix-and-re-run cycles do not grow the sheet by two columns each time.
+    unchanged and in order, with their values as read (an input's own "Status" column keeps
+    its values; ours is then ``status (alm-batch)``, as in the report). When the file is run
+    again, the reader leaves the previous run's two columns out (``reading.carry``), so
+    fix-and-re-run cycles replace them rather than grow the sheet.
     """
 
     original: tuple[str, ...]
@@ -265,13 +270,6 @@ class FailedLayout:
 def failed_layout(columns: Sequence[str]) -> FailedLayout:
     """The failed-rows file's columns for an input with ``columns``."""
     original = tuple(columns)
-    folded = [c.strip().casefold() for c in original]
-    extra: list[str] = []
-    positions: list[int] = []
-    for name in ("status", "message"):
-        if name in folded:
-            positions.append(folded.index(name))
-        else:
-            positions.append(len(original) + len(extra))
-            extra.append(name)
-    return FailedLayout(original, positions[0], positions[1], tuple(extra))
+    taken = {c.strip().casefold() for c in original}
+    extra = tuple(_unique_name(name, taken) for name in ("status", "message"))
+    return FailedLayout(original, len(original), len(original) + 1, extra)

@@ -79,6 +79,8 @@ def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
         "course_id": result.course_id,
         "instance_id": result.instance_id,
         "module_ids": list(result.module_ids),
+        "date_completed": result.date_completed,
+        "score": result.score,
         "action": result.action,
     }
     if live:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from batch.errors import ExitStatus, UsageError
 from batch.models import RowResult, RowStatus, RunSummary
+from batch.reading.carry import write_sidecar
 from batch.reporting.layout import (
     FailedLayout,
     ReportLayout,
@@ -259,6 +260,7 @@ def write_reports(
                 failed_sink.write(result)
         if tally.failed:
             failed_sink.close(None)
+            write_sidecar(failed, input_path, failed_layout(columns).extra)  # decisions travel
         else:
             failed_sink.discard()
         paths = ReportPaths(report, failed if tally.failed else None)
