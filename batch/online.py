@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import AbortError, BatchError, Interrupted
-from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.pipeline import (
     JobHooks,
     JobOptions,
     JobOutcome,
     _new_summary,
     _write,
-    exit_status_for,
     offline_result,
     require_credentials,
 )
@@ -222,12 +221,16 @@ class _Run:
         summary = self.summary
         # Known before the rows are written, so the report's summary agrees with the exit code.
         if self.interrupted or self.aborted is not None:
-            summary.exit_status = int(exit_status_for(True, self.aborted, self.interrupted))
+            summary.exit_status = int(
+                exit_status_for((), aborted=self.aborted, interrupted=self.interrupted)
+            )
         try:
             counting, paths = _write(
                 results, table, summary, self.options, self.hooks, live=self.live
             )
-            status = exit_status_for(counting.all_ok, self.aborted, self.interrupted)
+            status = exit_status_for(
+                counting.notable, aborted=self.aborted, interrupted=self.interrupted
+            )
             summary.exit_status = int(status)
             if self.live and self.ledger is not None:
                 self.ledger.end_run(summary.run_id, int(status))

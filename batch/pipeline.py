@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import BatchError, ConfigError, ExitStatus
-from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.settings import Settings
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -85,14 +85,6 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def exit_status_for(results_ok: bool, aborted: BatchError | None, interrupted: bool) -> ExitStatus:
-    if interrupted:
-        return ExitStatus.INTERRUPTED
-    if aborted is not None:
-        return aborted.exit_status
-    return ExitStatus.OK if results_ok else ExitStatus.ROWS_FAILED
-
-
 def offline_result(checked: CheckedRow) -> RowResult:
     """A row checked without ALM: invalid, duplicate, or valid-but-unresolved."""
     from batch.validate import duplicate_message, summarise_issues
@@ -119,17 +111,26 @@ def offline_result(checked: CheckedRow) -> RowResult:
 
 
 class _Counting:
-    """Wraps the results stream so the caller knows whether every row ended well."""
+    """Wraps the results stream so the caller knows how the rows ended (for the exit code).
+
+    ``notable`` keeps the first row that needs a person and the first retryable failure: all
+    that ``exit_status_for`` needs, in bounded memory however many rows stream through.
+    """
 
     def __init__(self, results: Iterable[RowResult], on_end: Callable[[], None]) -> None:
         self._results = results
         self._on_end = on_end
         self.all_ok = True
+        self.notable: list[RowResult] = []
+        self._kinds: set[bool] = set()  # needs_person of the rows kept
 
     def __iter__(self) -> Iterator[RowResult]:
         for result in self._results:
             if not result.status.ok:
                 self.all_ok = False
+                if result.needs_person not in self._kinds:
+                    self._kinds.add(result.needs_person)
+                    self.notable.append(result)
             yield result
         self._on_end()  # the report writes its summary after the last row: stamp the end time
 
@@ -202,7 +203,7 @@ def run_job(
         counting, paths = _write(
             (offline_result(c) for c in checked), table, summary, options, hooks, live=False
         )
-        status = exit_status_for(counting.all_ok, None, False)
+        status = exit_status_for(counting.notable)
         summary.exit_status = int(status)
         return JobOutcome(summary, status, paths.report, paths.failed)
 
