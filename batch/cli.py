@@ -87,6 +87,9 @@ def _duration(text: str) -> float:
     return value
 
 
+LOG_PII_HELP = "show learners' emails in the logs (masked as m***@acme.com by default)"
+
+
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
     g = p.add_argument_group("reading the file")
@@ -117,6 +120,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--quiet", "-q", action="store_true", help="print only the report path")
     g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    g.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     g.add_argument(
         "--json-summary", action="store_true", help="print the run summary as JSON on stdout"
     )
@@ -212,16 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check the configuration against ALM, read-only")
     p.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    p.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     return parser
 
 
 # --------------------------------------------------------------------------- helpers
-def _setup_logging(verbose: bool, env: CliEnv) -> None:
-    from batch.redact import RedactingFilter
+def _setup_logging(verbose: bool, env: CliEnv, log_pii: bool = False) -> None:
+    """Log lines carry a UTC timestamp; secrets are masked, and learners' emails unless
+    ``--log-pii``."""
+    from batch.redact import RedactingFilter, RedactingFormatter
 
     handler = logging.StreamHandler(env.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(RedactingFormatter(pii=log_pii))
+    handler.addFilter(RedactingFilter(pii=log_pii))
     root = logging.getLogger("batch")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -519,7 +526,7 @@ def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
     if not args.command:
         parser.print_help(env.stderr)
         return int(ExitStatus.USAGE)
-    _setup_logging(getattr(args, "verbose", False), env)
+    _setup_logging(getattr(args, "verbose", False), env, getattr(args, "log_pii", False))
     try:
         return COMMANDS[args.command](args, env)
     except BatchError as exc:
