@@ -190,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sandbox", help="start the embedded ALM sandbox on 127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
+    p.add_argument(
+        "--seed", type=Path, help="seed folder (default: the sample data shipped in the package)"
+    )
     p.add_argument(
         "--time-scale",
         type=_positive_float,
