@@ -101,14 +101,15 @@ class RedactingFormatter(logging.Formatter):
     line (a scheduler's log shows when), and the whole formatted record (tracebacks included)
     redacted: secrets always, emails unless ``pii``."""
 
-    converter = time.gmtime
-
     def __init__(self, *, pii: bool = False) -> None:
         super().__init__(
             "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
             datefmt="%Y-%m-%dT%H:%M:%S",
         )
         self.pii = pii
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime(datefmt or "%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
 
     def format(self, record: logging.LogRecord) -> str:
         text = redact(super().format(record))

@@ -382,7 +382,7 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter added on top (never below the base delay)."""
-        base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt - 1)))
+        base = min(BACKOFF_CAP, BACKOFF_BASE * (2.0 ** max(0, attempt - 1)))
         return base + self.rng.uniform(0.0, base * 0.25)
 
     def _throttle_delay(self, retry_after: float | None, throttles: int) -> float:
