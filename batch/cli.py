@@ -94,6 +94,9 @@ def _duration(text: str) -> float:
     return value
 
 
+LOG_PII_HELP = "show learners' emails in the logs (masked as m***@acme.com by default)"
+
+
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
     g = p.add_argument_group("reading the file")
@@ -130,6 +133,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
         help="print only the paths of the report (and failed-rows file) on stdout",
     )
     g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    g.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     g.add_argument(
         "--json-summary", action="store_true", help="print the run summary as JSON on stdout"
     )
@@ -218,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the sandbox answers where ALM is undocumented (listed below; default: default)",
     )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
+    p.add_argument(
+        "--seed", type=Path, help="seed folder (default: the sample data shipped in the package)"
+    )
     p.add_argument(
         "--time-scale",
         type=_positive_float,
@@ -266,16 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the learned grade body is remembered (default: ALM_BATCH_STATE_DIR or the "
         "user data folder, as for run)",
     )
+    p.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     return parser
 
 
 # --------------------------------------------------------------------------- helpers
-def _setup_logging(verbose: bool, env: CliEnv) -> None:
-    from batch.redact import RedactingFilter
+def _setup_logging(verbose: bool, env: CliEnv, log_pii: bool = False) -> None:
+    """Log lines carry a UTC timestamp; secrets are masked, and learners' emails unless
+    ``--log-pii``."""
+    from batch.redact import RedactingFilter, RedactingFormatter
 
     handler = logging.StreamHandler(env.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(RedactingFormatter(pii=log_pii))
+    handler.addFilter(RedactingFilter(pii=log_pii))
     root = logging.getLogger("batch")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -545,9 +554,13 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
         setattr(config, key, value)
     seed_dir = args.seed or find_sample_dir()
     sandbox = Sandbox(seed=load_seed(seed_dir), config=config)
+    # SIGTERM stops it cleanly from the first moment (a supervisor may stop it at once).
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
         sandbox.start(port=args.port)
     except OSError as exc:
+        signal.signal(signal.SIGTERM, previous)
         raise UsageError(
             f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0."
         ) from None
@@ -558,8 +571,6 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
     env.err("Point alm-batch at it with:")
     for key, value in sandbox_env(sandbox).items():
         env.out(f"export {key}={value}")
-    stopped = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
         while not stopped.wait(0.5):
             pass
@@ -652,7 +663,7 @@ def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
     if not args.command:
         parser.print_help(env.stderr)
         return int(ExitStatus.USAGE)
-    _setup_logging(getattr(args, "verbose", False), env)
+    _setup_logging(getattr(args, "verbose", False), env, getattr(args, "log_pii", False))
     try:
         return COMMANDS[args.command](args, env)
     except BatchError as exc:

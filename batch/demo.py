@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import batch
 from batch.errors import ExitStatus, UsageError
 from batch.settings import Settings
 
@@ -21,16 +20,17 @@ SAMPLE_FILE = "completions.csv"
 
 
 def find_sample_dir() -> Path:
-    """``sample_data/`` beside the package (a source checkout), else in the current folder."""
-    for candidate in (
-        Path(batch.__file__).resolve().parent.parent / "sample_data",
-        Path("sample_data"),
-    ):
-        if (candidate / SAMPLE_FILE).is_file():
-            return candidate
+    """The sample data shipped inside the package (``batch/sandbox/data``, a copy of the
+    repository's ``sample_data/``): found from any folder, in a checkout or an installed wheel."""
+    from batch.sandbox.seed import SEED_FILE, default_seed_dir
+
+    candidate = default_seed_dir()
+    if (candidate / SAMPLE_FILE).is_file() and (candidate / SEED_FILE).is_file():
+        return candidate
     raise UsageError(
-        "Cannot find sample_data/completions.csv.",
-        hint="Run the demo from the alm-batch source folder (where 'make demo' works).",
+        f"The sample data is missing from the installed package ({candidate}).",
+        hint="Reinstall alm-batch (pip install --force-reinstall alm-batch), or pass the "
+        "seed folder with --seed.",
     )
 
 

@@ -13,7 +13,8 @@ class ExitStatus(IntEnum):
     """Process exit codes, as in product.md."""
 
     OK = 0  # every row ended well
-    ROWS_FAILED = 1  # some rows did not end well
+    ROWS_FAILED = 1  # some rows need a person
+    RETRYABLE = 4  # no row needs a person; some failed for reasons a re-run can fix
     USAGE = 2  # usage, configuration or unreadable input: nothing was written
     ABORTED = 3  # aborted by ALM (auth refused, unreachable): report of what was done
     INTERRUPTED = 130  # Ctrl-C: report and ledger saved

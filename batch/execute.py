@@ -8,6 +8,11 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
   dropped connection) or a ``pending`` entry left by a dead run is settled by reading the
   learner's enrollments: ALM has it -> ``done``; ALM does not -> re-sent (journaled again);
   ALM cannot be read -> ``unknown`` (the next run settles it).
+* Transient faults are retried, never given up after a fixed two: each one is followed by a
+  backoff (exponential, with jitter), a read of ALM's state, and a re-send only if the write is
+  not there, within the write's budget (``WriteRetry``: ALM_WRITE_RETRIES re-sends,
+  ALM_WRITE_RETRY_SECONDS). What outlasts the budget is a *retryable* failure
+  (``RowResult.retryable``; exit 4 when nothing else is wrong); a 400/403/404 is a refusal.
 * Rows are grouped by learner; one worker runs a learner's rows in input order. Two workers
   never enroll the same learner at once, and one enrollment read settles all of that learner's
   open entries. The shared rate limiter lives in the client, so ``concurrency`` workers keep
@@ -32,6 +37,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from batch.alm.retry import RetryBudget, WriteRetry
 from batch.alm.types import GradeRequest
 from batch.errors import (
     AbortError,
@@ -84,6 +90,9 @@ class ExecuteOptions:
     # Writers allowed at once, asked again before each learner (None: ``concurrency``, which
     # is also the number of threads).
     workers: Callable[[], int] | None = None
+    # The retry budget of each write through transient faults; None: the client's
+    # (``AlmClient.write_retry``, from ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS).
+    retry: WriteRetry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +154,19 @@ class _RowRun:
     failure: str = ""
     unknown: str = ""
     stopped: str = ""
+    retryable: bool = False  # the failure / unknown is for a re-run to settle, not a person
 
     def result(self) -> RowResult:
         rp = self.rp
         total = len(rp.grades)
         done = self.posted + len(self.earlier)
+        retryable = self.retryable
         if self.failure:
             status, message = RowStatus.FAILED, self.failure
         elif self.unknown:
             status, message = RowStatus.UNKNOWN, self.unknown
         elif self.stopped or done < total:
-            status = RowStatus.UNKNOWN
+            status, retryable = RowStatus.UNKNOWN, True
             reason = self.stopped or "the run stopped"
             message = f"{reason[:1].upper()}{reason[1:]} after {done} of {total} grades. {_AGAIN}"
         elif self.posted == 0 and not self.enrolled and self.earlier:
@@ -175,6 +186,7 @@ class _RowRun:
         out = rp.to_result(status, message)
         out.attempts = self.attempts
         out.posted_at = self.posted_at
+        out.retryable = retryable and not status.ok
         return out
 
 
@@ -203,6 +215,8 @@ class _Executor:
         self.peak_workers = 0
         self.t0 = time.monotonic()
         self._hook = write_hook  # None outside the crash tests
+        retry = options.retry or getattr(client, "write_retry", None)
+        self.retry: WriteRetry = retry if isinstance(retry, WriteRetry) else WriteRetry()
 
     # --- bookkeeping -----------------------------------------------------------------------
     def halted(self) -> bool:
@@ -223,7 +237,9 @@ class _Executor:
         return "the run was interrupted"
 
     def _not_attempted(self, rp: RowPlan) -> RowResult:
-        return rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
+        out = rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
+        out.retryable = True
+        return out
 
     def _count(self, **add: int) -> None:
         with self._lock:
@@ -410,6 +426,7 @@ class _Executor:
                     f"An earlier write for module {key.module_id or 'enrollment'} was never "
                     f"answered and ALM cannot be read to check it ({learner.error_text}). {_AGAIN}"
                 )
+                rr.retryable = True
                 return False
             if landed:
                 done = self.ledger.get(key)
@@ -421,7 +438,8 @@ class _Executor:
             rr.stopped = self._stop_reason()
             return False
         what = f"the grade for module {key.module_id}" if grade is not None else "the enrollment"
-        for attempt in (1, 2):
+        budget = self.retry.start()
+        while True:
             self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
             rr.attempts += 1
             nth = self._count_write()
@@ -435,9 +453,11 @@ class _Executor:
                 if self._hook is not None:
                     self._hook("after-send", nth)
             except WriteUncertain as exc:
+                # A 5xx, a timeout or a dropped connection after sending: it may have landed.
                 self.ledger.finish(
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
                 )
+                more = budget.pause(self.halted)  # back off first: let ALM catch up
                 landed = self._settle(key, rr.rp.row, learner, fresh=True)
                 if landed:
                     self._accepted(rr, grade is not None)
@@ -447,16 +467,12 @@ class _Executor:
                         f"The answer to {what} was lost ({exc.describe()}) and ALM cannot be "
                         f"read to check it ({learner.error_text}). {_AGAIN}"
                     )
+                    rr.retryable = True
                     self._emit("write", rr.rp.row, "unknown", writes_done=1)
                     return False
-                if attempt == 2:  # confirmed not landed twice: a refusal in all but name
-                    rr.failure = (
-                        f"ALM did not accept {what} after 2 attempts ({exc.describe()}; ALM "
-                        "does not show it)."
-                    )
-                    self._emit("write", rr.rp.row, "failed", writes_done=1)
-                    return False
-                continue  # confirmed not landed: one journaled re-send
+                if more:
+                    continue  # confirmed not landed: a journaled re-send
+                return self._gave_up(rr, what, budget, exc)
             except ApiError as exc:
                 if grade is None and exc.status == 409:  # already enrolled
                     self.ledger.finish(key, WriteState.DONE, status=409, message=exc.describe())
@@ -465,6 +481,10 @@ class _Executor:
                 self.ledger.finish(
                     key, WriteState.FAILED, status=exc.status or None, message=exc.describe()
                 )
+                if exc.status == 429:  # throttled past the transport's patience: not applied
+                    if budget.pause(self.halted):
+                        continue
+                    return self._gave_up(rr, what, budget, exc)
                 rr.failure = f"ALM refused {what}: {exc.describe()}"
                 self._emit("write", rr.rp.row, "failed", writes_done=1)
                 return False
@@ -477,7 +497,21 @@ class _Executor:
             self.ledger.finish(key, WriteState.DONE)
             self._accepted(rr, grade is not None)
             return True
-        return False  # pragma: no cover (the loop always returns)
+
+    def _gave_up(self, rr: _RowRun, what: str, budget: RetryBudget, exc: ApiError) -> bool:
+        """The write met only transient faults until its budget ran out (or the run stopped):
+        a retryable failure, never a refusal. ALM does not show it, so a re-run sends it."""
+        if self.halted():
+            rr.stopped = self._stop_reason()
+            return False
+        rr.failure = (
+            f"ALM did not take {what}: only temporary errors in {budget.spent()} (last: "
+            f"{exc.describe()}) and ALM does not show it. Nothing to fix in the file; "
+            f"run the same command again later."
+        )
+        rr.retryable = True
+        self._emit("write", rr.rp.row, "failed", writes_done=1)
+        return False
 
     def _accepted(self, rr: _RowRun, is_grade: bool) -> None:
         rr.posted_at = utc_now()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from batch.errors import BatchError, ExitStatus
 
 
 class RowStatus(StrEnum):
@@ -214,6 +217,14 @@ class RowResult:
     score: str = ""
     attempts: int = 0  # live runs: HTTP write attempts made for this row
     posted_at: str = ""  # live runs: ISO time of the last accepted write
+    # A ``failed`` / ``unknown`` row that a later re-run can settle with no change to the file
+    # (ALM errors or timeouts that outlasted the retries, a run that stopped): no person needed.
+    retryable: bool = False
+
+    @property
+    def needs_person(self) -> bool:
+        """True when the row did not end well and a re-run alone will not fix it."""
+        return not self.status.ok and not self.retryable
 
 
 @dataclass(slots=True)
@@ -245,3 +256,29 @@ class RunSummary:
     edits: list[dict[str, str]] = field(
         default_factory=list
     )  # the page's fixes: row, column, old, new
+
+
+def exit_status_for(
+    results: Iterable[RowResult],
+    *,
+    aborted: BatchError | None = None,
+    interrupted: bool = False,
+) -> ExitStatus:
+    """The process exit code of a run (product.md, "Exit codes"), from its rows and its end.
+
+    130 when interrupted; the abort's own code (3) when ALM stopped the run; else 1 when any
+    row needs a person (invalid, not found, ambiguous, rejected, refused, or a failed / unknown
+    row that is not retryable); else 4 when some rows are retryable failures only (a scheduler
+    retries on 4 and alerts on 1); else 0. Pure: it reads ``status`` and ``retryable`` only.
+    """
+    if interrupted:
+        return ExitStatus.INTERRUPTED
+    if aborted is not None:
+        return aborted.exit_status
+    retry = False
+    for result in results:
+        if result.needs_person:
+            return ExitStatus.ROWS_FAILED
+        if not result.status.ok:
+            retry = True
+    return ExitStatus.RETRYABLE if retry else ExitStatus.OK

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     lo_get_per_hour: float = 500.0  # admin GET /learningObjects
     timeout_seconds: float = 30.0
     max_retry_after: float = 300.0  # cap on a single retry-after wait
+    # A write that meets transient faults (5xx, dropped connection, timeout, lost answer) is
+    # tried again, after a backoff and a read of ALM's state, at most this many times and for
+    # at most this many seconds from its first send; what outlasts that is a retryable failure
+    # (exit 4). Env: ALM_WRITE_RETRIES, ALM_WRITE_RETRY_SECONDS.
+    write_retries: int = Field(default=8, ge=0, le=100)
+    write_retry_seconds: float = Field(default=300.0, ge=0.0)
 
     # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
     batch_state_dir: Path | None = Field(default=None)

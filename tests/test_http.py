@@ -370,10 +370,11 @@ def test_get_gives_up_after_silence(srv: ScriptedServer) -> None:
         ),
         ({"message": "429 Too many requests"}, (None, "429 Too many requests", None)),
         ({"errors": [{"code": "E1", "title": "Bad", "detail": "worse"}]}, ("E1", "Bad", "worse")),
-        (
+        (  # a gateway's page is never quoted: the status's reason phrase instead (issue 13)
             "<html><body>Bad   Gateway</body></html>",
-            (None, "<html><body>Bad Gateway</body></html>", None),
+            (None, "Bad Request", None),
         ),
+        ("Invalid   loInstanceId", (None, "Invalid loInstanceId", None)),
         ("", (None, "Bad Request", None)),
     ],
 )

@@ -26,6 +26,7 @@ from batch.alm.parse import (
     str_id,
 )
 from batch.alm.payloads import grade_payload
+from batch.alm.retry import WriteRetry
 from batch.alm.stats import CallStats, endpoint_template
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
 from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
@@ -91,6 +92,9 @@ class AlmClient:
             sleep=sleep,
             stats=self.stats,
         )
+        # How long one write keeps trying through transient faults (the executor's budget),
+        # on this client's clock: ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS.
+        self.write_retry = WriteRetry.from_settings(settings, clock=clock, sleep=sleep)
         self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
         self._lock = threading.Lock()
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
-from batch.errors import AbortError, BatchError, ConfigError, ExitStatus, Interrupted, UsageError
+from batch.errors import AbortError, BatchError, ConfigError, Interrupted, UsageError
 from batch.execute import (
     ExecuteOptions,
     ProgressEvent,
@@ -52,7 +52,7 @@ from batch.jobs.events import (
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
 from batch.ledger import Ledger, StateLock
-from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.plan import Plan, PlanOptions, apply_ledger, build_plan
 from batch.reader import Table, open_table
 from batch.redact import redact
@@ -79,14 +79,6 @@ OFFLINE_VALID = (
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def exit_status_for(results_ok: bool, aborted: BatchError | None, interrupted: bool) -> ExitStatus:
-    if interrupted:
-        return ExitStatus.INTERRUPTED
-    if aborted is not None:
-        return aborted.exit_status
-    return ExitStatus.OK if results_ok else ExitStatus.ROWS_FAILED
 
 
 def offline_result(checked: CheckedRow) -> RowResult:
@@ -331,13 +323,14 @@ class Job:
         """Write the reports (streaming), settle the exit status, close the run in the ledger."""
         options = self.options
         kept: list[RowResult] = []
-        all_ok = True
+        # One row of each kind that decides the exit code (needs a person; retryable only),
+        # so the one rule, models.exit_status_for, decides without holding every row.
+        deciding: dict[tuple[bool, bool], RowResult] = {}
 
         def stream() -> Iterator[RowResult]:
-            nonlocal all_ok
             for result in results:
                 if not result.status.ok:
-                    all_ok = False
+                    deciding.setdefault((result.status.ok, result.needs_person), result)
                 if options.keep_results:
                     kept.append(result)
                 self.emit(RowFinished(result))
@@ -346,7 +339,7 @@ class Job:
 
         # Known before the rows are written, so the report's summary agrees with the exit code.
         if interrupted or aborted is not None:
-            summary.exit_status = int(exit_status_for(True, aborted, interrupted))
+            summary.exit_status = int(exit_status_for([], aborted=aborted, interrupted=interrupted))
         self.emit(StageStarted("report"))
         paths = write_reports(
             stream(),
@@ -360,7 +353,7 @@ class Job:
             course_names=course_names,
         )
         self.course_names = course_names or {}
-        status = exit_status_for(all_ok, aborted, interrupted)
+        status = exit_status_for(deciding.values(), aborted=aborted, interrupted=interrupted)
         summary.exit_status = int(status)
         if live and ledger is not None:
             ledger.end_run(summary.run_id, int(status))

@@ -109,6 +109,14 @@ def exit_meaning(summary: RunSummary) -> str:
         rows = "1 row needs" if n == 1 else f"{n:,} rows need"
         where = "the failed-rows file" if len(summary.report_paths) > 1 else "the report"
         return f"{rows} attention: see {where}"
+    if code == ExitStatus.RETRYABLE:
+        n = failed_rows(summary)
+        rows = "1 row" if n == 1 else f"{n:,} rows"
+        return (
+            f"{rows} could not be written because ALM kept failing (temporary errors that "
+            "outlasted the retries); nothing to fix in the file: run the same command again "
+            "later"
+        )
     if code == ExitStatus.USAGE:
         return "usage, configuration or unreadable input; nothing was written to ALM"
     if code == ExitStatus.ABORTED:

@@ -194,12 +194,14 @@ class _Tally:
         self.counts: Counter[str] = Counter()
         self.rows = 0
         self.failed = 0
+        self.need_person = 0  # failed rows that a re-run alone cannot fix
 
     def add(self, result: RowResult) -> None:
         self.rows += 1
         self.counts[result.status.value] += 1
         if not result.status.ok:
             self.failed += 1
+            self.need_person += result.needs_person
 
     def fill(self, summary: RunSummary, paths: Iterable[Path]) -> None:
         """Counts, rows, end time (if unset), report paths and exit 1 when rows failed.
@@ -214,7 +216,11 @@ class _Tally:
         # Absolute: a scheduler or a cron mail reads them away from the working directory.
         summary.report_paths = [str(p.absolute()) for p in paths]
         if self.failed and summary.exit_status == ExitStatus.OK:
-            summary.exit_status = int(ExitStatus.ROWS_FAILED)
+            # the same rule as ``batch.models.exit_status_for``: 1 when a row needs a person,
+            # 4 when only retryable failures remain
+            summary.exit_status = int(
+                ExitStatus.ROWS_FAILED if self.need_person else ExitStatus.RETRYABLE
+            )
 
 
 def _discard_all(*sinks: Sink) -> None:
@@ -241,7 +247,8 @@ def write_reports(
     """Write the report and the failed-rows file in one pass over ``results`` (input order).
 
     Fills ``summary.counts``, ``summary.rows``, ``summary.report_paths``, ``summary.ended_at``
-    (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row failed. ``sheet``
+    (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row needs a person (to 4
+    when only retryable failures remain, as ``batch.models.exit_status_for``). ``sheet``
     names the failed-rows XLSX sheet (pass ``--sheet`` so the same command re-runs it).
     ``course_names`` (course id -> name, optional) labels the XLSX Summary's course chart.
     If ``results`` raises, no file is left behind and the error propagates: a caller that
