@@ -120,6 +120,11 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--timezone", default="UTC", help="timezone for dates without a time (default UTC)"
     )
+    g.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="a file with a header but no data rows is 'nothing to do' (exit 0), not an error",
+    )
     g.add_argument("--completion-date", help="completion date for rows that have none")
     g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
     g = p.add_argument_group("output")
@@ -449,6 +454,7 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         no_cache=args.no_cache,
         user_lookup=args.user_lookup,
         give_up_after=args.give_up_after,
+        allow_empty=args.allow_empty,
         command=args.command,
     )
     interactive = env.is_interactive()

@@ -30,7 +30,15 @@ from pathlib import Path
 
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
-from batch.errors import AbortError, BatchError, ConfigError, Interrupted, UsageError
+from batch.errors import (
+    AbortError,
+    BatchError,
+    ConfigError,
+    EmptyInput,
+    ExitStatus,
+    Interrupted,
+    UsageError,
+)
 from batch.execute import (
     ExecuteOptions,
     ProgressEvent,
@@ -231,7 +239,12 @@ class Job:
         options = self.options
         started = self.now()  # the job's start: reading the file counts
         self.emit(StageStarted("read"))
-        table = self._open_table()
+        try:
+            table = self._open_table()
+        except EmptyInput as exc:
+            if not options.allow_empty:
+                raise
+            return self._nothing_to_do(exc, started)
         self.table = table
         validation = _validation(options)
         self.emit(StageFinished("read"))
@@ -248,6 +261,25 @@ class Job:
         settings = self._settings if self._settings is not None else Settings()
         require_credentials(settings)
         return _OnlineRun(self, settings, table, started).run(list(check_rows(table, validation)))
+
+    def _nothing_to_do(self, exc: EmptyInput, started: datetime) -> JobOutcome:
+        """--allow-empty: a header with no data rows is a run with nothing to do (exit 0)."""
+        options = self.options
+        summary = RunSummary(
+            run_id=new_run_id(started),
+            command=options.command,
+            dry_run=options.dry_run or options.offline,
+            input_path=str(options.path),
+            input_sha256="",
+            alm_host="(not contacted)",
+            started_at=started,
+            ended_at=self.now(),
+            options=options.public(),
+        )
+        self.emit(StageFinished("read"))
+        return JobOutcome(
+            summary, ExitStatus.OK, warnings=[f"nothing to do (--allow-empty): {exc.message}"]
+        )
 
     def _open_table(self) -> Table:
         options = self.options

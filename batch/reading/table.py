@@ -213,7 +213,7 @@ def open_table(
     if not data:
         raise EmptyInput(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
-            "below the header."
+            "below the header (a scheduled run with nothing to do: pass --allow-empty)."
         )
     all_columns = _make_columns(header_cells, data, where)
     tool = carried.tool_columns if carried is not None else ()
