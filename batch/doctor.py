@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from batch.alm.api import AlmClient, WriteUncertain
+from batch.alm.api import AlmClient
 from batch.alm.auth import missing_credentials
 from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, GradeRequest
-from batch.errors import AbortError, ApiError, ApiUnreachable, AuthError, BatchError, ExitStatus
+from batch.errors import (
+    AbortError,
+    ApiError,
+    ApiUnreachable,
+    AuthError,
+    BatchError,
+    ExitStatus,
+    WriteUncertain,
+)
 from batch.models import name_key
 from batch.redact import redact
 from batch.settings import REGION_HOSTS, Settings

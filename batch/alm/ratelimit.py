@@ -229,7 +229,7 @@ class RateLimiter:
             bucket = self._verb_bucket(method)
             key = self._endpoint_of(method, template)
             if parsed is not None and parsed[1] == "h" and key in self._endpoints:
-                bucket = self._endpoints[key]  # type: ignore[index]
+                bucket = self._endpoints[key]
             bucket.refill(now)
             if parsed is not None:
                 bucket.rate = parsed[0] * HEADER_RATE_MARGIN

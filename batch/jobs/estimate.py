@@ -48,18 +48,26 @@ def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -
     if state_dir is not None and (reads is not None or writes is not None):
         _remember(state_dir, host, reads, writes)
     if reads is None:
-        reads = float(remembered.get("GET") or settings.get_per_minute)
+        reads = _number(remembered.get("GET")) or settings.get_per_minute
     if writes is not None:
         return Allowance(reads, writes, "ALM's x-rate-limit header for writes")
-    if remembered.get("POST"):
+    remembered_writes = _number(remembered.get("POST"))
+    if remembered_writes:
         seen = remembered.get("seen", "an earlier run")
-        return Allowance(reads, float(remembered["POST"]), f"ALM's header seen on {seen}")
+        return Allowance(reads, remembered_writes, f"ALM's header seen on {seen}")
     if client.announced_per_minute("GET") is not None and settings.get_per_minute > 0:
         ratio = settings.post_per_minute / settings.get_per_minute
         return Allowance(reads, reads * ratio, "ALM's read header x the documented GET:POST ratio")
     return Allowance(
         reads, settings.post_per_minute, "the configured default (ALM_POST_PER_MINUTE)"
     )
+
+
+def _number(value: object) -> float | None:
+    """A positive number from the remembered JSON (anything else: None)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def _load(state_dir: Path | None) -> dict[str, dict[str, object]]:

@@ -27,8 +27,8 @@ def cell_text(value: Any, number_format: str | None = None) -> str:
         if value.microsecond:
             value = (value + timedelta(microseconds=500_000)).replace(microsecond=0)
         if value.time() == time(0):
-            return value.date().isoformat()
-        return value.isoformat()
+            return str(value.date().isoformat())
+        return str(value.isoformat())
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, time):

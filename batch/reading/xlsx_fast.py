@@ -63,7 +63,7 @@ def sheet_rows(
             parts = [node.findtext(_T) or ""]  # plain <t>
             parts += [r.findtext(_T) or "" for r in node.iter(_R)]  # rich-text runs
             return "".join(parts)
-        raw = c.findtext(_V)
+        raw: str | None = c.findtext(_V)
         if not raw:
             return ""
         if kind == "s":

@@ -86,7 +86,7 @@ class CompletionRecord(BaseModel):
     @classmethod
     def _email(cls, value: Any) -> str:
         _require(value, "email")
-        return _run(parse_email, value)
+        return str(_run(parse_email, value))
 
     @field_validator("course", mode="before")
     @classmethod
