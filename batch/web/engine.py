@@ -1,0 +1,646 @@
+"""The page's one door into the job engine (the adapter).
+
+Every call the page makes into the pipeline lives here, so moving from ``batch.pipeline.run_job``
+to ``batch.jobs.Job`` is a change to this file only. What it does today, in the engine's place:
+
+- runs ``run_job(JobOptions, settings, JobHooks)`` in a thread per job, with ``JobHooks.stop``
+  as Cancel (Ctrl-C semantics) and ``on_progress`` / ``on_write`` feeding the progress counts;
+- always writes the job's report as JSON in the job's folder and loads its rows back (the
+  page's table, filters and paging work on those rows);
+- edits and exclusions (``Job.recheck`` to come): writes an edited copy of the upload with
+  ``batch.jobs.inspect.edited_copy`` (row numbers kept) and dry-runs only the changed rows;
+  a live run after edits runs the full edited copy;
+- exports (``Job.export`` / ``export_failed`` to come): re-writes the loaded rows with
+  ``batch.report.write_report`` / ``write_failed_rows``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batch.errors import BatchError, UsageError
+from batch.jobs import inspect
+from batch.settings import Settings
+
+PROBLEM_STATUSES = frozenset(
+    {
+        "invalid",
+        "user_not_found",
+        "course_not_found",
+        "ambiguous_course",
+        "rejected",
+        "failed",
+        "unknown",
+    }
+)
+STATUS_ORDER = (
+    "would_complete",
+    "completed",
+    "already_completed",
+    "duplicate",
+    "invalid",
+    "user_not_found",
+    "course_not_found",
+    "ambiguous_course",
+    "rejected",
+    "failed",
+    "unknown",
+    "excluded",
+)
+
+
+@dataclass
+class ShapeChoice:
+    """What the person chose on the Shape step (all optional: the reader decides the rest)."""
+
+    sheet: str | None = None
+    header_row: int | None = None
+    mapping: dict[str, str] = field(default_factory=dict)  # header -> field
+    date_format: str | None = None
+    timezone: str = "UTC"
+    completion_date: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sheet": self.sheet,
+            "header_row": self.header_row,
+            "mapping": self.mapping,
+            "date_format": self.date_format,
+            "timezone": self.timezone,
+            "completion_date": self.completion_date,
+        }
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    file: str  # the name the person's file had (shown, never used as a path)
+    path: Path  # stored under a generated name
+    created: float
+    choice: ShapeChoice = field(default_factory=ShapeChoice)
+    shape: dict[str, Any] | None = None
+
+
+@dataclass
+class Edit:
+    row: int
+    column: str
+    old: str
+    new: str
+
+
+class WebJob:
+    """One dry run or live run as the page sees it."""
+
+    def __init__(self, kind: str, upload: Upload, choice: ShapeChoice, folder: Path) -> None:
+        self.job_id = uuid.uuid4().hex[:12]
+        self.kind = kind  # "dry-run" | "live"
+        self.upload = upload
+        self.choice = choice
+        self.folder = folder
+        self.state = "queued"
+        self.stage = ""
+        self.stage_done = 0
+        self.stage_total = 0
+        self.counts: dict[str, int] = {}
+        self.writes_planned = 0
+        self.writes_done = 0
+        self.writes_made = 0
+        self.rows_done = 0
+        self.rows_total = 0
+        self.rate = 0.0
+        self.eta: float | None = None
+        self.throttled = 0
+        self.estimate_seconds: float | None = None
+        self.exit_code: int | None = None
+        self.message = ""
+        self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+        self.by_row: dict[int, dict[str, Any]] = {}
+        self.edits: list[Edit] = []
+        self.excluded: set[int] = set()
+        self.summary: dict[str, Any] = {}
+        self.parent: str | None = None  # the dry run a live job came from
+        self.live_job: str | None = None
+        self.created = time.time()
+        self.finished: float | None = None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.RLock()
+        self.version = 0  # bumped on every change: the SSE stream sends when it moves
+
+    # -- what the page reads ----------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "job_id": self.job_id,
+                "kind": self.kind,
+                "state": self.state,
+                "file": self.upload.file,
+                "upload_id": self.upload.upload_id,
+                "counts": dict(self.counts),
+                "rows": len(self.rows),
+                "writes_planned": self.writes_planned,
+                "writes_done": self.writes_done,
+                "writes_made": self.writes_made,
+                "rows_done": self.rows_done,
+                "rows_total": self.rows_total,
+                "rate_per_s": round(self.rate, 2),
+                "eta_seconds": None if self.eta is None else round(self.eta, 1),
+                "throttled": self.throttled,
+                "estimate_seconds": self.estimate_seconds,
+                "stage": self.stage,
+                "stage_done": self.stage_done,
+                "stage_total": self.stage_total,
+                "exit_code": self.exit_code,
+                "message": self.message,
+                "edits": [e.__dict__ for e in self.edits],
+                "excluded": sorted(self.excluded),
+                "parent": self.parent,
+                "live_job": self.live_job,
+                "created": datetime.fromtimestamp(self.created, UTC).isoformat(),
+            }
+
+    def _touch(self) -> None:
+        self.version += 1
+
+    def recount(self) -> None:
+        self.counts = dict(Counter(r["status"] for r in self.rows))
+        self._touch()
+
+
+def account_key(settings: Settings) -> str:
+    """One ALM account = one base URL + client: the unit that shares a write allowance."""
+    return f"{settings.base_url}|{settings.client_id or '(token)'}"
+
+
+class Engine:
+    """Holds the jobs of one server and the account locks (one live run per account)."""
+
+    def __init__(self, state_dir: Path, settings_factory: Callable[[], Settings]) -> None:
+        self.state_dir = state_dir
+        self.jobs_dir = state_dir / "web" / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._settings_factory = settings_factory
+        self.jobs: dict[str, WebJob] = {}
+        self._live: dict[str, str] = {}  # account key -> running live job id
+        self._lock = threading.Lock()
+
+    def settings(self) -> Settings:
+        return self._settings_factory()
+
+    # -- shape --------------------------------------------------------------------------------
+    def shape(self, upload: Upload, choice: ShapeChoice) -> dict[str, Any]:
+        """The Shape step's data; raises BatchError when the file cannot be read at all."""
+        result = inspect.shape(
+            upload.path,
+            sheet=choice.sheet,
+            header_row=choice.header_row,
+            mapping=choice.mapping,
+            date_format=choice.date_format,
+            timezone=choice.timezone,
+            completion_date=choice.completion_date,
+        ).as_json()
+        upload.shape = result
+        return result
+
+    # -- dry run / live run -------------------------------------------------------------------
+    def start_dry_run(self, upload: Upload, choice: ShapeChoice) -> WebJob:
+        job = self._new_job("dry-run", upload, choice)
+        self._spawn(job, self._run, job, dry_run=True, edited=None)
+        return job
+
+    def start_live(self, dry: WebJob) -> WebJob:
+        """A live run of a finished dry run (with its edits). Raises BusyError when a live run
+        against the same ALM account is already going: the allowance is per account."""
+        if dry.kind != "dry-run" or dry.state != "done":
+            raise UsageError("Only a finished dry run can be run live: wait for it to end.")
+        settings = self.settings()
+        key = account_key(settings)
+        with self._lock:
+            running = self._live.get(key)
+            if running is not None and not self.jobs[running].done:
+                raise BusyError(
+                    f"Another live run ({self.jobs[running].upload.file}) is writing to this "
+                    "ALM account: its writes share one allowance, so this one would only slow "
+                    f"it down. Wait for job {running} to finish, then start this run again."
+                )
+            job = self._new_job("live", dry.upload, dry.choice)
+            job.parent = dry.job_id
+            job.edits = list(dry.edits)
+            job.excluded = set(dry.excluded)
+            dry.live_job = job.job_id
+            self._live[key] = job.job_id
+        edited = self._edited_input(dry, job.folder / "input.csv") if self._has_edits(dry) else None
+        self._spawn(job, self._run, job, dry_run=False, edited=edited, settings=settings)
+        return job
+
+    def cancel(self, job: WebJob) -> None:
+        job.stop.set()
+        with job.lock:
+            if not job.done:
+                job.message = "Cancelling: writes in flight finish, then the report is saved."
+                job._touch()
+
+    def shutdown(self, wait: float = 60.0) -> list[WebJob]:
+        """Ctrl-C for every running job (writes in flight finish, reports saved); waits up to
+        ``wait`` seconds in all. Returns the jobs that were still running."""
+        running = [j for j in self.jobs.values() if not j.done]
+        for job in running:
+            self.cancel(job)
+        deadline = time.monotonic() + wait
+        for job in running:
+            if job.thread is not None:
+                job.thread.join(max(0.0, deadline - time.monotonic()))
+        return running
+
+    def _new_job(self, kind: str, upload: Upload, choice: ShapeChoice) -> WebJob:
+        folder = self.jobs_dir / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True)
+        job = WebJob(kind, upload, choice, folder)
+        self.jobs[job.job_id] = job
+        return job
+
+    @staticmethod
+    def _spawn(job: WebJob, target: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        thread = threading.Thread(
+            target=target, args=args, kwargs=kwargs, name=f"job-{job.job_id}", daemon=True
+        )
+        job.thread = thread
+        thread.start()
+
+    def _options(self, job: WebJob, path: Path, *, dry_run: bool, report: Path) -> Any:
+        from batch.pipeline import JobOptions
+
+        choice = job.choice
+        copy = path != job.upload.path
+        return JobOptions(
+            path=path,
+            dry_run=dry_run,
+            report=report,
+            sheet=None if copy else choice.sheet,
+            header_row=choice.header_row
+            if not copy
+            else (job.upload.shape or {}).get("header_row"),
+            mapping=dict(choice.mapping),
+            date_format=choice.date_format,
+            timezone=choice.timezone,
+            completion_date=choice.completion_date,
+            state_dir=self.state_dir,
+            command="serve",
+        )
+
+    def _hooks(self, job: WebJob) -> Any:
+        from batch.pipeline import JobHooks
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            with job.lock:
+                job.stage, job.stage_done, job.stage_total = stage, done, total
+                job._touch()
+
+        def on_write(event: Any) -> None:
+            counts = event.counts
+            with job.lock:
+                job.stage = "execute"
+                job.rows_done = counts.get("rows_done", 0)
+                job.rows_total = counts.get("rows_total", 0)
+                job.writes_done = counts.get("writes_done", 0)
+                job.writes_planned = counts.get("writes_total", job.writes_planned)
+                job.writes_made = counts.get("writes_made", 0)
+                job.rate = event.rate
+                job.eta = event.eta_seconds
+                job._touch()
+
+        return JobHooks(on_progress=on_progress, on_write=on_write, stop=job.stop)
+
+    def _run(
+        self,
+        job: WebJob,
+        *,
+        dry_run: bool,
+        edited: Path | None,
+        settings: Settings | None = None,
+    ) -> None:
+        from batch.pipeline import run_job
+
+        with job.lock:
+            job.state = "running"
+            job._touch()
+        report = job.folder / "report.json"
+        try:
+            settings = settings or self.settings()
+            options = self._options(job, edited or job.upload.path, dry_run=dry_run, report=report)
+            outcome = run_job(options, settings, self._hooks(job))
+            self._load(job, report)
+            with job.lock:
+                job.exit_code = int(outcome.exit_status)
+                job.throttled = outcome.summary.throttled
+                job.writes_made = outcome.summary.writes_made
+                job.writes_planned = outcome.summary.writes_planned
+                job.estimate_seconds = outcome.summary.estimate_seconds
+                if job.exit_code == 130:
+                    job.state = "cancelled"
+                    job.message = "Cancelled: writes in flight finished; the report is saved."
+                elif outcome.aborted is not None:
+                    job.state = "failed"
+                    job.message = _safe(str(outcome.aborted))
+                else:
+                    job.state = "done"
+                    job.message = _finished_message(job)
+        except BatchError as exc:
+            with job.lock:
+                job.state = "failed"
+                job.exit_code = int(exc.exit_status)
+                job.message = _safe(str(exc))
+        except Exception as exc:  # a bug must still end the job visibly, never hang the page
+            with job.lock:
+                job.state = "failed"
+                job.exit_code = 3
+                job.message = _safe(f"Unexpected error ({type(exc).__name__}): {exc}")
+        finally:
+            with job.lock:
+                job.finished = time.time()
+                job._touch()
+            self._save_history(job)
+            if job.kind == "live":
+                with self._lock:
+                    for key, value in list(self._live.items()):
+                        if value == job.job_id:
+                            del self._live[key]
+
+    def _load(self, job: WebJob, report: Path) -> None:
+        data = json.loads(report.read_text(encoding="utf-8"))
+        rows: list[dict[str, Any]] = data["rows"]
+        with job.lock:
+            job.columns = list(data["columns"])
+            job.summary = data.get("summary") or {}
+            for row in rows:
+                if row["row"] in job.excluded:
+                    row["status"], row["message"] = "excluded", "Left out of the run (excluded)."
+            if job.excluded:
+                # Rows left out of the edited copy are absent from its report: list them again.
+                present = {r["row"] for r in rows}
+                rows.extend(_excluded_row(n) for n in sorted(job.excluded - present))
+                rows.sort(key=lambda r: r["row"])
+            job.rows = rows
+            job.by_row = {r["row"]: r for r in rows}
+            job.recount()
+
+    # -- fix in place -------------------------------------------------------------------------
+    def recheck(
+        self,
+        job: WebJob,
+        row: int,
+        *,
+        cells: dict[str, str] | None = None,
+        exclude: bool | None = None,
+        every_row: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Apply an edit (or an exclusion) to ``row`` (with ``every_row``: to every row whose
+        cell holds the same value) and re-check those rows with a dry run. Returns them."""
+        if job.kind != "dry-run" or job.state != "done":
+            raise UsageError("Rows can be changed only in a finished dry run.")
+        current = job.by_row.get(row)
+        if current is None:
+            raise KeyError(row)
+        if exclude is not None:
+            with job.lock:
+                if exclude:
+                    job.excluded.add(row)
+                    current["status"] = "excluded"
+                    current["message"] = "Left out of the run (excluded)."
+                    job.recount()
+                    return [current]
+                job.excluded.discard(row)
+            targets = [row]
+        else:
+            targets = self._apply_edits(job, row, cells or {}, every_row)
+        self._recheck_rows(job, targets)
+        return [job.by_row[n] for n in targets]
+
+    def _apply_edits(
+        self, job: WebJob, row: int, cells: dict[str, str], every_row: bool
+    ) -> list[int]:
+        current = job.by_row[row]
+        unknown = [c for c in cells if c not in current["values"]]
+        if unknown:
+            raise UsageError(
+                f"Row {row} has no column {unknown[0]!r}; columns: {', '.join(job.columns)}."
+            )
+        targets = [row]
+        if every_row:
+            targets = [
+                r["row"]
+                for r in job.rows
+                if r["row"] not in job.excluded
+                and all(r["values"].get(c) == current["values"].get(c) for c in cells)
+            ]
+        with job.lock:
+            for number in targets:
+                values = job.by_row[number]["values"]
+                for column, new in cells.items():
+                    old = self._original(job, number, column, values.get(column, ""))
+                    job.edits = [e for e in job.edits if (e.row, e.column) != (number, column)]
+                    if new != old:
+                        job.edits.append(Edit(number, column, old, new))
+                    values[column] = new
+            job.edits.sort(key=lambda e: (e.row, e.column))
+        return targets
+
+    @staticmethod
+    def _original(job: WebJob, row: int, column: str, current: str) -> str:
+        for edit in job.edits:
+            if edit.row == row and edit.column == column:
+                return edit.old
+        return current
+
+    def _recheck_rows(self, job: WebJob, rows: list[int]) -> None:
+        from batch.pipeline import run_job
+
+        folder = job.folder / f"recheck-{uuid.uuid4().hex[:6]}"
+        copy = self._edited_input(job, folder / "input.csv", only_rows=rows)
+        report = folder / "report.json"
+        options = self._options(job, copy, dry_run=True, report=report)
+        run_job(options, self.settings())
+        fresh = json.loads(report.read_text(encoding="utf-8"))["rows"]
+        with job.lock:
+            for new in fresh:
+                old = job.by_row.get(new["row"])
+                if old is None:
+                    continue
+                old.update({k: v for k, v in new.items() if k != "values"})
+            job.recount()
+
+    @staticmethod
+    def _has_edits(job: WebJob) -> bool:
+        return bool(job.edits or job.excluded)
+
+    @staticmethod
+    def _edited_input(job: WebJob, dest: Path, only_rows: list[int] | None = None) -> Path:
+        edits: dict[int, dict[str, str]] = {}
+        for edit in job.edits:
+            edits.setdefault(edit.row, {})[edit.column] = edit.new
+        choice = job.choice
+        return inspect.edited_copy(
+            job.upload.path,
+            dest,
+            sheet=choice.sheet,
+            header_row=choice.header_row,
+            mapping=choice.mapping,
+            edits=edits,
+            exclude=job.excluded,
+            only_rows=only_rows,
+        )
+
+    # -- downloads ----------------------------------------------------------------------------
+    def export(self, job: WebJob, fmt: str, *, failed: bool = False) -> Path:
+        """The report (or the failed rows) in ``fmt`` (csv, xlsx, json), as the CLI writes it."""
+        from batch.models import RowResult, RowStatus, RunSummary
+        from batch.report import write_failed_rows, write_report
+
+        if not job.done or not job.rows:
+            raise UsageError("The report is ready when the job has finished.")
+        stem = "failed" if failed else "report"
+        path = job.folder / "downloads" / f"{_safe_name(job.upload.file)}.{stem}.{fmt}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        results = [
+            RowResult(
+                row=r["row"],
+                values=dict(r["values"]),
+                status=RowStatus(r["status"]) if r["status"] != "excluded" else RowStatus.UNKNOWN,
+                message=r["message"],
+                user_id=r.get("user_id", ""),
+                course_id=r.get("course_id", ""),
+                instance_id=r.get("instance_id", ""),
+                module_ids=list(r.get("module_ids", [])),
+                action=r.get("action", "none"),
+                attempts=int(r.get("attempts", 0) or 0),
+                posted_at=r.get("posted_at", ""),
+            )
+            for r in job.rows
+            if r["status"] != "excluded"
+        ]
+        live = job.kind == "live"
+        if failed:
+            report_path = path.with_name(f"{_safe_name(job.upload.file)}.report.{fmt}")
+            written_failed = write_failed_rows(
+                results,
+                columns=job.columns,
+                input_path=job.upload.path,
+                input_format=fmt,
+                report_path=report_path,
+                sheet=job.choice.sheet,
+            )
+            if written_failed is None:
+                raise UsageError("No row failed: there is no failed-rows file for this job.")
+            return written_failed
+        s = job.summary
+        summary = RunSummary(
+            run_id=s.get("run_id", job.job_id),
+            command="serve",
+            dry_run=not live,
+            input_path=job.upload.file,
+            input_sha256=s.get("input_sha256", ""),
+            alm_host=s.get("alm_host", ""),
+            started_at=datetime.fromisoformat(s["started_at"])
+            if s.get("started_at")
+            else datetime.now(UTC),
+            ended_at=datetime.fromisoformat(s["ended_at"]) if s.get("ended_at") else None,
+            writes_planned=job.writes_planned,
+            writes_made=job.writes_made,
+            throttled=job.throttled,
+            estimate_seconds=job.estimate_seconds,
+            api_calls=dict(s.get("api_calls", {})),
+        )
+        written = write_report(results, columns=job.columns, summary=summary, path=path, live=live)
+        if fmt == "json" and job.edits:
+            data = json.loads(written.read_text(encoding="utf-8"))
+            data["edits"] = [e.__dict__ for e in job.edits]
+            data["excluded"] = sorted(job.excluded)
+            written.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        return written
+
+    # -- history ------------------------------------------------------------------------------
+    def _save_history(self, job: WebJob) -> None:
+        entry = job.status()
+        entry["finished"] = datetime.fromtimestamp(job.finished or time.time(), UTC).isoformat()
+        entry.pop("edits", None)
+        (job.folder / "job.json").write_text(json.dumps(entry), encoding="utf-8")
+
+    def history(self) -> list[dict[str, Any]]:
+        """Earlier runs of this state directory (newest first), from each job's record."""
+        out = []
+        for path in self.jobs_dir.glob("*/job.json"):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        out.sort(key=lambda e: e.get("finished", ""), reverse=True)
+        return out
+
+
+def default_state_dir(settings: Settings | None = None) -> Path:
+    """The CLI's state directory (cache + ledger), so the page and the CLI share one ledger."""
+    from batch.cache import default_state_dir as cache_default
+
+    if settings is not None and settings.batch_state_dir is not None:
+        return Path(settings.batch_state_dir)
+    return Path(cache_default())
+
+
+def sandbox_settings(sandbox: Any) -> Settings:
+    from batch.demo import settings_for_sandbox
+
+    return settings_for_sandbox(sandbox)
+
+
+class BusyError(BatchError):
+    """A live run against the same ALM account is already going (HTTP 409)."""
+
+
+def _excluded_row(number: int) -> dict[str, Any]:
+    return {
+        "row": number,
+        "values": {},
+        "status": "excluded",
+        "ok": True,
+        "severity": "warning",
+        "message": "Left out of the run (excluded).",
+        "user_id": "",
+        "course_id": "",
+        "instance_id": "",
+        "module_ids": [],
+        "action": "none",
+    }
+
+
+def _finished_message(job: WebJob) -> str:
+    problems = sum(n for s, n in job.counts.items() if s in PROBLEM_STATUSES)
+    noun = "Dry run" if job.kind == "dry-run" else "Live run"
+    if problems:
+        return f"{noun} finished: {problems} row(s) need attention."
+    return f"{noun} finished: every row ended well."
+
+
+def _safe(text: str) -> str:
+    from batch.redact import redact
+
+    return redact(text)
+
+
+def _safe_name(name: str) -> str:
+    stem = Path(name).stem or "upload"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:60]
