@@ -251,7 +251,7 @@ class _State:
             shape = await asyncio.to_thread(self.engine.shape, upload, choice)
             upload.choice = choice
         except BatchError as exc:
-            error = str(exc)
+            error = upload.friendly(str(exc))
         return self.render(
             request,
             "shape.html",
@@ -369,7 +369,7 @@ class _State:
                 remembered = True
         except BatchError as exc:
             path.unlink(missing_ok=True)
-            raise ApiError(400, str(exc)) from None
+            raise ApiError(400, upload.friendly(str(exc))) from None
         upload.choice = choice
         self.config.uploads[upload.upload_id] = upload
         body = {
@@ -390,7 +390,7 @@ class _State:
         try:
             shape = await asyncio.to_thread(self.engine.shape, upload, choice)
         except BatchError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ApiError(400, upload.friendly(str(exc))) from None
         return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
 
     async def api_dry_run(self, request: Request) -> Response:
@@ -400,14 +400,14 @@ class _State:
         try:
             shape = await asyncio.to_thread(self.engine.shape, upload, choice)
         except BatchError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ApiError(400, upload.friendly(str(exc))) from None
         if shape["missing"]:
             names = ", ".join(FIELD_LABELS.get(f, f) for f in shape["missing"])
             raise ApiError(400, f"Choose the column that holds: {names}.")
         if shape["ambiguous_dates"] and not choice.date_format:
-            raise ApiError(400, next(iter(shape["ambiguous_dates"].values())))
+            raise ApiError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
         if shape["error"]:
-            raise ApiError(400, shape["error"])
+            raise ApiError(400, upload.friendly(shape["error"]))
         upload.choice = choice
         if str(data.get("remember", "")).lower() in ("1", "true", "on", "yes"):
             mapping = {h: f for f, h in shape["mapping"].items()}
@@ -453,7 +453,7 @@ class _State:
         except KeyError:
             raise ApiError(404, f"Job {job.job_id} has no row {row}.") from None
         except BatchError as exc:
-            raise ApiError(409 if job.kind == "dry-run" else 400, str(exc)) from None
+            raise ApiError(409, job.friendly(str(exc))) from None
         if _is_htmx(request):
             query = views.RowQuery.from_params(data)
             return self.render(request, "_results.html", **self._job_context(job, query))

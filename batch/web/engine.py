@@ -89,6 +89,10 @@ class Upload:
     choice: ShapeChoice = field(default_factory=ShapeChoice)
     shape: dict[str, Any] | None = None
 
+    def friendly(self, text: str) -> str:
+        """A message about the stored file, naming the file the person uploaded instead."""
+        return _safe(text.replace(str(self.path), self.file))
+
 
 @dataclass
 class Edit:
@@ -142,6 +146,11 @@ class WebJob:
     @property
     def done(self) -> bool:
         return self.state in ("done", "failed", "cancelled")
+
+    def friendly(self, text: str) -> str:
+        for copy in self.folder.rglob("input.csv"):
+            text = text.replace(str(copy), self.upload.file)
+        return self.upload.friendly(text)
 
     def status(self) -> dict[str, Any]:
         with self.lock:
@@ -214,6 +223,11 @@ class Engine:
             timezone=choice.timezone,
             completion_date=choice.completion_date,
         ).as_json()
+        result["ambiguous_dates"] = {
+            f: upload.friendly(m) for f, m in result["ambiguous_dates"].items()
+        }
+        if result["error"]:
+            result["error"] = upload.friendly(result["error"])
         upload.shape = result
         return result
 
@@ -356,7 +370,7 @@ class Engine:
                     job.message = "Cancelled: writes in flight finished; the report is saved."
                 elif outcome.aborted is not None:
                     job.state = "failed"
-                    job.message = _safe(str(outcome.aborted))
+                    job.message = job.friendly(str(outcome.aborted))
                 else:
                     job.state = "done"
                     job.message = _finished_message(job)
@@ -364,12 +378,12 @@ class Engine:
             with job.lock:
                 job.state = "failed"
                 job.exit_code = int(exc.exit_status)
-                job.message = _safe(str(exc))
+                job.message = job.friendly(str(exc))
         except Exception as exc:  # a bug must still end the job visibly, never hang the page
             with job.lock:
                 job.state = "failed"
                 job.exit_code = 3
-                job.message = _safe(f"Unexpected error ({type(exc).__name__}): {exc}")
+                job.message = job.friendly(f"Unexpected error ({type(exc).__name__}): {exc}")
         finally:
             with job.lock:
                 job.finished = time.time()
