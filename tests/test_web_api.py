@@ -80,6 +80,8 @@ def test_upload_shape_dry_run_rows_fix_and_downloads(tmp_path: Path) -> None:
         assert r.json()["status"] == "would_complete", r.json()["message"]
         status = c.get(f"/api/jobs/{jid}").json()
         assert status["counts"] == {"would_complete": 4, "excluded": 1}
+        assert status["writes_planned"] > job["writes_planned"] > 0  # the fixed rows add writes
+        assert status["message"] == "Dry run finished: every row ended well."
         assert {(e["row"], e["column"], e["old"], e["new"]) for e in status["edits"]} == {
             (3, "Course", "Fire Safty 2025", "Fire Safety 2025"),
             (4, "Course", "Fire Safty 2025", "Fire Safety 2025"),
