@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from batch.errors import BatchError
 from batch.models import FIELDS, REQUIRED_FIELDS
@@ -38,7 +39,7 @@ class Shape:
     date_orders: dict[str, str | None] = field(default_factory=dict)  # field -> DMY / MDY / None
     error: str | None = None  # a run-level problem (e.g. mixed date orders) to show
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "sheets": self.sheets,

@@ -252,6 +252,7 @@ class _State:
             upload.choice = choice
         except BatchError as exc:
             error = upload.friendly(str(exc))
+        sheets = shape["sheets"] if shape else self.engine.sheet_names(upload)
         return self.render(
             request,
             "shape.html",
@@ -260,6 +261,7 @@ class _State:
             shape=shape,
             choice=choice,
             error=error,
+            sheets=sheets,
             fields=input_fields(),
             date_formats=DATE_FORMATS,
         )
@@ -306,7 +308,7 @@ class _State:
             "total": total,
             "rows": shown,
             "counts": views.status_counts(job),
-            "problems": sum(n for s, n in job.counts.items() if s in views.PROBLEM_STATUSES),
+            "problems": views.problem_count(job),
             "email_header": mapping.get("email"),
             "course_header": mapping.get("course"),
             "same_value_count": lambda h, v: views.same_value_count(job, h, v),
@@ -363,8 +365,8 @@ class _State:
             shape = await asyncio.to_thread(self.engine.shape, upload, choice)
             saved = self.store.remembered_choice(shape["columns"])
             if saved and not choice.mapping:
-                choice.mapping = dict(saved.get("mapping") or {})  # type: ignore[call-overload]
-                choice.date_format = choice.date_format or saved.get("date_format")  # type: ignore[assignment]
+                choice.mapping = dict(saved.get("mapping") or {})
+                choice.date_format = choice.date_format or saved.get("date_format")
                 shape = await asyncio.to_thread(self.engine.shape, upload, choice)
                 remembered = True
         except BatchError as exc:

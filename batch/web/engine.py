@@ -241,6 +241,10 @@ class Engine:
         upload.shape = result
         return result
 
+    @staticmethod
+    def sheet_names(upload: Upload) -> list[str]:
+        return inspect.sheet_names(upload.path)
+
     # -- dry run / live run -------------------------------------------------------------------
     def start_dry_run(self, upload: Upload, choice: ShapeChoice) -> WebJob:
         job = self._new_job("dry-run", upload, choice)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # What the reader reads (it sniffs the content; the suffix only keeps the stored name honest).
 ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
@@ -75,11 +75,6 @@ class UploadStore:
         names = sorted({c.strip().casefold() for c in columns})
         return hashlib.sha256("\n".join(names).encode()).hexdigest()[:24]
 
-    def remembered(self, columns: list[str]) -> dict[str, str] | None:
-        data = self._read()
-        entry = data.get(self.shape_key(columns))
-        return dict(entry["mapping"]) if isinstance(entry, dict) else None
-
     def remember(
         self, columns: list[str], mapping: dict[str, str], extra: dict[str, object]
     ) -> None:
@@ -90,11 +85,12 @@ class UploadStore:
             tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
             tmp.replace(self.mappings_path)
 
-    def remembered_choice(self, columns: list[str]) -> dict[str, object] | None:
+    def remembered_choice(self, columns: list[str]) -> dict[str, Any] | None:
+        """What was remembered for files with these headers: mapping, date_format."""
         entry = self._read().get(self.shape_key(columns))
         return dict(entry) if isinstance(entry, dict) else None
 
-    def _read(self) -> dict[str, dict[str, object]]:
+    def _read(self) -> dict[str, Any]:
         try:
             data = json.loads(self.mappings_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):

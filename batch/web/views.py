@@ -110,6 +110,11 @@ def same_value_count(job: WebJob, header: str, value: str) -> int:
     return sum(1 for r in job.rows if r["values"].get(header) == value)
 
 
+def problem_count(job: WebJob) -> int:
+    """Rows that need a person (the "Only problems" filter)."""
+    return sum(n for status, n in job.counts.items() if status in PROBLEM_STATUSES)
+
+
 def status_counts(job: WebJob) -> list[tuple[str, int]]:
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
     return sorted(job.counts.items(), key=lambda kv: order.get(kv[0], 99))
