@@ -63,6 +63,9 @@ def test_upload_shape_dry_run_rows_fix_and_downloads(tmp_path: Path) -> None:
         page2 = c.get(f"/api/jobs/{jid}/rows", params={"offset": 4, "limit": 2}).json()
         assert [r["row"] for r in page2["rows"]] == [6]
 
+        by_course = c.get(f"/api/jobs/{jid}/rows", params={"sort": "course"}).json()["rows"]
+        assert [r["row"] for r in by_course] == [5, 2, 3, 4, 6]  # Code, Data, Fire Safty, First
+        assert c.get(f"/api/jobs/{jid}/rows", params={"q": "fire safty"}).json()["total"] == 2
         # accept the "did you mean" for every row with the same value: both rows re-checked
         r = c.patch(
             f"/api/jobs/{jid}/rows/3",
@@ -78,6 +81,11 @@ def test_upload_shape_dry_run_rows_fix_and_downloads(tmp_path: Path) -> None:
             f"/api/jobs/{jid}/rows/6", json={"cells": {"Completion Date": "2025-02-28"}}, headers=H
         )
         assert r.json()["status"] == "would_complete", r.json()["message"]
+        # search and sort follow the edits (their caches are dropped)
+        assert c.get(f"/api/jobs/{jid}/rows", params={"q": "fire safty"}).json()["total"] == 0
+        by_course = c.get(f"/api/jobs/{jid}/rows", params={"sort": "course"}).json()["rows"]
+        assert [r["row"] for r in by_course] == [5, 2, 3, 4, 6]
+        assert c.get(f"/api/jobs/{jid}/rows", params={"status": "excluded"}).json()["total"] == 1
         status = c.get(f"/api/jobs/{jid}").json()
         assert status["counts"] == {"would_complete": 4, "excluded": 1}
         assert status["writes_planned"] > job["writes_planned"] > 0  # the fixed rows add writes
@@ -360,3 +368,22 @@ def test_serve_refuses_other_addresses_without_a_password(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert "Refusing to listen on 0.0.0.0" in done.stderr
     assert "ALM_BATCH_WEB_PASSWORD" in done.stderr
+
+
+def test_several_dry_runs_at_once_while_a_live_run_writes(tmp_path: Path) -> None:
+    with site(tmp_path, sandbox={"time_scale": 60.0}) as s:
+        c = s.client
+        first = dry_run(c, upload(c, Path(SAMPLE_CSV))["upload_id"])
+        live = c.post(f"/api/jobs/{first['job_id']}/run", json={}, headers=H).json()["job_id"]
+        uploads = [upload(c, Path(SAMPLE_CSV))["upload_id"] for _ in range(3)]
+        started = [
+            c.post(f"/api/uploads/{u}/dry-run", json={}, headers=H).json()["job_id"]
+            for u in uploads
+        ]
+        assert len(set(started)) == 3
+        for job_id in started:
+            status = wait(c, job_id)
+            assert status["state"] == "done" and sum(status["counts"].values()) == 35
+        status = wait(c, live)
+        assert status["state"] == "done" and status["writes_made"] == first["writes_planned"]
+        assert s.sandbox.books()["double_grades"] == 0

@@ -38,7 +38,7 @@ from batch.jobs.inspect import parse_map, posting_preview
 from batch.settings import Settings
 from batch.web import views
 from batch.web.engine import BusyError, Engine, ShapeChoice, Upload, WebJob
-from batch.web.security import Guard
+from batch.web.security import Guard, ServerTiming
 from batch.web.uploads import TooLarge, UploadStore, capped, suffix_for
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +83,7 @@ def create_app(config: WebConfig) -> Any:
     """The ASGI app (the Starlette app wrapped in the security guard)."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(config.state_dir, config.settings_factory)
+    engine.on_loaded = views.warm
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -118,7 +119,7 @@ def create_app(config: WebConfig) -> Any:
     )
     app.state.engine = engine
     app.state.config = config
-    guarded = Guard(app, bound_host=config.host, password=config.password)
+    guarded = Guard(ServerTiming(app), bound_host=config.host, password=config.password)
     guarded.engine = engine  # type: ignore[attr-defined]  # for tests and the server
     last_clean = [time.monotonic()]
 

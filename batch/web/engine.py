@@ -89,6 +89,7 @@ class Upload:
     created: float
     choice: ShapeChoice = field(default_factory=ShapeChoice)
     shape: dict[str, Any] | None = None
+    shape_key: str = ""
 
     def friendly(self, text: str) -> str:
         """A message about the stored file, naming the file the person uploaded instead."""
@@ -142,6 +143,8 @@ class WebJob:
         self.thread: threading.Thread | None = None
         self.lock = threading.RLock()
         self.version = 0  # bumped on every change: the SSE stream sends when it moves
+        self.rows_version = 0  # bumped when rows change (load, edit): keys the sort cache
+        self.orders: dict[tuple[str, int], list[dict[str, Any]]] = {}  # the table's sort cache
 
     # -- what the page reads ----------------------------------------------------------------
     @property
@@ -188,6 +191,7 @@ class WebJob:
         self.version += 1
 
     def recount(self) -> None:
+        self.rows_version += 1
         self.counts = dict(Counter(r["status"] for r in self.rows))
         if self.kind == "dry-run" and self.state == "done":
             # After a fix, the plan's write count follows the rows' actions ("enroll + grade 2
@@ -216,6 +220,7 @@ class Engine:
         self._settings_factory = settings_factory
         self.jobs: dict[str, WebJob] = {}
         self._live: dict[str, str] = {}  # account key -> running live job id
+        self.on_loaded: Callable[[WebJob], None] | None = None  # the page warms its caches
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
@@ -223,7 +228,12 @@ class Engine:
 
     # -- shape --------------------------------------------------------------------------------
     def shape(self, upload: Upload, choice: ShapeChoice) -> dict[str, Any]:
-        """The Shape step's data; raises BatchError when the file cannot be read at all."""
+        """The Shape step's data; raises BatchError when the file cannot be read at all.
+        Cached per choice: reading a 20,000-row workbook twice for the same answer costs
+        seconds."""
+        key = json.dumps(choice.as_json(), sort_keys=True)
+        if upload.shape is not None and upload.shape_key == key:
+            return upload.shape
         result = inspect.shape(
             upload.path,
             sheet=choice.sheet,
@@ -239,6 +249,7 @@ class Engine:
         if result["error"]:
             result["error"] = upload.friendly(result["error"])
         upload.shape = result
+        upload.shape_key = key
         return result
 
     @staticmethod
@@ -373,6 +384,8 @@ class Engine:
             options = self._options(job, edited or job.upload.path, dry_run=dry_run, report=report)
             outcome = run_job(options, settings, self._hooks(job))
             self._load(job, report)
+            if self.on_loaded is not None:
+                self.on_loaded(job)
             with job.lock:
                 job.exit_code = int(outcome.exit_status)
                 job.throttled = outcome.summary.throttled
@@ -446,6 +459,7 @@ class Engine:
             raise KeyError(row)
         if exclude is not None:
             with job.lock:
+                current.pop("_search", None)
                 if exclude:
                     job.excluded.add(row)
                     current["status"] = "excluded"
@@ -485,6 +499,7 @@ class Engine:
                     if new != old:
                         job.edits.append(Edit(number, column, old, new))
                     values[column] = new
+                job.by_row[number].pop("_search", None)
             job.edits.sort(key=lambda e: (e.row, e.column))
         return targets
 
@@ -510,6 +525,7 @@ class Engine:
                 if old is None:
                     continue
                 old.update({k: v for k, v in new.items() if k != "values"})
+                old.pop("_search", None)
             job.recount()
 
     @staticmethod
