@@ -387,3 +387,30 @@ def test_several_dry_runs_at_once_while_a_live_run_writes(tmp_path: Path) -> Non
         status = wait(c, live)
         assert status["state"] == "done" and status["writes_made"] == first["writes_planned"]
         assert s.sandbox.books()["double_grades"] == 0
+
+
+def test_earlier_runs_can_be_viewed_and_downloaded_after_a_restart(tmp_path: Path) -> None:
+    with site(tmp_path) as s:
+        c = s.client
+        dry = dry_run(c, upload(c, Path(SAMPLE_CSV))["upload_id"])
+        jid = dry["job_id"]
+        r = c.patch(f"/api/jobs/{jid}/rows/15", json={"exclude": True}, headers=H)
+        assert r.status_code == 200
+        # the same state directory, a new server: the job is read back from its folder
+        again = create_app(
+            WebConfig(state_dir=s.state_dir, settings_factory=lambda: pytest.fail("no ALM"))
+        )
+        c2 = TestClient(again, base_url=ORIGIN)
+        assert jid in c2.get("/history").text
+        status = c2.get(f"/api/jobs/{jid}").json()
+        assert status["state"] == "done" and status["excluded"] == [15]
+        assert status["counts"]["excluded"] == 1 and "course_not_found" not in status["counts"]
+        assert c2.get(f"/api/jobs/{jid}/rows", params={"status": "invalid"}).json()["total"] == 2
+        assert c2.get(f"/api/jobs/{jid}/report.csv").status_code == 200
+        page = c2.get(f"/jobs/{jid}")
+        assert "earlier session" in page.text and "Save and re-check" not in page.text
+        r = c2.patch(f"/api/jobs/{jid}/rows/15", json={"exclude": True}, headers=H)
+        assert r.status_code == 409 and "this session" in r.json()["error"]
+        r = c2.post(f"/api/jobs/{jid}/run", json={}, headers=H)
+        assert r.status_code == 409 and "upload the file again" in r.json()["error"]
+        assert c2.get("/api/jobs/..%2f..%2fetc").status_code == 404

@@ -72,6 +72,19 @@ class WebConfig:
     uploads: dict[str, Upload] = field(default_factory=dict)
 
 
+def human_seconds(seconds: float | None) -> str:
+    """``under a second``, ``42 s``, ``12 min``, ``2.5 h``: as precise as a person needs."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -87,6 +100,7 @@ def create_app(config: WebConfig) -> Any:
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["duration"] = human_seconds
     templates.env.globals.update(
         field_labels=FIELD_LABELS,
         account_note=config.account_note,
@@ -220,7 +234,7 @@ class _State:
         return found
 
     def job(self, job_id: str) -> WebJob:
-        found = self.engine.jobs.get(job_id)
+        found = self.engine.get(job_id)
         if found is None:
             raise ApiError(404, f"No job {job_id!r} on this server: see the history page.")
         return found

@@ -107,8 +107,11 @@ class Edit:
 class WebJob:
     """One dry run or live run as the page sees it."""
 
-    def __init__(self, kind: str, upload: Upload, choice: ShapeChoice, folder: Path) -> None:
-        self.job_id = uuid.uuid4().hex[:12]
+    def __init__(
+        self, kind: str, upload: Upload, choice: ShapeChoice, folder: Path, job_id: str = ""
+    ) -> None:
+        self.job_id = job_id or uuid.uuid4().hex[:12]
+        self.restored = False  # read back from disk after a restart: view and download only
         self.kind = kind  # "dry-run" | "live"
         self.upload = upload
         self.choice = choice
@@ -267,6 +270,11 @@ class Engine:
         against the same ALM account is already going: the allowance is per account."""
         if dry.kind != "dry-run" or dry.state != "done":
             raise UsageError("Only a finished dry run can be run live: wait for it to end.")
+        if dry.restored:
+            raise UsageError(
+                "This dry run is from an earlier session of the page: upload the file again "
+                "to check it and run it live."
+            )
         settings = self.settings()
         key = account_key(settings)
         with self._lock:
@@ -307,9 +315,10 @@ class Engine:
         return running
 
     def _new_job(self, kind: str, upload: Upload, choice: ShapeChoice) -> WebJob:
-        folder = self.jobs_dir / uuid.uuid4().hex[:12]
+        job_id = uuid.uuid4().hex[:12]
+        folder = self.jobs_dir / job_id
         folder.mkdir(parents=True)
-        job = WebJob(kind, upload, choice, folder)
+        job = WebJob(kind, upload, choice, folder, job_id)
         self.jobs[job.job_id] = job
         return job
 
@@ -452,8 +461,10 @@ class Engine:
     ) -> list[dict[str, Any]]:
         """Apply an edit (or an exclusion) to ``row`` (with ``every_row``: to every row whose
         cell holds the same value) and re-check those rows with a dry run. Returns them."""
-        if job.kind != "dry-run" or job.state != "done":
-            raise UsageError("Rows can be changed only in a finished dry run.")
+        if job.kind != "dry-run" or job.state != "done" or job.restored:
+            raise UsageError(
+                "Rows can be changed only in a finished dry run of this session of the page."
+            )
         current = job.by_row.get(row)
         if current is None:
             raise KeyError(row)
@@ -465,12 +476,14 @@ class Engine:
                     current["status"] = "excluded"
                     current["message"] = "Left out of the run (excluded)."
                     job.recount()
+                    self._save_history(job)
                     return [current]
                 job.excluded.discard(row)
             targets = [row]
         else:
             targets = self._apply_edits(job, row, cells or {}, every_row)
         self._recheck_rows(job, targets)
+        self._save_history(job)  # the fixes outlive a restart of the page
         return [job.by_row[n] for n in targets]
 
     def _apply_edits(
@@ -621,8 +634,42 @@ class Engine:
     def _save_history(self, job: WebJob) -> None:
         entry = job.status()
         entry["finished"] = datetime.fromtimestamp(job.finished or time.time(), UTC).isoformat()
-        entry.pop("edits", None)
+        entry["choice"] = job.choice.as_json()
+        entry["shape_mapping"] = (job.upload.shape or {}).get("mapping") or {}
         (job.folder / "job.json").write_text(json.dumps(entry), encoding="utf-8")
+
+    def get(self, job_id: str) -> WebJob | None:
+        """A job of this server, or an earlier one read back from its folder (after a
+        restart): those can be viewed and downloaded, not changed or run."""
+        job = self.jobs.get(job_id)
+        if job is not None or not _JOB_ID.fullmatch(job_id):
+            return job
+        folder = self.jobs_dir / job_id
+        try:
+            entry = json.loads((folder / "job.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not (folder / "report.json").is_file():
+            return None
+        choice = ShapeChoice(**entry.get("choice", {}))
+        upload = Upload(entry.get("upload_id", ""), entry.get("file", ""), Path(), 0.0, choice)
+        upload.shape = {"mapping": entry.get("shape_mapping", {})}
+        job = WebJob(entry.get("kind", "dry-run"), upload, choice, folder, job_id)
+        job.restored = True
+        job.edits = [Edit(**e) for e in entry.get("edits", [])]
+        job.excluded = set(entry.get("excluded", []))
+        for name in ("writes_planned", "writes_made", "throttled", "exit_code", "message"):
+            setattr(job, name, entry.get(name, getattr(job, name)))
+        job.estimate_seconds = entry.get("estimate_seconds")
+        job.parent, job.live_job = entry.get("parent"), entry.get("live_job")
+        job.created = datetime.fromisoformat(entry["created"]).timestamp()
+        job.finished = datetime.fromisoformat(entry["finished"]).timestamp()
+        self._load(job, folder / "report.json")
+        job.state = entry.get("state", "done")
+        self.jobs[job_id] = job
+        if self.on_loaded is not None:
+            self.on_loaded(job)
+        return job
 
     def history(self) -> list[dict[str, Any]]:
         """Earlier runs of this state directory (newest first), from each job's record."""
@@ -649,6 +696,9 @@ def sandbox_settings(sandbox: Any) -> Settings:
     from batch.demo import settings_for_sandbox
 
     return settings_for_sandbox(sandbox)
+
+
+_JOB_ID = re.compile(r"[0-9a-f]{12}")
 
 
 class BusyError(BatchError):
