@@ -97,7 +97,7 @@ def check_step(page: Any, name: str) -> None:
     assert bad == [], f"{name}: {bad}"
 
 
-def check_report_and_books(path: Path, server: Server) -> None:
+def check_report_and_books(path: Path, server: Server, *, row_6: str = "invalid") -> None:
     book = openpyxl.load_workbook(path, read_only=True)
     sheet = book["Report"]
     rows = list(sheet.iter_rows(values_only=True))
@@ -110,7 +110,7 @@ def check_report_and_books(path: Path, server: Server) -> None:
         3: "completed",
         4: "completed",
         5: "user_not_found",
-        6: "invalid",
+        6: row_6,
     }
     fixed = [r for r in records if int(r["row"]) in (3, 4)]
     assert all(r["Course"] == "Fire Safety 2025" for r in fixed)
@@ -145,12 +145,19 @@ def test_whole_flow_with_the_mouse(server: Server, page: Any, tmp_path: Path) ->
     check_step(page, "mouse-2-shape")
     page.get_by_role("button", name="Check against ALM (dry run)").click()
     page.wait_for_url("**/jobs/*")
-    page.locator("#results").wait_for()
+    page.locator("#rows-area").wait_for()
     check_step(page, "mouse-3-dry-run")
     page.get_by_role("button", name="for all 2 rows").first.click()
     page.locator("#row-3 .badge", has_text="would complete").wait_for()
     assert page.locator("#row-4 .badge").inner_text() == "would complete"
     check_step(page, "mouse-4-fixed")
+    # edit a cell of a row and re-check it: the impossible date of row 6
+    page.locator("#row-6 summary").click()
+    page.locator("#row-6 input[name='cell:Completion Date']").fill("2025-02-28")
+    page.locator("#row-6").get_by_role("button", name="Save and re-check").click()
+    page.locator("#row-6 .badge", has_text="would complete").wait_for()
+    assert page.get_by_role("heading", name="Edits").is_visible()
+    check_step(page, "mouse-4-edited")
     page.get_by_role("link", name="Review and run live…").click()
     page.wait_for_url("**/confirm")
     check_step(page, "mouse-5-confirm")
@@ -161,7 +168,7 @@ def test_whole_flow_with_the_mouse(server: Server, page: Any, tmp_path: Path) ->
         page.get_by_role("link", name="XLSX report").click()
     report = tmp_path / "report.xlsx"
     info.value.save_as(report)
-    check_report_and_books(report, server)
+    check_report_and_books(report, server, row_6="completed")
     page.goto(server.url + "/history")
     assert page.locator("table tbody tr").count() == 2
     check_step(page, "mouse-7-history")
@@ -199,10 +206,22 @@ def test_whole_flow_with_the_keyboard_only(server: Server, page: Any, tmp_path: 
     tab_to(page, "#dry-run")
     page.keyboard.press("Enter")
     page.wait_for_url("**/jobs/*")
-    page.locator("#results").wait_for()
+    page.locator("#rows-area").wait_for()
     tab_to(page, "button[data-action=accept-all]")
     page.keyboard.press("Enter")
     page.locator("#row-3 .badge", has_text="would complete").wait_for()
+    # the focus lands on the fixed row, and its new status is announced
+    page.wait_for_function("document.activeElement.closest('tr')?.id === 'row-3'")
+    assert "Row 3 re-checked: would complete" in page.locator("#announce").inner_text()
+    # the summary and the filter counts follow the fix
+    assert page.locator("#chips .problems .count").inner_text() == "2"
+    # typing a search keeps the focus in the search box while the table follows
+    page.locator("#q").focus()
+    page.keyboard.type("fire safety")
+    page.wait_for_function(
+        "document.querySelectorAll('#rows-area table.rows tbody tr').length === 2"
+    )
+    assert page.evaluate("document.activeElement.id") == "q"
     check_step(page, "keyboard-4-fixed")
     page.goto(page.url)  # start the Tab order from the top of the page again
     tab_to(page, "#go-live")

@@ -289,7 +289,7 @@ class _State:
     async def table_fragment(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
         query = views.RowQuery.from_params(request.query_params)
-        return self.render(request, "_results.html", **self._job_context(job, query))
+        return self.render(request, "_rows.html", **self._job_context(job, query))
 
     async def confirm_page(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
@@ -473,7 +473,7 @@ class _State:
             raise ApiError(409, job.friendly(str(exc))) from None
         if _is_htmx(request):
             query = views.RowQuery.from_params(data)
-            return self.render(request, "_results.html", **self._job_context(job, query))
+            return self.render(request, "_patch.html", **self._job_context(job, query))
         first = views.public_row(changed[0])
         if len(changed) > 1:
             first["also_changed"] = [r["row"] for r in changed[1:]]

@@ -21,6 +21,19 @@
     showError("The server cannot be reached: is alm-batch serve still running?");
   });
 
+  // After a fix, keyboard users land on the row they fixed and hear its new status.
+  document.addEventListener("htmx:afterSettle", function (ev) {
+    var cfg = ev.detail.requestConfig;
+    if (!cfg || cfg.verb !== "patch") return;
+    var m = /rows\/(\d+)$/.exec(cfg.path), say = document.getElementById("announce");
+    if (!m) return;
+    var row = document.getElementById("row-" + m[1]);
+    var target = row ? row.querySelector("th") : document.querySelector("#rows-area [role=status]");
+    if (target) { target.tabIndex = -1; target.focus(); }
+    var badge = row && row.querySelector(".badge");
+    if (say) say.textContent = "Row " + m[1] + " re-checked" + (badge ? ": " + badge.textContent : ".");
+  });
+
   function setupUpload() {
     var drop = document.querySelector("[data-drop]"), input = document.getElementById("file");
     if (!drop || !input) return;
