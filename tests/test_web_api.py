@@ -147,6 +147,7 @@ def test_pages_render_every_step(tmp_path: Path) -> None:
             headers={**H, "HX-Request": "true"},
         )
         assert r.status_code == 202 and r.headers["HX-Redirect"].startswith("/jobs/")
+        assert wait(c, r.json()["job_id"])["state"] == "done"
 
 
 def test_live_run_progress_events_and_one_live_run_per_account(tmp_path: Path) -> None:

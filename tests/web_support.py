@@ -39,8 +39,13 @@ def site(tmp_path: Path, **config: Any) -> Iterator[Site]:
         app = create_app(
             WebConfig(state_dir=state_dir, settings_factory=lambda: settings, **config)
         )
-        with TestClient(app, base_url=ORIGIN) as client:
-            yield Site(app, client, sandbox, state_dir)
+        try:
+            with TestClient(app, base_url=ORIGIN) as client:
+                yield Site(app, client, sandbox, state_dir)
+        finally:
+            # Jobs still running (a test that did not wait) stop like Ctrl-C while the sandbox
+            # still answers; otherwise they would retry a gone ALM until they give up.
+            app.engine.shutdown(wait=30)
     finally:
         sandbox.stop()
 
