@@ -121,7 +121,10 @@ PROBLEM_FIRST = "sofia.rossi@acme-corp.example"
 def test_pages_render_every_step(tmp_path: Path) -> None:
     with site(tmp_path) as s:
         c = s.client
-        assert "Upload a spreadsheet" in c.get("/").text
+        home = c.get("/")
+        assert "Upload a spreadsheet" in home.text
+        assert home.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
         up = upload(c, Path(SAMPLE_CSV))
         shape = c.get(f"/uploads/{up['upload_id']}")
         assert shape.status_code == 200 and "Learner Email" in shape.text
@@ -415,3 +418,19 @@ def test_earlier_runs_can_be_viewed_and_downloaded_after_a_restart(tmp_path: Pat
         r = c2.post(f"/api/jobs/{jid}/run", json={}, headers=H)
         assert r.status_code == 409 and "upload the file again" in r.json()["error"]
         assert c2.get("/api/jobs/..%2f..%2fetc").status_code == 404
+
+
+def test_a_run_level_error_stops_the_job_with_the_cli_message(tmp_path: Path) -> None:
+    from batch.settings import Settings
+
+    unconfigured = Settings(  # type: ignore[call-arg]
+        _env_file=None, client_id=None, client_secret=None, refresh_token=None, access_token=None
+    )
+    app = create_app(WebConfig(state_dir=tmp_path / "state", settings_factory=lambda: unconfigured))
+    with TestClient(app, base_url=ORIGIN) as c:
+        job = dry_run(c, upload(c, Path(SAMPLE_CSV))["upload_id"])
+        assert job["state"] == "failed" and job["exit_code"] == 2
+        assert job["message"].startswith("Missing configuration: ALM_CLIENT_ID")
+        page = c.get(f"/jobs/{job['job_id']}")
+        assert "Stopped" in page.text and "Missing configuration" in page.text
+        assert c.get(f"/api/jobs/{job['job_id']}/report.csv").status_code == 409

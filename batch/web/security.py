@@ -121,9 +121,19 @@ async def _refuse(
     await send({"type": "http.response.body", "body": body})
 
 
+# No other site may frame the page (a framed "Run live now" could be clicked by trickery), sniff
+# a download into HTML, or learn job addresses from the Referer.
+SAFETY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
 class ServerTiming:
     """Adds ``Server-Timing: app;dur=<ms>`` to every answer (how long the app took to start
-    answering): the figure the benchmarks read, and a browser's network panel shows."""
+    answering: the figure the benchmarks read) and the safety headers above."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -139,6 +149,7 @@ class ServerTiming:
                 ms = (time.perf_counter() - started) * 1000
                 headers = list(message.get("headers", []))
                 headers.append((b"server-timing", f"app;dur={ms:.1f}".encode()))
+                headers.extend(SAFETY_HEADERS)
                 message["headers"] = headers
             await send(message)
 

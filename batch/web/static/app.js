@@ -100,5 +100,13 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { setupUpload(); setupProgress(); });
+  function setupShape() {
+    // Another sheet has its own header row: let the reader find it again.
+    var sheet = document.getElementById("sheet"), header = document.getElementById("header_row");
+    if (sheet && header) sheet.addEventListener("change", function () { header.value = ""; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupUpload(); setupProgress(); setupShape();
+  });
 })();
