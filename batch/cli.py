@@ -253,6 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print less")
 
+    p = sub.add_parser("serve", help="the upload page for HR: a local web app on 127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--sandbox", action="store_true", help="run against an in-process sandbox")
+    p.add_argument("--state-dir", type=Path, help="cache, ledger and uploads (default as run)")
+    p.add_argument(
+        "--max-upload-mb", type=_positive_float, default=50.0, help="upload size cap (default 50)"
+    )
+    p.add_argument(
+        "--keep-days", type=_positive_float, default=30.0, help="delete uploads after N days"
+    )
+
     p = sub.add_parser(
         "doctor",
         help="check the configuration against ALM, read-only (--write-check: one test learner)",
@@ -595,6 +608,21 @@ def _cmd_demo(args: argparse.Namespace, env: CliEnv) -> int:
     return run_demo(args.output, emit=env.err, quiet=args.quiet)
 
 
+def _cmd_serve(args: argparse.Namespace, env: CliEnv) -> int:
+    from batch.web import ServeOptions, serve
+
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        open_browser=not args.no_browser,
+        sandbox=args.sandbox,
+        state_dir=args.state_dir,
+        max_upload_mb=args.max_upload_mb,
+        keep_days=args.keep_days,
+    )
+    return serve(options, emit=env.err)
+
+
 def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.doctor import DoctorCheck, run_doctor
 
@@ -655,6 +683,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, CliEnv], int]] = {
     "sandbox": _cmd_sandbox,
     "demo": _cmd_demo,
     "doctor": _cmd_doctor,
+    "serve": _cmd_serve,
 }
 
 

@@ -253,6 +253,7 @@ class RunSummary:
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)
     exit_status: int = 0
+    empty_input: bool = False  # --allow-empty met a header with no data rows: nothing to do
     edits: list[dict[str, str]] = field(
         default_factory=list
     )  # the page's fixes: row, column, old, new

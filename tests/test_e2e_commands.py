@@ -70,6 +70,7 @@ def test_demo_writes_the_dry_run_live_and_failed_rows_reports(tmp_path: Path) ->
         "writes: 71 made of 71 planned",
         "writes: 0 made of 0 planned",
         "49 module grades recorded, 0 posted twice",
+        "alm-batch serve --sandbox",
     ):
         assert text in run.stderr, text
     assert run.stdout == ""

@@ -275,6 +275,7 @@ class Job:
             started_at=started,
             ended_at=self.now(),
             options=options.public(),
+            empty_input=True,
         )
         self.emit(StageFinished("read"))
         return JobOutcome(

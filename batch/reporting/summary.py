@@ -101,7 +101,7 @@ def exit_meaning(summary: RunSummary) -> str:
     """One sentence on what the exit code means for this run (what to do next)."""
     code = summary.exit_status
     if code == ExitStatus.OK:
-        if not summary.rows:
+        if summary.empty_input:
             return "nothing to do: the file has no data rows"
         if summary.counts.get("valid"):
             return "the file is valid, but it was not checked against ALM (--offline)"

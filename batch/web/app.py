@@ -1,0 +1,541 @@
+"""The upload page: a Starlette app whose buttons and JSON API are the same handlers.
+
+Every state-changing action is one ``/api/`` handler. The page calls it through htmx (which
+sends ``X-Requested-By: alm-batch`` on every request) and the handler answers JSON; for an htmx
+request it adds ``HX-Redirect`` (go to the next step) or answers an HTML fragment (the results
+table after a fix). Read-only pages are plain GETs rendered with Jinja2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from batch.errors import BatchError
+from batch.jobs.inspect import fields as input_fields
+from batch.jobs.inspect import parse_map
+from batch.settings import Settings
+from batch.web import views
+from batch.web.engine import BusyError, Engine, ShapeChoice, Upload, WebJob
+from batch.web.security import Guard, ServerTiming
+from batch.web.uploads import TooLarge, UploadStore, capped, suffix_for
+
+HERE = Path(__file__).resolve().parent
+REPORT_FORMATS = ("xlsx", "csv", "json")
+CLEAN_EVERY_SECONDS = 3600.0
+FIELD_LABELS = {
+    "email": "Learner email",
+    "course": "Course",
+    "completion_date": "Completion date",
+    "score": "Score",
+    "min_score": "Passing score",
+    "max_score": "Maximum score",
+    "start_date": "Start date",
+    "passed": "Passed",
+    "module": "Module",
+    "instance": "Instance",
+}
+DATE_FORMATS = (("", "Decide from the file"), ("DD/MM/YYYY", "Day first (31/12/2025)"),
+                ("MM/DD/YYYY", "Month first (12/31/2025)"))  # fmt: skip
+
+
+@dataclass
+class WebConfig:
+    state_dir: Path
+    settings_factory: Callable[[], Settings]
+    host: str = "127.0.0.1"
+    password: str | None = None
+    max_upload_mb: float = 50.0
+    keep_days: float = 30.0
+    account_note: str = ""  # shown in the header: which ALM the page talks to
+    uploads: dict[str, Upload] = field(default_factory=dict)
+
+
+def human_seconds(seconds: float | None) -> str:
+    """``under a second``, ``42 s``, ``12 min``, ``2.5 h``: as precise as a person needs."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def create_app(config: WebConfig) -> Any:
+    """The ASGI app (the Starlette app wrapped in the security guard)."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    engine = Engine(config.state_dir, config.settings_factory)
+    engine.on_loaded = views.warm
+    store = UploadStore(config.state_dir, config.keep_days)
+    store.clean()
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["duration"] = human_seconds
+    templates.env.globals.update(
+        field_labels=FIELD_LABELS,
+        account_note=config.account_note,
+        report_formats=REPORT_FORMATS,
+    )
+    app_state = _State(config, engine, store, templates)
+    routes = [
+        Route("/", app_state.index),
+        Route("/history", app_state.history_page),
+        Route("/uploads/{upload_id}", app_state.shape_page),
+        Route("/jobs/{job_id}", app_state.job_page),
+        Route("/jobs/{job_id}/table", app_state.table_fragment),
+        Route("/jobs/{job_id}/confirm", app_state.confirm_page),
+        Route("/api/uploads", app_state.api_upload, methods=["POST"]),
+        Route("/api/uploads/{upload_id}", app_state.api_shape),
+        Route("/api/uploads/{upload_id}/dry-run", app_state.api_dry_run, methods=["POST"]),
+        Route("/api/history", app_state.api_history),
+        Route("/api/jobs/{job_id}", app_state.api_job),
+        Route("/api/jobs/{job_id}/rows", app_state.api_rows),
+        Route("/api/jobs/{job_id}/rows/{row:int}", app_state.api_patch_row, methods=["PATCH"]),
+        Route("/api/jobs/{job_id}/run", app_state.api_run, methods=["POST"]),
+        Route("/api/jobs/{job_id}/cancel", app_state.api_cancel, methods=["POST"]),
+        Route("/api/jobs/{job_id}/events", app_state.api_events),
+        Route("/api/jobs/{job_id}/{name}.{fmt}", app_state.api_download),
+        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.engine = engine
+    app.state.config = config
+    guarded = Guard(ServerTiming(app), bound_host=config.host, password=config.password)
+    guarded.engine = engine  # type: ignore[attr-defined]  # for tests and the server
+    last_clean = [time.monotonic()]
+
+    def clean() -> None:
+        """Delete old uploads and job folders, at most once an hour (``serve`` calls it)."""
+        if time.monotonic() - last_clean[0] >= CLEAN_EVERY_SECONDS:
+            last_clean[0] = time.monotonic()
+            store.clean()
+
+    guarded.clean = clean  # type: ignore[attr-defined]
+    return guarded
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = exc.detail if exc.status_code != 404 else "Not found: check the address."
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+    return HTMLResponse(f"<h1>{exc.status_code}</h1><p>{message}</p>", exc.status_code)
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """A JSON body, or htmx's form-encoded one, as a dict (repeated keys become lists)."""
+    if "application/json" in request.headers.get("content-type", ""):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise ApiError(400, "The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        return data
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getlist(key) if isinstance(v, str)]
+        out[key] = values if len(values) > 1 or key == "map" else (values[0] if values else "")
+    return out
+
+
+def _choice(data: Any, base: ShapeChoice | None = None) -> ShapeChoice:
+    """Shape options from a form, a JSON body or query parameters (``map`` = Header=field)."""
+    base = base or ShapeChoice()
+
+    def get(name: str) -> Any:
+        return data.get(name) if hasattr(data, "get") else None
+
+    def text(name: str, default: str | None) -> str | None:
+        value = get(name)
+        return default if value is None else (str(value).strip() or None)
+
+    raw_map = data.getlist("map") if hasattr(data, "getlist") else get("map")
+    if isinstance(raw_map, str):
+        raw_map = [raw_map]
+    mapping = dict(base.mapping)
+    if raw_map is not None:
+        try:
+            mapping = parse_map([m for m in raw_map if m and not m.endswith("=")])
+        except BatchError as exc:
+            raise ApiError(400, str(exc)) from None
+    header_row = text("header_row", None if base.header_row is None else str(base.header_row))
+    try:
+        row = int(header_row) if header_row else None
+    except ValueError:
+        raise ApiError(400, f"header_row must be a row number, got {header_row!r}.") from None
+    return ShapeChoice(
+        sheet=text("sheet", base.sheet),
+        header_row=row,
+        mapping=mapping,
+        date_format=text("date_format", base.date_format),
+        timezone=text("timezone", base.timezone) or "UTC",
+        completion_date=text("completion_date", base.completion_date),
+    )
+
+
+class _State:
+    def __init__(
+        self, config: WebConfig, engine: Engine, store: UploadStore, templates: Jinja2Templates
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.store = store
+        self.templates = templates
+
+    # -- lookups ------------------------------------------------------------------------------
+    def upload(self, upload_id: str) -> Upload:
+        found = self.config.uploads.get(upload_id)
+        if found is None:
+            raise ApiError(404, f"No upload {upload_id!r}: it may have expired; upload again.")
+        return found
+
+    def job(self, job_id: str) -> WebJob:
+        found = self.engine.get(job_id)
+        if found is None:
+            raise ApiError(404, f"No job {job_id!r} on this server: see the history page.")
+        return found
+
+    def render(self, request: Request, name: str, **context: Any) -> Response:
+        return self.templates.TemplateResponse(request, name, context)
+
+    # -- pages --------------------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        return self.render(
+            request,
+            "index.html",
+            step=1,
+            max_mb=self.config.max_upload_mb,
+            recent=self.engine.history()[:5],
+        )
+
+    async def history_page(self, request: Request) -> Response:
+        return self.render(request, "history.html", step=0, runs=self.engine.history())
+
+    async def shape_page(self, request: Request) -> Response:
+        upload = self.upload(request.path_params["upload_id"])
+        choice = upload.choice
+        if request.query_params:
+            choice = _choice(request.query_params, upload.choice)
+        error = None
+        shape: dict[str, Any] | None = None
+        try:
+            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            upload.choice = choice
+        except BatchError as exc:
+            error = upload.friendly(str(exc))
+        sheets = shape["sheets"] if shape else self.engine.sheet_names(upload)
+        return self.render(
+            request,
+            "shape.html",
+            step=2,
+            upload=upload,
+            shape=shape,
+            choice=choice,
+            error=error,
+            sheets=sheets,
+            fields=input_fields(),
+            date_formats=DATE_FORMATS,
+        )
+
+    async def job_page(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        query = views.RowQuery.from_params(request.query_params)
+        return self.render(request, "job.html", **self._job_context(job, query))
+
+    async def table_fragment(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        query = views.RowQuery.from_params(request.query_params)
+        return self.render(request, "_rows.html", **self._job_context(job, query))
+
+    async def confirm_page(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        return self.render(request, "confirm.html", step=5, job=job, status=job.status())
+
+    def _job_context(self, job: WebJob, query: views.RowQuery) -> dict[str, Any]:
+        total, rows = views.query_rows(job, query) if job.done else (0, [])
+        mapping = (job.upload.shape or {}).get("mapping") or {}
+        shown = []
+        for row in rows:
+            # Exactly what the live run posts (or posted), as the engine planned it.
+            preview = {"date_completed": "", "score": ""}
+            if row["status"] in ("would_complete", "completed"):
+                preview = {
+                    "date_completed": str(row.get("date_completed") or ""),
+                    "score": str(row.get("score") or ""),
+                }
+            shown.append((row, preview, views.suggestions(row)))
+        step = 3 if job.kind == "dry-run" else 5
+        if job.done:
+            step = 4 if job.kind == "dry-run" else 6
+        return {
+            "step": step,
+            "job": job,
+            "status": job.status(),
+            "query": query,
+            "total": total,
+            "rows": shown,
+            "counts": views.status_counts(job),
+            "problems": views.problem_count(job),
+            "email_header": mapping.get("email"),
+            "course_header": mapping.get("course"),
+            "same_value_count": lambda h, v: views.same_value_count(job, h, v),
+        }
+
+    # -- API: uploads -------------------------------------------------------------------------
+    async def api_upload(self, request: Request) -> Response:
+        limit = int(self.config.max_upload_mb * 1024 * 1024)
+        too_big = (
+            f"The file is larger than the {self.config.max_upload_mb:g} MB limit: split it, "
+            "or ask whoever started the page to raise --max-upload-mb."
+        )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise ApiError(413, too_big)
+        if "multipart/form-data" not in request.headers.get("content-type", ""):
+            raise ApiError(400, "Send the file as multipart/form-data in a field named 'file'.")
+        parser = MultiPartParser(
+            request.headers, capped(request.stream(), limit + 64 * 1024), max_files=1
+        )
+        try:
+            form: FormData = await parser.parse()
+        except TooLarge:
+            raise ApiError(413, too_big) from None
+        except MultiPartException as exc:
+            raise ApiError(400, f"The upload could not be read: {exc.message}.") from None
+        try:
+            return await self._accept_upload(request, form, limit, too_big)
+        finally:
+            await form.close()
+
+    async def _accept_upload(
+        self, request: Request, form: FormData, limit: int, too_big: str
+    ) -> Response:
+        file = form.get("file")
+        if not isinstance(file, UploadFile) or not file.filename:
+            raise ApiError(400, "Choose a file to upload (CSV or Excel .xlsx).")
+        if file.size is not None and file.size > limit:
+            raise ApiError(413, too_big)
+        suffix = suffix_for(file.filename)
+        if suffix is None:
+            raise ApiError(
+                400,
+                f"{file.filename!r} is not a CSV or Excel file: upload a .csv or .xlsx "
+                "(in Excel: File > Save As > Excel Workbook or CSV UTF-8).",
+            )
+        path = await asyncio.to_thread(self.store.save, file.file, suffix)
+        upload = Upload(
+            upload_id=path.stem[:16], file=Path(file.filename).name, path=path, created=0.0
+        )
+        choice = _choice(form)
+        remembered = False
+        try:
+            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            saved = self.store.remembered_choice(shape["columns"])
+            if saved and not choice.mapping:
+                choice.mapping = dict(saved.get("mapping") or {})
+                choice.date_format = choice.date_format or saved.get("date_format")
+                shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+                remembered = True
+        except BatchError as exc:
+            path.unlink(missing_ok=True)
+            raise ApiError(400, upload.friendly(str(exc))) from None
+        upload.choice = choice
+        self.config.uploads[upload.upload_id] = upload
+        body = {
+            "upload_id": upload.upload_id,
+            "file": upload.file,
+            "rows": shape["rows"],
+            "columns": shape["columns"],
+            "mapping": shape["mapping"],
+            "missing": shape["missing"],
+            "remembered": remembered,
+        }
+        headers = {"HX-Redirect": f"/uploads/{upload.upload_id}"} if _is_htmx(request) else None
+        return JSONResponse(body, status_code=201, headers=headers)
+
+    async def api_shape(self, request: Request) -> Response:
+        upload = self.upload(request.path_params["upload_id"])
+        choice = _choice(request.query_params, upload.choice)
+        try:
+            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+        except BatchError as exc:
+            raise ApiError(400, upload.friendly(str(exc))) from None
+        return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
+
+    async def api_dry_run(self, request: Request) -> Response:
+        upload = self.upload(request.path_params["upload_id"])
+        data = await _body(request)
+        choice = _choice(data, upload.choice)
+        try:
+            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+        except BatchError as exc:
+            raise ApiError(400, upload.friendly(str(exc))) from None
+        if shape["missing"]:
+            names = ", ".join(FIELD_LABELS.get(f, f) for f in shape["missing"])
+            raise ApiError(400, f"Choose the column that holds: {names}.")
+        if shape["ambiguous_dates"] and not choice.date_format:
+            raise ApiError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
+        if shape["error"]:
+            raise ApiError(400, upload.friendly(shape["error"]))
+        upload.choice = choice
+        if str(data.get("remember", "")).lower() in ("1", "true", "on", "yes"):
+            mapping = {h: f for f, h in shape["mapping"].items()}
+            self.store.remember(shape["columns"], mapping, {"date_format": choice.date_format})
+        job = self.engine.start_dry_run(upload, choice)
+        headers = {"HX-Redirect": f"/jobs/{job.job_id}"} if _is_htmx(request) else None
+        return JSONResponse({"job_id": job.job_id}, status_code=202, headers=headers)
+
+    # -- API: jobs ----------------------------------------------------------------------------
+    async def api_history(self, request: Request) -> Response:
+        return JSONResponse({"runs": self.engine.history()})
+
+    async def api_job(self, request: Request) -> Response:
+        return JSONResponse(self.job(request.path_params["job_id"]).status())
+
+    async def api_rows(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        query = views.RowQuery.from_params(request.query_params)
+        total, rows = views.query_rows(job, query)
+        return JSONResponse({"total": total, "rows": [views.public_row(r) for r in rows]})
+
+    async def api_patch_row(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        row = int(request.path_params["row"])
+        data = await _body(request)
+        cells = data.get("cells")
+        if cells is None:  # the page's form: cell:<Header>=value
+            cells = {k[5:]: v for k, v in data.items() if k.startswith("cell:")} or None
+        exclude_raw = data.get("exclude")
+        exclude = None if exclude_raw in (None, "") else str(exclude_raw).lower() in (
+            "1", "true", "on", "yes")  # fmt: skip
+        every = str(data.get("every_row", "")).lower() in ("1", "true", "on", "yes")
+        if cells is None and exclude is None:
+            raise ApiError(400, 'Send {"cells": {header: value}} or {"exclude": true}.')
+        if cells is not None and (
+            not isinstance(cells, dict) or not all(isinstance(v, str) for v in cells.values())
+        ):
+            raise ApiError(400, '"cells" must map column names to text values.')
+        try:
+            changed = await asyncio.to_thread(
+                self.engine.recheck, job, row, cells=cells, exclude=exclude, every_row=every
+            )
+        except KeyError:
+            raise ApiError(404, f"Job {job.job_id} has no row {row}.") from None
+        except BatchError as exc:
+            raise ApiError(409, job.friendly(str(exc))) from None
+        if _is_htmx(request):
+            query = views.RowQuery.from_params(data)
+            return self.render(request, "_patch.html", **self._job_context(job, query))
+        first = views.public_row(changed[0])
+        if len(changed) > 1:
+            first["also_changed"] = [r["row"] for r in changed[1:]]
+        return JSONResponse(first)
+
+    async def api_run(self, request: Request) -> Response:
+        dry = self.job(request.path_params["job_id"])
+        try:
+            live = await asyncio.to_thread(self.engine.start_live, dry)
+        except BusyError as exc:
+            raise ApiError(409, str(exc)) from None
+        except BatchError as exc:
+            raise ApiError(409, str(exc)) from None
+        headers = {"HX-Redirect": f"/jobs/{live.job_id}"} if _is_htmx(request) else None
+        return JSONResponse({"job_id": live.job_id}, status_code=202, headers=headers)
+
+    async def api_cancel(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        self.engine.cancel(job)
+        headers = {"HX-Refresh": "true"} if _is_htmx(request) else None
+        return JSONResponse({"job_id": job.job_id, "state": job.state}, 202, headers=headers)
+
+    async def api_events(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+
+        async def stream() -> AsyncIterator[str]:
+            seen = -1
+            while True:
+                if job.version != seen:
+                    seen = job.version
+                    yield f"event: progress\ndata: {json.dumps(_progress(job))}\n\n"
+                if job.done:
+                    yield f"event: done\ndata: {json.dumps(_progress(job))}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.25)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def api_download(self, request: Request) -> Response:
+        job = self.job(request.path_params["job_id"])
+        name, fmt = request.path_params["name"], request.path_params["fmt"]
+        if (
+            name not in ("report", "failed")
+            or fmt not in REPORT_FORMATS
+            or (name == "failed" and fmt == "json")
+        ):
+            raise ApiError(404, "Downloads: report.xlsx, report.csv, report.json, failed.xlsx, "
+                           "failed.csv.")  # fmt: skip
+        try:
+            path = await asyncio.to_thread(self.engine.export, job, fmt, failed=name == "failed")
+        except BatchError as exc:
+            raise ApiError(409, str(exc)) from None
+        return FileResponse(path, filename=path.name)
+
+
+def _progress(job: WebJob) -> dict[str, Any]:
+    status = job.status()
+    status.pop("edits", None)
+    status.pop("excluded", None)
+    return status
+
+
+__all__ = ["WebConfig", "create_app"]

@@ -1,0 +1,112 @@
+// The page's own JavaScript: drag-and-drop onto the file button, errors from the API shown in
+// the alert region, and live progress from server-sent events. htmx does the rest.
+(function () {
+  "use strict";
+
+  function showError(text) {
+    var box = document.getElementById("errors");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = !text;
+    if (text) box.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail.xhr, text = "The request failed (HTTP " + xhr.status + ").";
+    try { text = JSON.parse(xhr.responseText).error || text; } catch (e) { /* not JSON */ }
+    showError(text);
+  });
+  document.addEventListener("htmx:beforeRequest", function () { showError(""); });
+  document.addEventListener("htmx:sendError", function () {
+    showError("The server cannot be reached: is alm-batch serve still running?");
+  });
+
+  // After a fix, keyboard users land on the row they fixed and hear its new status.
+  document.addEventListener("htmx:afterSettle", function (ev) {
+    var cfg = ev.detail.requestConfig;
+    if (!cfg || cfg.verb !== "patch") return;
+    var m = /rows\/(\d+)$/.exec(cfg.path), say = document.getElementById("announce");
+    if (!m) return;
+    var row = document.getElementById("row-" + m[1]);
+    var target = row ? row.querySelector("th") : document.querySelector("#rows-area [role=status]");
+    if (target) { target.tabIndex = -1; target.focus(); }
+    var badge = row && row.querySelector(".badge");
+    if (say) say.textContent = "Row " + m[1] + " re-checked" + (badge ? ": " + badge.textContent : ".");
+  });
+
+  function setupUpload() {
+    var drop = document.querySelector("[data-drop]"), input = document.getElementById("file");
+    if (!drop || !input) return;
+    var label = document.getElementById("file-name");
+    function named() { label.textContent = input.files.length ? "Chosen: " + input.files[0].name : "No file chosen."; }
+    input.addEventListener("change", named);
+    ["dragenter", "dragover"].forEach(function (n) {
+      drop.addEventListener(n, function (e) { e.preventDefault(); drop.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (n) {
+      drop.addEventListener(n, function (e) { e.preventDefault(); drop.classList.remove("over"); });
+    });
+    drop.addEventListener("drop", function (e) {
+      if (!e.dataTransfer || !e.dataTransfer.files.length) return;
+      input.files = e.dataTransfer.files;
+      named();
+      htmx.trigger(document.getElementById("upload-form"), "submit");
+    });
+  }
+
+  function fmtSeconds(s) {
+    if (s === null || s === undefined) return "—";
+    if (s < 90) return Math.round(s) + " s";
+    return Math.round(s / 60) + " min";
+  }
+
+  function setupProgress() {
+    var card = document.getElementById("progress");
+    if (!card) return;
+    var state = card.getAttribute("data-state");
+    if (state === "done" || state === "failed" || state === "cancelled") return;
+    var job = card.getAttribute("data-job"), live = document.getElementById("live");
+    var bar = document.getElementById("bar"), lastSaid = 0;
+    var source = new EventSource("/api/jobs/" + job + "/events");
+    function bind(name, value) {
+      card.querySelectorAll('[data-bind="' + name + '"]').forEach(function (el) { el.textContent = value; });
+    }
+    function update(d) {
+      bind("rows_done", d.rows_done); bind("rows_total", d.rows_total);
+      bind("writes_made", d.writes_made); bind("writes_planned", d.writes_planned);
+      bind("rate_per_s", d.rate_per_s); bind("eta", fmtSeconds(d.eta_seconds));
+      bind("throttled", d.throttled); bind("stage", d.stage || "starting");
+      bind("stage_count", d.stage_total ? d.stage_done + " / " + d.stage_total : "");
+      if (d.message) bind("message", d.message);
+      if (bar) {
+        var total = d.kind === "live" ? d.writes_planned : d.stage_total;
+        var done = d.kind === "live" ? d.writes_done : d.stage_done;
+        if (total) { bar.max = total; bar.value = done; } else { bar.removeAttribute("value"); }
+      }
+      var now = Date.now();
+      if (now - lastSaid > 5000) {  // a screen reader hears a sentence every few seconds, not a flood
+        lastSaid = now;
+        live.textContent = d.kind === "live"
+          ? d.writes_made + " of " + d.writes_planned + " writes done, " + d.rows_done + " rows."
+          : "Checking: " + (d.stage || "starting") + ".";
+      }
+    }
+    source.addEventListener("progress", function (e) { update(JSON.parse(e.data)); });
+    source.addEventListener("done", function (e) {
+      var d = JSON.parse(e.data);
+      source.close();
+      live.textContent = d.message || "Finished.";
+      window.location.reload();
+    });
+  }
+
+  function setupShape() {
+    // Another sheet has its own header row: let the reader find it again.
+    var sheet = document.getElementById("sheet"), header = document.getElementById("header_row");
+    if (sheet && header) sheet.addEventListener("change", function () { header.value = ""; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setupUpload(); setupProgress(); setupShape();
+  });
+})();

@@ -1,0 +1,97 @@
+"""Helpers for the upload page's tests: an app on a sandbox, a client, files to upload."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from starlette.testclient import TestClient
+
+from batch.sandbox import Sandbox
+from batch.web.app import WebConfig, create_app
+from batch.web.engine import sandbox_settings
+from tests.e2e_support import sample_sandbox
+
+ORIGIN = "http://127.0.0.1:8700"
+H = {"X-Requested-By": "alm-batch"}
+DONE = ("done", "failed", "cancelled")
+
+
+@dataclass
+class Site:
+    app: Any
+    client: TestClient
+    sandbox: Sandbox
+    state_dir: Path
+
+
+@contextmanager
+def site(tmp_path: Path, **config: Any) -> Iterator[Site]:
+    sandbox = sample_sandbox(**config.pop("sandbox", {}))
+    try:
+        settings = sandbox_settings(sandbox)
+        state_dir = tmp_path / "state"
+        app = create_app(
+            WebConfig(state_dir=state_dir, settings_factory=lambda: settings, **config)
+        )
+        try:
+            with TestClient(app, base_url=ORIGIN) as client:
+                yield Site(app, client, sandbox, state_dir)
+        finally:
+            # Jobs still running (a test that did not wait) stop like Ctrl-C while the sandbox
+            # still answers; otherwise they would retry a gone ALM until they give up.
+            app.engine.shutdown(wait=30)
+    finally:
+        sandbox.stop()
+
+
+def upload(client: TestClient, path: Path, **fields: Any) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        r = client.post("/api/uploads", files={"file": (path.name, fh)}, data=fields, headers=H)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def wait(client: TestClient, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/jobs/{job_id}").json()
+        if status["state"] in DONE:
+            return dict(status)
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def dry_run(client: TestClient, upload_id: str, **body: Any) -> dict[str, Any]:
+    r = client.post(f"/api/uploads/{upload_id}/dry-run", json=body, headers=H)
+    assert r.status_code == 202, r.text
+    return wait(client, r.json()["job_id"])
+
+
+PROBLEM_ROWS: list[list[Any]] = [
+    # Work Mail, Course, Completion Date, Score, Team
+    ["sofia.rossi@acme-corp.example", "Data Privacy Essentials", "2025-03-03", 91, "Ops"],
+    ["ahmed.hassan@acme-corp.example", "Fire Safty 2025", "2025-03-04", 80, "Ops"],
+    ["emma.schmidt@acme-corp.example", "Fire Safty 2025", "2025-03-05", 77, "HR"],
+    ["nobody.here@acme-corp.example", "Code of Conduct", "2025-03-06", "", "HR"],
+    ["olivia.dubois@acme-corp.example", "First Aid at Work", "31/02/2025", 88, "Sales"],
+]
+
+
+def problem_xlsx(path: Path) -> Path:
+    """An HR export with problems: an email column no alias knows ("Work Mail"), a misspelt
+    course on two rows, an unknown learner and an impossible date."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Completions"
+    sheet.append(["Work Mail", "Course", "Completion Date", "Score", "Team"])
+    for row in PROBLEM_ROWS:
+        sheet.append(row)
+    book.save(path)
+    return path
