@@ -19,23 +19,26 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from platformdirs import user_data_dir
+from pydantic import TypeAdapter, ValidationError
 
-from batch.alm.types import CourseDetail, CourseSummary, Instance, Module, User
+from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.errors import StateError
+from batch.models import email_key
 
-SCHEMA_VERSION = "1"
+T = TypeVar("T")
+SCHEMA_VERSION = "2"
+# Schema 2 keys users by ``models.email_key`` (Unicode-folded); schema-1 rows were keyed by a
+# plain case-fold, so they are dropped on open (a one-off re-lookup) rather than mis-keyed.
+_MIGRATIONS = {"1": ("DELETE FROM users",)}
 CACHE_FILENAME = "cache.sqlite3"
-STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
 _SCHEMA = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -60,121 +63,23 @@ _COLUMNS = {
 }
 
 
-def default_state_dir(configured: Path | str | None = None) -> Path:
-    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
-    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
-    if configured:
-        return Path(configured).expanduser()
-    env = os.environ.get(STATE_DIR_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(user_data_dir("alm-batch", appauthor=False))
-
-
 def cache_path(state_dir: Path) -> Path:
     """Where the lookup cache lives inside a state directory."""
     return state_dir / CACHE_FILENAME
 
 
-def email_key(email: str) -> str:
-    """Emails match case-insensitively, as in ``Completion.email_key``."""
-    return email.strip().casefold()
+# --- serialisation: the batch.alm.types dataclasses through pydantic ----------------------------
+# One mechanism for every payload: pydantic reads the dataclasses' own field types, so a field
+# added to a type is stored and read back without code here. The JSON shape is the dataclass
+# fields by name (the same shape the hand-written serialisers of schema "1" wrote, so existing
+# cache files still load); a payload that no longer validates is a miss, looked up again.
+_USER: TypeAdapter[User] = TypeAdapter(User)
+_CATALOGUE: TypeAdapter[list[CourseSummary]] = TypeAdapter(list[CourseSummary])
+_COURSE: TypeAdapter[CourseDetail] = TypeAdapter(CourseDetail)
 
 
-# --- serialisation of batch.alm.types (JSON-able dicts) --------------------------------------
-
-
-def user_to_dict(user: User) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "state": user.state, "name": user.name}
-
-
-def user_from_dict(data: dict[str, Any]) -> User:
-    return User(
-        id=str(data["id"]),
-        email=str(data["email"]),
-        state=str(data.get("state", "ACTIVE")),
-        name=str(data.get("name", "")),
-    )
-
-
-def summary_to_dict(course: CourseSummary) -> dict[str, Any]:
-    return {
-        "id": course.id,
-        "state": course.state,
-        "names": course.names,
-        "lo_type": course.lo_type,
-    }
-
-
-def summary_from_dict(data: dict[str, Any]) -> CourseSummary:
-    return CourseSummary(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        lo_type=str(data.get("lo_type", "course")),
-    )
-
-
-def module_to_dict(module: Module) -> dict[str, Any]:
-    return {
-        "id": module.id,
-        "instance_id": module.instance_id,
-        "lo_resource_type": module.lo_resource_type,
-        "names": module.names,
-        "resource_type": module.resource_type,
-        "mandatory": module.mandatory,
-    }
-
-
-def module_from_dict(data: dict[str, Any]) -> Module:
-    return Module(
-        id=str(data["id"]),
-        instance_id=str(data["instance_id"]),
-        lo_resource_type=str(data["lo_resource_type"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        resource_type=str(data.get("resource_type", "")),
-        mandatory=bool(data.get("mandatory", True)),
-    )
-
-
-def instance_to_dict(instance: Instance) -> dict[str, Any]:
-    return {
-        "id": instance.id,
-        "state": instance.state,
-        "is_default": instance.is_default,
-        "names": instance.names,
-        "modules": [module_to_dict(m) for m in instance.modules],
-    }
-
-
-def instance_from_dict(data: dict[str, Any]) -> Instance:
-    return Instance(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        is_default=bool(data["is_default"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        modules=tuple(module_from_dict(m) for m in data.get("modules", [])),
-    )
-
-
-def course_to_dict(course: CourseDetail) -> dict[str, Any]:
-    return {
-        "id": course.id,
-        "state": course.state,
-        "names": course.names,
-        "instances": [instance_to_dict(i) for i in course.instances],
-        "lo_type": course.lo_type,
-    }
-
-
-def course_from_dict(data: dict[str, Any]) -> CourseDetail:
-    return CourseDetail(
-        id=str(data["id"]),
-        state=str(data["state"]),
-        names={str(k): str(v) for k, v in data.get("names", {}).items()},
-        instances=tuple(instance_from_dict(i) for i in data.get("instances", [])),
-        lo_type=str(data.get("lo_type", "course")),
-    )
+def _dump(adapter: TypeAdapter[T], value: T) -> str:
+    return adapter.dump_json(value).decode("utf-8")
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -250,6 +155,10 @@ class LookupCache:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
                 )
+            elif row[0] in _MIGRATIONS:
+                for statement in _MIGRATIONS[row[0]]:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {row[0]}")
         except BaseException:
@@ -363,15 +272,15 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("user", key, fetched_at):
                 try:
-                    return True, user_from_dict(json.loads(payload))
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return True, _USER.validate_json(payload)
+                except ValidationError:
                     return False, None
         return False, None
 
     def put_user(self, email: str, user: User | None) -> None:
         self.put_users({email: user})
 
-    def put_users(self, users: dict[str, User | None]) -> None:
+    def put_users(self, users: Mapping[str, User | None]) -> None:
         """Store found users (persisted) and misses (memory, this run only)."""
         now = self.clock()
         rows = []
@@ -383,9 +292,30 @@ class LookupCache:
                 else:
                     self._missing_users.discard(key)
                     self._written.add(("user", key))
-                    rows.append((self.base_url, key, json.dumps(user_to_dict(user)), now))
+                    rows.append((self.base_url, key, _dump(_USER, user), now))
         if rows:
             self._write("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?)", rows)
+
+    def users_export_fresh(self) -> bool:
+        """True while a users export (every user, deleted ones included) is within the TTL:
+        an email it did not list, and that a lookup by email misses, belongs to nobody."""
+        rows = self._read("SELECT value FROM meta WHERE key = ?", (self._export_key(),))
+        for (value,) in rows:
+            try:
+                return self._fresh("users_export", "", float(value))
+            except ValueError:
+                return False
+        return False
+
+    def mark_users_export(self) -> None:
+        with self._lock:
+            self._written.add(("users_export", ""))
+        self._write(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(self._export_key(), str(self.clock()))]
+        )
+
+    def _export_key(self) -> str:
+        return f"users_export:{self.base_url}"
 
     # -- catalogue ---------------------------------------------------------------------------------
     def get_catalogue(self) -> list[CourseSummary] | None:
@@ -395,13 +325,13 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("catalogue", "", fetched_at):
                 try:
-                    return [summary_from_dict(d) for d in json.loads(payload)]
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return _CATALOGUE.validate_json(payload)
+                except ValidationError:
                     return None
         return None
 
     def put_catalogue(self, courses: Iterable[CourseSummary]) -> None:
-        payload = json.dumps([summary_to_dict(c) for c in courses])
+        payload = _dump(_CATALOGUE, list(courses))
         with self._lock:
             self._written.add(("catalogue", ""))
         self._write(
@@ -421,8 +351,8 @@ class LookupCache:
         for payload, fetched_at in rows:
             if self._fresh("course", course_id, fetched_at):
                 try:
-                    return True, course_from_dict(json.loads(payload))
-                except (ValueError, KeyError, TypeError, AttributeError):
+                    return True, _COURSE.validate_json(payload)
+                except ValidationError:
                     return False, None
         return False, None
 
@@ -436,7 +366,7 @@ class LookupCache:
             self._written.add(("course", course_id))
         self._write(
             "INSERT OR REPLACE INTO courses VALUES (?, ?, ?, ?)",
-            [(self.base_url, course_id, json.dumps(course_to_dict(course)), self.clock())],
+            [(self.base_url, course_id, _dump(_COURSE, course), self.clock())],
         )
 
 

@@ -1,6 +1,6 @@
 """The command line: options, progress bars, prompts and exit codes; nothing else.
 
-Every command calls the library (``batch.pipeline``, ``batch.demo``, ``batch.doctor`` ...) and
+Every command calls the library (``batch.jobs``, ``batch.demo``, ``batch.doctor`` ...) and
 maps what comes back, or the ``BatchError`` raised, to an exit code in ``_run_command``.
 """
 
@@ -24,6 +24,7 @@ from batch import __version__
 from batch.errors import BatchError, ExitStatus, UsageError
 from batch.jobs.events import ConfirmationNeeded, JobEvent, StageProgress, WriteProgress
 from batch.models import RunSummary
+from batch.reporting.summary import human_duration
 
 if TYPE_CHECKING:
     from batch.jobs import Job
@@ -93,6 +94,9 @@ def _duration(text: str) -> float:
     return value
 
 
+LOG_PII_HELP = "show learners' emails in the logs (masked as m***@acme.com by default)"
+
+
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
     g = p.add_argument_group("reading the file")
@@ -116,13 +120,25 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--timezone", default="UTC", help="timezone for dates without a time (default UTC)"
     )
+    g.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="a file with a header but no data rows is 'nothing to do' (exit 0), not an error",
+    )
     g.add_argument("--completion-date", help="completion date for rows that have none")
+    g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument(
         "--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)"
     )
-    g.add_argument("--quiet", "-q", action="store_true", help="print only the report path")
+    g.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the paths of the report (and failed-rows file) on stdout",
+    )
     g.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    g.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     g.add_argument(
         "--json-summary", action="store_true", help="print the run summary as JSON on stdout"
     )
@@ -149,7 +165,11 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="how emails are resolved: one call each, or one users export job (default: auto)",
     )
-    g.add_argument("--concurrency", type=_positive_int, help="parallel requests (default 4)")
+    g.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        help="cap on requests in flight (default: sized from ALM's allowance and latency)",
+    )
     g.add_argument("--max-rps", type=_positive_float, help="ceiling on requests per second")
     g.add_argument(
         "--give-up-after",
@@ -190,9 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, help="where to write it (default completions.<format>)"
     )
 
-    p = sub.add_parser("sandbox", help="start the embedded ALM sandbox on 127.0.0.1")
+    from batch.sandbox.profiles import PROFILES, profiles_help
+
+    p = sub.add_parser(
+        "sandbox",
+        help="start the embedded ALM sandbox on 127.0.0.1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="profiles (--profile): readings of what ALM does where Adobe documents nothing\n"
+        + profiles_help(),
+    )
+    p.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="default",
+        metavar="NAME",
+        help="how the sandbox answers where ALM is undocumented (listed below; default: default)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--seed", type=Path, help="seed folder (default: sample_data)")
+    p.add_argument(
+        "--seed", type=Path, help="seed folder (default: the sample data shipped in the package)"
+    )
     p.add_argument(
         "--time-scale",
         type=_positive_float,
@@ -216,18 +253,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print less")
 
-    p = sub.add_parser("doctor", help="check the configuration against ALM, read-only")
+    p = sub.add_parser(
+        "doctor",
+        help="check the configuration against ALM, read-only (--write-check: one test learner)",
+        description="Check the configuration against ALM with read-only calls. With "
+        "--write-check --email E --course C it then marks one designated test learner complete "
+        "in one course (enrolling them if needed, grading every Content module), reads it back, "
+        "and says which grade body ALM accepted (remembered in the state directory for runs).",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log each API call to stderr")
+    p.add_argument(
+        "--write-check",
+        action="store_true",
+        help="also write: mark the test learner --email complete in --course, then read it back",
+    )
+    p.add_argument("--email", help="the test learner's email (with --write-check)")
+    p.add_argument(
+        "--course", help="the course: course:<number>, <number> or its exact name (--write-check)"
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the learned grade body is remembered (default: ALM_BATCH_STATE_DIR or the "
+        "user data folder, as for run)",
+    )
+    p.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     return parser
 
 
 # --------------------------------------------------------------------------- helpers
-def _setup_logging(verbose: bool, env: CliEnv) -> None:
-    from batch.redact import RedactingFilter
+def _setup_logging(verbose: bool, env: CliEnv, log_pii: bool = False) -> None:
+    """Log lines carry a UTC timestamp; secrets are masked, and learners' emails unless
+    ``--log-pii``."""
+    from batch.redact import RedactingFilter, RedactingFormatter
 
     handler = logging.StreamHandler(env.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(RedactingFormatter(pii=log_pii))
+    handler.addFilter(RedactingFilter(pii=log_pii))
     root = logging.getLogger("batch")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -311,7 +373,7 @@ class _Progress:
 
     def writes(self, event: WriteProgress) -> None:
         if not self.enabled:
-            eta = f", about {_duration_words(event.eta_seconds)} left" if event.eta_seconds else ""
+            eta = f", about {human_duration(event.eta_seconds)} left" if event.eta_seconds else ""
             self._beat(
                 f"rows {event.rows_done:,} of {event.rows_total:,}, writes {event.writes_done:,}"
                 f" of {event.writes_total:,} ({event.rate_per_s:.1f}/s){eta}"
@@ -346,21 +408,8 @@ class _Progress:
             self.bars.clear()
 
 
-def _duration_words(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
 def _confirm(env: CliEnv) -> Callable[[RunSummary], bool]:
-    from batch.summary import format_plan
+    from batch.reporting import format_plan
 
     def ask(summary: RunSummary) -> bool:
         env.err(format_plan(summary))
@@ -379,7 +428,7 @@ HEARTBEAT_SECONDS = 30.0
 def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.jobs import Job, JobOptions
     from batch.reader import parse_map_options
-    from batch.report import format_summary, summary_json
+    from batch.reporting import format_summary, summary_json
 
     dry_run = args.command == "validate" or getattr(args, "dry_run", False)
     options = JobOptions(
@@ -394,6 +443,7 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         date_format=args.date_format,
         timezone=args.timezone,
         completion_date=args.completion_date,
+        earliest_date=args.earliest_date,
         state_dir=args.state_dir,
         concurrency=args.concurrency,
         max_rps=args.max_rps,
@@ -404,6 +454,7 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         no_cache=args.no_cache,
         user_lookup=args.user_lookup,
         give_up_after=args.give_up_after,
+        allow_empty=args.allow_empty,
         command=args.command,
     )
     interactive = env.is_interactive()
@@ -429,7 +480,11 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         env.err(f"alm-batch: stopped: {outcome.aborted}")
     if args.json_summary:
         env.out(json.dumps(summary_json(outcome.summary), indent=2, sort_keys=True))
-    env.err(format_summary(outcome.summary, quiet=args.quiet))
+    if not args.quiet:
+        env.err(format_summary(outcome.summary))
+    elif not args.json_summary:
+        # For scripts: the paths of what was written, report first, on stdout; nothing else.
+        env.out(format_summary(outcome.summary, quiet=True))
     return int(outcome.exit_status)
 
 
@@ -483,7 +538,7 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.demo import find_sample_dir, sandbox_env
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
-    config = SandboxConfig(time_scale=args.time_scale)
+    config = SandboxConfig(time_scale=args.time_scale, profile=args.profile)
     changes: dict[str, Any] = {
         "error_rate": args.error_rate,
         "drop_rate": args.drop_rate,
@@ -505,18 +560,23 @@ def _cmd_sandbox(args: argparse.Namespace, env: CliEnv) -> int:
         setattr(config, key, value)
     seed_dir = args.seed or find_sample_dir()
     sandbox = Sandbox(seed=load_seed(seed_dir), config=config)
+    # SIGTERM stops it cleanly from the first moment (a supervisor may stop it at once).
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
         sandbox.start(port=args.port)
     except OSError as exc:
+        signal.signal(signal.SIGTERM, previous)
         raise UsageError(
             f"Cannot listen on 127.0.0.1:{args.port}: {exc.strerror}.", hint="Try --port 0."
         ) from None
-    env.err(f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}). Ctrl-C stops it.")
+    env.err(
+        f"ALM sandbox listening on {sandbox.base_url} (seed: {seed_dir}, profile: "
+        f"{config.profile}). Ctrl-C stops it."
+    )
     env.err("Point alm-batch at it with:")
     for key, value in sandbox_env(sandbox).items():
         env.out(f"export {key}={value}")
-    stopped = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.set())
     try:
         while not stopped.wait(0.5):
             pass
@@ -536,19 +596,56 @@ def _cmd_demo(args: argparse.Namespace, env: CliEnv) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
-    from batch.doctor import run_doctor
+    from batch.doctor import DoctorCheck, run_doctor
 
+    if args.write_check and not (args.email and args.course):
+        missing = " and ".join(
+            name
+            for name, value in (("--email", args.email), ("--course", args.course))
+            if not value
+        )
+        raise UsageError(
+            f"doctor --write-check needs {missing}.",
+            hint="Name a designated test learner and a course, e.g. alm-batch doctor "
+            "--write-check --email test.learner@example.com --course course:1234567 (the "
+            "learner is marked complete in that course).",
+        )
+    if (args.email or args.course) and not args.write_check:
+        raise UsageError(
+            "--email and --course only apply with --write-check.",
+            hint="Add --write-check to mark that test learner complete (it writes to ALM).",
+        )
     settings = _load_settings()
-    checks = run_doctor(settings)
-    failed = 0
-    for check in checks:
-        mark = "FAIL" if not check.ok else ("warn" if check.warning else "ok  ")
-        env.err(f"[{mark}] {check.name}: {check.detail}")
-        failed += 0 if check.ok else 1
-        if check.fix and (not check.ok or check.warning):
-            env.err(f"       fix: {check.fix}")
-    env.err("All checks passed." if not failed else f"{failed} check(s) failed.")
-    return 0 if not failed else int(ExitStatus.ABORTED)
+
+    def show(checks: list[DoctorCheck]) -> int:
+        failed = 0
+        for check in checks:
+            mark = "FAIL" if not check.ok else ("warn" if check.warning else "ok  ")
+            env.err(f"[{mark}] {check.name}: {check.detail}")
+            failed += 0 if check.ok else 1
+            if check.fix and (not check.ok or check.warning):
+                env.err(f"       fix: {check.fix}")
+        return failed
+
+    failed = show(run_doctor(settings))
+    if failed:
+        env.err(f"{failed} check(s) failed." + (" No write check." if args.write_check else ""))
+        return int(ExitStatus.ABORTED)
+    env.err("All checks passed.")
+    if not args.write_check:
+        return 0
+    from batch.doctor import run_write_check
+    from batch.settings import resolve_state_dir
+
+    state_dir = resolve_state_dir(args.state_dir, settings)
+    env.err(f"Write check: marking the test learner complete in {args.course} ...")
+    result = run_write_check(settings, args.email, args.course, state_dir=state_dir)
+    show(result.checks)
+    if result.exit_status == ExitStatus.OK:
+        env.err(f"Write check passed. Grade body: {result.grade_body}.")
+    else:
+        env.err(f"Write check failed (exit {int(result.exit_status)}).")
+    return int(result.exit_status)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, CliEnv], int]] = {
@@ -572,7 +669,7 @@ def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
     if not args.command:
         parser.print_help(env.stderr)
         return int(ExitStatus.USAGE)
-    _setup_logging(getattr(args, "verbose", False), env)
+    _setup_logging(getattr(args, "verbose", False), env, getattr(args, "log_pii", False))
     try:
         return COMMANDS[args.command](args, env)
     except BatchError as exc:

@@ -146,6 +146,11 @@ def parse_date(
     do not depend on the order are accepted). Raises ``DateProblem``.
     """
     value = text.strip()
+    if _EXCEL_DAY_ZERO.match(value):
+        raise DateProblem(
+            "is an empty date (Excel shows 00/01/1900)",
+            "enter the date, or fill the cell (a formula or export wrote 0 into a date cell)",
+        )
     if fmt is not None and fmt.strptime:
         try:
             return _aware(datetime.strptime(value, fmt.strptime), tz)
@@ -174,6 +179,27 @@ def parse_date(
 
 
 _ISO_HINT = "write it as YYYY-MM-DD, e.g. 2025-03-01"
+# Excel's day 0 as a date cell shows it (00/01/1900, 1900-01-00) in any separator or order.
+_EXCEL_DAY_ZERO = re.compile(
+    r"^(?:0?0[/.\-]0?1[/.\-]1900|0?1[/.\-]0?0[/.\-]1900|1900-01-00)(?:[ T]0?0:00(?::00)?)?$"
+)
+EXCEL_DAY_ONE = date(1900, 1, 1)
+DEFAULT_EARLIEST = "1990-01-01"
+
+
+def earliest_problem(when: datetime, floor: datetime) -> DateProblem | None:
+    """Why ``when`` cannot be a real completion (Excel's day 1, or before the floor), or None."""
+    if when >= floor:
+        return None
+    if when.date() == EXCEL_DAY_ONE:
+        return DateProblem(
+            "is Excel's day 1 (1900-01-01), what a date cell holding 1 shows, not a real date",
+            "enter the real date",
+        )
+    return DateProblem(
+        f"is before {floor.date().isoformat()}, the earliest date accepted",
+        f"check the year; if the date is right, run with --earliest-date {when.date().isoformat()}",
+    )
 
 
 def _from_serial(value: str, tz: tzinfo) -> datetime:

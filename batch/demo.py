@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import batch
 from batch.errors import ExitStatus, UsageError
 from batch.settings import Settings
 
@@ -21,16 +20,17 @@ SAMPLE_FILE = "completions.csv"
 
 
 def find_sample_dir() -> Path:
-    """``sample_data/`` beside the package (a source checkout), else in the current folder."""
-    for candidate in (
-        Path(batch.__file__).resolve().parent.parent / "sample_data",
-        Path("sample_data"),
-    ):
-        if (candidate / SAMPLE_FILE).is_file():
-            return candidate
+    """The sample data shipped inside the package (``batch/sandbox/data``, a copy of the
+    repository's ``sample_data/``): found from any folder, in a checkout or an installed wheel."""
+    from batch.sandbox.seed import SEED_FILE, default_seed_dir
+
+    candidate = default_seed_dir()
+    if (candidate / SAMPLE_FILE).is_file() and (candidate / SEED_FILE).is_file():
+        return candidate
     raise UsageError(
-        "Cannot find sample_data/completions.csv.",
-        hint="Run the demo from the alm-batch source folder (where 'make demo' works).",
+        f"The sample data is missing from the installed package ({candidate}).",
+        hint="Reinstall alm-batch (pip install --force-reinstall alm-batch), or pass the "
+        "seed folder with --seed.",
     )
 
 
@@ -90,7 +90,7 @@ def prepare_output(output: Path) -> None:
 def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) -> int:
     from batch.jobs import Job, JobOptions
     from batch.redact import register_secrets
-    from batch.report import format_summary
+    from batch.reporting import format_summary
     from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
     sample_dir = find_sample_dir()
@@ -144,7 +144,7 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
 
     emit(
         f"Sandbox books: {len(books['grades'])} module grades recorded, "
-        f"{books['double_grades']} posted twice, {books['throttled']} answers 429, "
+        f"{books['double_grades']} posted twice, {books['throttled']} answered 429, "
         f"{books['early_requests']} requests sent before a retry-after had passed."
     )
     emit(

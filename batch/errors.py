@@ -13,7 +13,8 @@ class ExitStatus(IntEnum):
     """Process exit codes, as in product.md."""
 
     OK = 0  # every row ended well
-    ROWS_FAILED = 1  # some rows did not end well
+    ROWS_FAILED = 1  # some rows need a person
+    RETRYABLE = 4  # no row needs a person; some failed for reasons a re-run can fix
     USAGE = 2  # usage, configuration or unreadable input: nothing was written
     ABORTED = 3  # aborted by ALM (auth refused, unreachable): report of what was done
     INTERRUPTED = 130  # Ctrl-C: report and ledger saved
@@ -45,6 +46,10 @@ class InputError(BatchError):
     """The input file cannot be read, lacks required columns, or needs an option to be read."""
 
 
+class EmptyInput(InputError):
+    """The file has a header but no data rows: nothing to do (a scheduler may accept that)."""
+
+
 class StateError(BatchError):
     """The state directory is locked by another run or cannot be used."""
 
@@ -61,6 +66,22 @@ class AuthError(AbortError):
 
 class ApiUnreachable(AbortError):
     """ALM could not be reached for longer than the run is willing to wait."""
+
+
+class WriteRefused(AbortError):
+    """ALM refused a write in a way no other row can get past: the run stops (exit 3).
+
+    The refused write was not applied (ALM applies nothing it answers 4xx), so its journal entry
+    is closed as failed: a later run may send it again without reading first.
+    """
+
+
+class WriteScopeMissing(WriteRefused):
+    """ALM answered 403 to a write: the token lacks the admin write scope (admin:write)."""
+
+
+class GradeBodyRefused(WriteRefused):
+    """ALM refused every known userModuleGrade body (or the one pinned by ALM_GRADE_*)."""
 
 
 class Interrupted(BatchError):
@@ -105,3 +126,9 @@ class ApiError(Exception):
         if self.detail and self.detail != self.title:
             text = f"{text}: {self.detail}" if text else self.detail
         return f"{head} {text}".strip()
+
+
+class WriteUncertain(ApiError):
+    """A POST may or may not have landed (5xx, read timeout, connection dropped after sending,
+    a lost response). The caller must read ALM's state before re-sending (never re-send blindly).
+    """

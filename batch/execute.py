@@ -8,6 +8,11 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
   dropped connection) or a ``pending`` entry left by a dead run is settled by reading the
   learner's enrollments: ALM has it -> ``done``; ALM does not -> re-sent (journaled again);
   ALM cannot be read -> ``unknown`` (the next run settles it).
+* Transient faults are retried, never given up after a fixed two: each one is followed by a
+  backoff (exponential, with jitter), a read of ALM's state, and a re-send only if the write is
+  not there, within the write's budget (``WriteRetry``: ALM_WRITE_RETRIES re-sends,
+  ALM_WRITE_RETRY_SECONDS). What outlasts the budget is a *retryable* failure
+  (``RowResult.retryable``; exit 4 when nothing else is wrong); a 400/403/404 is a refusal.
 * Rows are grouped by learner; one worker runs a learner's rows in input order. Two workers
   never enroll the same learner at once, and one enrollment read settles all of that learner's
   open entries. The shared rate limiter lives in the client, so ``concurrency`` workers keep
@@ -25,63 +30,53 @@ The message says plainly that the row was not (fully) attempted.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from batch.alm.api import WriteUncertain
+from batch.alm.retry import RetryBudget, WriteRetry
 from batch.alm.types import GradeRequest
-from batch.errors import AbortError, ApiError, AuthError, BatchError
+from batch.errors import (
+    AbortError,
+    ApiError,
+    AuthError,
+    BatchError,
+    WriteRefused,
+    WriteUncertain,
+)
+from batch.gate import PoolGate
 from batch.ledger import (
     Ledger,
     LedgerEntry,
     WriteKey,
     WriteState,
     already_posted_message,
-    apply_ledger,
     utc_now,
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
 from batch.settle import LearnerState, WriteClient
-from batch.verify import verify_results
 
 __all__ = [
     "ExecuteOptions",
     "ExecuteResult",
     "ProgressEvent",
-    "WriteClient",
-    "apply_ledger",
     "execute_plan",
-    "verify_results",
 ]
 
 log = logging.getLogger(__name__)
 
 _OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
 _AGAIN = "Run the same command again to finish."
-# TEST-ONLY crash hook (tests/test_e2e_crash.py): ``ALM_BATCH_TEST_CRASH=before-send:N`` kills
-# this process with SIGKILL once the Nth HTTP write of the run is journaled pending but not yet
-# sent; ``after-send:N`` once its answer arrived (accepted) but is not yet journaled. Unset, as
-# it always is outside those tests, it does nothing.
-CRASH_ENV = "ALM_BATCH_TEST_CRASH"
-
-
-def _crash_spec() -> tuple[str, int] | None:
-    point, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
-    if point in ("before-send", "after-send") and nth.isdigit():
-        return point, int(nth)
-    return None
-
-
-def _maybe_crash(spec: tuple[str, int] | None, point: str, nth: int) -> None:
-    if spec is not None and spec == (point, nth):
-        os.kill(os.getpid(), signal.SIGKILL)
+WriteHook = Callable[[str, int], None]
+# A seam for tests, never set in production: ``write_hook(point, n)`` is called with
+# ``"before-send"`` once the run's Nth HTTP write is journaled ``pending`` but not yet sent, and
+# ``"after-send"`` once its answer arrived (accepted) but is not yet journaled. The crash tests
+# (tests/crash_cli.py) set it to SIGKILL the CLI at an exact write.
+write_hook: WriteHook | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +87,12 @@ class ExecuteOptions:
     concurrency: int = 4
     overwrite: bool = False
     verify: bool = False  # recorded for the run; the caller runs ``verify_results`` afterwards
+    # Writers allowed at once, asked again before each learner (None: ``concurrency``, which
+    # is also the number of threads).
+    workers: Callable[[], int] | None = None
+    # The retry budget of each write through transient faults; None: the client's
+    # (``AlmClient.write_retry``, from ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS).
+    retry: WriteRetry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +154,19 @@ class _RowRun:
     failure: str = ""
     unknown: str = ""
     stopped: str = ""
+    retryable: bool = False  # the failure / unknown is for a re-run to settle, not a person
 
     def result(self) -> RowResult:
         rp = self.rp
         total = len(rp.grades)
         done = self.posted + len(self.earlier)
+        retryable = self.retryable
         if self.failure:
             status, message = RowStatus.FAILED, self.failure
         elif self.unknown:
             status, message = RowStatus.UNKNOWN, self.unknown
         elif self.stopped or done < total:
-            status = RowStatus.UNKNOWN
+            status, retryable = RowStatus.UNKNOWN, True
             reason = self.stopped or "the run stopped"
             message = f"{reason[:1].upper()}{reason[1:]} after {done} of {total} grades. {_AGAIN}"
         elif self.posted == 0 and not self.enrolled and self.earlier:
@@ -183,6 +186,7 @@ class _RowRun:
         out = rp.to_result(status, message)
         out.attempts = self.attempts
         out.posted_at = self.posted_at
+        out.retryable = retryable and not status.ok
         return out
 
 
@@ -205,11 +209,14 @@ class _Executor:
         self.halt = threading.Event()  # set on abort or stop: no new write starts
         self.aborted: BatchError | None = None
         self.interrupted = False
-        self.results: list[RowResult | None] = [None] * len(plan.rows)
+        self.results: dict[int, RowResult] = {}  # plan index -> result (rows may stream in)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
+        self.peak_workers = 0
         self.t0 = time.monotonic()
-        self._crash = _crash_spec()  # test-only, None outside the crash tests
+        self._hook = write_hook  # None outside the crash tests
+        retry = options.retry or getattr(client, "write_retry", None)
+        self.retry: WriteRetry = retry if isinstance(retry, WriteRetry) else WriteRetry()
 
     # --- bookkeeping -----------------------------------------------------------------------
     def halted(self) -> bool:
@@ -230,7 +237,9 @@ class _Executor:
         return "the run was interrupted"
 
     def _not_attempted(self, rp: RowPlan) -> RowResult:
-        return rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
+        out = rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
+        out.retryable = True
+        return out
 
     def _count(self, **add: int) -> None:
         with self._lock:
@@ -254,20 +263,30 @@ class _Executor:
                 log.exception("progress callback failed")
 
     # --- the run ---------------------------------------------------------------------------
-    def run(self) -> None:
-        groups: dict[str, list[int]] = {}
-        for i, rp in enumerate(self.plan.rows):
-            if rp.status is RowStatus.WOULD_COMPLETE:
-                groups.setdefault(rp.user_id, []).append(i)
-            else:
-                self.results[i] = rp.to_result()
-        self.counts.update(
-            rows_total=sum(len(g) for g in groups.values()), writes_total=self.plan.writes_needed
-        )
-        # ``concurrency`` long-lived workers pull learners from one queue: bounded memory and
-        # O(1) scheduling whatever the number of learners (tens of thousands).
-        queue = iter(list(groups.items()))
+    def run(self, stream: Iterable[tuple[str, list[int]]] | None = None) -> None:
+        """Run the plan's learners; ``stream`` instead yields them as they become planned
+        (the plan's rows fill in meanwhile) and ends when planning is over."""
+        if stream is None:
+            groups: dict[str, list[int]] = {}
+            for i, rp in enumerate(self.plan.rows):
+                if rp.status is RowStatus.WOULD_COMPLETE:
+                    groups.setdefault(rp.user_id, []).append(i)
+            stream = list(groups.items())
+            cap = max(1, min(self.opt.concurrency, len(groups)))
+            self.counts.update(
+                rows_total=sum(len(g) for g in groups.values()),
+                writes_total=self.plan.writes_needed,
+            )
+            growing = False
+        else:
+            cap = max(1, self.opt.concurrency)
+            growing = True  # totals grow as learners are planned
+        # ``cap`` long-lived workers pull learners from one queue (bounded memory, O(1)
+        # scheduling for tens of thousands of learners); the gate lets as many write at once
+        # as ALM's allowance and latency call for now.
+        queue = iter(stream)
         queue_lock = threading.Lock()
+        gate = PoolGate(self.opt.workers or (lambda: self.opt.concurrency))
 
         def worker() -> None:
             while not self.halted():
@@ -275,11 +294,20 @@ class _Executor:
                     item = next(queue, None)
                 if item is None:
                     return
-                self._run_user(*item)
+                user_id, indexes = item
+                wanted = [
+                    i for i in indexes if self.plan.rows[i].status is RowStatus.WOULD_COMPLETE
+                ]
+                if growing:
+                    self._count(
+                        rows_total=len(wanted),
+                        writes_total=sum(self.plan.rows[i].writes for i in wanted),
+                    )
+                if wanted:
+                    gate.run(lambda args: self._run_user(*args), (user_id, wanted))
 
-        workers = max(1, min(self.opt.concurrency, len(groups)))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alm-write")
-        futures = {pool.submit(worker) for _ in range(workers)}
+        pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="alm-write")
+        futures = {pool.submit(worker) for _ in range(cap)}
         try:
             while futures:
                 try:
@@ -295,9 +323,20 @@ class _Executor:
         finally:
             pool.shutdown(wait=True)
         self.halted()
+        self.peak_workers = gate.peak
+
+    def finish(self) -> list[RowResult]:
+        """One result per plan row, in input order (call once planning is over)."""
+        out: list[RowResult] = []
         for i, rp in enumerate(self.plan.rows):
-            if self.results[i] is None:
-                self.results[i] = self._not_attempted(rp)
+            result = self.results.get(i)
+            if result is None:
+                if rp.status is RowStatus.WOULD_COMPLETE:
+                    result = self._not_attempted(rp)
+                else:
+                    result = rp.to_result()
+            out.append(result)
+        return out
 
     def _run_user(self, user_id: str, indexes: list[int]) -> None:
         learner = LearnerState(self.client, user_id)
@@ -387,6 +426,7 @@ class _Executor:
                     f"An earlier write for module {key.module_id or 'enrollment'} was never "
                     f"answered and ALM cannot be read to check it ({learner.error_text}). {_AGAIN}"
                 )
+                rr.retryable = True
                 return False
             if landed:
                 done = self.ledger.get(key)
@@ -398,21 +438,26 @@ class _Executor:
             rr.stopped = self._stop_reason()
             return False
         what = f"the grade for module {key.module_id}" if grade is not None else "the enrollment"
-        for attempt in (1, 2):
+        budget = self.retry.start()
+        while True:
             self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
             rr.attempts += 1
             nth = self._count_write()
-            _maybe_crash(self._crash, "before-send", nth)
+            if self._hook is not None:
+                self._hook("before-send", nth)
             try:
                 if grade is not None:
                     self.client.post_grade(grade)
                 else:
                     self.client.enroll(key.user_id, key.course_id, key.instance_id)
-                _maybe_crash(self._crash, "after-send", nth)
+                if self._hook is not None:
+                    self._hook("after-send", nth)
             except WriteUncertain as exc:
+                # A 5xx, a timeout or a dropped connection after sending: it may have landed.
                 self.ledger.finish(
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
                 )
+                more = budget.pause(self.halted)  # back off first: let ALM catch up
                 landed = self._settle(key, rr.rp.row, learner, fresh=True)
                 if landed:
                     self._accepted(rr, grade is not None)
@@ -422,16 +467,12 @@ class _Executor:
                         f"The answer to {what} was lost ({exc.describe()}) and ALM cannot be "
                         f"read to check it ({learner.error_text}). {_AGAIN}"
                     )
+                    rr.retryable = True
                     self._emit("write", rr.rp.row, "unknown", writes_done=1)
                     return False
-                if attempt == 2:  # confirmed not landed twice: a refusal in all but name
-                    rr.failure = (
-                        f"ALM did not accept {what} after 2 attempts ({exc.describe()}; ALM "
-                        "does not show it)."
-                    )
-                    self._emit("write", rr.rp.row, "failed", writes_done=1)
-                    return False
-                continue  # confirmed not landed: one journaled re-send
+                if more:
+                    continue  # confirmed not landed: a journaled re-send
+                return self._gave_up(rr, what, budget, exc)
             except ApiError as exc:
                 if grade is None and exc.status == 409:  # already enrolled
                     self.ledger.finish(key, WriteState.DONE, status=409, message=exc.describe())
@@ -440,10 +481,14 @@ class _Executor:
                 self.ledger.finish(
                     key, WriteState.FAILED, status=exc.status or None, message=exc.describe()
                 )
+                if exc.status == 429:  # throttled past the transport's patience: not applied
+                    if budget.pause(self.halted):
+                        continue
+                    return self._gave_up(rr, what, budget, exc)
                 rr.failure = f"ALM refused {what}: {exc.describe()}"
                 self._emit("write", rr.rp.row, "failed", writes_done=1)
                 return False
-            except AuthError as exc:  # a 401/403 answer: the write was not applied
+            except (AuthError, WriteRefused) as exc:  # refused (401, 403, every body): not applied
                 self.ledger.finish(key, WriteState.FAILED, message=exc.message)
                 raise
             except AbortError as exc:  # no answer for too long: it may have landed
@@ -452,7 +497,21 @@ class _Executor:
             self.ledger.finish(key, WriteState.DONE)
             self._accepted(rr, grade is not None)
             return True
-        return False  # pragma: no cover (the loop always returns)
+
+    def _gave_up(self, rr: _RowRun, what: str, budget: RetryBudget, exc: ApiError) -> bool:
+        """The write met only transient faults until its budget ran out (or the run stopped):
+        a retryable failure, never a refusal. ALM does not show it, so a re-run sends it."""
+        if self.halted():
+            rr.stopped = self._stop_reason()
+            return False
+        rr.failure = (
+            f"ALM did not take {what}: only temporary errors in {budget.spent()} (last: "
+            f"{exc.describe()}) and ALM does not show it. Nothing to fix in the file; "
+            f"run the same command again later."
+        )
+        rr.retryable = True
+        self._emit("write", rr.rp.row, "failed", writes_done=1)
+        return False
 
     def _accepted(self, rr: _RowRun, is_grade: bool) -> None:
         rr.posted_at = utc_now()
@@ -510,20 +569,21 @@ def execute_plan(
     *,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     stop: threading.Event | None = None,
+    stream: Iterable[tuple[str, list[int]]] | None = None,
 ) -> ExecuteResult:
     """Run every WOULD_COMPLETE row of ``plan``; one ``RowResult`` per plan row, input order.
 
     Rows in other states become ``row_plan.to_result()`` untouched. Never raises for a row;
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
-    finishes the job. Verification is the caller's next step (``verify_results``, re-exported
-    here), run only when the run was neither aborted nor interrupted.
+    finishes the job. Verification is the caller's next step (``batch.verify.verify_results``),
+    run only when the run was neither aborted nor interrupted.
     """
     ledger.start_run(options.run_id, input_sha256=options.input_sha256)
     close_entries_alm_shows_complete(plan, ledger, options)
     ex = _Executor(plan, client, ledger, options, on_progress, stop)
-    ex.run()
-    results = [r for r in ex.results if r is not None]
+    ex.run(stream)
+    results = ex.finish()
     out = ExecuteResult(
         results=results,
         aborted=ex.aborted,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from batch.errors import BatchError, ExitStatus
 
 
 class RowStatus(StrEnum):
@@ -74,10 +79,52 @@ class InputRow:
 
 _WS = re.compile(r"\s+")
 
+# Characters that look alike on screen but differ in bytes: what Word, Excel, a Mac keyboard or
+# an HR system's web form put where a person typed a plain quote, dash or space.
+_LOOKALIKES: dict[int, str | None] = {}
+for _ch in "\u2018\u2019\u201a\u201b\u2032\u2035\u02bc\u02b9\u00b4\u0060\uff07":
+    _LOOKALIKES[ord(_ch)] = "'"
+for _ch in "\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb\uff02":
+    _LOOKALIKES[ord(_ch)] = '"'
+for _ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00ad":
+    _LOOKALIKES[ord(_ch)] = "-" if _ch != "\u00ad" else None  # soft hyphen: invisible
+for (
+    _ch
+) in "\u00a0\u2007\u202f\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000":
+    _LOOKALIKES[ord(_ch)] = " "
+for _ch in "\u200b\u200c\u200d\u2060\ufeff\u180e":
+    _LOOKALIKES[ord(_ch)] = None  # zero-width: gone
+
+
+def fold_text(text: str) -> str:
+    """The one matching key for names and emails: two texts a person reads as the same fold alike.
+
+    Unicode NFKC (a Mac's decomposed "é" equals the composed one; full-width letters equal
+    plain ones), curly quotes and apostrophes made straight, every dash and minus made "-",
+    non-breaking and other spaces made plain, zero-width characters dropped, whitespace runs
+    collapsed, trimmed, case-folded (then NFKC again, as Unicode's NFKC_Casefold does).
+    Plain ASCII, the usual case, takes a fast path with the same result.
+    """
+    if text.isascii():
+        return _WS.sub(" ", text).strip().lower()
+    return _fold_unicode(text)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _fold_unicode(text: str) -> str:
+    folded = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
+    folded = unicodedata.normalize("NFKC", _WS.sub(" ", folded).strip().casefold())
+    return folded.translate(_LOOKALIKES)
+
 
 def name_key(name: str) -> str:
-    """The matching key for course/module/instance names: trimmed, whitespace collapsed, case-folded."""
-    return _WS.sub(" ", name).strip().casefold()
+    """The matching key for course/module/instance names (``fold_text``)."""
+    return fold_text(name)
+
+
+def email_key(email: str) -> str:
+    """The matching key for emails (``fold_text``): case, Unicode form and stray spaces ignored."""
+    return fold_text(email)
 
 
 SHOWN_VALUE_CHARS = 80  # a 100 KB cell must not make a 100 KB message
@@ -125,7 +172,7 @@ class Completion:
 
     @property
     def email_key(self) -> str:
-        return self.email.strip().casefold()
+        return email_key(self.email)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +211,20 @@ class RowResult:
     instance_id: str = ""
     module_ids: list[str] = field(default_factory=list)
     action: str = "none"  # e.g. "enroll + grade 2 modules", "grade 1 module", "skip", "none"
+    # Rows that are (or would be) posted: the exact dateCompleted and score sent to ALM, so a
+    # person can check them in the dry run ("2025-03-14T00:00:00.000Z", "85"; "" otherwise).
+    date_completed: str = ""
+    score: str = ""
     attempts: int = 0  # live runs: HTTP write attempts made for this row
     posted_at: str = ""  # live runs: ISO time of the last accepted write
+    # A ``failed`` / ``unknown`` row that a later re-run can settle with no change to the file
+    # (ALM errors or timeouts that outlasted the retries, a run that stopped): no person needed.
+    retryable: bool = False
+
+    @property
+    def needs_person(self) -> bool:
+        """True when the row did not end well and a re-run alone will not fix it."""
+        return not self.status.ok and not self.retryable
 
 
 @dataclass(slots=True)
@@ -186,11 +245,40 @@ class RunSummary:
     writes_made: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)  # "GET /users" -> n
     throttled: int = 0  # 429 answers met
+    # The userModuleGrade body in use ("module id: ...; learned on 2026-11-30"), "" when unknown
+    grade_body: str = ""
     estimate_seconds: float | None = None  # dry run: time the live run needs at the limits
-    actual_seconds: float | None = None  # live run: time the writes took
+    estimate_basis: str = ""  # how the estimate was made (reads, writes, allowances)
+    actual_seconds: float | None = None  # live run: time the reads and writes took
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)
     exit_status: int = 0
     edits: list[dict[str, str]] = field(
         default_factory=list
     )  # the page's fixes: row, column, old, new
+
+
+def exit_status_for(
+    results: Iterable[RowResult],
+    *,
+    aborted: BatchError | None = None,
+    interrupted: bool = False,
+) -> ExitStatus:
+    """The process exit code of a run (product.md, "Exit codes"), from its rows and its end.
+
+    130 when interrupted; the abort's own code (3) when ALM stopped the run; else 1 when any
+    row needs a person (invalid, not found, ambiguous, rejected, refused, or a failed / unknown
+    row that is not retryable); else 4 when some rows are retryable failures only (a scheduler
+    retries on 4 and alerts on 1); else 0. Pure: it reads ``status`` and ``retryable`` only.
+    """
+    if interrupted:
+        return ExitStatus.INTERRUPTED
+    if aborted is not None:
+        return aborted.exit_status
+    retry = False
+    for result in results:
+        if result.needs_person:
+            return ExitStatus.ROWS_FAILED
+        if not result.status.ok:
+            retry = True
+    return ExitStatus.RETRYABLE if retry else ExitStatus.OK

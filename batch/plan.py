@@ -10,12 +10,15 @@ writes to ALM (the dry run stops after ``build_plan``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
 from batch.errors import ApiError
+from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
 from batch.resolve import CourseResolution, Resolver, display_name
 from batch.validate import duplicate_message, summarise_issues
@@ -63,7 +66,20 @@ class RowPlan:
             return 0
         return len(self.grades) + (1 if self.enroll else 0)
 
+    @property
+    def posted_values(self) -> tuple[str, str]:
+        """(dateCompleted, score) exactly as the grade body sends them; ("", "") without grades.
+
+        Every grade of a row carries the row's date and score, so the first one speaks for all.
+        """
+        if not self.grades:
+            return "", ""
+        grade = self.grades[0]
+        score = "" if grade.score is None else score_text(grade.score)
+        return alm_datetime(grade.date_completed), score
+
     def to_result(self, status: RowStatus | None = None, message: str | None = None) -> RowResult:
+        date_completed, score = self.posted_values
         return RowResult(
             row=self.row,
             values=self.checked.input.values,
@@ -74,12 +90,20 @@ class RowPlan:
             instance_id=self.instance_id,
             module_ids=list(self.module_ids),
             action=self.action,
+            date_completed=date_completed,
+            score=score,
         )
+
+
+def score_text(value: float) -> str:
+    """A score as the grade body writes it: ``85`` when whole (JSON ``85``), else ``85.5``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @dataclass(slots=True)
 class Plan:
     rows: list[RowPlan] = field(default_factory=list)
+    learner_reads: int = 0  # learners whose ALM state the plan read (one call each, plus pages)
 
     @property
     def grades_needed(self) -> int:
@@ -111,18 +135,35 @@ ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 _PLANNED = "(planned)"  # id of an enrollment an earlier row of this plan creates
 
 
+LearnerReady = Callable[[str, list[int]], None]  # (user id, indexes into plan.rows)
+
+NOT_PLANNED = (
+    "Not attempted: the run stopped before this learner's state was read in ALM; nothing was "
+    "written for this row. Run the same command again to finish."
+)
+
+
 def build_plan(
     rows: Iterable[CheckedRow],
     resolver: Resolver,
     options: PlanOptions,
     *,
     on_progress: ProgressCallback | None = None,
+    on_learner_ready: LearnerReady | None = None,
+    into: Plan | None = None,
 ) -> Plan:
     """Resolve every row through ``resolver`` and plan its writes, with read-only calls.
 
     ``rows`` may be a one-shot iterator: it is materialised once, then distinct emails and course
     references are resolved in bulk, enrollments are read once per learner who needs them, and
     each row is planned from those answers. Invalid and duplicate rows cost no call.
+
+    ``on_learner_ready`` (live runs that need no confirmation) is called from the reading
+    threads as soon as one learner's enrollments are read and that learner's rows are planned,
+    with the indexes of those rows in ``plan.rows``, so writing can start while other learners
+    are still being read. Until then their place in ``plan.rows`` holds an UNKNOWN placeholder.
+    ``into`` is the (empty) plan to fill, for a caller that runs this in another thread and
+    hands the same plan to the executor.
     """
     checked = list(rows)
     live = [c for r in checked if r.duplicate_of is None and (c := r.completion) is not None]
@@ -132,24 +173,42 @@ def build_plan(
     try:
         users = resolver.resolve_users(c.email for c in live)
         courses = resolver.resolve_courses(c.course for c in live)
-        learners = []
-        for c in live:
-            user = users.get(c.email_key)
-            if user is not None and user.active and courses[c.course.key].ok:
-                learners.append(user.id)
-        resolver.prefetch_enrollments(learners)
+        planner = _RowPlanner(resolver, options, users, courses)
+        plan = into if into is not None else Plan()
+        by_learner: dict[str, list[int]] = {}
+        rows_planned: list[RowPlan] = []
+        for index, row in enumerate(checked):
+            learner = planner.learner_of(row)
+            if learner is None:
+                rows_planned.append(planner.plan(row))  # needs no learner state
+            else:
+                rows_planned.append(RowPlan(row, RowStatus.UNKNOWN, NOT_PLANNED))
+                by_learner.setdefault(learner, []).append(index)
+        plan.rows = rows_planned
+        plan.learner_reads = len(by_learner)
+        lock = threading.Lock()
+
+        def ready(user_id: str) -> None:
+            indexes = by_learner[user_id]
+            with lock:  # one learner at a time: the planner remembers planned enrollments
+                for index in indexes:
+                    plan.rows[index] = planner.plan(checked[index])
+            if on_learner_ready is not None:
+                on_learner_ready(user_id, indexes)
+
+        resolver.prefetch_enrollments(by_learner, on_ready=ready)
     finally:
         if borrowed:
             resolver.on_progress = None
-
-    planner = _RowPlanner(resolver, options, users, courses)
-    plan = Plan()
-    total = len(checked)
-    for done, row in enumerate(checked, 1):
-        plan.rows.append(planner.plan(row))
-        if on_progress is not None and (done % 500 == 0 or done == total):
-            on_progress("plan", done, total)
+    if on_progress is not None:
+        on_progress("plan", len(checked), len(checked))
     return plan
+
+
+def inactive_user_message(email: str, state: str) -> str:
+    """The one message for a user ALM shows as deleted or suspended, whichever way it was found."""
+    fix = "restore" if state.upper() == "DELETED" else "reactivate"
+    return f"{email} is {state.lower()} in ALM; {fix} the user or remove the row."
 
 
 def _day(when: datetime | None) -> str:
@@ -217,6 +276,25 @@ class _RowPlanner:
         # (user id, course id) -> instance an earlier row of this file enrolls the learner in,
         # so two rows never plan enrollments in two different instances.
         self.planned: dict[tuple[str, str], str] = {}
+        # (user id, course id, module key) -> the first row that resolved to it: two rows that
+        # look different in the file (an email in other case, a course by name and by ID)
+        # but name the same learner and course are one completion, posted once.
+        self.resolved_first: dict[tuple[str, str, str], int] = {}
+
+    def learner_of(self, row: CheckedRow) -> str | None:
+        """The user id whose ALM state this row's plan needs (None: it needs none)."""
+        c = row.completion
+        if c is None or row.duplicate_of is not None:
+            return None
+        if c.email_key in self.resolver.user_errors:
+            return None
+        user = self.users.get(c.email_key)
+        if user is None or not user.active or not user.id:
+            return None
+        res = self.courses[c.course.key]
+        if not res.ok or res.course is None:
+            return None
+        return user.id
 
     def plan(self, row: CheckedRow) -> RowPlan:
         c = row.completion
@@ -229,21 +307,33 @@ class _RowPlanner:
             return RowPlan(row, RowStatus.UNKNOWN, self.resolver.user_errors[c.email_key])
         user = self.users.get(c.email_key)
         if user is None:
+            hint = ""
+            if c.email_key in self.resolver.unconfirmed_misses:
+                hint = (
+                    " (ALM's lookup by email does not show deleted users: run with "
+                    "--user-lookup auto or export to tell a deleted user apart)"
+                )
             return RowPlan(
                 row,
                 RowStatus.USER_NOT_FOUND,
-                f"No ALM user has the email '{c.email}'. Check the spelling, or add the user "
-                "to ALM first.",
-            )
-        if not user.active:
-            fix = "restore" if user.state.upper() == "DELETED" else "reactivate"
-            return RowPlan(
-                row,
-                RowStatus.REJECTED,
-                f"{c.email} is {user.state.lower()} in ALM; {fix} the user or remove the row.",
-                user_id=user.id,
+                f"No ALM user has the email '{c.email}'{hint}. Check the spelling, or add the "
+                "user to ALM first.",
             )
         res = self.courses[c.course.key]
+        if res.ok and res.course is not None:
+            key = (user.id, res.course.id, name_key(c.module or ""))
+            first = self.resolved_first.setdefault(key, row.row)
+            if first != row.row:
+                return RowPlan(
+                    row,
+                    RowStatus.DUPLICATE,
+                    duplicate_message(first, f"the same learner and course, {res.course.id}"),
+                    user_id=user.id,
+                    course_id=res.course.id,
+                )
+        if not user.active:
+            return RowPlan(row, RowStatus.REJECTED, inactive_user_message(c.email, user.state),
+                           user_id=user.id)  # fmt: skip
         if not res.ok or res.course is None:
             status = res.status or RowStatus.COURSE_NOT_FOUND
             return RowPlan(row, status, res.message, user_id=user.id, course_id=res.course_id)
@@ -452,3 +542,47 @@ class _RowPlanner:
         else:
             out.message = f"Would grade {_modules(len(todo))} of '{name}' for {c.email}."
         return out
+
+
+def apply_ledger(plan: Plan, ledger: Ledger, base_url: str, *, overwrite: bool) -> None:
+    """Take out of ``plan`` the writes an earlier run already made (used by dry and live runs).
+
+    A row whose every planned grade is ``done`` becomes ALREADY_COMPLETED ("Already posted by
+    run <id> on <date>; not posted again.", naming the latest run involved); a partly done row
+    keeps only the grades still needed, and drops its enrollment when the ledger (or a done
+    grade of the same course) shows the learner enrolled. ``overwrite`` skips nothing: the
+    user asked to re-post on purpose. Pending/unknown/failed entries stay planned: the executor
+    settles them by reading ALM before any re-send.
+    """
+    if overwrite:
+        return
+    rows = [r for r in plan.rows if r.status is RowStatus.WOULD_COMPLETE]
+    if not rows:
+        return
+    entries = ledger.for_users(base_url, (r.user_id for r in rows))
+    if not entries:
+        return
+    for rp in rows:
+        done: list[LedgerEntry] = []
+        remaining = []
+        for grade in rp.grades:
+            entry = entries.get(WriteKey.for_grade(base_url, grade))
+            if entry is not None and entry.state is WriteState.DONE:
+                done.append(entry)
+            else:
+                remaining.append(grade)
+        enroll_entry = entries.get(
+            WriteKey.for_enroll(base_url, rp.user_id, rp.course_id, rp.instance_id)
+        )
+        if rp.enroll and (
+            done or (enroll_entry is not None and enroll_entry.state is WriteState.DONE)
+        ):
+            rp.enroll = False
+        if done and not remaining:
+            latest = max(done, key=lambda e: e.done_at or e.updated_at)
+            rp.status = RowStatus.ALREADY_COMPLETED
+            rp.message = already_posted_message(latest)
+            rp.grades = []
+            rp.enroll = False
+        else:
+            rp.grades = remaining

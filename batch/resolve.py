@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
-from batch.cache import LookupCache, email_key
+from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
-from batch.models import CourseRef, RowStatus, name_key, shown_value
+from batch.gate import PoolGate
+from batch.models import CourseRef, RowStatus, email_key, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
 _T = TypeVar("_T")
@@ -111,6 +113,42 @@ def _not_published(
     )  # fmt: skip
 
 
+def not_found_message(text: str, courses: list[CourseSummary], locale: str | None) -> str:
+    """ "No course named 'x'." with up to three "did you mean" courses.
+
+    Each course is suggested once, however many locales name it, under the name closest to
+    the input, or under ``locale`` (the file's language) when the course has a name there. A
+    name equal to the input after folding is never offered (it would have matched).
+    """
+    wanted = name_key(text)
+    best: dict[str, tuple[float, str, CourseSummary]] = {}  # course id -> (ratio, name, course)
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(wanted)
+    for course in courses:
+        for name in course.names.values():
+            key = name_key(name)
+            if not key or key == wanted:
+                continue
+            matcher.set_seq1(key)
+            if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= 0.6 and ratio > best.get(course.id, (0.0, "", course))[0]:
+                best[course.id] = (ratio, name.strip(), course)
+    ranked = sorted(best.values(), key=lambda t: (-t[0], t[2].id))[:3]
+    message = f"No course named '{shown_value(text)}'."
+    if not ranked:
+        return message + " Check the name in ALM (Admin > Courses) or use the course ID."
+    names: list[str] = []
+    for _, closest, course in ranked:
+        shown = course.names.get(locale, "").strip() if locale else ""
+        if not shown or name_key(shown) == wanted:
+            shown = closest
+        names.append(f"'{shown}'")
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return message + f" Did you mean {joined}?"
+
+
 class Resolver:
     """Resolves users, courses and enrollments for one run; safe to share between threads."""
 
@@ -124,7 +162,8 @@ class Resolver:
         per_email_limit: int = 50,
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
-        workers: int = 4,
+        workers: int | Callable[[], int] = 4,
+        max_workers: int | None = None,
         export_poll_seconds: float = 2.0,
         stop: threading.Event | None = None,
     ) -> None:
@@ -137,12 +176,23 @@ class Resolver:
         self.per_email_limit = per_email_limit
         self.users_per_hour = users_per_hour
         self.export_job_seconds = export_job_seconds
-        self.workers = workers
+        # A number, or a function asked before each call (the pool sized from ALM's live
+        # allowance and latency), with up to ``max_workers`` threads (default: ``workers``).
+        if callable(workers):
+            self.workers: Callable[[], int] = workers
+            self.max_workers = max_workers or 4
+        else:
+            count = int(workers)
+            self.workers = lambda: count
+            self.max_workers = max_workers or count
         self.export_poll_seconds = export_poll_seconds
         self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
+        # Email keys that ALM's lookup by email did not find and no users export confirmed:
+        # the lookup by email hides deleted users, so these may be deleted ones.
+        self.unconfirmed_misses: set[str] = set()
         self._lock = threading.RLock()
         self._users: dict[str, User | None] = {}
         self._catalogue: list[CourseSummary] | None = None
@@ -151,6 +201,8 @@ class Resolver:
         self._details: dict[str, CourseDetail | None] = {}
         self._detail_locks: dict[str, threading.Lock] = {}
         self._enrollments: dict[str, list[Enrollment] | ApiError] = {}
+        self._name_index: dict[str, list[tuple[CourseSummary, str]]] | None = None
+        self.preferred_locale: str | None = None  # the file's language, once names are matched
 
     def check_stop(self) -> None:
         """Raise ``Interrupted`` once Ctrl-C was pressed: lookups are reads, nothing is lost."""
@@ -176,11 +228,14 @@ class Resolver:
             self._progress(stage, done, total)
             return value
 
-        if self.workers <= 1 or total <= 1:
+        if self.max_workers <= 1 or total <= 1:
             return [step(item) for item in items]
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, total), thread_name_prefix=stage)
+        gate = PoolGate(self.workers)
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.max_workers, total), thread_name_prefix=stage.replace(" ", "-")
+        )
         try:
-            return list(pool.map(step, items))
+            return list(pool.map(lambda item: gate.run(step, item), items))
         finally:
             # On an abort or Ctrl-C, drop the queued lookups instead of waiting for them.
             pool.shutdown(wait=True, cancel_futures=True)
@@ -224,6 +279,7 @@ class Resolver:
                     fetched = self._per_email(todo, spelled)
             else:
                 fetched = self._per_email(todo, spelled)
+                self._confirm_misses(fetched)
             result.update(fetched)
         with self._lock:
             self._users.update(result)
@@ -249,6 +305,39 @@ class Resolver:
 
         return dict(zip(keys, self._map("users", look_up, keys), strict=True))
 
+    def _confirm_misses(self, fetched: dict[str, User | None]) -> None:
+        """Tell deleted users from unknown emails: ALM's lookup by email does not show deleted
+        users, its users export does. Under ``auto``, emails the lookup missed are checked
+        against one export job (a handful of calls; every user is cached, so the next run
+        knows them), so a deleted user reads "deleted in ALM" whichever way it was looked up."""
+        misses = [k for k, v in fetched.items() if v is None and k not in self.user_errors]
+        if not misses:
+            return
+        if self.cache.users_export_fresh():
+            return  # a recent export listed every user, deleted ones too: these are unknown
+        if self.user_lookup != "auto":
+            self.unconfirmed_misses.update(misses)
+            return
+        try:
+            everyone = {
+                email_key(u.email): u
+                for u in self.client.export_users(poll_seconds=self.export_poll_seconds)
+            }
+        except AbortError:
+            raise
+        except ApiError as exc:
+            self.unconfirmed_misses.update(misses)
+            self.warnings.append(
+                f"The ALM users export job failed ({exc.describe()}), so {len(misses)} email(s) "
+                "not found could not be checked against deleted users."
+            )
+            return
+        self.cache.put_users(everyone)
+        self.cache.mark_users_export()
+        for key in misses:
+            fetched[key] = everyone.get(key)
+        self.cache.put_users({k: fetched[k] for k in misses})
+
     def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:
         """One export job for every user; caches them all (the next file is warm too)."""
         self._progress("users", 0, len(keys))
@@ -273,6 +362,7 @@ class Resolver:
             return None
         out: dict[str, User | None] = {key: everyone.get(key) for key in keys}
         self.cache.put_users({**everyone, **out})
+        self.cache.mark_users_export()
         self._progress("users", len(keys), len(keys))
         return out
 
@@ -322,12 +412,39 @@ class Resolver:
             return detail
 
     def resolve_courses(self, refs: Iterable[CourseRef]) -> dict[str, CourseResolution]:
-        """``ref.key`` -> resolution, each distinct reference once."""
+        """``ref.key`` -> resolution, each distinct reference once.
+
+        Names are matched first against a folded index of the catalogue (``name_key``), which
+        also tells which locale the file's names come from: the "did you mean" of a name that
+        matches nothing is then shown in that language.
+        """
         distinct = list({ref.key: ref for ref in refs}.values())
         if any(not ref.is_id for ref in distinct):
-            self.catalogue()  # listed once, before the workers need it
+            index = self.name_index()  # listed once, before the workers need it
+            locales: Counter[str] = Counter()
+            for ref in distinct:
+                if not ref.is_id:
+                    locales.update({loc for _, loc in index.get(ref.key, ())})
+            if locales and self.preferred_locale is None:
+                self.preferred_locale = locales.most_common(1)[0][0]
         resolved = self._map("courses", self.resolve_course, distinct)
         return {ref.key: res for ref, res in zip(distinct, resolved, strict=True)}
+
+    def name_index(self) -> dict[str, list[tuple[CourseSummary, str]]]:
+        """Folded name -> the (course, locale) pairs that carry it, built once per run."""
+        with self._catalogue_lock:
+            index = self._name_index
+        if index is None:
+            index = {}
+            for course in self.catalogue():
+                if course.lo_type != "course":
+                    continue
+                for locale, text in course.names.items():
+                    if text.strip():
+                        index.setdefault(name_key(text), []).append((course, locale))
+            with self._catalogue_lock:
+                self._name_index = index
+        return index
 
     def resolve_course(self, ref: CourseRef) -> CourseResolution:
         with self._lock:
@@ -373,8 +490,8 @@ class Resolver:
 
     def _by_name(self, ref: CourseRef) -> CourseResolution:
         key = name_key(ref.text)
-        courses = [c for c in self.catalogue() if c.lo_type == "course"]
-        matches = [c for c in courses if any(name_key(n) == key for n in c.names.values())]
+        hits = self.name_index().get(key, [])
+        matches = list({c.id: c for c, _ in hits}.values())
         if len(matches) > 1:
             shown = []
             for c in sorted(matches, key=lambda c: c.id):
@@ -387,8 +504,12 @@ class Resolver:
                 "Use the course ID.",
             )  # fmt: skip
         if not matches:
+            courses = [c for c in self.catalogue() if c.lo_type == "course"]
             return CourseResolution(
-                ref, None, RowStatus.COURSE_NOT_FOUND, self._not_found_message(ref.text, courses)
+                ref,
+                None,
+                RowStatus.COURSE_NOT_FOUND,
+                not_found_message(ref.text, courses, self.preferred_locale),
             )
         match = matches[0]
         if match.state.casefold() != "published":
@@ -396,29 +517,30 @@ class Resolver:
             return _not_published(ref, None, match.id, name, match.state)
         return self._by_id(ref, match.id)
 
-    @staticmethod
-    def _not_found_message(text: str, courses: list[CourseSummary]) -> str:
-        shown: dict[str, str] = {}  # name key -> name as shown
-        for course in courses:
-            for name in course.names.values():
-                if name.strip():
-                    shown.setdefault(name_key(name), name.strip())
-        close = difflib.get_close_matches(name_key(text), list(shown), n=3, cutoff=0.6)
-        message = f"No course named '{shown_value(text)}'."
-        if close:
-            names = [f"'{shown[k]}'" for k in close]
-            joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-            message += f" Did you mean {joined}?"
-        else:
-            message += " Check the name in ALM (Admin > Courses) or use the course ID."
-        return message
-
     # --- enrollments (always live) -----------------------------------------------------------------
-    def prefetch_enrollments(self, user_ids: Iterable[str]) -> None:
-        """Read the enrollments of each user once (one call per user, plus pages)."""
+    def prefetch_enrollments(
+        self, user_ids: Iterable[str], *, on_ready: Callable[[str], None] | None = None
+    ) -> None:
+        """Read the enrollments of each user once (one call per user, plus pages).
+
+        ``on_ready(user_id)`` is called for every user, from the reading threads, as soon as
+        that user's enrollments are known (already known ones first), so a caller can act on
+        one learner while others are still being read."""
+        wanted = list(dict.fromkeys(user_ids))
         with self._lock:
-            todo = [u for u in dict.fromkeys(user_ids) if u not in self._enrollments]
-        self._map("enrollments", self._read_enrollments, todo)
+            known = [u for u in wanted if u in self._enrollments]
+            todo = [u for u in wanted if u not in self._enrollments]
+        if on_ready is not None:
+            for user_id in known:
+                on_ready(user_id)
+
+        def read(user_id: str) -> list[Enrollment] | ApiError:
+            value = self._read_enrollments(user_id)
+            if on_ready is not None:
+                on_ready(user_id)
+            return value
+
+        self._map("learner state", read, todo)
 
     def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
         with self._lock:
@@ -442,6 +564,12 @@ class Resolver:
         if isinstance(value, ApiError):
             raise value
         return value
+
+    def course_names(self) -> dict[str, str]:
+        """Course id -> a readable name, for every course this run has read (no new call)."""
+        with self._lock:
+            details = {k: v for k, v in self._details.items() if v is not None}
+        return {d.id: display_name(d.names, d.id) for d in details.values()}
 
     def forget_enrollments(self, user_id: str) -> None:
         """Drop the memo (after writes, so a verify pass reads fresh state)."""

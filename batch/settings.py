@@ -6,12 +6,16 @@ Choices that ``alm-api.md`` marks [?] live here, in one place, each with its def
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from batch.errors import StateError
 
 DEFAULT_BASE_URL = "https://learningmanager.adobe.com"
 REGION_HOSTS = {
@@ -19,6 +23,7 @@ REGION_HOSTS = {
     "eu": "https://learningmanagereu.adobe.com",
     "apac": "https://learningmanagerapac.adobe.com",
 }
+STATE_DIR_ENV = "ALM_BATCH_STATE_DIR"
 
 
 class Settings(BaseSettings):
@@ -35,19 +40,23 @@ class Settings(BaseSettings):
     access_token: SecretStr | None = None
     auth_scheme: Literal["oauth", "Bearer"] = "oauth"
 
-    # --- [?] choices from alm-api.md §5, kept here and configurable -----------------------
-    # How the module is named in POST userModuleGrade:
+    # --- [?] choices of the grade body (docs/alm-api.md, "The grade body") ------------------
+    # Unset (the default), alm-batch learns the body ALM accepts from its answers and remembers
+    # it per host in the state directory. Each one set narrows the shapes tried; all three set
+    # pin one body (no learning). How the module is named in POST userModuleGrade:
     #   "course_module": the courseModule id of Adobe's sample, <courseNum><moduleNum><n>
     #                    derived from the loResource id course:<courseNum>_<inst>_<moduleNum>_<n>
-    #   "lo_resource":   the loResource id as the API returns it (course:1_2_3_0)
-    grade_module_id_form: Literal["course_module", "lo_resource"] = "course_module"
+    #   "lo_resource":   the loResource id as the API returns it (course:1_2_3_0), type
+    #                    learningObjectResource
+    grade_module_id_form: Literal["course_module", "lo_resource"] | None = None
     # How the instance is passed (Oct 2025 change; field name undocumented):
+    #   "none":         not sent (ALM uses the learner's enrollment), as in Adobe's sample
     #   "relationship": relationships.loInstance = {data: [{id, type: learningObjectInstance}]}
     #   "attribute":    attributes.loInstanceId = "course:1_2"
-    #   "none":         not sent (ALM uses the learner's enrollment)
-    grade_instance_field: Literal["relationship", "attribute", "none"] = "relationship"
-    # The course relationship's JSON:API type (truncated in every stored copy of the sample).
-    grade_course_type: str = "course"
+    grade_instance_field: Literal["relationship", "attribute", "none"] | None = None
+    # The course relationship's JSON:API type (truncated in every stored copy of the sample):
+    # "course" or "learningObject" are tried; any other value is sent as given.
+    grade_course_type: str | None = None
 
     # --- limits used when ALM sends no x-rate-limit / x-burst headers (alm-api.md §7) -----
     get_per_minute: float = 100.0
@@ -58,6 +67,12 @@ class Settings(BaseSettings):
     lo_get_per_hour: float = 500.0  # admin GET /learningObjects
     timeout_seconds: float = 30.0
     max_retry_after: float = 300.0  # cap on a single retry-after wait
+    # A write that meets transient faults (5xx, dropped connection, timeout, lost answer) is
+    # tried again, after a backoff and a read of ALM's state, at most this many times and for
+    # at most this many seconds from its first send; what outlasts that is a retryable failure
+    # (exit 4). Env: ALM_WRITE_RETRIES, ALM_WRITE_RETRY_SECONDS.
+    write_retries: int = Field(default=8, ge=0, le=100)
+    write_retry_seconds: float = Field(default=300.0, ge=0.0)
 
     # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
     batch_state_dir: Path | None = Field(default=None)
@@ -79,7 +94,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("client_id", mode="before")
+    @field_validator(
+        "client_id",
+        "grade_module_id_form",
+        "grade_instance_field",
+        "grade_course_type",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -104,18 +125,28 @@ class Settings(BaseSettings):
         return out
 
 
-def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
-    """The state directory a job uses (cache, ledger, learned choices), created if missing:
-    ``--state-dir``, else ``ALM_BATCH_STATE_DIR``, else the per-user data folder."""
-    from batch.cache import default_state_dir
-    from batch.errors import StateError
+# --- the state directory (lookup cache + ledger) ------------------------------------------------
+def default_state_dir(configured: Path | str | None = None) -> Path:
+    """The state directory: ``configured`` (``--state-dir`` / ``settings.batch_state_dir``),
+    else ``$ALM_BATCH_STATE_DIR``, else the per-user data directory of the platform."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get(STATE_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(user_data_dir("alm-batch", appauthor=False))
 
-    state_dir = explicit or settings.batch_state_dir or default_state_dir()
+
+def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
+    """The state directory a run uses, created if missing: ``explicit`` (``--state-dir``), else
+    ``ALM_BATCH_STATE_DIR`` (the setting or the environment), else the platform's per-user data
+    directory. ``StateError`` (exit 2) with a hint when it cannot be created."""
+    state_dir = default_state_dir(explicit or settings.batch_state_dir)
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateError(
-            f"Cannot create the state directory {state_dir}: {exc.strerror}.",
+            f"Cannot create the state directory {state_dir}: {exc.strerror or exc}.",
             hint="Pass --state-dir DIR (or set ALM_BATCH_STATE_DIR) to a writable folder.",
         ) from exc
     return state_dir

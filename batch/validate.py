@@ -13,6 +13,7 @@ one export, so a decided Completion Date column also decides an all-ambiguous St
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from batch.dates import (
+    DEFAULT_EARLIEST,
     DMY,
     MDY,
+    YMD,
     DateFormat,
     DateProblem,
     order_evidence,
@@ -33,8 +36,9 @@ from batch.dates import (
 )
 from batch.errors import InputError, UsageError
 from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key, shown_value
+from batch.reading.carry import Decisions, remember
 from batch.reading.table import Table
-from batch.validation.model import CompletionRecord, RowContext
+from batch.validation.model import CompletionRecord, RowContext, fast_values
 
 DATE_FIELDS = ("completion_date", "start_date")
 _AMBIGUOUS_SAMPLE = 3
@@ -49,6 +53,8 @@ class ValidationOptions:
     ``timezone``: IANA name applied to dates written without a zone (midnight for bare dates).
     ``default_completion_date``: used for rows (or files) with no completion date.
     ``now``: the clock for "no future dates" (injected by tests; default: the current time).
+    ``earliest_date``: dates before it are not real completions (``--earliest-date``; default
+    1990-01-01; Excel's day 1, 1900-01-01, is named as such); None or "" turns the floor off.
     Bad values raise ``UsageError`` when the options are created.
     """
 
@@ -56,13 +62,24 @@ class ValidationOptions:
     timezone: str = "UTC"
     default_completion_date: str | None = None
     now: datetime | None = None
+    earliest_date: str | None = DEFAULT_EARLIEST
     tz: tzinfo = field(init=False, repr=False)
     fmt: DateFormat | None = field(init=False, repr=False)
     default_date: datetime | None = field(init=False, repr=False)
+    floor: datetime | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tz = parse_timezone(self.timezone)
         self.fmt = parse_date_format(self.date_format)
+        self.floor = None
+        if self.earliest_date is not None and str(self.earliest_date).strip():
+            try:
+                self.floor = parse_date(str(self.earliest_date), order=YMD, tz=self.tz)
+            except DateProblem:
+                raise UsageError(
+                    f"--earliest-date {self.earliest_date!r} is not a date: write it as "
+                    "YYYY-MM-DD, e.g. 1990-01-01."
+                ) from None
         self.default_date = None
         if self.default_completion_date:
             order = self.fmt.order if self.fmt else None
@@ -74,6 +91,11 @@ class ValidationOptions:
                 raise UsageError(
                     f"--completion-date {self.default_completion_date!r} {exc.problem}: {exc.fix}."
                 ) from None
+            if self.floor is not None and self.default_date < self.floor:
+                raise UsageError(
+                    f"--completion-date {self.default_completion_date!r} is before "
+                    f"{self.floor.date().isoformat()} (--earliest-date): check the year."
+                )
             if self.default_date > self.clock():
                 raise UsageError(
                     f"--completion-date {self.default_completion_date!r} is in the future: "
@@ -96,9 +118,9 @@ def summarise_issues(issues: Iterable[RowIssue]) -> str:
     return " ".join(issue.message for issue in issues)
 
 
-def duplicate_message(first_row: int) -> str:
-    """The report message for a duplicate row."""
-    return f"Repeats row {first_row} (same learner and course): not posted twice."
+def duplicate_message(first_row: int, why: str = "same learner and course") -> str:
+    """The report message for a duplicate row: 'Duplicate of row 2 (...): not posted twice.'"""
+    return f"Duplicate of row {first_row} ({why}): not posted twice."
 
 
 def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, str | None]:
@@ -110,21 +132,29 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
         return {}
     counts = {f: {DMY: 0, MDY: 0, "AMBIGUOUS": 0} for f in columns}
     samples: dict[str, list[str]] = {f: [] for f in columns}
-    for row in table.iter_rows():
-        for f in columns:
-            text = row.fields.get(f, "")
+    seen: dict[str, str | None] = {}  # cell text -> its evidence (a file repeats its dates)
+    for number, cells in table.iter_cells(columns):
+        for f, text in zip(columns, cells, strict=True):
             if not text:
                 continue
-            evidence = order_evidence(text)
+            if text in seen:
+                evidence = seen[text]
+            else:
+                evidence = order_evidence(text)
+                if len(seen) < 100_000:
+                    seen[text] = evidence
             if evidence is None:
                 continue
             counts[f][evidence] += 1
             if evidence == "AMBIGUOUS" and len(samples[f]) < _AMBIGUOUS_SAMPLE:
-                samples[f].append(f"{text.strip()!r} (row {row.row})")
+                samples[f].append(f"{text.strip()!r} (row {number})")
     orders: dict[str, str | None] = {}
+    carried = table.carried.date_orders if table.carried is not None else {}
     for f in columns:
         c = counts[f]
-        if c[DMY] != c[MDY]:
+        if c[DMY] == c[MDY] and f in carried:
+            orders[f] = carried[f]  # the file no longer settles it: the first run did
+        elif c[DMY] != c[MDY]:
             orders[f] = DMY if c[DMY] > c[MDY] else MDY
         elif c[DMY]:
             raise InputError(
@@ -154,8 +184,32 @@ def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]
     The first pass runs now, so an ambiguous date column raises ``InputError`` at the call,
     before the caller opens a report; the rows are then streamed by the returned iterator.
     """
+    options = _with_carried(table, options)
     orders = decide_date_orders(table, options)
+    remember(
+        table.path,
+        Decisions(
+            mapping=dict(table.mapping),
+            date_orders={f: o for f, o in orders.items() if o is not None},
+            timezone=options.timezone,
+            date_format=options.date_format,
+        ),
+    )
     return _check(table, options, orders)
+
+
+def _with_carried(table: Table, options: ValidationOptions) -> ValidationOptions:
+    """The options, completed by what the run that wrote this failed-rows file decided
+    (``reading.carry``): its --date-format and --timezone unless given again."""
+    carried = table.carried
+    if carried is None:
+        return options
+    changes: dict[str, Any] = {}
+    if options.date_format is None and carried.date_format:
+        changes["date_format"] = carried.date_format
+    if options.timezone in ("", "UTC") and carried.timezone and carried.timezone != "UTC":
+        changes["timezone"] = carried.timezone
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 def _check(
@@ -166,6 +220,8 @@ def _check(
         "tz": options.tz,
         "fmt": options.fmt,
         "now": options.clock(),
+        "floor": options.floor,
+        "memo": {},
     }
     mapping = table.mapping
     has_module = "module" in mapping
@@ -173,23 +229,70 @@ def _check(
     empty_hint = table.format == "xlsx"
     seen: dict[bytes, int] = {}
     position = {name: i for i, name in enumerate(table.columns)}
+    validate = CompletionRecord.model_validate
+    bad_bytes = table.bad_bytes
+    other_bad: list[str] = []  # "row 7, Notes": undecodable cells outside the mapped columns
     for row in table.iter_rows():
-        data: dict[str, Any] = dict(row.fields)
+        data: dict[str, Any] = row.fields
+        if bad_bytes:
+            issues = _bad_bytes(row, mapping, other_bad)
+            if issues:
+                yield CheckedRow(input=row, completion=None, issues=issues)
+                continue
         if default_date is not None and not data.get("completion_date", "").strip():
-            data["completion_date"] = default_date
-        try:
-            record = CompletionRecord.model_validate(data, context=context)
-        except ValidationError as exc:
-            issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
-            issues.sort(key=lambda i: position.get(i.column, len(position)))
-            yield CheckedRow(input=row, completion=None, issues=issues)
-            continue
-        completion = Completion(**record.__dict__)
+            data = {**data, "completion_date": default_date}
+        values = fast_values(data, context)
+        if values is None:
+            try:
+                values = validate(data, context=context).__dict__
+            except ValidationError as exc:
+                issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
+                issues.sort(key=lambda i: position.get(i.column, len(position)))
+                yield CheckedRow(input=row, completion=None, issues=issues)
+                continue
+        completion = Completion(**values)
         key = _dedup_key(completion, has_module)
         first = seen.get(key)
         if first is None:
             seen[key] = row.row
         yield CheckedRow(input=row, completion=completion, issues=[], duplicate_of=first)
+    if other_bad:
+        more = f" and {len(other_bad) - 3:,} more" if len(other_bad) > 3 else ""
+        table.warnings.append(
+            f"{_where(table)}: {len(other_bad):,} cell(s) outside the columns used hold bytes "
+            f"that are not UTF-8, shown as \ufffd in the report ({'; '.join(other_bad[:3])}"
+            f"{more}): retype those characters, or save the file as 'CSV UTF-8'."
+        )
+
+
+_BAD_CHAR = "\ufffd"
+
+
+def _bad_bytes(row: InputRow, mapping: dict[str, str], other: list[str]) -> list[RowIssue]:
+    """Cells of a UTF-8 file that held bytes that are not UTF-8 (decoded as U+FFFD): a mapped
+    cell makes the row invalid (the name or email would not match); others are listed."""
+    issues = []
+    mapped = set(mapping.values())
+    for column, text in row.values.items():
+        if _BAD_CHAR not in text:
+            continue
+        if column in mapped:
+            issues.append(
+                RowIssue(
+                    column,
+                    text,
+                    issue_message(
+                        column,
+                        text,
+                        "holds bytes that are not valid UTF-8 (shown as \ufffd)",
+                        "retype the accented letters in that cell, or save the file as "
+                        "'CSV UTF-8' and run again",
+                    ),
+                )
+            )
+        elif len(other) < 1000:
+            other.append(f"row {row.row}, {column}")
+    return issues
 
 
 def _issue(err: Any, row: InputRow, mapping: dict[str, str], xlsx: bool) -> RowIssue:

@@ -2,9 +2,10 @@
 
 Run: ``.venv/bin/python -m bench`` (about 20-30 minutes on 2 cores) or ``--quick`` (about 4
 minutes: smaller sizes, no 1,000,000-row files, no 50,000-row live run, one allowance
-scenario). ``--only`` picks parts (read, report, dryrun, live, allowance). The table has one line per figure: scenario, figure,
-value, target and PASS/FAIL where a target exists; results.json adds the machine (cores,
-Python, date, load), every scenario's raw figures and the exact command that reproduces it.
+scenario). ``--only`` picks parts (read, report, dryrun, live, allowance). The table has one
+line per figure: scenario, figure, value, target and PASS/FAIL where a target exists;
+results.json adds the machine (cores, Python, date, load), every scenario's raw figures and
+the exact command that reproduces it.
 
 Parts: local cost (``bench.bench_read``: read and read+validate of CSV/XLSX in a fresh process
 each; ``bench.bench_report``: report writing), the dry run's API calls against the row-by-row
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import bench_allowance, bench_dryrun, bench_live, bench_read
+from bench import bench_allowance, bench_dryrun, bench_live, bench_read, bench_report
 from bench.common import Scenario, Stopwatch, dump, duration, load_now, machine, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -156,7 +157,37 @@ def report_part(quick: bool) -> list[Scenario]:
             )
         s.seconds = watch.seconds
         out.append(s)
+    out.append(writer_comparison())
     return out
+
+
+def writer_comparison(rows: int = 100_000) -> Scenario:
+    """Issue 10: batch's XLSX writer against XlsxWriter (constant_memory) on the same report.
+    The check passes when the writer in use is the one the rule picks (XlsxWriter if within
+    1.5x), so a future XlsxWriter that closes the gap shows up here as a FAIL to act on."""
+    s = Scenario(
+        f"XLSX writer choice, {rows:,} rows",
+        f".venv/bin/python -m bench.bench_report --compare-writers --rows {rows}",
+    )
+    watch = Stopwatch()
+    got = bench_report.compare_writers(rows)
+    s.details = got
+    for name in ("xlsx_stream", "xlsxwriter"):
+        r = got[name]
+        assert isinstance(r, dict)
+        s.add(
+            f"{name}: report + failed rows",
+            f"{r['cpu_seconds']} s CPU ({r['seconds']} s wall), peak {r['peak_rss_mb']:.0f} MB",
+        )
+    s.add(
+        "XlsxWriter / xlsx_stream (CPU)",
+        f"{got['ratio']}x",
+        f"in use = xlsxwriter if <= {bench_report.SWITCH_RATIO:g}x",
+        got["pick"] == "xlsx_stream",  # the report is written by batch.reporting.xlsx_stream
+        note=f"picks {got['pick']}",
+    )
+    s.seconds = watch.seconds
+    return s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="the small set (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the small set (about 4 minutes)")
     parser.add_argument(
         "--only",
         default="read,report,dryrun,live,allowance",

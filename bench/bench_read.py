@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m bench.bench_read`` (``--rows 100000`` by default, ``--formats
 csv,xlsx``; ``--rows 1000000 --formats csv`` checks that a million rows stay in bounded
-memory). Each measurement runs in a fresh subprocess so its peak RSS is its own; "read" only
+memory; ``--compare-calamine`` adds one bare pass of each XLSX engine). Each measurement runs in a fresh subprocess so its peak RSS is its own; "read" only
 streams ``Table.iter_rows()``, "read+validate" consumes ``check_rows`` (two passes: date
 order, then rows), which is what a run pays before it touches ALM. Wall time depends on what
 else the machine runs; CPU time is printed too.
@@ -63,6 +63,21 @@ def make_xlsx(path: Path, rows: int) -> None:
     wb.save(path)
 
 
+def _engine_rows(path: str, engine: str) -> int:
+    """One pass over every row of an .xlsx with one engine alone: "ours" (the streaming XML
+    reader) or "calamine" (python-calamine); both give the same text (tests check it)."""
+    from pathlib import Path
+
+    from batch.reading.calamine_book import CalamineBook
+    from batch.reading.xlsx_book import XlsxBook
+
+    book = CalamineBook(Path(path)) if engine == "calamine" else XlsxBook(Path(path))
+    try:
+        return sum(1 for _ in book.rows(book.sheets[0]))
+    finally:
+        book.close()
+
+
 def child(path: str, mode: str) -> None:
     """Measure one pass in this (fresh) process; print a JSON line."""
     from batch.reader import open_table
@@ -70,8 +85,15 @@ def child(path: str, mode: str) -> None:
 
     start = time.perf_counter()
     cpu_start = time.process_time()
-    table = open_table(path)
     count = invalid = 0
+    if mode.startswith("engine-"):
+        count = _engine_rows(path, mode.removeprefix("engine-"))
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"rows": count, "invalid": 0, "seconds": seconds, "cpu": cpu,
+                          "peak_mb": peak_mb}))  # fmt: skip
+        return
+    table = open_table(path)
     if mode == "read":
         for _ in table.iter_rows():
             count += 1
@@ -102,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--modes", default="read,validate")
+    parser.add_argument(
+        "--compare-calamine",
+        action="store_true",
+        help="XLSX: also time one bare pass with each engine (our streaming reader, "
+        "python-calamine); the reader uses calamine where it gives the same text",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="validate", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -118,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fmt}: {args.rows:,} rows, {size_mb:.1f} MB (generated in "
                 f"{time.perf_counter() - t0:.1f} s)"
             )
-            for mode in args.modes.split(","):
+            modes = args.modes.split(",")
+            if fmt == "xlsx" and args.compare_calamine:
+                modes += ["engine-ours", "engine-calamine"]
+            for mode in modes:
                 got = measure(path, mode)
-                label = "read" if mode == "read" else "read+validate"
+                label = {"read": "read", "validate": "read+validate"}.get(mode, mode)
                 print(
                     f"  {label:<14} {got['rows']:>9,.0f} rows: {got['seconds']:6.2f} s wall "
                     f"({got['rows'] / got['seconds']:>9,.0f} rows/s), {got['cpu']:6.2f} s CPU "

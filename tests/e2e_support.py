@@ -170,10 +170,12 @@ def run_cli(
     cwd: Path,
     alm: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    module: str = "batch",
 ) -> CliRun:
-    """``python -m batch ARGS`` to the end (killed after ``timeout``)."""
+    """``python -m batch ARGS`` to the end (killed after ``timeout``); ``module`` runs another
+    entry point instead (``tests.crash_cli``)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "batch", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=child_env(alm),
         stdin=subprocess.DEVNULL,

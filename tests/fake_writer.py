@@ -9,6 +9,7 @@ Faults are consumed one by one (a list per key), so a test says exactly what hap
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -16,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from batch.alm.api import CallStats, WriteUncertain
+from batch.alm.api import CallStats
+from batch.alm.retry import WriteRetry
 from batch.alm.types import Enrollment, GradeRequest, ModuleGrade
-from batch.errors import AbortError, ApiError, ApiUnreachable, AuthError
+from batch.errors import AbortError, ApiError, ApiUnreachable, AuthError, WriteUncertain
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus
 from batch.plan import Plan, RowPlan
 
@@ -26,6 +28,7 @@ from batch.plan import Plan, RowPlan
 LANDED = "uncertain_landed"  # the write is applied, then the answer is lost
 LOST = "uncertain_lost"  # the answer is lost and the write was NOT applied
 REFUSE = "refuse"  # a 400 answer: not applied
+THROTTLED = "throttled"  # a 429 the transport stopped retrying: not applied
 
 
 @dataclass
@@ -67,6 +70,20 @@ class FakeWriter:
         self.on_write: Callable[[str, str], None] | None = None  # hook(kind, user) after a write
         self.already_enrolled_409 = False  # answer an existing enrollment with a 409 ApiError
         self.log: list[tuple[str, str, str]] = []  # (kind, user, module|course) of landed writes
+        # The executor's write-retry budget runs on this fake clock: waits are recorded, and
+        # advance ``now``, never slept for real.
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.write_retry = WriteRetry(clock=self.clock, sleep=self.sleep, rng=random.Random(7))
+
+    def clock(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
 
     # --- set-up --------------------------------------------------------------------------
     def enrolled(self, user_id: str, course_id: str, instance_id: str) -> None:
@@ -135,6 +152,8 @@ class FakeWriter:
                 )
             if fault == LOST:
                 raise WriteUncertain(504, "Gateway Timeout")
+            if fault == THROTTLED:
+                raise ApiError(429, "Too Many Requests", code="TOO_MANY_REQUESTS")
             enr = self.enrollments.get(grade.user_id, {}).get(grade.course_id)
             if enr is None:
                 if self.require_enrollment:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer
 
-from batch.alm.api import AlmClient, WriteUncertain
+from batch.alm.api import AlmClient
 from batch.alm.types import GradeRequest
-from batch.errors import ApiError
+from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
 from batch.settings import Settings
 
 API = "/primeapi/v2"
@@ -50,6 +51,9 @@ def test_find_user_by_email_encodes_and_matches_case_insensitively(srv: Scripted
         assert alm.stats.calls["GET /users"] == 2
     seen = srv.requests_to("GET", f"{API}/users")[0]
     assert seen.query["ids"] == ["email:jo+x@acme.EXAMPLE"]
+    # the paging parameters every public example sends with ids=email: (alm-api.md §11)
+    assert seen.query["page[offset]"] == ["0"] and seen.query["page[limit]"] == ["10"]
+    assert seen.query["sort"] == ["id"]
     assert "%2B" in seen.raw_query and "%40" in seen.raw_query  # '+' must not become a space
 
 
@@ -367,3 +371,93 @@ def test_export_job_failure_is_a_clear_error(srv: ScriptedServer) -> None:
     )
     with client(srv) as alm, pytest.raises(ApiError, match="job failed"):
         list(alm.export_users())
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        {"attributes": {"status": {"code": "Completed"}, "downloadUrl": "URL"}},
+        {"attributes": {"status": "Completed", "result": {"files": [{"href": "URL"}]}}},
+        {"attributes": {"status": {"code": "Completed", "output": {"s3": {"location": "URL"}}}}},
+        {
+            "attributes": {"status": {"code": "Completed"}},
+            "links": {"self": "SELF", "download": "URL"},
+        },
+    ],
+)
+def test_export_job_file_url_is_found_wherever_it_sits(
+    srv: ScriptedServer, job: dict[str, Any]
+) -> None:
+    url = f"{srv.base_url}/s3/users.csv?X-Amz-Signature=abc"
+    text = json.dumps({"data": {"id": "7", "type": "job", **job}})
+    text = text.replace('"URL"', json.dumps(url))
+    text = text.replace('"SELF"', json.dumps(f"{srv.base_url}{API}/jobs/7"))
+    srv.script("POST", f"{API}/jobs", Canned(200, {"data": {"id": "7", "type": "job"}}))
+    srv.script("GET", f"{API}/jobs/7", Canned(200, json.loads(text)))
+    srv.script(
+        "GET", "/s3/users.csv", Canned(200, b"userEmail,internalUserID\r\na@x.example,1\r\n")
+    )
+    with client(srv) as alm:
+        users = list(alm.export_users(poll_seconds=1.0))
+    assert [(u.id, u.email) for u in users] == [("1", "a@x.example")]
+
+
+@pytest.mark.parametrize("status, body", [(200, None), (201, ""), (202, None), (204, None)])
+def test_any_2xx_accepts_a_grade_with_or_without_a_body(
+    srv: ScriptedServer, status: int, body: Any
+) -> None:
+    srv.script("POST", f"{API}/users/13/userModuleGrade", Canned(status, body))
+    grade = GradeRequest("13", "course:7", "course:7_8", "course:7_8_9_1", datetime(2024, 1, 1))
+    with client(srv) as alm:
+        alm.post_grade(grade)
+        assert alm.grade_shapes.confirmed and alm.stats.writes == 1
+
+
+def test_a_shape_400_is_reposted_with_the_next_shape(srv: ScriptedServer) -> None:
+    refusal = {
+        "status": "BAD_REQUEST",
+        "title": "Field Type incorrect",
+        "source": {"info": "incorrect relation type - course: 'course'"},
+    }
+    srv.script(
+        "POST", f"{API}/users/13/userModuleGrade", Canned(400, refusal), Canned(200, {"data": {}})
+    )
+    grade = GradeRequest("13", "course:7", "course:7_8", "course:7_8_9_1", datetime(2024, 1, 1))
+    with client(srv) as alm:
+        alm.post_grade(grade)
+        assert "course type learningObject" in alm.grade_body_description
+    sent = [
+        s.json()["data"]["relationships"]
+        for s in srv.requests_to("POST", f"{API}/users/13/userModuleGrade")
+    ]
+    assert [r["course"]["data"][0]["type"] for r in sent] == ["course", "learningObject"]
+    assert all(r["module"]["data"] == [{"id": "791", "type": "courseModule"}] for r in sent)
+
+
+def test_a_data_400_fails_the_grade_without_trying_other_shapes(srv: ScriptedServer) -> None:
+    srv.script(
+        "POST",
+        f"{API}/users/13/userModuleGrade",
+        Canned(400, {"status": "BAD_REQUEST", "title": "Learner not enrolled", "source": {}}),
+    )
+    grade = GradeRequest("13", "course:7", "course:7_8", "course:7_8_9_0", datetime(2024, 1, 1))
+    with client(srv) as alm, pytest.raises(ApiError, match="Learner not enrolled"):
+        alm.post_grade(grade)
+    assert len(srv.requests_to("POST", f"{API}/users/13/userModuleGrade")) == 1
+
+
+@pytest.mark.parametrize("write", ["grade", "enroll"])
+def test_403_on_a_write_stops_the_run_naming_the_write_scope(
+    srv: ScriptedServer, write: str
+) -> None:
+    forbidden = Canned(403, {"status": "FORBIDDEN", "title": "Forbidden", "source": {}})
+    srv.script("POST", f"{API}/users/13/userModuleGrade", forbidden)
+    srv.script("POST", f"{API}/users/13/enrollments", forbidden)
+    grade = GradeRequest("13", "course:7", "course:7_8", "course:7_8_9_0", datetime(2024, 1, 1))
+    with client(srv) as alm, pytest.raises(WriteScopeMissing) as err:
+        if write == "grade":
+            alm.post_grade(grade)
+        else:
+            alm.enroll("13", "course:7", "course:7_8")
+    assert "admin:write" in err.value.message and err.value.exit_status == 3
+    assert len(srv.seen) == 1  # no retry, no other shape

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,9 +13,6 @@ from batch.alm.types import CourseSummary, User
 from batch.cache import (
     LookupCache,
     cache_path,
-    course_from_dict,
-    course_to_dict,
-    default_state_dir,
 )
 from batch.errors import StateError
 from tests.fake_alm import make_course
@@ -195,19 +193,85 @@ def test_concurrent_threads_share_one_cache(tmp_path: Path) -> None:
         assert all(again.get_user(f"u{n}-49@acme.com")[0] for n in range(6))
 
 
-def test_course_detail_round_trips_through_json() -> None:
+def test_every_payload_round_trips_through_the_file(tmp_path: Path) -> None:
     course = make_course(
         7,
         {"en-US": " Fire Safety ", "fr-FR": "Sécurité incendie"},
         instances=[(1, "Default", "Active", True), (2, "Old", "Retired", False)],
         modules=[(1, "Intro", "Pre Work"), (2, "Main", "Content")],
     )
-    assert course_from_dict(course_to_dict(course)) == course
+    user = User(id="42", email="Renée@acme.com", state="SUSPENDED", name="Renée Dupont")
+    catalogue = [
+        CourseSummary(id="course:7", state="Published", names={"en-US": "Fire Safety"}),
+        CourseSummary(id="lp:9", state="Retired", names={}, lo_type="learningProgram"),
+    ]
+    path = cache_path(tmp_path)
+    with LookupCache(path, BASE) as cache:
+        cache.put_course(course.id, course)
+        cache.put_user(user.email, user)
+        cache.put_catalogue(catalogue)
+    with LookupCache(path, BASE) as cache:  # a new run: everything comes from the file
+        assert cache.get_course(course.id) == (True, course)
+        assert cache.get_user("renée@acme.com") == (True, user)
+        assert cache.get_catalogue() == catalogue
+    got = cache_path(tmp_path)
+    conn = sqlite3.connect(got)
+    (payload,) = conn.execute("SELECT payload FROM courses").fetchone()
+    conn.close()
+    # Tuples are stored as JSON lists and come back as tuples (the dataclasses' own types).
+    assert json.loads(payload)["instances"][1]["modules"][0]["lo_resource_type"] == "Pre Work"
 
 
-def test_default_state_dir_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("ALM_BATCH_STATE_DIR", str(tmp_path / "env"))
-    assert default_state_dir(tmp_path / "flag") == tmp_path / "flag"
-    assert default_state_dir() == tmp_path / "env"
-    monkeypatch.delenv("ALM_BATCH_STATE_DIR")
-    assert default_state_dir().name == "alm-batch"
+# Payloads exactly as schema "1"'s hand-written serialisers stored them.
+LEGACY_USER = '{"id": "1", "email": "a@acme.com", "state": "ACTIVE", "name": "Ann"}'
+LEGACY_CATALOGUE = (
+    '[{"id": "course:7", "state": "Published", "names": {"en-US": "Fire"}, "lo_type": "course"}]'
+)
+LEGACY_COURSE = json.dumps(
+    {
+        "id": "course:7", "state": "Published", "names": {"en-US": "Fire"}, "lo_type": "course",
+        "instances": [{
+            "id": "course:7_1", "state": "Active", "is_default": True, "names": {},
+            "modules": [{
+                "id": "course:7_1_1_0", "instance_id": "course:7_1", "lo_resource_type": "Content",
+                "names": {"en-US": "M"}, "resource_type": "Elearning", "mandatory": True,
+            }],
+        }],
+    }
+)  # fmt: skip
+
+
+def test_a_cache_written_by_the_old_serialisers_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = cache_path(tmp_path)
+    LookupCache(path, BASE).close()
+    now = 1_000_000.0
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (BASE, "a@acme.com", LEGACY_USER, now))
+    conn.execute("INSERT INTO catalogue VALUES (?, ?, ?)", (BASE, LEGACY_CATALOGUE, now))
+    conn.execute("INSERT INTO courses VALUES (?, ?, ?, ?)", (BASE, "course:7", LEGACY_COURSE, now))
+    conn.commit()
+    conn.close()
+    with LookupCache(path, BASE, clock=Clock(now + 1)) as cache:
+        assert cache.get_user("a@acme.com") == (True, User("1", "a@acme.com", "ACTIVE", "Ann"))
+        assert cache.get_catalogue() == [
+            CourseSummary(id="course:7", state="Published", names={"en-US": "Fire"})
+        ]
+        found, course = cache.get_course("course:7")
+        assert found and course is not None
+        module = course.instances[0].modules[0]
+        assert module.resource_type == "Elearning" and module.is_content
+        assert isinstance(course.instances, tuple) and course.default_instance is not None
+
+
+def test_a_payload_of_the_wrong_shape_is_a_miss(tmp_path: Path) -> None:
+    path = cache_path(tmp_path)
+    with LookupCache(path, BASE) as cache:
+        cache.put_user("a@acme.com", User(id="1", email="a@acme.com"))
+    conn = sqlite3.connect(path)
+    conn.execute("""UPDATE users SET payload = '{"email": "a@acme.com"}'""")  # no id
+    conn.commit()
+    conn.close()
+    with LookupCache(path, BASE) as cache:
+        assert cache.get_user("a@acme.com") == (False, None)

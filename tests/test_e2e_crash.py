@@ -1,7 +1,7 @@
 """Issue 5 through the real CLI: ``kill -9`` mid-run, then the same command again.
 
-The test-only hook ``ALM_BATCH_TEST_CRASH`` (batch/execute.py) SIGKILLs the CLI at an exact
-point: after the Nth write is journaled ``pending`` but before it is sent, or after ALM accepted
+``tests/crash_cli.py`` runs the CLI with a hook in ``batch.execute.write_hook`` (a seam that
+production never sets) that SIGKILLs it at an exact point: after the Nth write is journaled ``pending`` but before it is sent, or after ALM accepted
 it but before the journal says so. With ``--concurrency 1`` the writes come in input order:
 row 2 (maria) is write 1 = her enrollment, 2 and 3 = her two Fire Safety grades.
 """
@@ -54,9 +54,10 @@ def test_kill_9_at_an_exact_write_then_rerun(
     shutil.copyfile(SAMPLE_CSV, tmp_path / "completions.csv")
     alm = sandbox_env(sb, tmp_path / "state")
     killed = run_cli(
-        ["run", "completions.csv", "--yes", "--concurrency", "1", "--report", "killed.json"],
+        [crash, "run", "completions.csv", "--yes", "--concurrency", "1", "--report", "killed.json"],
         cwd=tmp_path,
-        alm={**alm, "ALM_BATCH_TEST_CRASH": crash},
+        alm=alm,
+        module="tests.crash_cli",
     )
     assert killed.code == -signal.SIGKILL, killed
     assert not (tmp_path / "killed.json").exists()  # died before the report: no half file

@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from batch.errors import ApiUnreachable, AuthError
+from batch.errors import ApiUnreachable, AuthError, ExitStatus
 from batch.execute import (
     ExecuteOptions,
     ExecuteResult,
     ProgressEvent,
     execute_plan,
-    verify_results,
 )
-from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState, apply_ledger
-from batch.models import RowStatus
-from batch.plan import Plan, RowPlan
-from tests.fake_writer import LANDED, LOST, REFUSE, FakeWriter, make_plan, module_ids, row_plan
+from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState
+from batch.models import RowStatus, exit_status_for
+from batch.plan import Plan, RowPlan, apply_ledger
+from batch.verify import verify_results
+from tests.fake_writer import (
+    LANDED,
+    LOST,
+    REFUSE,
+    THROTTLED,
+    FakeWriter,
+    make_plan,
+    module_ids,
+    row_plan,
+)
 
 BASE = "https://alm.test"
 
@@ -134,19 +144,89 @@ def test_lost_answer_that_did_not_land_is_resent_once(ledger: Ledger) -> None:
     assert entry is not None and entry.state is WriteState.DONE and entry.attempts == 2
 
 
-def test_lost_twice_and_not_landed_fails_and_next_run_resends(ledger: Ledger) -> None:
+def test_consecutive_lost_answers_are_retried_with_backoff_until_accepted(ledger: Ledger) -> None:
+    """Four transient faults in a row on one grade (two did not land, one did): never failed."""
     fake = writer()
-    fake.fail("grade", "u1", module_ids()[0], LOST, LOST)
+    fake.fail("grade", "u1", module_ids()[0], LOST, LOST, LOST, LANDED)
     out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
-    assert statuses(out) == [RowStatus.FAILED]
-    assert out.results[0].message == (
-        f"ALM did not accept the grade for module {module_ids()[0]} after 2 attempts "
-        "(HTTP 504 Gateway Timeout; ALM does not show it)."
+    assert statuses(out) == [RowStatus.COMPLETED]
+    assert out.results[0].message == "Enrolled the learner and posted 2 module grades."
+    assert fake.grade_posts == 5 and set(fake.grade_counts.values()) == {1}  # 4 sends, 1 lands
+    assert out.results[0].attempts == 6  # enrollment + 4 sends of the first grade + 1
+    entry = ledger.get(WriteKey.for_grade(BASE, row_plan(2, "u1").grades[0]))
+    assert entry is not None and entry.state is WriteState.DONE and entry.attempts == 4
+    # a backoff before each read-back: 0.5, 1, 2, 4 s steps with jitter (half to all of each)
+    waited = sum(fake.sleeps)
+    assert 3.75 <= waited <= 7.5, fake.sleeps
+    assert fake.reads >= 4
+
+
+def test_faults_that_outlast_the_budget_are_a_retryable_failure(ledger: Ledger) -> None:
+    fake = writer()
+    fake.write_retry = replace(fake.write_retry, retries=3)
+    fake.fail("grade", "u1", module_ids()[0], *[LOST] * 4)
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    result = out.results[0]
+    assert result.status is RowStatus.FAILED and result.retryable and not result.needs_person
+    assert result.message.startswith(
+        f"ALM did not take the grade for module {module_ids()[0]}: only temporary errors in "
+        "4 tries in "
     )
-    assert fake.grade_counts == {}
+    assert result.message.endswith(
+        "(last: HTTP 504 Gateway Timeout) and ALM does not show it. Nothing to fix in the "
+        "file; run the same command again later."
+    )
+    assert fake.grade_counts == {} and fake.grade_posts == 4
+    assert exit_status_for(out.results) is ExitStatus.RETRYABLE
     again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
     assert statuses(again) == [RowStatus.COMPLETED]
+    assert exit_status_for(again.results) is ExitStatus.OK
     assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 2
+
+
+def test_the_time_budget_ends_retries_before_the_count_does(ledger: Ledger) -> None:
+    fake = writer()
+    fake.write_retry = replace(fake.write_retry, retries=50, seconds=20.0)
+    fake.fail("grade", "u1", module_ids()[0], *[LOST] * 50)
+    out = run(make_plan(row_plan(2, "u1", enroll=True)), fake, ledger)
+    assert statuses(out) == [RowStatus.FAILED] and out.results[0].retryable
+    assert sum(fake.sleeps) <= 20.0
+    assert 4 <= fake.grade_posts <= 7  # 0.5 + 1 + 2 + 4 + 8 ... within 20 s, with jitter
+
+
+def test_a_429_the_transport_gave_up_on_is_resent_without_a_read(ledger: Ledger) -> None:
+    fake = writer()
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.fail("grade", "u1", module_ids()[0], THROTTLED, THROTTLED)
+    out = run(make_plan(row_plan(2, "u1")), fake, ledger)
+    assert statuses(out) == [RowStatus.COMPLETED] and fake.reads == 0
+    assert fake.grade_posts == 4 and set(fake.grade_counts.values()) == {1}
+
+
+def test_a_refusal_is_never_retried_and_needs_a_person(ledger: Ledger) -> None:
+    fake = writer()
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.fail("grade", "u1", module_ids()[0], REFUSE)
+    out = run(make_plan(row_plan(2, "u1")), fake, ledger)
+    assert statuses(out) == [RowStatus.FAILED] and not out.results[0].retryable
+    assert fake.grade_posts == 1 and fake.sleeps == []
+    assert exit_status_for(out.results) is ExitStatus.ROWS_FAILED
+
+
+def test_a_stop_during_a_backoff_ends_the_wait_and_leaves_the_row_for_a_rerun(
+    ledger: Ledger,
+) -> None:
+    fake = writer()
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.fail("grade", "u1", module_ids()[0], *[LOST] * 20)
+    stop = threading.Event()
+    fake.write_retry = replace(fake.write_retry, sleep=lambda s: stop.set())
+    apply_ledger(make_plan(row_plan(2, "u1")), ledger, BASE, overwrite=False)
+    options = ExecuteOptions(run_id="run-1", base_url=BASE, input_sha256="sha")
+    out = execute_plan(make_plan(row_plan(2, "u1")), fake, ledger, options, stop=stop)
+    assert out.interrupted and statuses(out) == [RowStatus.UNKNOWN]
+    assert out.results[0].retryable and fake.grade_posts == 1
+    assert exit_status_for(out.results, interrupted=True) is ExitStatus.INTERRUPTED
 
 
 def test_lost_answer_with_unreadable_alm_is_unknown_then_settled_without_repost(

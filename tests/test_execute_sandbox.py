@@ -11,21 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from batch.alm.api import AlmClient
 from batch.cache import LookupCache
 from batch.execute import ExecuteOptions, execute_plan
-from batch.ledger import LEDGER_NAME, Ledger, apply_ledger
+from batch.ledger import LEDGER_NAME, Ledger
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus
-from batch.plan import PlanOptions, build_plan
+from batch.plan import PlanOptions, apply_ledger, build_plan
 from batch.resolve import Resolver
+from batch.sandbox import Sandbox, SandboxConfig
 from batch.settings import Settings
-
-try:
-    from batch.alm.api import AlmClient
-    from batch.sandbox import Sandbox, SandboxConfig
-except ImportError as exc:  # pragma: no cover - only while the sandbox is being built
-    pytest.skip(f"the embedded sandbox is not importable yet ({exc})", allow_module_level=True)
 
 USERS = 16
 WHEN = datetime(2025, 5, 6, tzinfo=UTC)
@@ -124,8 +118,8 @@ from pathlib import Path
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
 from batch.execute import ExecuteOptions, execute_plan
-from batch.ledger import Ledger, apply_ledger
-from batch.plan import PlanOptions, build_plan
+from batch.ledger import Ledger
+from batch.plan import PlanOptions, apply_ledger, build_plan
 from batch.resolve import Resolver
 from batch.settings import Settings
 from tests.test_execute_sandbox import rows

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from batch.cli import CliEnv, main
-from batch.report_layout import needs_neutralising
+from batch.reporting.layout import needs_neutralising
 
 HEADER = ("Email", "Course", "Completion Date")
 _NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"

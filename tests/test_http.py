@@ -10,9 +10,16 @@ import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch import __version__
-from batch.alm.api import AlmClient, WriteUncertain
+from batch.alm.api import AlmClient
 from batch.alm.http import MAX_TOKEN_REFRESHES, parse_error, parse_retry_after
-from batch.errors import ApiError, ApiUnreachable, AuthError, ConfigError, ExitStatus
+from batch.errors import (
+    ApiError,
+    ApiUnreachable,
+    AuthError,
+    ConfigError,
+    ExitStatus,
+    WriteUncertain,
+)
 from batch.settings import Settings
 
 SECRET = "s3cr3t-client-secret"
@@ -363,10 +370,11 @@ def test_get_gives_up_after_silence(srv: ScriptedServer) -> None:
         ),
         ({"message": "429 Too many requests"}, (None, "429 Too many requests", None)),
         ({"errors": [{"code": "E1", "title": "Bad", "detail": "worse"}]}, ("E1", "Bad", "worse")),
-        (
+        (  # a gateway's page is never quoted: the status's reason phrase instead (issue 13)
             "<html><body>Bad   Gateway</body></html>",
-            (None, "<html><body>Bad Gateway</body></html>", None),
+            (None, "Bad Request", None),
         ),
+        ("Invalid   loInstanceId", (None, "Invalid loInstanceId", None)),
         ("", (None, "Bad Request", None)),
     ],
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from batch.demo import settings_for_sandbox
@@ -20,9 +22,11 @@ from batch.jobs import (
     JobState,
     PlanReady,
     RowFinished,
+    StageProgress,
     StageStarted,
     WriteProgress,
 )
+from batch.models import RunSummary
 from batch.sandbox import Sandbox
 
 
@@ -193,3 +197,62 @@ def test_export_writes_the_kept_rows_in_another_format(
     lines = (tmp_path / "again.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(lines) == 1 + 35
     assert paths.failed is not None and paths.failed.exists()
+
+
+def test_an_unattended_live_run_writes_while_learners_are_still_being_read(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    sb.configure(latency_ms=(20.0, 40.0))
+    # Two requests in flight at most: 26 learner reads take ~0.4 s, a learner's first write
+    # answers after ~0.06 s.
+    job = Job(options(sample, tmp_path, dry_run=False, concurrency=2), settings_for_sandbox(sb))
+    seen = Recorder()
+    job.subscribe(seen)
+    outcome = job.run()
+    events = seen.events
+    first_write = next(i for i, e in enumerate(events) if isinstance(e, WriteProgress))
+    reads = [
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, StageProgress) and e.stage == "learner state"
+    ]
+    assert reads and first_write < reads[-1]  # writing began before the last read answered
+    assert outcome.summary.counts["completed"] == 25
+    books = sb.books()
+    assert len(books["grades"]) == 49 and books["double_grades"] == 0
+    assert outcome.summary.actual_seconds is not None and outcome.summary.estimate_seconds
+    assert "learner reads" in outcome.summary.estimate_basis
+
+
+def test_a_confirmed_live_run_reads_everything_first_and_estimates_the_writes(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    seen = Recorder()
+    asked: list[float | None] = []
+
+    def confirm(summary: RunSummary) -> bool:
+        asked.append(summary.estimate_seconds)
+        return True
+
+    job = Job(options(sample, tmp_path, dry_run=False), settings_for_sandbox(sb), confirm=confirm)
+    job.subscribe(seen)
+    outcome = job.run()
+    question = next(i for i, e in enumerate(seen.events) if isinstance(e, ConfirmationNeeded))
+    assert not any(isinstance(e, WriteProgress) for e in seen.events[:question])
+    writes_per_minute = settings_for_sandbox(sb).post_per_minute
+    assert asked == [pytest.approx(71 * 60.0 / writes_per_minute)]  # the writes left to make
+    assert outcome.summary.counts["completed"] == 25
+
+
+def test_the_reports_course_chart_names_the_courses_alm_holds(
+    sb: Sandbox, sample: Path, tmp_path: Path
+) -> None:
+    job = Job(options(sample, tmp_path, report=tmp_path / "out.xlsx"), settings_for_sandbox(sb))
+    job.run()
+    assert job.course_names["course:7968486"] == "Fire Safety 2025"
+    with zipfile.ZipFile(tmp_path / "out.xlsx") as zf:
+        chart = zf.read("xl/charts/chart2.xml")
+    assert b"Top courses by rows that would complete" in chart
+    summary = openpyxl.load_workbook(tmp_path / "out.xlsx")["Summary"]
+    labels = {str(c.value) for row in summary.iter_rows() for c in row if c.value}
+    assert "Fire Safety 2025 (course:7968486)" in labels

@@ -20,9 +20,9 @@ from batch.ledger import (
     WriteKey,
     WriteKind,
     WriteState,
-    apply_ledger,
 )
 from batch.models import RowStatus
+from batch.plan import apply_ledger
 from tests.fake_writer import make_plan, row_plan
 
 BASE = "https://learningmanager.adobe.com"

@@ -1,4 +1,4 @@
-"""The userModuleGrade body (alm-api.md §5) under each configurable [?] choice."""
+"""The userModuleGrade body (docs/alm-api.md) in each shape the client may try."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from typing import Any
 
 import pytest
 
+from batch.alm.grade_shapes import GradeShape, all_shapes
 from batch.alm.payloads import alm_datetime, derive_course_module_id, grade_payload
 from batch.alm.types import GradeRequest
-from batch.settings import Settings
+
+FIRST = all_shapes()[0]
 
 
-def settings(**kw: Any) -> Settings:
-    return Settings(_env_file=None, **kw)  # type: ignore[call-arg]
+def shape(**kw: Any) -> GradeShape:
+    values: dict[str, Any] = {"module_form": "course_module", "instance_field": "none"}
+    values["course_type"] = "course"
+    values.update(kw)
+    return GradeShape(**values)
 
 
 GRADE = GradeRequest(
@@ -29,8 +34,9 @@ GRADE = GradeRequest(
 )
 
 
-def test_default_payload_matches_adobe_sample() -> None:
-    body = grade_payload(GRADE, settings())
+def test_first_shape_is_adobe_sample_without_instance() -> None:
+    assert FIRST == shape()
+    body = grade_payload(GRADE, FIRST)
     assert body == {
         "data": {
             "type": "userModuleGrade",
@@ -50,9 +56,6 @@ def test_default_payload_matches_adobe_sample() -> None:
                 "learner": {"data": [{"id": "13230830", "type": "user"}]},
                 "module": {"data": [{"id": "7968486132104870", "type": "courseModule"}]},
                 "course": {"data": [{"id": "7968486", "type": "course"}]},
-                "loInstance": {
-                    "data": [{"id": "course:7968486_55", "type": "learningObjectInstance"}]
-                },
             },
         }
     }
@@ -61,11 +64,7 @@ def test_default_payload_matches_adobe_sample() -> None:
 def test_lo_resource_form_attribute_instance_and_course_type() -> None:
     body = grade_payload(
         GRADE,
-        settings(
-            grade_module_id_form="lo_resource",
-            grade_instance_field="attribute",
-            grade_course_type="learningObject",
-        ),
+        shape(module_form="lo_resource", instance_field="attribute", course_type="learningObject"),
     )["data"]
     assert body["relationships"]["module"]["data"] == [
         {"id": "course:7968486_55_13210487_0", "type": "learningObjectResource"}
@@ -83,7 +82,7 @@ def test_no_instance_and_minimal_grade() -> None:
         module_id="course:2_3_4_0",
         date_completed=datetime(2025, 1, 2, 3, 4, 5, 678900, tzinfo=timezone(timedelta(hours=2))),
     )
-    body = grade_payload(grade, settings(grade_instance_field="none"))["data"]
+    body = grade_payload(grade, shape())["data"]
     attrs = body["attributes"]
     assert "loInstance" not in body["relationships"] and "loInstanceId" not in attrs
     assert not {"score", "minScore", "maxScore"} & attrs.keys()
@@ -100,7 +99,7 @@ def test_failed_attempt_has_no_success_date() -> None:
             "score": 4.5,
         }
     )
-    attrs = grade_payload(grade, settings())["data"]["attributes"]
+    attrs = grade_payload(grade, FIRST)["data"]["attributes"]
     assert attrs["success"] is False and "dateSuccess" not in attrs
     assert attrs["completed"] is True and attrs["score"] == 4.5
 
@@ -125,3 +124,22 @@ def test_derive_course_module_id_refuses_other_shapes(bad: str) -> None:
 
 def test_naive_datetime_is_utc() -> None:
     assert alm_datetime(datetime(2024, 2, 29, 23, 59, 59)) == "2024-02-29T23:59:59.000Z"
+
+
+def test_instance_as_relationship() -> None:
+    rels = grade_payload(GRADE, shape(instance_field="relationship"))["data"]["relationships"]
+    assert rels["loInstance"] == {
+        "data": [{"id": "course:7968486_55", "type": "learningObjectInstance"}]
+    }
+
+
+def test_module_id_keeps_the_resource_index() -> None:
+    """loResource ids do not always end in _0 (alm-api.md §11): the derived id keeps the index."""
+    grade = GradeRequest(
+        **{
+            **{f: getattr(GRADE, f) for f in GRADE.__slots__},
+            "module_id": "course:15067_30122_41715_1",
+        }
+    )  # type: ignore[arg-type]
+    module = grade_payload(grade, FIRST)["data"]["relationships"]["module"]["data"][0]
+    assert module == {"id": "15067417151", "type": "courseModule"}

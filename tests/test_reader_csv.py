@@ -267,7 +267,7 @@ def _ole(marker: bytes) -> bytes:
         ("doc.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "is a PDF document"),
         ("img.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 20, "is a PNG image"),
         ("locked.xlsx", _ole("EncryptionInfo".encode("utf-16-le")), "password-protected"),
-        ("old.xls", _ole(b"Workbook"), "legacy Excel 97-2003 workbook"),
+        ("old.xls", _ole(b"Workbook"), "could not be read as an Excel 97-2003 workbook"),
         (
             "report.xls",
             b"<html><body><table><tr><td>Email</td></tr></table></body></html>",
@@ -310,7 +310,9 @@ def test_ods_and_plain_zip_get_conversion_advice(tmp_path: Path) -> None:
     with zipfile.ZipFile(ods, "w") as zf:
         zf.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         zf.writestr("content.xml", "<x/>")
-    with pytest.raises(InputError, match=r"OpenDocument spreadsheet \(.ods\).*save it as .xlsx"):
+    with pytest.raises(
+        InputError, match=r"OpenDocument spreadsheet \(.ods\).*save it again as .xlsx"
+    ):
         open_table(ods)
     other = tmp_path / "data.csv"
     with zipfile.ZipFile(other, "w") as zf:

@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.report import write_reports
+from batch.reporting.writers import write_reports
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("ALM_BATCH_UPDATE_GOLDEN") == "1"
@@ -46,12 +46,14 @@ def sample_results() -> list[RowResult]:
            message="Completed: 2 modules graded.", user_id="user:11",
            course_id="course:101", instance_id="course:101_201",
            module_ids=["course:101_201_301", "course:101_201_302"],
+           date_completed="2025-03-14T00:00:00.000Z", score="87",
            action="enroll + grade 2 modules", attempts=2, posted_at="2026-11-26T14:16:02+00:00"),
         _r(3, RowStatus.WOULD_COMPLETE,
            {"Email": "zoe@acme.com", "Course": "course:245", "Completion Date": "14/03/2025",
             "Score": "", "Notes": "line one\nline two"},
            message="Would grade 1 module.", user_id="user:12", course_id="course:245",
-           instance_id="course:245_1", module_ids=["course:245_1_9"], action="grade 1 module"),
+           instance_id="course:245_1", module_ids=["course:245_1_9"], action="grade 1 module",
+           date_completed="2025-03-14T00:00:00.000Z"),
         _r(4, RowStatus.ALREADY_COMPLETED,
            {"Email": "ali@acme.com", "Course": "Fire Safety 2025", "Completion Date": "2025-01-02",
             "Score": "90", "Notes": "Ünïcödé ✓ 日本語"},
@@ -181,6 +183,8 @@ def test_csv_report_has_bom_and_no_cell_a_spreadsheet_would_run(tmp_path: Path) 
 def _normalised_json(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     data["summary"]["report_paths"] = [Path(p).name for p in data["summary"]["report_paths"]]
+    reports = data["summary"]["reports"]
+    data["summary"]["reports"] = {k: Path(p).name if p else p for k, p in reports.items()}
     return data
 
 
@@ -217,7 +221,7 @@ EXPECTED_FILL = {
 }  # fmt: skip
 HEADERS = [
     "row", *COLUMNS, "status", "message", "user_id", "course_id", "instance_id",
-    "module_ids", "action", "attempts", "posted_at",
+    "module_ids", "date_completed", "score (alm-batch)", "action", "attempts", "posted_at",
 ]  # fmt: skip
 
 
@@ -240,9 +244,19 @@ def test_xlsx_report_cells_match_the_results(xlsx_report: Path) -> None:
             result.message,
             *(v or None for v in (result.user_id, result.course_id, result.instance_id)),
             "; ".join(result.module_ids) or None,
+            # The date and score to post are a real date (UTC) and a number.
+            datetime.fromisoformat(result.date_completed.replace("Z", "+00:00")).replace(
+                tzinfo=None
+            )
+            if result.date_completed
+            else None,
+            float(result.score) if result.score else None,
             result.action,
             result.attempts,
-            result.posted_at or None,
+            # The tool's own times are real dates (UTC), not text.
+            datetime.fromisoformat(result.posted_at).replace(tzinfo=None)
+            if result.posted_at
+            else None,
         ]
         expected = [v.replace("\r", "\n") if isinstance(v, str) else v for v in expected]
         assert list(got) == expected, f"row {result.row}"
@@ -277,7 +291,7 @@ def test_xlsx_status_cells_are_coloured(xlsx_report: Path) -> None:
 def test_xlsx_layout_frozen_filtered_and_fitted(xlsx_report: Path) -> None:
     ws = openpyxl.load_workbook(xlsx_report)["Report"]
     assert ws.freeze_panes == "B2"
-    assert ws.auto_filter.ref == "A1:O13"
+    assert ws.auto_filter.ref == "A1:Q13"
     assert all(c.font.bold for c in ws[1])
     widths = {k: v.width for k, v in ws.column_dimensions.items()}
     assert widths["B"] >= len("renee.lowe@acme.com")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batch.errors import UsageError
-from batch.report import failed_path_for, report_format, report_path_for
+from batch.reporting.writers import failed_path_for, report_format, report_path_for
 
 NOW = datetime(2026, 11, 26, 14, 15, 30)
 

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from batch.models import RowResult, RowStatus
+from batch.models import RowResult, RowStatus, RunSummary
 from batch.reader import open_table
-from batch.report import write_failed_rows
+from batch.reporting import write_reports
+
+
+def write_failed_rows(
+    results: Iterable[RowResult],
+    *,
+    columns: list[str],
+    input_path: Path,
+    input_format: str,
+    report_path: Path,
+    sheet: str | None = None,
+) -> Path | None:
+    """The failed-rows file, through the real entry point (``write_reports``, which also writes
+    the report at ``report_path``)."""
+    summary = RunSummary(
+        run_id="r1",
+        command="run",
+        dry_run=True,
+        input_path=str(input_path),
+        input_sha256="ab",
+        alm_host="https://learningmanager.adobe.com",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    return write_reports(
+        results, columns=columns, summary=summary, input_path=input_path,
+        input_format=input_format, explicit=report_path, live=False, sheet=sheet,
+    ).failed  # fmt: skip
+
 
 COLUMNS = ["Employee ID", "Email", "Course", "Completion Date", "Notes"]
 ROWS = [
@@ -36,12 +65,13 @@ def test_failed_rows_file_reads_back_with_the_original_columns(tmp_path: Path, f
     assert path is not None
     table = open_table(path)
     assert table.format == fmt
-    assert list(table.columns) == [*COLUMNS, "status", "message"]
+    # The previous run's status and message are the tool's, not the input's: left out, so the
+    # next report carries only fresh ones (issue 13).
+    assert list(table.columns) == COLUMNS
     rows = list(table.iter_rows())
     assert [r.row for r in rows] == [2, 3]
     for row, original in zip(rows, ROWS, strict=True):
-        assert {k: row.values[k] for k in COLUMNS} == original
-    assert rows[0].values["status"] == "user_not_found"
+        assert row.values == original
     assert rows[0].fields["email"] == "renée@acme.com"
 
 

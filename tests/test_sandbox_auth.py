@@ -157,9 +157,11 @@ def test_harness_books_config_and_reset_over_http(sb: Sandbox) -> None:
     assert books["enrollments_created"] == 1
     assert books["calls"]["POST /users/{id}/enrollments"] == 1
     assert books["statuses"]["200"] >= 1
+    assert books["endpoint_statuses"]["POST /users/{id}/enrollments"] == {"200": 1}
     assert set(books) == {
         "calls",
         "statuses",
+        "endpoint_statuses",
         "throttled",
         "early_requests",
         "grades",

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from batch.models import RunSummary
-from batch.summary import format_summary, human_duration, safe_host, summary_json
+from batch.reporting.summary import format_summary, human_duration, safe_host, summary_json
 
 START = datetime(2026, 11, 26, 14, 15, 30, tzinfo=UTC)
 
@@ -31,6 +31,7 @@ def test_dry_run_block_has_counts_estimate_paths_and_exit_meaning() -> None:
         counts={"would_complete": 1200, "already_completed": 20, "invalid": 10, "user_not_found": 4},
         writes_planned=3900,
         estimate_seconds=7800.0,
+        estimate_basis="1,100 learner reads at 100/min beside 3,900 writes at 30/min (default)",
         api_calls={"GET /users": 20, "GET /learningObjects/{id}": 12, "POST /jobs": 1,
                    "GET /learningObjects": 2, "GET /jobs/{id}": 5},
         throttled=2,
@@ -45,7 +46,8 @@ def test_dry_run_block_has_counts_estimate_paths_and_exit_meaning() -> None:
             "  invalid               10",
             "  user_not_found         4",
             "writes: none made (dry run); the live run needs 3,900 writes, "
-            "about 2 h 10 min at 30 writes/min",
+            "about 2 h 10 min (1,100 learner reads at 100/min beside 3,900 writes at 30/min "
+            "(default))",
             "API calls: 40 (GET /users 20, GET /learningObjects/{id} 12, GET /jobs/{id} 5, 3 other)",
             "429s met: 2",
             "report: /data/hr/q3.report.xlsx",
@@ -78,7 +80,8 @@ def test_live_block_counts_writes_made() -> None:
     [
         (0, "exit 0: every row is ready for the live run"),
         (2, "exit 2: usage, configuration or unreadable input; nothing was written to ALM"),
-        (3, "exit 3: ALM stopped the run (authentication refused or API unreachable); "
+        (3, "exit 3: ALM stopped the run (authentication refused, write scope missing, "
+            "every grade body refused, or API unreachable); "
             "the report shows what was done"),
         (130, "exit 130: interrupted; report and ledger saved: run the same command again to resume"),
     ],
@@ -151,3 +154,39 @@ def test_human_duration(seconds: float, text: str) -> None:
 )  # fmt: skip
 def test_safe_host(host: str, safe: str) -> None:
     assert safe_host(host) == safe
+
+
+def test_json_summary_labels_the_report_files() -> None:
+    both = summary_json(
+        _summary(report_paths=["/data/hr/q3.report.xlsx", "/data/hr/q3.failed.xlsx"])
+    )
+    assert both["reports"] == {
+        "report": "/data/hr/q3.report.xlsx",
+        "failed_rows": "/data/hr/q3.failed.xlsx",
+    }
+    # Every row ended well: no failed-rows file, and the label says so rather than vanishing.
+    alone = summary_json(_summary(report_paths=["/data/hr/q3.report.xlsx"]))
+    assert alone["reports"] == {"report": "/data/hr/q3.report.xlsx", "failed_rows": None}
+    assert json.loads(json.dumps(alone))["reports"]["failed_rows"] is None
+
+
+def test_summary_sheet_says_durations_and_ttls_in_words_and_names_the_failed_rows_file() -> None:
+    from batch.reporting.summary import summary_rows
+
+    rows = summary_rows(
+        _summary(
+            options={"cache_ttl": 86400.0, "give_up_after": 200.0, "concurrency": 4},
+            estimate_seconds=7800.0,
+            report_paths=["/data/hr/q3.report.xlsx", "/data/hr/q3.failed.xlsx"],
+        )
+    )
+    pairs = dict(rows)
+    assert pairs["Duration"] == "2 min 3 s"  # 123 s
+    assert "Duration (s)" not in pairs
+    assert pairs["  cache_ttl"] == "24 h"
+    assert pairs["  give_up_after"] == "3 min 20 s"
+    assert pairs["  concurrency"] == 4  # a count stays a number
+    assert pairs["Live run estimate"] == "2 h 10 min"
+    assert ("Report file", "/data/hr/q3.report.xlsx") in rows
+    assert ("Failed-rows file", "/data/hr/q3.failed.xlsx") in rows
+    assert [label for label, _ in rows].count("Report file") == 1

@@ -208,7 +208,7 @@ def test_duplicates_point_at_the_first_valid_occurrence(tmp_path: Path) -> None:
         (7, 6),
     ]
     assert rows[1].completion is not None and rows[1].issues == []
-    assert duplicate_message(2) == "Repeats row 2 (same learner and course): not posted twice."
+    assert duplicate_message(2) == "Duplicate of row 2 (same learner and course): not posted twice."
 
 
 def test_with_a_module_column_duplicates_also_need_the_same_module(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
+from batch.alm.grade_shapes import SHAPES_FILE, GradeShapes, ShapeStore, is_shape_refusal
 from batch.alm.http import HttpClient, Reply
 from batch.alm.parse import (
     as_list,
@@ -24,12 +26,13 @@ from batch.alm.parse import (
     str_id,
 )
 from batch.alm.payloads import grade_payload
-from batch.alm.stats import CallStats, WriteUncertain, endpoint_template
+from batch.alm.retry import WriteRetry
+from batch.alm.stats import CallStats, endpoint_template
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
-from batch.errors import ApiError
+from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
 from batch.settings import Settings
 
-__all__ = ["AlmClient", "CallStats", "WriteUncertain"]
+__all__ = ["AlmClient", "CallStats"]
 
 PAGE_MAX = 100  # without include (alm-api.md §2, §3; unconfirmed, hence the fallback)
 PAGE_MAX_INCLUDE = 10  # with include, and the documented safe size
@@ -54,11 +57,14 @@ class AlmClient:
 
     Parameters: ``settings`` (base URL, credentials, defaults for limits), ``concurrency`` (pool
     size), ``max_rps`` (a ceiling over every verb), ``give_up_after`` (seconds without any answer
-    from ALM before ``ApiUnreachable``), ``clock``/``sleep`` injectable for tests.
+    from ALM before ``ApiUnreachable``), ``state_dir`` (where the grade body learned from ALM is
+    remembered per host, ``grade_shapes.json``; None: learned for this client only),
+    ``clock``/``sleep`` injectable for tests.
     Raises ``ConfigError`` at construction when credentials are missing, ``AuthError`` (exit 3)
     when credentials are refused, ``ApiUnreachable`` when ALM is unreachable for longer than
     ``give_up_after``; ``ApiError`` for other error answers after retries; ``WriteUncertain`` from
-    writes whose outcome is unknown.
+    writes whose outcome is unknown; ``WriteScopeMissing`` (exit 3) on a 403 to a write;
+    ``GradeBodyRefused`` (exit 3) once ALM has refused every grade body shape.
     """
 
     def __init__(
@@ -68,11 +74,15 @@ class AlmClient:
         concurrency: int = 4,
         max_rps: float | None = None,
         give_up_after: float = 600.0,
+        state_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.stats = CallStats()
+        self.grade_shapes = GradeShapes(
+            settings, ShapeStore(Path(state_dir) / SHAPES_FILE if state_dir else None)
+        )
         self.http = HttpClient(
             settings,
             concurrency=concurrency,
@@ -82,10 +92,19 @@ class AlmClient:
             sleep=sleep,
             stats=self.stats,
         )
+        # How long one write keeps trying through transient faults (the executor's budget),
+        # on this client's clock: ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS.
+        self.write_retry = WriteRetry.from_settings(settings, clock=clock, sleep=sleep)
         self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
         self._lock = threading.Lock()
 
     stats: CallStats
+
+    @property
+    def grade_body_description(self) -> str:
+        """The grade body in use, for the summary: "module id: loResource id, no instance field,
+        course type learningObject; learned on 2026-11-30"."""
+        return self.grade_shapes.description()
 
     def close(self) -> None:
         self.http.close()
@@ -174,6 +193,15 @@ class AlmClient:
         else the settings): what default concurrency and the time estimate follow."""
         return self.http.limiter.allowance(method) * 60.0
 
+    def announced_per_minute(self, method: str) -> float | None:
+        """Requests per minute ALM's own ``x-rate-limit`` granted this verb (None: not seen)."""
+        per_second = self.http.limiter.announced(method)
+        return None if per_second is None else per_second * 60.0
+
+    def latency_seconds(self, method: str) -> float | None:
+        """ALM's average answer time for this verb so far (None before the first answer)."""
+        return self.http.latency.seconds(method)
+
     def rate_limit_headers(self) -> dict[str, str]:
         """The last x-rate-limit / x-burst values seen, per verb class, for doctor."""
         return dict(self.http.last_rate_headers)
@@ -184,7 +212,15 @@ class AlmClient:
         wanted = email.strip().casefold()
         if not wanted:
             return None
-        reply = self._get_or_none("/users", {"ids": f"email:{email.strip()}"})
+        reply = self._get_or_none(
+            "/users",
+            {
+                "page[offset]": "0",
+                "page[limit]": "10",
+                "sort": "id",
+                "ids": f"email:{email.strip()}",
+            },
+        )
         if reply is None or not isinstance(reply.data, dict):
             return None
         for resource in as_list(reply.data.get("data")):
@@ -242,27 +278,30 @@ class AlmClient:
 
     @staticmethod
     def _job_state(doc: Any) -> tuple[str, str]:
-        """(lower-cased status, download URL) from a job document, wherever ALM put them."""
+        """(lower-cased status, download URL) from a job document, wherever ALM put them.
+
+        The docs say to "copy the S3 URL from the response" without naming the attribute, so
+        the URL is searched for: first well-known names at the top of the attributes, then any
+        http(s) URL nested in the attributes, then the job's links (never ``self``, nor a link
+        back to the jobs endpoint).
+        """
         data = as_list(doc.get("data")) if isinstance(doc, dict) else []
-        a = data[0].get("attributes", {}) if data else {}
+        job = data[0] if data else {}
+        a = job.get("attributes", {}) if isinstance(job, dict) else {}
         a = a if isinstance(a, dict) else {}
         raw = a.get("status") or a.get("jobStatus") or a.get("state") or ""
         if isinstance(raw, dict):
             raw = raw.get("code") or raw.get("status") or ""
         url = ""
         for key in ("url", "downloadUrl", "fileUrl", "resultUrl", "reportUrl", "s3Url"):
-            if isinstance(a.get(key), str) and a[key].startswith(("http://", "https://")):
+            if _is_url(a.get(key)):
                 url = a[key]
                 break
         if not url:
-            url = next(
-                (
-                    v
-                    for v in a.values()
-                    if isinstance(v, str) and v.startswith(("http://", "https://"))
-                ),
-                "",
-            )
+            url = _find_url(a)
+        links = job.get("links") if isinstance(job, dict) else None
+        if not url and isinstance(links, dict):
+            url = _find_url({k: v for k, v in links.items() if k != "self"})
         return str(raw).strip().casefold(), url
 
     def get_user(self, user_id: str) -> User | None:
@@ -303,19 +342,24 @@ class AlmClient:
         """POST /users/{id}/enrollments?loId=&loInstanceId=. "Already enrolled" is success.
 
         Returns the new enrollment when ALM sends it back, None when the learner was already
-        enrolled (409, or a 400 saying so) or the answer carried no enrollment.
+        enrolled (409, or a 400 saying so) or the answer carried no enrollment. Until a grade
+        body is accepted, one learner at a time is enrolled ahead of its grades
+        (``GradeShapes.before_enroll``), so a run whose every body is refused leaves at most one
+        learner enrolled and not graded.
         """
+        self.grade_shapes.before_enroll()
         try:
-            reply = self.http.request(
-                "POST",
+            reply = self._write(
                 f"/users/{_seg(user_id)}/enrollments",
                 params={"loId": course_id, "loInstanceId": instance_id},
             )
-        except WriteUncertain:
-            raise
         except ApiError as exc:
-            if _already_enrolled(exc):
+            if not isinstance(exc, WriteUncertain) and _already_enrolled(exc):
                 return None
+            self.grade_shapes.enroll_failed()  # refused, or unsure: let another learner go
+            raise
+        except BaseException:
+            self.grade_shapes.enroll_failed()
             raise
         doc = reply.data if isinstance(reply.data, dict) else {}
         items = as_list(doc.get("data"))
@@ -335,9 +379,73 @@ class AlmClient:
         return enrollment
 
     def post_grade(self, grade: GradeRequest) -> None:
-        """POST /users/{id}/userModuleGrade with the payload from ``batch.alm.payloads``."""
-        self.http.request(
-            "POST",
-            f"/users/{_seg(grade.user_id)}/userModuleGrade",
-            body=grade_payload(grade, self.settings),
-        )
+        """POST /users/{id}/userModuleGrade in the grade body ALM accepts (any 2xx, with or
+        without a body, is accepted).
+
+        A 400 about the body's shape is re-posted with the next shape (a 400 is never applied);
+        ``GradeBodyRefused`` once every shape has been refused (``batch.alm.grade_shapes``).
+        """
+        shapes = self.grade_shapes
+        path = f"/users/{_seg(grade.user_id)}/userModuleGrade"
+        index, shape = shapes.acquire()
+        while True:
+            try:
+                self._write(path, body=grade_payload(grade, shape))
+            except ApiError as exc:
+                if not isinstance(exc, WriteUncertain) and is_shape_refusal(exc):
+                    again = shapes.refused(index, exc)
+                    if again is not None:
+                        index, shape = again
+                        continue
+                    raise
+                shapes.release(index)
+                raise
+            except BaseException:
+                shapes.release(index)
+                raise
+            shapes.accepted(index)
+            return
+
+    def _write(
+        self, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
+    ) -> Reply:
+        """One POST that changes ALM; a 403 stops the run (``WriteScopeMissing``) rather than
+        failing each row: a token without the admin write scope cannot write anything."""
+        try:
+            return self.http.request("POST", path, params=params, body=body)
+        except WriteUncertain:
+            raise
+        except ApiError as exc:
+            if exc.status == 403:
+                raise WriteScopeMissing(
+                    f"ALM refused a write ({exc.describe()}): the access token lacks the admin "
+                    "write scope (admin:write).",
+                    hint="In ALM (Integration Admin > Applications) give the application the "
+                    "Admin role with read/write scope, create a new refresh token with "
+                    "scope admin:read,admin:write, then run the same command again.",
+                ) from None
+            raise
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+def _find_url(value: Any, depth: int = 0) -> str:
+    """The first http(s) URL nested anywhere in ``value`` (dicts and lists, a few levels deep)
+    that is not a link back to the jobs API itself."""
+    if depth > 6:
+        return ""
+    if _is_url(value):
+        text = str(value).strip()
+        return "" if "/primeapi/" in text and "/jobs" in text else text
+    items: Iterable[Any] = ()
+    if isinstance(value, dict):
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    for item in items:
+        found = _find_url(item, depth + 1)
+        if found:
+            return found
+    return ""

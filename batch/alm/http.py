@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urljoin
 
@@ -28,9 +30,10 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from batch import __version__
 from batch.alm.auth import Redactor, TokenSource
+from batch.alm.latency import LatencyMeter
 from batch.alm.ratelimit import RateLimiter
-from batch.alm.stats import API_PREFIX, CallStats, WriteUncertain, endpoint_template
-from batch.errors import ApiError, ApiUnreachable, AuthError
+from batch.alm.stats import API_PREFIX, CallStats, endpoint_template
+from batch.errors import ApiError, ApiUnreachable, AuthError, WriteUncertain
 from batch.settings import Settings
 
 log = logging.getLogger("batch.alm")
@@ -88,7 +91,9 @@ def parse_error(
     """One ``ApiError`` from any of ALM's error shapes (alm-api.md §7) or a non-JSON body.
 
     ``{"status": "BAD_REQUEST", "title", "source": {"info"}}``, ``{"meta": {"error", "detail"}}``,
-    ``{"message"}``, JSON:API ``{"errors": [...]}``, or plain text/HTML (shortened).
+    ``{"message"}``, JSON:API ``{"errors": [...]}``, or a body that is not JSON. A gateway's HTML
+    page (any status) and any non-JSON 5xx body are never quoted: the error is the status and
+    its reason phrase ("HTTP 502 Bad Gateway"); a short plain-text 4xx body is kept (shortened).
     """
     body = _decode(text)
     code: str | None = None
@@ -109,19 +114,11 @@ def parse_error(
         info = source.get("info") or source.get("pointer") or source.get("parameter")
         found = info or meta.get("detail") or body.get("detail") or body.get("error_description")
         detail = str(found) if found not in (None, "") else None
-    elif text.strip():
+    elif text.strip() and body is None and status < 500 and not _looks_like_html(text):
         flat = " ".join(text.split())
         title = flat[:200] + ("..." if len(flat) > 200 else "")
     if not title:
-        title = {
-            400: "Bad Request",
-            401: "Unauthorized",
-            403: "Forbidden",
-            404: "Not Found",
-            406: "Not Acceptable",
-            409: "Conflict",
-            429: "Too Many Requests",
-        }.get(status, "Server Error" if status >= 500 else "Error")
+        title = reason_phrase(status)
     return ApiError(
         status,
         redact(title),
@@ -131,6 +128,22 @@ def parse_error(
         path=path,
         retry_after=retry_after,
     )
+
+
+_HTML = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<\?xml|<[a-z]+[\s>])", re.I)
+
+
+def _looks_like_html(text: str) -> bool:
+    """True for an HTML (or XML) page: a gateway's or a proxy's error page, never ALM's JSON."""
+    return bool(_HTML.match(text[:512])) or "</html>" in text[-512:].lower()
+
+
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of an HTTP status ("Bad Gateway"), or a generic one."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Server Error" if status >= 500 else "Error"
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -202,6 +215,7 @@ class HttpClient:
             sleep=sleep,
         )
         self.last_rate_headers: dict[str, str] = {}
+        self.latency = LatencyMeter()
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": f"alm-batch/{__version__}", "Accept": JSON_API})
         pool = max(4, concurrency + 2)
@@ -293,13 +307,14 @@ class HttpClient:
                 self._pause_or_give_up(silent_since, failures, reason)
                 continue
             status = resp.status_code
+            self.latency.observe(method, self.clock() - started)
             self.stats.count_status(status)
             log.debug("%s %s -> %s", method, self.redact(resp.url), status)
             self._observe_rate_headers(method, template, resp.headers)
             if paced and status != 429:
                 self.limiter.settled(method, template)
             if 200 <= status < 300:
-                if method not in READ_VERBS and auth:
+                if method not in READ_VERBS and auth and template != "POST /jobs":  # export: a read
                     self.stats.count_write()
                 return Reply(
                     status, resp.url, resp.headers, resp.text, _decode(resp.text), resp.content
@@ -370,7 +385,7 @@ class HttpClient:
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter added on top (never below the base delay)."""
-        base = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempt - 1)))
+        base = min(BACKOFF_CAP, BACKOFF_BASE * (2.0 ** max(0, attempt - 1)))
         return base + self.rng.uniform(0.0, base * 0.25)
 
     def _throttle_delay(self, retry_after: float | None, throttles: int) -> float:

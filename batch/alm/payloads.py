@@ -1,8 +1,8 @@
 """The one place a ``POST /users/{id}/userModuleGrade`` body is built (alm-api.md §5).
 
-The only public sample of this body is Adobe's 2023 community article; several of its details are
-unconfirmed ([?] in alm-api.md), so each uncertain choice reads a ``Settings`` knob:
-``grade_module_id_form``, ``grade_instance_field`` and ``grade_course_type``.
+The only public sample of this body is Adobe's 2023 community article; three of its details are
+unconfirmed (docs/alm-api.md), so the body is built for one ``GradeShape`` (module id form,
+instance field, course type): ``batch.alm.grade_shapes`` learns which one ALM accepts.
 
 ``duration`` is always 1, as in Adobe's sample: its unit is undocumented, the sample's value is
 not derived from its own dates, and the only body known to be accepted carries it. Sending a
@@ -15,8 +15,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from batch.alm.grade_shapes import GradeShape
 from batch.alm.types import GradeRequest
-from batch.settings import Settings
 
 GRADE_DURATION = 1
 
@@ -59,8 +59,8 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def grade_payload(grade: GradeRequest, settings: Settings) -> dict[str, Any]:
-    """The JSON:API body for one module grade of one learner."""
+def grade_payload(grade: GradeRequest, shape: GradeShape) -> dict[str, Any]:
+    """The JSON:API body for one module grade of one learner, in ``shape``."""
     passed = grade.passed is not False
     completed = alm_datetime(grade.date_completed)
     attributes: dict[str, Any] = {"duration": GRADE_DURATION}
@@ -76,7 +76,7 @@ def grade_payload(grade: GradeRequest, settings: Settings) -> dict[str, Any]:
     attributes["dateStarted"] = alm_datetime(grade.date_started or grade.date_completed)
     attributes.update({"started": True, "completed": True, "success": passed})
 
-    if settings.grade_module_id_form == "course_module":
+    if shape.module_form == "course_module":
         module = {"id": derive_course_module_id(grade.module_id), "type": "courseModule"}
     else:
         module = {"id": grade.module_id, "type": "learningObjectResource"}
@@ -84,16 +84,14 @@ def grade_payload(grade: GradeRequest, settings: Settings) -> dict[str, Any]:
         "learner": {"data": [{"id": str(grade.user_id), "type": "user"}]},
         "module": {"data": [module]},
         "course": {
-            "data": [
-                {"id": bare_course_number(grade.course_id), "type": settings.grade_course_type}
-            ]
+            "data": [{"id": bare_course_number(grade.course_id), "type": shape.course_type}]
         },
     }
-    if settings.grade_instance_field == "relationship" and grade.instance_id:
+    if shape.instance_field == "relationship" and grade.instance_id:
         relationships["loInstance"] = {
             "data": [{"id": grade.instance_id, "type": "learningObjectInstance"}]
         }
-    elif settings.grade_instance_field == "attribute" and grade.instance_id:
+    elif shape.instance_field == "attribute" and grade.instance_id:
         attributes["loInstanceId"] = grade.instance_id
     return {
         "data": {

@@ -126,6 +126,7 @@ class RateLimiter:
             key: self._bucket(key, per_hour / 3600.0, burst, now)
             for key, (per_hour, burst) in endpoint_limits.items()
         }
+        self._announced: dict[str, float] = {}  # verb -> requests/s ALM's headers granted
         self._global = self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
         if self._global is not None:
             self._global.probing = False  # our own ceiling: nothing to discover
@@ -228,10 +229,12 @@ class RateLimiter:
             bucket = self._verb_bucket(method)
             key = self._endpoint_of(method, template)
             if parsed is not None and parsed[1] == "h" and key in self._endpoints:
-                bucket = self._endpoints[key]  # type: ignore[index]
+                bucket = self._endpoints[key]
             bucket.refill(now)
             if parsed is not None:
                 bucket.rate = parsed[0] * HEADER_RATE_MARGIN
+                if bucket is self._verbs.get(method.upper()):
+                    self._announced[method.upper()] = parsed[0]
             if burst is not None and burst != bucket.capacity:
                 # The answer itself used one of ALM's tokens: at most burst - 1 are left.
                 bucket.capacity = burst
@@ -242,6 +245,11 @@ class RateLimiter:
         once an answer carried it (less the safety margin), else the configured default."""
         with self._lock:
             return self._verb_bucket(method).rate
+
+    def announced(self, method: str) -> float | None:
+        """Requests per second ALM's own headers granted this verb class (None: not seen)."""
+        with self._lock:
+            return self._announced.get(method.upper())
 
     def describe(self) -> dict[str, str]:
         """Current pacing per bucket, for doctor and logs: ``{"GET": "100.0/min, burst 10"}``."""

@@ -1,7 +1,6 @@
 """Call counters for the run summary, and the endpoint templates they are keyed by.
 
-Lives apart from ``api.py`` so that ``http.py`` can count without importing the typed layer;
-``batch.alm.api`` re-exports ``CallStats`` and ``WriteUncertain`` (the contract's names).
+Lives apart from ``api.py`` so that ``http.py`` can count without importing the typed layer.
 """
 
 from __future__ import annotations
@@ -10,15 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from batch.errors import ApiError
-
 API_PREFIX = "/primeapi/v2"
-
-
-class WriteUncertain(ApiError):
-    """A POST may or may not have landed (5xx, read timeout, connection dropped after sending,
-    a lost response). The caller must read ALM's state before re-sending (never re-send blindly).
-    """
 
 
 @dataclass

@@ -2,7 +2,7 @@
 out, cancel, and the outcome. See ``batch.jobs.engine`` for the life of a job."""
 
 from batch.jobs.concurrency import default_concurrency, write_concurrency
-from batch.jobs.engine import Job, exit_status_for, new_run_id
+from batch.jobs.engine import Job, new_run_id
 from batch.jobs.events import (
     ConfirmationNeeded,
     JobEvent,
@@ -31,7 +31,6 @@ __all__ = [
     "StageStarted",
     "WriteProgress",
     "default_concurrency",
-    "exit_status_for",
     "new_run_id",
     "write_concurrency",
 ]

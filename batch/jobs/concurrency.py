@@ -1,33 +1,57 @@
-"""How many write workers a live run needs: enough to keep ALM's write allowance busy.
+"""How many requests a job keeps in flight: enough to use ALM's allowance, and no more.
 
 The rate limiter in the client paces every request, so extra workers only wait; too few leave
-allowance unused while each waits for its answer (Little's law: workers = rate x latency).
+allowance unused while each waits for its answer. Little's law gives the number: requests in
+flight = rate x latency. The rate is what ALM grants now (its ``x-rate-limit`` headers, else
+the settings) and the latency is what ALM's answers took so far; both are asked again before
+each request, so the pool follows them during a run. ``--concurrency`` caps the writers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 MIN_CONCURRENCY = 4
-MAX_CONCURRENCY = 32
-ASSUMED_WRITE_SECONDS = 0.25  # a write's round trip; ALM answers in 50-300 ms
+MAX_CONCURRENCY = 32  # writers: ALM's write allowance is tens per second at most
+MAX_READERS = 96  # learner-state reads: the read allowance is several times the write one
+ASSUMED_SECONDS = 0.25  # a round trip before the first answer is timed; ALM answers in 50-300 ms
 HEADROOM = 2.0  # latency varies: twice the average in flight keeps the pacer, not us, the limit
 
 
-class HasAllowance(Protocol):
+class PacedClient(Protocol):
     def allowance_per_minute(self, method: str) -> float: ...
+
+    def latency_seconds(self, method: str) -> float | None: ...
+
+
+def workers_for(per_minute: float, latency: float | None, cap: int = MAX_CONCURRENCY) -> int:
+    """Little's law with headroom, between MIN_CONCURRENCY and ``cap``."""
+    seconds = ASSUMED_SECONDS if latency is None else latency
+    needed = per_minute / 60.0 * seconds * HEADROOM
+    return max(min(MIN_CONCURRENCY, cap), min(cap, math.ceil(needed)))
 
 
 def default_concurrency(writes_per_minute: float) -> int:
-    """Workers for a write allowance: at ALM's documented 30 writes/min 4 are plenty; a raised
-    limit (or the time-scaled sandbox) needs rate x latency x headroom, up to the cap."""
-    needed = writes_per_minute / 60.0 * ASSUMED_WRITE_SECONDS * HEADROOM
-    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(needed)))
+    """Writers for a write allowance before any answer was timed."""
+    return workers_for(writes_per_minute, None)
 
 
-def write_concurrency(client: HasAllowance, cap: int | None) -> int:
-    """``--concurrency`` when given, else what the write allowance ALM grants now needs."""
-    if cap:
-        return cap
-    return default_concurrency(client.allowance_per_minute("POST"))
+def write_concurrency(client: PacedClient, cap: int | None) -> int:
+    """Writers for ALM's current write allowance and latency (at most ``cap`` when given)."""
+    limit = cap or MAX_CONCURRENCY
+    return workers_for(client.allowance_per_minute("POST"), client.latency_seconds("POST"), limit)
+
+
+def writers(client: PacedClient, cap: int | None) -> Callable[[], int]:
+    """The live target for the write pool."""
+    return lambda: write_concurrency(client, cap)
+
+
+def readers(client: PacedClient, cap: int | None = None) -> Callable[[], int]:
+    """The live target for the read pool (learner state, course details, per-email lookups)."""
+    limit = cap or MAX_READERS
+    return lambda: workers_for(
+        client.allowance_per_minute("GET"), client.latency_seconds("GET"), limit
+    )

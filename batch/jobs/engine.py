@@ -16,6 +16,7 @@ come back in the outcome with the report of what was done.
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import threading
 import time
@@ -29,9 +30,23 @@ from pathlib import Path
 
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
-from batch.errors import AbortError, BatchError, ConfigError, ExitStatus, Interrupted, UsageError
-from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
-from batch.jobs.concurrency import MAX_CONCURRENCY, write_concurrency
+from batch.errors import (
+    AbortError,
+    BatchError,
+    ConfigError,
+    EmptyInput,
+    ExitStatus,
+    Interrupted,
+    UsageError,
+)
+from batch.execute import (
+    ExecuteOptions,
+    ProgressEvent,
+    close_entries_alm_shows_complete,
+    execute_plan,
+)
+from batch.jobs.concurrency import MAX_CONCURRENCY, MAX_READERS, readers, writers
+from batch.jobs.estimate import Allowance, allowance
 from batch.jobs.events import (
     ConfirmationNeeded,
     JobEvent,
@@ -44,12 +59,12 @@ from batch.jobs.events import (
     WriteProgress,
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
-from batch.ledger import Ledger, StateLock, apply_ledger
-from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
-from batch.plan import Plan, PlanOptions, build_plan
+from batch.ledger import Ledger, StateLock
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
+from batch.plan import Plan, PlanOptions, apply_ledger, build_plan
 from batch.reader import Table, open_table
 from batch.redact import redact
-from batch.report import ReportPaths, write_reports
+from batch.reporting import ReportPaths, write_reports
 from batch.resolve import Resolver
 from batch.settings import Settings, resolve_state_dir
 from batch.validate import ValidationOptions, check_rows, duplicate_message, summarise_issues
@@ -72,14 +87,6 @@ OFFLINE_VALID = (
 
 def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-def exit_status_for(results_ok: bool, aborted: BatchError | None, interrupted: bool) -> ExitStatus:
-    if interrupted:
-        return ExitStatus.INTERRUPTED
-    if aborted is not None:
-        return aborted.exit_status
-    return ExitStatus.OK if results_ok else ExitStatus.ROWS_FAILED
 
 
 def offline_result(checked: CheckedRow) -> RowResult:
@@ -141,9 +148,11 @@ class Job:
         self.outcome: JobOutcome | None = None
         self.error: BatchError | None = None
         self.table: Table | None = None
+        self.course_names: dict[str, str] = {}  # course id -> name, for the report's chart
         self._settings = settings
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
+        self._also_on_cancel: list[threading.Event] = []
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -155,6 +164,14 @@ class Job:
         """Stop as Ctrl-C does: no new lookup or write starts, writes in flight finish, the
         ledger and the report are saved. A job that has not started will not start."""
         self._stop.set()
+        for event in self._also_on_cancel:
+            event.set()
+
+    def on_cancel(self, event: threading.Event) -> None:
+        """Set ``event`` too when the job is cancelled (now, if it already is)."""
+        self._also_on_cancel.append(event)
+        if self._stop.is_set():
+            event.set()
 
     @property
     def cancelling(self) -> bool:
@@ -222,17 +239,47 @@ class Job:
         options = self.options
         started = self.now()  # the job's start: reading the file counts
         self.emit(StageStarted("read"))
-        table = self._open_table()
+        try:
+            table = self._open_table()
+        except EmptyInput as exc:
+            if not options.allow_empty:
+                raise
+            return self._nothing_to_do(exc, started)
         self.table = table
         validation = _validation(options)
         self.emit(StageFinished("read"))
         if options.offline:
             summary = self._new_summary(table, "(offline)", started)
             checked = check_rows(table, validation)
-            return self._report((offline_result(c) for c in checked), table, summary, live=False)
+            return self._report(
+                (offline_result(c) for c in checked),
+                table,
+                summary,
+                live=False,
+                warnings=table.warnings,
+            )
         settings = self._settings if self._settings is not None else Settings()
         require_credentials(settings)
         return _OnlineRun(self, settings, table, started).run(list(check_rows(table, validation)))
+
+    def _nothing_to_do(self, exc: EmptyInput, started: datetime) -> JobOutcome:
+        """--allow-empty: a header with no data rows is a run with nothing to do (exit 0)."""
+        options = self.options
+        summary = RunSummary(
+            run_id=new_run_id(started),
+            command=options.command,
+            dry_run=options.dry_run or options.offline,
+            input_path=str(options.path),
+            input_sha256="",
+            alm_host="(not contacted)",
+            started_at=started,
+            ended_at=self.now(),
+            options=options.public(),
+        )
+        self.emit(StageFinished("read"))
+        return JobOutcome(
+            summary, ExitStatus.OK, warnings=[f"nothing to do (--allow-empty): {exc.message}"]
+        )
 
     def _open_table(self) -> Table:
         options = self.options
@@ -303,17 +350,19 @@ class Job:
         cancelled: bool = False,
         warnings: list[str] | None = None,
         ledger: Ledger | None = None,
+        course_names: dict[str, str] | None = None,
     ) -> JobOutcome:
         """Write the reports (streaming), settle the exit status, close the run in the ledger."""
         options = self.options
         kept: list[RowResult] = []
-        all_ok = True
+        # One row of each kind that decides the exit code (needs a person; retryable only),
+        # so the one rule, models.exit_status_for, decides without holding every row.
+        deciding: dict[tuple[bool, bool], RowResult] = {}
 
         def stream() -> Iterator[RowResult]:
-            nonlocal all_ok
             for result in results:
                 if not result.status.ok:
-                    all_ok = False
+                    deciding.setdefault((result.status.ok, result.needs_person), result)
                 if options.keep_results:
                     kept.append(result)
                 self.emit(RowFinished(result))
@@ -322,7 +371,7 @@ class Job:
 
         # Known before the rows are written, so the report's summary agrees with the exit code.
         if interrupted or aborted is not None:
-            summary.exit_status = int(exit_status_for(True, aborted, interrupted))
+            summary.exit_status = int(exit_status_for([], aborted=aborted, interrupted=interrupted))
         self.emit(StageStarted("report"))
         paths = write_reports(
             stream(),
@@ -333,8 +382,10 @@ class Job:
             explicit=options.report,
             live=live,
             sheet=options.sheet,
+            course_names=course_names,
         )
-        status = exit_status_for(all_ok, aborted, interrupted)
+        self.course_names = course_names or {}
+        status = exit_status_for(deciding.values(), aborted=aborted, interrupted=interrupted)
         summary.exit_status = int(status)
         if live and ledger is not None:
             ledger.end_run(summary.run_id, int(status))
@@ -344,7 +395,7 @@ class Job:
             status,
             paths.report,
             paths.failed,
-            warnings=warnings or [],
+            warnings=warnings if warnings is not None else [],
             aborted=aborted,
             cancelled=cancelled,
             interrupted=interrupted,
@@ -369,6 +420,7 @@ class Job:
             explicit=path,
             live=not summary.dry_run,
             sheet=self.options.sheet,
+            course_names=self.course_names,
         )
 
     def recheck(
@@ -428,6 +480,7 @@ def _validation(options: JobOptions) -> ValidationOptions:
         date_format=options.date_format,
         timezone=options.timezone,
         default_completion_date=options.completion_date,
+        earliest_date=options.earliest_date,
     )
 
 
@@ -446,6 +499,10 @@ class _OnlineRun:
         self.interrupted = False
         self.cancelled = False
         self.warnings: list[str] = []
+        self.allowance: Allowance | None = None
+        # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
+        self.lookup_stop = threading.Event()
+        job.on_cancel(self.lookup_stop)
 
     def run(self, checked: list[CheckedRow]) -> JobOutcome:
         options, settings = self.options, self.settings
@@ -460,29 +517,36 @@ class _OnlineRun:
             )
             client = AlmClient(
                 settings,
-                concurrency=options.concurrency or MAX_CONCURRENCY,  # the connection pool
+                concurrency=MAX_READERS,  # the connection pool: readers and writers at once
                 max_rps=options.max_rps,
                 give_up_after=options.give_up_after,
+                state_dir=state_dir,  # the grade body learned on this ALM host is kept there
             )
             resolver: Resolver | None = None
+            course_names: dict[str, str] = {}
             try:
                 resolver = Resolver(
                     client,
                     cache,
                     user_lookup=options.user_lookup,
-                    on_progress=self._on_stage_progress,
+                    on_progress=self._stage,
                     users_per_hour=settings.users_get_per_hour,
-                    stop=self.job._stop,
+                    workers=readers(client, options.concurrency),
+                    max_workers=options.concurrency or MAX_READERS,
+                    stop=self.lookup_stop,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
             finally:
+                self.warnings.extend(self.table.warnings)  # sheet choice, undecodable bytes
                 self.warnings.extend(cache.warnings)
                 if resolver is not None:
                     self.warnings.extend(resolver.warnings)
+                    course_names = resolver.course_names()
                 cache.close()
                 self.summary.api_calls = dict(client.stats.calls)
                 self.summary.throttled = client.stats.throttled
                 self.summary.writes_made = client.stats.writes
+                self.summary.grade_body = client.grade_body_description
                 client.close()
             try:
                 return self.job._report(
@@ -495,6 +559,7 @@ class _OnlineRun:
                     cancelled=self.cancelled,
                     warnings=self.warnings,
                     ledger=self.ledger,
+                    course_names=course_names,
                 )
             finally:
                 if self.ledger is not None:
@@ -511,7 +576,9 @@ class _OnlineRun:
         )
         client = AlmClient(settings, max_rps=options.max_rps, give_up_after=options.give_up_after)
         try:
-            resolver = Resolver(client, cache, user_lookup=options.user_lookup, stop=self.job._stop)
+            resolver = Resolver(
+                client, cache, user_lookup=options.user_lookup, stop=self.lookup_stop
+            )
             plan = build_plan(
                 checked,
                 resolver,
@@ -526,44 +593,31 @@ class _OnlineRun:
             cache.close()
             client.close()
 
-    def _on_stage_progress(self, stage: str, done: int, total: int) -> None:
-        self.job.emit(StageProgress(stage, done, total))
-
     def _plan_and_execute(
         self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
     ) -> list[RowResult]:
         job, options, summary = self.job, self.options, self.summary
+        if self.live and job.confirm is None:
+            # Nobody to ask (--yes, a scheduler, the page after "Run"): write for each learner
+            # as soon as their state is read, while the others are still being read.
+            return self._overlapped(checked, resolver, client, state_dir)
         job.emit(StageStarted("lookup"))
         try:
-            plan = build_plan(
-                checked,
-                resolver,
-                PlanOptions(overwrite=options.overwrite, user_lookup=options.user_lookup),
-                on_progress=self._on_stage_progress,
-            )
-        except Interrupted:
-            # Cancelled while looking things up: nothing was written; every row is reported.
-            self.interrupted = True
-            return [not_attempted(c) for c in checked]
-        except AbortError as exc:
-            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
-            self.aborted = exc
-            message = (
-                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
-                "Nothing was written; run the same command again once this is fixed."
-            )
-            return [not_attempted(c, message) for c in checked]
+            plan = build_plan(checked, resolver, self._plan_options(), on_progress=self._stage)
+        except (Interrupted, AbortError) as exc:
+            return self._stopped_before_writing(checked, exc)
         job.emit(StageFinished("lookup"))
         ledger_path = state_dir / "ledger.sqlite3"
         if self.live or ledger_path.exists():
             self.ledger = Ledger(ledger_path)
             apply_ledger(plan, self.ledger, self.settings.base_url, overwrite=options.overwrite)
-        summary.writes_planned = plan.writes_needed
-        summary.estimate_seconds = plan.estimate_seconds(client.allowance_per_minute("POST"))
-        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
-        summary.rows = len(plan.rows)
-        job.emit(PlanReady(summary))
+        self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
         if self.live and plan.writes_needed and job.confirm is not None:
+            # The reads are done: what is left to wait for is the writes.
+            assert self.allowance is not None
+            summary.estimate_seconds = self.allowance.seconds(
+                0, plan.writes_needed, overlapped=True
+            )
             job.emit(ConfirmationNeeded(summary))
             if not job.confirm(summary):
                 self.live, self.cancelled, summary.dry_run = False, True, True
@@ -572,18 +626,123 @@ class _OnlineRun:
             self.live, self.cancelled, summary.dry_run = False, True, True
         if not self.live or self.ledger is None:
             return [row.to_result() for row in plan.rows]
-        return self._execute(plan, client, self.ledger)
+        self._start_run(self.ledger)
+        started = time.monotonic()
+        results = self._execute(plan, client, self.ledger, None)
+        summary.actual_seconds = time.monotonic() - started
+        return results
 
-    def _execute(self, plan: Plan, client: AlmClient, ledger: Ledger) -> list[RowResult]:
-        job, options, summary = self.job, self.options, self.summary
+    def _plan_options(self) -> PlanOptions:
+        return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
+
+    def _stage(self, stage: str, done: int, total: int) -> None:
+        self.job.emit(StageProgress(stage, done, total))
+
+    def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
+        if isinstance(exc, AbortError):
+            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
+            self.aborted = exc
+            message = (
+                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run the same command again once this is fixed."
+            )
+            return [not_attempted(c, message) for c in checked]
+        # Cancelled while looking things up: nothing was written; every row is reported.
+        self.interrupted = True
+        return [not_attempted(c) for c in checked]
+
+    def _summarise_plan(
+        self, plan: Plan, client: AlmClient, state_dir: Path, *, overlapped: bool
+    ) -> None:
+        summary = self.summary
+        self.allowance = allowance(client, self.settings, state_dir)
+        summary.writes_planned = plan.writes_needed
+        summary.estimate_seconds = self.allowance.seconds(
+            plan.learner_reads, plan.writes_needed, overlapped=overlapped
+        )
+        summary.estimate_basis = (
+            f"{plan.learner_reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
+            f"{'beside' if overlapped else 'then'} {plan.writes_needed:,} writes at "
+            f"{self.allowance.writes_per_minute:,.0f}/min ({self.allowance.source})"
+        )
+        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+        summary.rows = len(plan.rows)
+        self.job.emit(PlanReady(summary))
+
+    def _start_run(self, ledger: Ledger) -> None:
+        summary = self.summary
         ledger.start_run(
             summary.run_id,
-            input_path=str(options.path),
+            input_path=str(self.options.path),
             input_sha256=summary.input_sha256,
             options=summary.options,
         )
-        job.emit(StageStarted("execute"))
+
+    def _overlapped(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> list[RowResult]:
+        job, options = self.job, self.options
+        ledger = self.ledger = Ledger(state_dir / "ledger.sqlite3")
+        self._start_run(ledger)
+        plan = Plan()
+        ready: queue.Queue[tuple[str, list[int]] | None] = queue.Queue()
+        failure: list[Exception] = []
+        base_url = self.settings.base_url
+
+        settle = ExecuteOptions(self.summary.run_id, base_url, self.summary.input_sha256)
+
+        def learner_ready(user_id: str, indexes: list[int]) -> None:
+            mini = Plan([plan.rows[i] for i in indexes])
+            apply_ledger(mini, ledger, base_url, overwrite=options.overwrite)
+            close_entries_alm_shows_complete(mini, ledger, settle)
+            ready.put((user_id, indexes))
+
+        def produce() -> None:
+            try:
+                build_plan(
+                    checked,
+                    resolver,
+                    self._plan_options(),
+                    on_progress=self._stage,
+                    on_learner_ready=learner_ready,
+                    into=plan,
+                )
+            except (Interrupted, AbortError) as exc:
+                failure.append(exc)
+            except Exception as exc:  # a bug: end the stream so the writers stop waiting
+                log.exception("planning failed")
+                failure.append(exc)
+            finally:
+                ready.put(None)
+
+        job.emit(StageStarted("lookup"))
         started = time.monotonic()
+        producer = threading.Thread(target=produce, name="alm-plan", daemon=True)
+        producer.start()
+        results = self._execute(plan, client, ledger, iter(ready.get, None))
+        self.lookup_stop.set()  # the writers stopped early (abort, cancel): stop reading too
+        producer.join()
+        self.summary.actual_seconds = time.monotonic() - started
+        job.emit(StageFinished("lookup"))
+        if failure and len(plan.rows) != len(checked):
+            # Stopped before any row was planned: nothing was written.
+            return self._stopped_before_writing(checked, failure[0])
+        if failure and isinstance(failure[0], AbortError) and self.aborted is None:
+            self.aborted = failure[0]
+        elif failure and not isinstance(failure[0], Interrupted):
+            raise failure[0]
+        self._summarise_plan(plan, client, state_dir, overlapped=True)
+        return results
+
+    def _execute(
+        self,
+        plan: Plan,
+        client: AlmClient,
+        ledger: Ledger,
+        stream: Iterator[tuple[str, list[int]]] | None,
+    ) -> list[RowResult]:
+        job, options, summary = self.job, self.options, self.summary
+        job.emit(StageStarted("execute"))
 
         def on_write(event: ProgressEvent) -> None:
             counts = event.counts
@@ -609,16 +768,19 @@ class _OnlineRun:
                 run_id=summary.run_id,
                 base_url=self.settings.base_url,
                 input_sha256=summary.input_sha256,
-                concurrency=write_concurrency(client, options.concurrency),
+                concurrency=options.concurrency or MAX_CONCURRENCY,
+                workers=writers(client, options.concurrency),
                 overwrite=options.overwrite,
                 verify=options.verify,
             ),
             on_progress=on_write,
             stop=job._stop,
+            stream=stream,
         )
-        summary.actual_seconds = time.monotonic() - started
         job.emit(StageFinished("execute"))
-        self.aborted, self.interrupted = outcome.aborted, outcome.interrupted
+        if outcome.aborted is not None:
+            self.aborted = outcome.aborted
+        self.interrupted = self.interrupted or outcome.interrupted
         if options.verify and outcome.aborted is None and not outcome.interrupted:
             job.emit(StageStarted("verify"))
             verify_results(outcome.results, plan, client)

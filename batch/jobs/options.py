@@ -26,6 +26,7 @@ class JobOptions:
     date_format: str | None = None
     timezone: str = "UTC"
     completion_date: str | None = None
+    earliest_date: str | None = "1990-01-01"  # dates before it are not real completions
     state_dir: Path | None = None
     concurrency: int | None = None
     max_rps: float | None = None

@@ -201,17 +201,22 @@ def resolve_mapping(
 
 def recognised_count(cells: list[str], mapping: dict[str, str] | None) -> int:
     """How many distinct fields a candidate header row names (for finding the header row)."""
-    mapped = {header_key(h) for h in (mapping or {})}
+    return len(recognised_fields(cells, mapping))
+
+
+def recognised_fields(cells: list[str], mapping: dict[str, str] | None) -> set[str]:
+    """The fields a candidate header row names (``--map`` headers count as their field)."""
+    mapped = {header_key(h): f for h, f in (mapping or {}).items()}
     found = set()
     for cell in cells:
         key = header_key(cell)
         if not key:
             continue
         if key in mapped:
-            found.add("map:" + key)
+            found.add(mapped[key])
         elif key in ALIAS_KEYS:
             found.add(ALIAS_KEYS[key][0])
-    return len(found)
+    return found
 
 
 # Header names shown in the missing-column message, as people write them.

@@ -10,6 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+# A date-formatted cell holding 0 (an empty date from a formula or an HR export): Excel shows
+# "00/01/1900", a day that does not exist. Read as this text, validation names it for what it is.
+EMPTY_EXCEL_DATE = "1900-01-00"
+
 
 def cell_text(value: Any, number_format: str | None = None) -> str:
     """One cell value as the text a person would read (see module docstring)."""
@@ -23,8 +27,8 @@ def cell_text(value: Any, number_format: str | None = None) -> str:
         if value.microsecond:
             value = (value + timedelta(microseconds=500_000)).replace(microsecond=0)
         if value.time() == time(0):
-            return value.date().isoformat()
-        return value.isoformat()
+            return str(value.date().isoformat())
+        return str(value.isoformat())
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, time):

@@ -11,6 +11,7 @@ import codecs
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,11 @@ class FileFacts:
     """What one pass over the bytes learned: digest, format and (for text) the encoding."""
 
     sha256: str
-    format: str  # "csv" or "xlsx"
-    encoding: str | None  # None for xlsx
+    format: str  # "csv" or "xlsx" (any workbook: reports and failed rows are written as .xlsx)
+    encoding: str | None  # None for workbooks
     bom_length: int  # bytes of BOM to skip (0 when the codec strips it itself)
+    kind: str = ""  # "csv", "xlsx", "xls", "xlsb", "ods": what the file really is
+    lenient: bool = False  # UTF-8 with a few bad bytes: decoded with U+FFFD, cells flagged
 
 
 def inspect_file(path: Path, encoding: str | None) -> FileFacts:
@@ -95,18 +98,47 @@ def inspect_file(path: Path, encoding: str | None) -> FileFacts:
                 f"{where} is a password-protected (encrypted) workbook: open it in Excel, remove "
                 "the password (File > Info > Protect Workbook) or save an unprotected copy as .xlsx."
             )
-        raise InputError(
-            f"{where} is a legacy Excel 97-2003 workbook (.xls): open it in Excel and save it "
-            "as .xlsx (Excel Workbook) or as 'CSV UTF-8'."
-        )
-    if kind == "xlsx":
-        return FileFacts(sha, "xlsx", None, 0)
+        return FileFacts(sha, "xlsx", None, 0, "xls")  # Excel 97-2003: read by calamine
+    if kind in ("xlsx", "xlsb", "ods"):
+        return FileFacts(sha, "xlsx", None, 0, kind)
     # Text: pick the encoding.
+    lenient = False
     if encoding is None:
         encoding, bom = _detect_encoding(head, utf8_ok, has_nul, where)
+        if not utf8_ok and not encoding.startswith("utf-16") and mostly_utf8(path):
+            encoding, bom, lenient = "utf-8", _bom_length(head, "utf-8"), True
     else:
         bom = _bom_length(head, encoding)
-    return FileFacts(sha, "csv", encoding, bom)
+    return FileFacts(sha, "csv", encoding, bom, "csv", lenient)
+
+
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_ASCII = bytes(range(128))
+
+
+def mostly_utf8(path: Path) -> bool:
+    """True when most non-ASCII bytes form valid UTF-8 sequences: a UTF-8 file with a few bad
+    bytes (a pasted Windows-1252 "é"), which is read as UTF-8 with those cells flagged, not
+    re-decoded as Windows-1252, which would garble every accented name."""
+    valid = invalid = 0
+    carry = b""
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            data = carry + chunk
+            cut = len(data)
+            while cut > 0 and len(data) - cut < 3 and data[cut - 1] >= 0x80:
+                cut -= 1  # keep a sequence split by the chunk edge for the next round
+            data, carry = data[:cut], data[cut:]
+            high = len(data.translate(None, _ASCII))
+            seq_bytes = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+            valid += seq_bytes
+            invalid += high - seq_bytes
+    invalid += len(carry)
+    return valid > 0 and valid >= 2 * invalid
 
 
 def _kind_from_head(head: bytes, path: Path) -> str:
@@ -146,15 +178,14 @@ def _zip_kind(path: Path) -> str:
                 with zf.open("mimetype") as member:  # read(): a bomb would unpack it all
                     mime = member.read(100)
                 if b"opendocument.spreadsheet" in mime:
-                    raise InputError(
-                        f"{where} is an OpenDocument spreadsheet (.ods): open it in LibreOffice "
-                        "or Excel and save it as .xlsx or as 'CSV UTF-8'."
-                    )
+                    return "ods"
     except zipfile.BadZipFile:
         raise InputError(
             f"{where} looks like a damaged Excel/zip file: open it in Excel and save it again "
             "as .xlsx."
         ) from None
+    if "xl/workbook.bin" in names:
+        return "xlsb"
     if "xl/workbook.xml" in names or any(n.startswith("xl/workbook") for n in names):
         return "xlsx"
     if "word/document.xml" in names:
@@ -215,7 +246,8 @@ def open_text(path: Path, facts: FileFacts) -> io.TextIOWrapper:
     if facts.bom_length:
         raw.read(facts.bom_length)
     assert facts.encoding is not None
-    return io.TextIOWrapper(raw, encoding=facts.encoding, errors="strict", newline="")
+    errors = "replace" if facts.lenient else "strict"
+    return io.TextIOWrapper(raw, encoding=facts.encoding, errors=errors, newline="")
 
 
 def looks_binary(text: str) -> bool:

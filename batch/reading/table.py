@@ -7,6 +7,7 @@ rows never sit in memory and validation can make two passes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,9 +15,15 @@ from typing import Protocol
 
 from openpyxl.utils import get_column_letter
 
-from batch.errors import InputError, UsageError
-from batch.models import REQUIRED_FIELDS, InputRow
-from batch.reading.aliases import missing_columns_message, recognised_count, resolve_mapping
+from batch.errors import EmptyInput, InputError, UsageError
+from batch.models import REQUIRED_FIELDS, InputRow, shown_value
+from batch.reading.aliases import (
+    missing_columns_message,
+    recognised_count,
+    recognised_fields,
+    resolve_mapping,
+)
+from batch.reading.carry import Decisions, looks_like_tool_columns, read_sidecar
 from batch.reading.csv_source import CsvSource
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
@@ -43,20 +50,33 @@ class Table:
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    kind: str = ""  # what the file is: csv, xlsx, xls, xlsb, ods (``format`` is csv or xlsx)
+    strict_xml: bool = False  # a Strict Open XML workbook
+    # Cells with bytes that are not UTF-8 were decoded as U+FFFD: validation flags them.
+    bad_bytes: bool = False
+    # Things a person should know that do not stop the run (e.g. which sheet was read).
+    warnings: list[str] = field(default_factory=list)
+    # A failed-rows file's sidecar: what the run that wrote it decided (``reading.carry``).
+    carried: Decisions | None = None
     _source: _Source | None = field(default=None, repr=False)
+    # Every header of the file, in order, when some are left out of ``columns`` (a re-run
+    # failed-rows file's old status/message columns); None when ``columns`` is all of them.
+    _all_columns: list[str] | None = field(default=None, repr=False)
 
     def iter_rows(self) -> Iterator[InputRow]:
         """Stream the data rows below the header; fully blank rows are skipped (not counted
         as rows) but row numbers keep counting, so they match what a person sees."""
         assert self._source is not None
-        columns = self.columns
+        columns = self._all_columns or self.columns
+        dropped = [c for c in columns if c not in set(self.columns)] if self._all_columns else []
         width = len(columns)
-        field_idx = [(f, columns.index(h)) for f, h in self.mapping.items()]
+        field_names = tuple(self.mapping)
+        field_idx = [columns.index(h) for h in self.mapping.values()]
         header_row = self.header_row
         for number, cells in self._source.records():
             if number <= header_row:
                 continue
-            if not any(c and not c.isspace() for c in cells):
+            if not "".join(cells).strip():
                 continue
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
@@ -68,7 +88,22 @@ class Table:
                         if pos >= MAX_COLUMNS:
                             raise InputError(_too_wide(str(self.path), number, pos + 1))
                         values[_unique(f"Column {get_column_letter(pos + 1)}", values)] = cells[pos]
-            yield InputRow(number, values, {f: cells[i] for f, i in field_idx})
+            for name in dropped:
+                del values[name]
+            picked = [cells[i] for i in field_idx]
+            yield InputRow(number, values, dict(zip(field_names, picked, strict=True)))
+
+    def iter_cells(self, fields: list[str]) -> Iterator[tuple[int, list[str]]]:
+        """``(row number, [cell of each field])`` for the same rows as ``iter_rows``, without
+        building the rows: a cheap pass over a few columns (validation's date-order pass)."""
+        assert self._source is not None
+        idx = [(self._all_columns or self.columns).index(self.mapping[f]) for f in fields]
+        header_row = self.header_row
+        for number, cells in self._source.records():
+            if number <= header_row or not "".join(cells).strip():
+                continue
+            n = len(cells)
+            yield number, [cells[i] if i < n else "" for i in idx]
 
     def edited(self, edits: Mapping[int, Mapping[str, str]], exclude: Iterable[int] = ()) -> Table:
         """This table with some cells replaced (row -> {header: new text}) and some rows left
@@ -124,16 +159,25 @@ def open_table(
     Raises ``InputError`` (one line, exit 2) when the file cannot be used.
     """
     path = Path(path)
+    carried = read_sidecar(path)
+    if carried is not None and not mapping and carried.mapping:
+        mapping = {header: f for f, header in carried.mapping.items()}  # the first run's
     if header_row is not None and header_row < 1:
         raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
     facts = inspect_file(path, encoding)
     source: _Source
+    warnings: list[str] = []
+    strict_xml = False
     if facts.format == "xlsx":
-        xsrc = XlsxSource(
-            path, sheet, lambda rows: max((recognised_count(r, mapping) for r in rows), default=0)
-        )
+
+        def probe(rows: list[list[str]]) -> set[str]:
+            return max((recognised_fields(r, mapping) for r in rows), key=len, default=set())
+
+        xsrc = XlsxSource(path, sheet, probe, kind=facts.kind or "xlsx", required=tuple(require))
         source, where = xsrc, f"{path} (sheet {xsrc.sheet!r})"
         table_sheet, delimiter = xsrc.sheet, None
+        warnings.extend(xsrc.warnings)
+        strict_xml = xsrc.strict
     else:
         csrc = CsvSource(path, facts)
         source, where = csrc, str(path)
@@ -167,12 +211,19 @@ def open_table(
         )
     data = [c for n, c in nonblank if n > header_row]
     if not data:
-        raise InputError(
+        raise EmptyInput(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
-            "below the header."
+            "below the header (a scheduled run with nothing to do: pass --allow-empty)."
         )
-    columns = _make_columns(header_cells, data, where)
+    all_columns = _make_columns(header_cells, data, where)
+    tool = carried.tool_columns if carried is not None else ()
+    tool = tuple(c for c in tool if c in all_columns) or looks_like_tool_columns(all_columns, data)
+    columns = [c for c in all_columns if c not in tool]
+    if mapping and carried is not None:
+        present = set(all_columns)  # a carried header the person renamed since: not forced
+        mapping = {h: f for h, f in mapping.items() if h in present or carried.mapping.get(f) != h}
     fields = resolve_mapping(columns, mapping, where=where)
+    _check_email_column(where, all_columns, fields, data, mapping, skip=tool)
     missing = [f for f in require if f not in fields]
     if missing:
         raise InputError(missing_columns_message(where, columns, missing, header_row))
@@ -186,7 +237,66 @@ def open_table(
         sheet=table_sheet,
         encoding=facts.encoding,
         delimiter=delimiter,
+        kind=facts.kind or facts.format,
+        strict_xml=strict_xml,
+        bad_bytes=facts.lenient,
+        warnings=warnings,
+        carried=carried,
         _source=source,
+        _all_columns=all_columns if tool else None,
+    )
+
+
+# "Jane Doe", "Doe, Jane", "Anne-Marie O'Neil": two or more words of letters.
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['.\-])*"
+_PERSON_NAME = re.compile(rf"^{_NAME_WORD}(?:[ ,]+{_NAME_WORD})+$")
+
+
+def _has_at(text: str) -> bool:
+    return "@" in text or "\uff20" in text
+
+
+def _check_email_column(
+    where: str,
+    columns: list[str],
+    fields: dict[str, str],
+    data: list[list[str]],
+    mapping: dict[str, str] | None,
+    *,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """A column named like an email column but holding names (no @ anywhere in the sample) is
+    not used: the run stops, naming the column that holds addresses and the exact ``--map``.
+    A column the person mapped with ``--map`` is trusted (its rows are checked one by one)."""
+    header = fields.get("email")
+    if header is None or header in (mapping or {}):
+        return
+    pos = columns.index(header)
+    sample = [row[pos].strip() for row in data if pos < len(row) and row[pos].strip()]
+    if len(sample) < 3 or any(_has_at(v) for v in sample):
+        return
+    if sum(1 for v in sample if _PERSON_NAME.match(v)) < 0.8 * len(sample):
+        return  # not names either: each row says what is wrong with its cell
+    holders = []
+    for i, col in enumerate(columns):
+        if col in skip:
+            continue
+        values = [row[i].strip() for row in data if i < len(row) and row[i].strip()]
+        if values and sum(map(_has_at, values)) >= 0.8 * len(values):
+            holders.append(col)
+    example = shown_value(sample[0])
+    head = (
+        f"{where}: column {header!r} is named like an email column but holds no addresses "
+        f"(e.g. {example!r}, no @)"
+    )
+    if holders:
+        raise InputError(
+            f"{head}; column {holders[0]!r} holds email addresses: run again with "
+            f'--map "{holders[0]}=email".'
+        )
+    raise InputError(
+        f"{head}, and no other column holds email addresses: add the learners' emails, or map "
+        'the column that has them with --map "Header=email".'
     )
 
 

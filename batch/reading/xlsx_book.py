@@ -26,6 +26,10 @@ from batch.reading.xlsx_fast import sheet_rows
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+# "Strict Open XML Spreadsheet" (an Excel "Save as" choice) names the same elements under
+# other namespaces; the structure is the same, so the namespaces are all that changes.
+STRICT_NS = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
+_STRICT_REL_NS = "{http://purl.oclc.org/ooxml/officeDocument/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _WORKSHEET_TYPE = "/worksheet"
 # Zip bombs: a part that unpacks past these is refused before a byte of it is parsed. Real
@@ -75,6 +79,15 @@ class XlsxBook:
             raise BookError(type(exc).__name__) from None
         self._strings: list[str] | None = None
 
+    @property
+    def strict(self) -> bool:
+        """True for a Strict Open XML workbook."""
+        return self.ns == STRICT_NS
+
+    @property
+    def has_percent_styles(self) -> bool:
+        return bool(self.styles.percents)
+
     def close(self) -> None:
         self.zip.close()
 
@@ -87,6 +100,9 @@ class XlsxBook:
         if book_part not in names:
             book_part = next(n for n in names if n.startswith("xl/workbook") and n.endswith(".xml"))
         root = fromstring(self.zip.read(book_part))
+        self.ns = STRICT_NS if root.tag.startswith(STRICT_NS) else _NS
+        rel_ns = _STRICT_REL_NS if self.ns == STRICT_NS else _REL_NS
+        _NS_ = self.ns
         rels_part = posixpath.join(
             posixpath.dirname(book_part), "_rels", posixpath.basename(book_part) + ".rels"
         )
@@ -98,12 +114,12 @@ class XlsxBook:
             else:
                 target = posixpath.normpath(posixpath.join(posixpath.dirname(book_part), target))
             targets[rel.get("Id", "")] = (rel.get("Type", ""), target)
-        pr = root.find(f"{_NS}workbookPr")
+        pr = root.find(f"{_NS_}workbookPr")
         date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
         epoch = MAC_EPOCH if date1904 else WINDOWS_EPOCH
         sheets = []
-        for sheet in root.iter(f"{_NS}sheet"):
-            kind, part = targets.get(sheet.get(f"{_REL_NS}id", ""), ("", ""))
+        for sheet in root.iter(f"{_NS_}sheet"):
+            kind, part = targets.get(sheet.get(f"{rel_ns}id", ""), ("", ""))
             if kind.endswith(_WORKSHEET_TYPE) and part in names:
                 sheets.append(SheetInfo(sheet.get("name", ""), sheet.get("state", "visible"), part))
         return sheets, epoch
@@ -114,11 +130,12 @@ class XlsxBook:
         except KeyError:
             return NumberStyles(frozenset(), frozenset(), frozenset())
         custom = {
-            int(f.get("numFmtId", "0")): f.get("formatCode", "") for f in root.iter(f"{_NS}numFmt")
+            int(f.get("numFmtId", "0")): f.get("formatCode", "")
+            for f in root.iter(f"{self.ns}numFmt")
         }
         dates, timedeltas, percents = set(), set(), set()
-        xfs = root.find(f"{_NS}cellXfs")
-        for idx, xf in enumerate(xfs.iter(f"{_NS}xf") if xfs is not None else ()):
+        xfs = root.find(f"{self.ns}cellXfs")
+        for idx, xf in enumerate(xfs.iter(f"{self.ns}xf") if xfs is not None else ()):
             fmt_id = int(xf.get("numFmtId", "0"))
             code = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id, "General")
             if is_date_format(code):
@@ -135,13 +152,17 @@ class XlsxBook:
             out: list[str] = []
             if "xl/sharedStrings.xml" in self.zip.namelist():
                 with self.zip.open("xl/sharedStrings.xml") as src:
-                    out = list(_iter_shared_strings(src))
+                    out = list(_iter_shared_strings(src, self.ns))
             self._strings = out
         return self._strings
 
     def rows(self, sheet: SheetInfo) -> Iterator[tuple[int, list[str]]]:
         return sheet_rows(
-            lambda: self.zip.open(sheet.part), self.shared_strings(), self.styles, self.epoch
+            lambda: self.zip.open(sheet.part),
+            self.shared_strings(),
+            self.styles,
+            self.epoch,
+            ns=self.ns,
         )
 
 
@@ -155,8 +176,8 @@ def _check_sizes(zf: zipfile.ZipFile) -> None:
             )
 
 
-def _iter_shared_strings(src: IO[bytes]) -> Iterator[str]:
-    si, t, r = f"{_NS}si", f"{_NS}t", f"{_NS}r"
+def _iter_shared_strings(src: IO[bytes], ns: str = _NS) -> Iterator[str]:
+    si, t, r = f"{ns}si", f"{ns}t", f"{ns}r"
     for _, elem in iterparse(src):
         if elem.tag == si:
             parts = [elem.findtext(t) or ""]

@@ -14,7 +14,7 @@ from xml.etree.ElementTree import iterparse
 
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
-from batch.reading.cells import cell_text, number_text
+from batch.reading.cells import EMPTY_EXCEL_DATE, cell_text, number_text
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _ROW, _C, _V, _IS, _T, _R = (_NS + t for t in ("row", "c", "v", "is", "t", "r"))
@@ -38,13 +38,21 @@ def _column_index(ref: str) -> int:
 
 
 def sheet_rows(
-    source: Callable[[], IO[bytes]], strings: list[str], styles: Any, epoch: Any
+    source: Callable[[], IO[bytes]],
+    strings: list[str],
+    styles: Any,
+    epoch: Any,
+    *,
+    ns: str = _NS,
 ) -> Iterator[tuple[int, list[str]]]:
     """``(excel_row_number, texts)`` for every row element of the sheet, in order.
 
     A formula Excel never calculated has no cached ``<v>`` and reads as "" (see xlsx_source).
     """
+    _ROW, _C, _V, _IS, _T, _R = (ns + t for t in ("row", "c", "v", "is", "t", "r"))  # noqa: N806
+    _SHEET_DATA = ns + "sheetData"  # noqa: N806
     dates, timedeltas, percents = styles.dates, styles.timedeltas, styles.percents
+    zero_day = EMPTY_EXCEL_DATE if epoch.year < 1900 else None  # the 1900 system's day 0
 
     def text_of(c: Any) -> str:
         kind = c.get("t", "n")
@@ -55,7 +63,7 @@ def sheet_rows(
             parts = [node.findtext(_T) or ""]  # plain <t>
             parts += [r.findtext(_T) or "" for r in node.iter(_R)]  # rich-text runs
             return "".join(parts)
-        raw = c.findtext(_V)
+        raw: str | None = c.findtext(_V)
         if not raw:
             return ""
         if kind == "s":
@@ -64,6 +72,8 @@ def sheet_rows(
             style = int(c.get("s", 0))
             number = float(raw)
             if style in dates:
+                if number == 0 and zero_day is not None and style not in timedeltas:
+                    return zero_day
                 try:
                     value = from_excel(number, epoch, timedelta=style in timedeltas)
                 except (OverflowError, ValueError):

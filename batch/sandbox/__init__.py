@@ -17,11 +17,15 @@ Choices where ALM is undocumented ([?] in alm-api.md), all visible to clients:
 - Deleted users are gone from the API: not listed by GET /users, not found by
   ``ids=email:``, 404 by id; only the users export CSV shows them (state DELETED, dateDeleted).
 - One ``email:`` per ``ids`` (``multi_email_lookup`` allows several).
-- Already enrolled: 409 CONFLICT "Already enrolled" (``already_enrolled_status=200`` instead
-  answers 200 with the existing enrollment). Grades need an enrollment: 400 "Learner not
+- Already enrolled: 409 CONFLICT "Already enrolled" (``already_enrolled_status=400``: a 400
+  saying so; ``200``: the existing enrollment). Grades need an enrollment: 400 "Learner not
   enrolled" otherwise. Suspended users, retired courses/instances: 400 with a clear title.
-- userModuleGrade accepts the derived ``courseModule`` id and the raw loResource id; success
-  is 200 with the learningObjectResourceGrade (or 204, ``grade_success_status``).
+- userModuleGrade: the default profile accepts the derived ``courseModule`` id and the raw
+  loResource id, the instance as relationship, attribute or absent, course type ``course``;
+  success is 200 with the learningObjectResourceGrade (``grade_success_status``: 201, or 202 /
+  204 without a body). Other profiles (``SandboxConfig(profile=...)``, ``batch.sandbox.profiles``)
+  accept one body and answer the others with ALM's 400 naming the field, or play the other
+  undocumented answers (already enrolled, the export file URL, 403 on writes).
 - Hourly buckets answer ``x-rate-limit: 500r/h`` (``r/m`` for the per-minute verb buckets);
   ``x-burst`` is the bucket's capacity.
 
@@ -52,7 +56,8 @@ An enrollment may give ``dateCompleted`` for grades that carry no date of their 
 ``state`` is never read: it is derived from the grades (COMPLETED when every Content module of
 the instance has a completed grade, STARTED when some module is graded, else ENROLLED).
 Every module exists in every instance of its course: the loResource id is
-``<instanceId>_<moduleId>_0`` and the courseModule id ``<courseNum><moduleId>0``.
+``<instanceId>_<moduleId>_<n>`` and the courseModule id ``<courseNum><moduleId><n>``, with ``n``
+the config's ``resource_index`` (0; 1 in the ``resource-index-1`` profile).
 """
 
 from __future__ import annotations

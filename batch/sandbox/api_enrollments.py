@@ -2,7 +2,7 @@
 
 Enrolling answers 200 with the enrollment. Choices where ALM is undocumented [?]:
 - already enrolled in any instance of the learning object: 409 ``CONFLICT`` "Already enrolled"
-  (``already_enrolled_status=200`` answers 200 with the existing enrollment instead);
+  (``already_enrolled_status=400``: a 400 saying so; ``200``: the existing enrollment);
 - ``loInstanceId`` omitted: the default instance;
 - unknown user or learning object: 404; suspended user, retired course or instance, an
   instance of another learning object, a learning object type that cannot be enrolled: 400.
@@ -134,6 +134,11 @@ def enroll(req: Request) -> Response:
                     "Already enrolled",
                     f"user {user.id} is already enrolled in {course.id} "
                     f"(instance {existing.instance_id})",
+                )
+            if sb.config.already_enrolled_status == 400:
+                raise bad_request(
+                    "Bad Request",
+                    f"User is already enrolled in the learning object {course.id}",
                 )
             return Response(200, {"data": render.enrollment(existing, world, sb.api_root)})
         enrollment = world.add_enrollment(user.id, course, instance, datetime.now(UTC))

@@ -6,14 +6,18 @@ Accepted payload (relationship ``data`` values are arrays, as in Adobe's sample)
   ``score``/``minScore``/``maxScore`` (score within the bounds), ``started``/``completed``/
   ``success`` booleans (``completed`` defaults to true);
 - ``learner``: ``[{"id": <the path user>, "type": "user"}]``;
-- ``course``: ``[{"id": "7968486" or "course:7968486", "type": "course"}]``;
-- ``module``: ``[{"id": "<courseNum><moduleNum><n>", "type": "courseModule"}]`` (derived from
-  loResource ``course:<courseNum>_<inst>_<moduleNum>_<n>``) or the raw loResource id with type
-  ``learningObjectResource``;
-- the instance, optionally, as ``relationships.loInstance`` ``[{"id": "course:1_2", "type":
-  "learningObjectInstance"}]`` or ``attributes.loInstanceId``; else the learner's enrollment.
+- ``course``: ``[{"id": "7968486" or "course:7968486", "type": <grade_course_type>}]``;
+- ``module``: ``[{"id": "<courseNum><moduleNum><n>", "type": "courseModule"}]`` (the sandbox's
+  courseModule ids, built from its loResource ``course:<courseNum>_<inst>_<moduleNum>_<n>``) or
+  the raw loResource id with type ``learningObjectResource``;
+- the instance as ``relationships.loInstance`` ``[{"id": "course:1_2", "type":
+  "learningObjectInstance"}]`` or ``attributes.loInstanceId``, or absent (the learner's
+  enrollment).
+Which of these this sandbox accepts is its config's (``grade_module``, ``grade_instance``,
+``grade_course_type``, set by profiles): "any" accepts every form, as the default profile does.
 Every refusal is a 400 whose ``source.info`` names the field ("Missing Param" / "Field Type
-incorrect" style). Success: ``grade_success_status`` (200 with the grade object, or 204).
+incorrect: incorrect relation type - ..." style), checked before any data. Success:
+``grade_success_status`` (200/201 with the grade object, 202/204 without a body).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from batch.sandbox import render
+from batch.sandbox.config import SandboxConfig
 from batch.sandbox.failures import bad_request, field_type_incorrect, missing_param, not_found
 from batch.sandbox.routing import Request, Response
-from batch.sandbox.world import CourseRec, EnrollmentRec, GradeRec, World, iso
+from batch.sandbox.world import CourseRec, EnrollmentRec, GradeRec, World, iso, lo_resource_id
 
 FUTURE_SKEW = timedelta(minutes=5)
 
@@ -47,10 +52,11 @@ def post_grade(req: Request) -> Response:
     course_ref = _one(rels, "course", required=True)
     module_ref = _one(rels, "module", required=True)
     instance_ref = _one(rels, "loInstance", required=False)
-    grade = _grade_fields(attrs)
-    user_id = req.params["id"]
     if learner is None or course_ref is None or module_ref is None:  # pragma: no cover
         raise missing_param("relationships")
+    _check_body(sb.config, module_ref, course_ref, instance_ref, attrs)
+    grade = _grade_fields(attrs)
+    user_id = req.params["id"]
     if learner["type"] != "user":
         raise field_type_incorrect(f"incorrect relation type - learner: {learner['type']!r}")
     if learner["id"] != user_id:
@@ -64,7 +70,7 @@ def post_grade(req: Request) -> Response:
             raise not_found(f"user {user_id} not found")
         if user.state != "ACTIVE":
             raise bad_request("User not active", f"user {user_id} is {user.state.lower()}")
-        course = _course(world, course_ref)
+        course = _course(world, course_ref, sb.config.grade_course_type)
         enrollment = _enrollment(world, user_id, course, instance_ref, attrs)
         resource_id = _module(world, course, enrollment, module_ref)
         record = GradeRec(resource_id=resource_id, user_id=user_id, **grade)
@@ -78,9 +84,40 @@ def post_grade(req: Request) -> Response:
             score=record.score,
             double=double,
         )
-        if sb.config.grade_success_status == 204:
-            return Response(204, None)
-        return Response(200, {"data": render.grade(resource_id, user_id, record)})
+        status = sb.config.grade_success_status
+        if status in (202, 204):
+            return Response(status, None)
+        return Response(status, {"data": render.grade(resource_id, user_id, record)})
+
+
+MODULE_TYPES = {"courseModule": "courseModule", "loResource": "learningObjectResource"}
+
+
+def _check_body(
+    cfg: SandboxConfig,
+    module_ref: dict[str, str],
+    course_ref: dict[str, str],
+    instance_ref: dict[str, str] | None,
+    attrs: dict[str, Any],
+) -> None:
+    """Refuse a body this ALM does not take, as ALM does: a 400 naming the field."""
+    if cfg.grade_module == "none" or (
+        cfg.grade_module != "any" and module_ref["type"] != MODULE_TYPES[cfg.grade_module]
+    ):
+        raise field_type_incorrect(f"incorrect relation type - module: {module_ref['type']!r}")
+    if course_ref["type"] != cfg.grade_course_type:
+        raise field_type_incorrect(f"incorrect relation type - course: {course_ref['type']!r}")
+    has_attribute = "loInstanceId" in attrs
+    if cfg.grade_instance in ("none", "attribute") and instance_ref is not None:
+        raise field_type_incorrect(
+            "incorrect relation type - loInstance: not a relationship of userModuleGrade"
+        )
+    if cfg.grade_instance in ("none", "relationship") and has_attribute:
+        raise field_type_incorrect("unknown attribute - loInstanceId")
+    if cfg.grade_instance == "relationship" and instance_ref is None:
+        raise missing_param("loInstance")
+    if cfg.grade_instance == "attribute" and not has_attribute:
+        raise missing_param("loInstanceId")
 
 
 def _one(rels: dict[str, Any], name: str, *, required: bool) -> dict[str, str] | None:
@@ -169,8 +206,8 @@ def _grade_fields(attrs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _course(world: World, ref: dict[str, str]) -> CourseRec:
-    if ref["type"] != "course":
+def _course(world: World, ref: dict[str, str], course_type: str) -> CourseRec:
+    if ref["type"] != course_type:
         raise field_type_incorrect(f"incorrect relation type - course: {ref['type']!r}")
     num = ref["id"].removeprefix("course:")
     if not num.isdigit():
@@ -224,7 +261,7 @@ def _module(world: World, course: CourseRec, enrollment: EnrollmentRec, ref: dic
             raise bad_request(
                 "Invalid module", f"module: {ref['id']} is not a module of {course.id}"
             )
-        return f"{enrollment.instance_id}_{module.id}_0"
+        return lo_resource_id(enrollment.instance_id, module.id, world.resource_index)
     if ref["type"] == "learningObjectResource":
         resource = world.resources.get(ref["id"])
         if resource is None or resource.course.id != course.id:

@@ -121,7 +121,11 @@ def _render(req: Request, job: Job) -> dict[str, Any]:
         "status": {"code": code},
     }
     if code == "Completed":
-        attrs["url"] = f"{sb.base_url}/_sandbox/downloads/{job.id}.csv"
+        url = f"{sb.base_url}/_sandbox/downloads/{job.id}.csv"
+        if sb.config.job_url_at == "nested":  # the docs never name the attribute
+            attrs["result"] = {"files": [{"name": f"users-{job.id}.csv", "href": url}]}
+        else:
+            attrs["url"] = url
         attrs["dateCompleted"] = iso(datetime.now(UTC))
     return {
         "id": job.id,

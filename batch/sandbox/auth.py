@@ -94,7 +94,7 @@ class TokenStore:
         return {
             "access_token": access_token,
             "client_id": self._config().client_id,
-            "scope": SCOPE,
+            "scope": "admin:read" if self._config().writes_forbidden else SCOPE,
             "role": "admin",
             "account_id": self._account_id,
             "user_id": "15263400",

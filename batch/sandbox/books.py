@@ -21,6 +21,9 @@ class Books:
         with self._lock:
             self._calls: dict[str, int] = {}
             self._statuses: dict[str, int] = {}
+            # "POST /users/{id}/userModuleGrade" -> {"400": n}: the endpoints' own answers
+            # (injected faults, lost responses and 429s are counted apart).
+            self._endpoint_statuses: dict[str, dict[str, int]] = {}
             self._counters = {
                 "throttled": 0,
                 "early_requests": 0,
@@ -40,6 +43,11 @@ class Books:
         with self._lock:
             key = str(code)
             self._statuses[key] = self._statuses.get(key, 0) + 1
+
+    def endpoint_status(self, endpoint: str, code: int) -> None:
+        with self._lock:
+            counts = self._endpoint_statuses.setdefault(endpoint, {})
+            counts[str(code)] = counts.get(str(code), 0) + 1
 
     def add(self, counter: str, n: int = 1) -> None:
         with self._lock:
@@ -82,6 +90,7 @@ class Books:
             out: dict[str, Any] = {
                 "calls": dict(self._calls),
                 "statuses": dict(self._statuses),
+                "endpoint_statuses": {k: dict(v) for k, v in self._endpoint_statuses.items()},
                 "grades": [dict(g) for g in self._grades.values()],
             }
             out.update(self._counters)

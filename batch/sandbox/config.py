@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
+from batch.sandbox.profiles import DEFAULT_PROFILE, profile_changes
+
 DEMO_CLIENT_ID = "alm-batch-sandbox-client"
 DEMO_CLIENT_SECRET = "sandbox-secret-not-for-production"
 DEMO_REFRESH_TOKEN = "sandbox-refresh-token-0001"
@@ -56,11 +58,29 @@ class SandboxConfig:
     random_seed: int = 0
 
     # --- behaviour choices where ALM is undocumented ([?] in alm-api.md) ---------------------
-    already_enrolled_status: int = 409  # 409 CONFLICT body; 200 returns the existing enrollment
-    grade_success_status: int = 200  # 200 with the grade object, or 204 without a body
+    # A named preset of the fields below (batch.sandbox.profiles); its values win over the
+    # defaults when the config is built. Fixed once a sandbox serves.
+    profile: str = "default"
+    already_enrolled_status: int = 409  # 409 CONFLICT; 400 with a message; 200 the enrollment
+    grade_success_status: int = 200  # 200/201 with the grade object; 202/204 without a body
+    # The grade body this ALM accepts (its own reading, not the client's list of shapes):
+    # module "any" | "courseModule" | "loResource" | "none" (nothing is accepted);
+    # instance "any" | "none" | "relationship" (loInstance) | "attribute" (loInstanceId);
+    # course type: the one type accepted for the course relationship.
+    grade_module: str = "any"
+    grade_instance: str = "any"
+    grade_course_type: str = "course"
+    resource_index: int = 0  # the last part of loResource ids: course:1_2_3_<index>
+    job_url_at: str = "url"  # the export job's file URL: attributes.url, or "nested"
+    writes_forbidden: bool = False  # every write answers 403 (a token without admin:write)
     multi_email_lookup: bool = False  # ids=email:a,email:b in one call (400 when False)
     job_delay: float = 30.0  # sandbox seconds before a users export job is Completed
     jobs_per_day: int = 100  # job submissions per sandbox day (ALM: a daily quota)
+
+    def __post_init__(self) -> None:
+        if self.profile != DEFAULT_PROFILE:
+            for key, value in profile_changes(self.profile).items():
+                setattr(self, key, value)
 
     def updated(self, changes: dict[str, Any]) -> SandboxConfig:
         """A copy with ``changes`` applied, coerced to the field types; unknown keys raise."""
@@ -90,10 +110,19 @@ class SandboxConfig:
                 raise ValueError(f"{f.name} must be > 0")
             if f.name.endswith("_burst") and getattr(self, f.name) < 1:
                 raise ValueError(f"{f.name} must be >= 1")
-        if self.already_enrolled_status not in (200, 409):
-            raise ValueError("already_enrolled_status must be 200 or 409")
-        if self.grade_success_status not in (200, 204):
-            raise ValueError("grade_success_status must be 200 or 204")
+        if self.already_enrolled_status not in (200, 400, 409):
+            raise ValueError("already_enrolled_status must be 200, 400 or 409")
+        if self.grade_success_status not in (200, 201, 202, 204):
+            raise ValueError("grade_success_status must be 200, 201, 202 or 204")
+        profile_changes(self.profile)  # raises for an unknown name
+        if self.grade_module not in ("any", "courseModule", "loResource", "none"):
+            raise ValueError("grade_module must be any, courseModule, loResource or none")
+        if self.grade_instance not in ("any", "none", "relationship", "attribute"):
+            raise ValueError("grade_instance must be any, none, relationship or attribute")
+        if not 0 <= self.resource_index <= 9:
+            raise ValueError("resource_index must be between 0 and 9")
+        if self.job_url_at not in ("url", "nested"):
+            raise ValueError("job_url_at must be url or nested")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``GET /_sandbox/config``)."""

@@ -29,8 +29,11 @@ _INSTANCE_ID = re.compile(r"^(course|learningProgram|certification|jobAid):(\d+)
 
 
 def default_seed_dir() -> Path:
-    """The repository's ``sample_data`` directory (the package is installed editable)."""
-    return Path(__file__).resolve().parents[2] / "sample_data"
+    """The sample data shipped inside the package (``batch/sandbox/data``): the seed, the
+    sample file and its README, so ``alm-batch demo``, ``sandbox`` and ``serve --sandbox``
+    work from any folder after ``pip install .``. A copy of the repository's ``sample_data/``
+    (a test keeps them byte-equal)."""
+    return Path(__file__).resolve().parent / "data"
 
 
 def load_seed(path: str | Path) -> SeedData:

@@ -69,7 +69,7 @@ class Sandbox:
         # A copy: the caller's object may be edited later without half-applying to us.
         self.config = dataclasses.replace(config) if config is not None else SandboxConfig()
         self.config.validate()
-        self.world = World(seed)
+        self.world = World(seed, resource_index=self.config.resource_index)
         self.bookkeeper = Books()
         self.clock = SandboxClock(self.config.time_scale)
         self.limiter = RateLimiter(self.config, self.clock)
@@ -167,6 +167,11 @@ class Sandbox:
         with self._config_lock:
             old = self.config
             new = old.updated(changes)
+            if new.resource_index != old.resource_index:
+                raise ValueError(
+                    "resource_index (set by a profile) is fixed once the sandbox is built; "
+                    "start another sandbox with the profile instead"
+                )
             if new.time_scale != old.time_scale:
                 self.clock.set_scale(new.time_scale)
             if new.random_seed != old.random_seed:
@@ -184,7 +189,7 @@ class Sandbox:
 
     def reset_world(self) -> None:
         """Back to the seed: users, enrollments and grades as loaded (books untouched)."""
-        world = World(self._seed)
+        world = World(self._seed, resource_index=self.config.resource_index)
         self.world = world
 
 
@@ -273,6 +278,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if known:
                     raise ApiFailure(405, "Method Not Allowed", f"{req.method} {req.path}")
                 raise ApiFailure(404, "Not Found", f"no such endpoint {req.method} {req.path}")
+            if found.write and cfg.writes_forbidden:
+                raise ApiFailure(
+                    403,
+                    "Forbidden",
+                    "the access token does not have the scope this call needs (admin:write)",
+                )
             resp = found.handler(req)
             if found.write and sb.faults.roll(cfg.lost_response_rate):
                 sb.bookkeeper.add("lost_responses")
@@ -285,6 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiFailure as failure:
             resp = Response(failure.status, failure.body())
         resp.headers.update(limit_headers)
+        sb.bookkeeper.endpoint_status(f"{req.method} {template}", resp.status)
         self._send(resp)
 
     def _inject_faults(self, cfg: SandboxConfig) -> bool:

@@ -138,9 +138,12 @@ def course_module_id(course_num: str, module_id: str, index: int = 0) -> str:
 class World:
     """All ALM objects of one sandbox, indexed, behind ``lock``."""
 
-    def __init__(self, seed: SeedData) -> None:
+    def __init__(self, seed: SeedData, *, resource_index: int = 0) -> None:
         check_seed(seed)
         self.lock = threading.RLock()
+        # The last part of every loResource id (``course:1_2_3_<n>``): 0 unless a profile says
+        # otherwise (ALM's own examples show _1 too).
+        self.resource_index = resource_index
         account = seed.get("account") or {}
         self.account_id = str(account.get("id", "104510"))
         self.account_name = str(account.get("name", "Sandbox Account"))
@@ -158,11 +161,11 @@ class World:
         self.courses: dict[str, CourseRec] = {}
         self.resources: dict[str, ResourceRef] = {}
         for raw in seed.get("learningObjects", []):
-            course = _course_from_seed(raw)
+            course = _course_from_seed(raw, resource_index)
             self.courses[course.id] = course
             for inst in course.instances:
                 for module in course.modules:
-                    rid = lo_resource_id(inst.id, module.id)
+                    rid = lo_resource_id(inst.id, module.id, resource_index)
                     inst.resource_ids.append(rid)
                     self.resources[rid] = ResourceRef(rid, course, inst, module)
         self.course_order: list[CourseRec] = sorted(
@@ -267,7 +270,7 @@ class World:
         # A grade without its own date takes the enrollment's dateCompleted (seed shorthand).
         fallback = parse_time(raw.get("dateCompleted"))
         for g in raw.get("grades", []):
-            rid = lo_resource_id(instance_id, str(g["moduleId"]))
+            rid = lo_resource_id(instance_id, str(g["moduleId"]), self.resource_index)
             score = g.get("score")
             enrollment.grades[rid] = GradeRec(
                 resource_id=rid,
@@ -301,7 +304,7 @@ def _user_from_seed(raw: dict[str, Any]) -> UserRec:
     )
 
 
-def _course_from_seed(raw: dict[str, Any]) -> CourseRec:
+def _course_from_seed(raw: dict[str, Any], resource_index: int = 0) -> CourseRec:
     lo_id = str(raw["id"])
     lo_type, num = lo_id.split(":", 1)
     modules = [
@@ -336,5 +339,5 @@ def _course_from_seed(raw: dict[str, Any]) -> CourseRec:
         modules=modules,
         instances=instances,
     )
-    course.by_course_module_id = {course_module_id(num, m.id): m for m in modules}
+    course.by_course_module_id = {course_module_id(num, m.id, resource_index): m for m in modules}
     return course

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from batch.dates import DateProblem
 from batch.models import CourseRef
@@ -25,7 +26,7 @@ _ANGLE = re.compile(r"^[^<>]*<([^<>]+)>\s*$")
 
 def parse_email(text: str) -> str:
     """Trimmed email address (``Jane <jane@x.com>`` and ``mailto:`` are unwrapped)."""
-    value = text.strip()
+    value = _clean_email(text)
     m = _ANGLE.match(value)
     if m:
         value = m[1].strip()
@@ -43,6 +44,19 @@ def parse_email(text: str) -> str:
     raise CellProblem("is not a valid email address", example)
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
+_ODD_SPACES = re.compile("[\u00a0\u2007\u202f\u2000-\u200a\u205f\u3000]")
+
+
+def _clean_email(text: str) -> str:
+    """An address as pasted: NFKC (full-width @ and letters made plain, a Mac's decomposed
+    accents composed), zero-width characters dropped, odd spaces made plain, trimmed."""
+    if text.isascii():
+        return text.strip()
+    value = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    return _ODD_SPACES.sub(" ", value).strip()
+
+
 _COURSE_ID = re.compile(r"^(?:course\s*:\s*)?(\d+)$", re.IGNORECASE)
 _OTHER_LO = re.compile(r"^(learningProgram|certification|jobAid)\s*:\s*\d+$", re.IGNORECASE)
 _WS = re.compile(r"\s+")
@@ -50,8 +64,8 @@ _WS = re.compile(r"\s+")
 
 def parse_course(text: str) -> CourseRef:
     """A course name, ``course:123`` or ``123`` (normalised to ``course:123``)."""
-    value = _WS.sub(" ", text).strip()
-    m = _COURSE_ID.match(value)
+    value = _WS.sub(" ", text if text.isascii() else unicodedata.normalize("NFC", text)).strip()
+    m = _COURSE_ID.match(value if value.isascii() else unicodedata.normalize("NFKC", value))
     if m:
         return CourseRef(text=value, course_id=f"course:{int(m[1])}")
     if _OTHER_LO.match(value):

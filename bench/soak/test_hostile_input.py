@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from batch.report_layout import needs_neutralising
+from batch.reporting.layout import needs_neutralising
 from bench.soak import craft
 from bench.soak.runner import MEMORY_LIMIT, CliResult, run_cli
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batch.models import RowResult, RunSummary
-from batch.report_layout import Cell, neutralise, severity
-from batch.summary import summary_json
+from batch.reporting.layout import Cell, neutralise, severity
+from batch.reporting.summary import summary_json
 
 JSON_FORMAT_NAME = "alm-batch report"
 JSON_FORMAT_VERSION = 1
@@ -79,6 +79,8 @@ def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
         "course_id": result.course_id,
         "instance_id": result.instance_id,
         "module_ids": list(result.module_ids),
+        "date_completed": result.date_completed,
+        "score": result.score,
         "action": result.action,
     }
     if live:

@@ -31,6 +31,9 @@ _SECRET_MARKERS = (
     "cookie",
 )
 _TOP_ENDPOINTS = 3
+# Options that hold a number of seconds: people read them in words ("24 h", "10 min").
+_DURATION_OPTIONS = frozenset({"cache_ttl", "give_up_after", "token_ttl", "max_retry_after"})
+REPORT_LABELS = ("Report file", "Failed-rows file")
 
 
 def is_secret_key(key: str) -> bool:
@@ -98,6 +101,8 @@ def exit_meaning(summary: RunSummary) -> str:
     """One sentence on what the exit code means for this run (what to do next)."""
     code = summary.exit_status
     if code == ExitStatus.OK:
+        if not summary.rows:
+            return "nothing to do: the file has no data rows"
         if summary.counts.get("valid"):
             return "the file is valid, but it was not checked against ALM (--offline)"
         return "every row is ready for the live run" if summary.dry_run else "every row ended well"
@@ -106,11 +111,20 @@ def exit_meaning(summary: RunSummary) -> str:
         rows = "1 row needs" if n == 1 else f"{n:,} rows need"
         where = "the failed-rows file" if len(summary.report_paths) > 1 else "the report"
         return f"{rows} attention: see {where}"
+    if code == ExitStatus.RETRYABLE:
+        n = failed_rows(summary)
+        rows = "1 row" if n == 1 else f"{n:,} rows"
+        return (
+            f"{rows} could not be written because ALM kept failing (temporary errors that "
+            "outlasted the retries); nothing to fix in the file: run the same command again "
+            "later"
+        )
     if code == ExitStatus.USAGE:
         return "usage, configuration or unreadable input; nothing was written to ALM"
     if code == ExitStatus.ABORTED:
         return (
-            "ALM stopped the run (authentication refused or API unreachable); "
+            "ALM stopped the run (authentication refused, write scope missing, every grade "
+            "body refused, or API unreachable); "
             "the report shows what was done"
         )
     if code == ExitStatus.INTERRUPTED:
@@ -144,12 +158,34 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "api_calls_total": sum(summary.api_calls.values()),
         "api_calls": dict(summary.api_calls),
         "throttled": summary.throttled,
+        **({"grade_body": summary.grade_body} if summary.grade_body else {}),
         "estimate_seconds": _json_value(summary.estimate_seconds),
+        "estimate_basis": summary.estimate_basis,
+        "actual_seconds": _json_value(summary.actual_seconds),
         "options": safe_options(summary.options),
-        "report_paths": list(summary.report_paths),
+        "reports": report_files(summary),
+        "report_paths": list(summary.report_paths),  # unlabelled; kept for existing scripts
         "exit_status": int(summary.exit_status),
         "exit_meaning": exit_meaning(summary),
     }
+
+
+def report_files(summary: RunSummary) -> dict[str, str | None]:
+    """The files a run wrote, labelled: ``{"report": ..., "failed_rows": ... or None}``.
+
+    ``summary.report_paths`` holds the report first and the failed-rows file second, only
+    when a row failed (``write_reports`` fills it).
+    """
+    paths = summary.report_paths
+    return {
+        "report": paths[0] if paths else None,
+        "failed_rows": paths[1] if len(paths) > 1 else None,
+    }
+
+
+def is_duration_option(key: str) -> bool:
+    """True for options that hold seconds (``cache_ttl``, ``give_up_after``...)."""
+    return key in _DURATION_OPTIONS or key.endswith(("_seconds", "_ttl"))
 
 
 def human_duration(seconds: float) -> str:
@@ -174,16 +210,22 @@ def _plural(n: int, word: str) -> str:
 
 def _writes_line(summary: RunSummary) -> str:
     planned = summary.writes_planned
+    est = summary.estimate_seconds
     if summary.dry_run:
         line = "writes: none made (dry run)"
         if planned:
             line += f"; the live run needs {_plural(planned, 'write')}"
-            est = summary.estimate_seconds
             if est is not None and est > 0:
-                rate = planned / est * 60
-                line += f", about {human_duration(est)} at {rate:,.0f} writes/min"
+                line += f", about {human_duration(est)}"
+                if summary.estimate_basis:
+                    line += f" ({summary.estimate_basis})"
         return line
-    return f"writes: {summary.writes_made:,} made of {planned:,} planned"
+    line = f"writes: {summary.writes_made:,} made of {planned:,} planned"
+    if summary.actual_seconds is not None and planned:
+        line += f"; took {human_duration(summary.actual_seconds)}"
+        if est is not None and est > 0:
+            line += f" (estimated {human_duration(est)})"
+    return line
 
 
 def _calls_line(summary: RunSummary) -> str:
@@ -237,6 +279,8 @@ def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     lines.append(_writes_line(summary))
     lines.append(_calls_line(summary))
     lines.append(f"429s met: {summary.throttled:,}")
+    if summary.grade_body:
+        lines.append(f"grade body: {summary.grade_body}")
     labels = ("report", "failed rows")
     for i, path in enumerate(summary.report_paths):
         lines.append(f"{labels[min(i, 1)]}: {path}")
@@ -257,7 +301,7 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
         ("Mode", "dry run (nothing written to ALM)" if summary.dry_run else "live"),
         ("Started", data["started_at"]),
         ("Ended", data["ended_at"]),
-        ("Duration (s)", data["duration_seconds"]),
+        ("Duration", _duration_cell(data["duration_seconds"])),
         ("Rows", summary.rows),
         ("", None),
         ("Rows per status", None),
@@ -273,8 +317,14 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     )
     rows.extend((f"  {name}", n) for name, n in data["api_calls"].items())
     rows.append(("429s met", summary.throttled))
+    if summary.grade_body:
+        rows.append(("grade body", summary.grade_body))
     if summary.estimate_seconds is not None:
         rows.append(("Live run estimate", human_duration(summary.estimate_seconds)))
+        if summary.estimate_basis:
+            rows.append(("Estimate basis", summary.estimate_basis))
+    if summary.actual_seconds is not None and not summary.dry_run:
+        rows.append(("Live run took", human_duration(summary.actual_seconds)))
     rows.extend(
         [
             ("Exit code", int(summary.exit_status)),
@@ -283,14 +333,20 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
             ("Options", None),
         ]
     )
-    rows.extend((f"  {key}", _option_cell(value)) for key, value in data["options"].items())
+    rows.extend((f"  {key}", _option_cell(key, value)) for key, value in data["options"].items())
     rows.append(("", None))
-    rows.extend(("Report file", p) for p in summary.report_paths)
+    rows.extend((REPORT_LABELS[min(i, 1)], path) for i, path in enumerate(summary.report_paths))
     return rows
 
 
-def _option_cell(value: Any) -> str | int | float:
-    """An option value as one readable cell: yes/no, a number, or text."""
+def _duration_cell(seconds: float | None) -> str:
+    return human_duration(seconds) if seconds is not None else "(not finished)"
+
+
+def _option_cell(key: str, value: Any) -> str | int | float:
+    """An option value as one readable cell: yes/no, a duration in words, a number, or text."""
+    if is_duration_option(key) and isinstance(value, int | float) and not isinstance(value, bool):
+        return human_duration(float(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:

@@ -1,13 +1,15 @@
 """What a report row looks like: its columns, its cells, and how unsafe cells are made safe.
 
-Shared by the CSV/JSON writers (``report.py``) and the XLSX writer (``report_xlsx.py``) so the
+Shared by the CSV/JSON writers (``text.py``) and the XLSX writer (``xlsx.py``) so the
 three formats can never disagree on column names or order.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from batch.models import RowResult, RowStatus
@@ -20,6 +22,8 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
     "course_id",
     "instance_id",
     "module_ids",
+    "date_completed",
+    "score",
     "action",
 )
 # Only live runs have write attempts and a posting time; a dry run would show empty columns.
@@ -31,6 +35,64 @@ DISAMBIGUATION_SUFFIX = " (alm-batch)"
 MODULE_SEPARATOR = "; "
 
 Cell = str | int
+# What the XLSX report stores in a cell: the tool's own dates and numbers are typed.
+TypedCell = str | int | float | datetime
+
+
+class CellKind(StrEnum):
+    """How the XLSX report types a column: text as read, a number, or a date and time (UTC)."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    DATETIME = "datetime"
+
+
+# The tool's own columns that hold dates or numbers (by their canonical name, before any
+# " (alm-batch)" suffix). Echoed original columns are always text, exactly as read.
+OUTCOME_KINDS: dict[str, CellKind] = {
+    "date_completed": CellKind.DATETIME,
+    "posted_at": CellKind.DATETIME,
+    "score": CellKind.NUMBER,
+    "attempts": CellKind.NUMBER,
+}
+
+
+def as_number(value: TypedCell) -> TypedCell:
+    """``"85"`` -> 85, ``"72.5"`` -> 72.5; anything that is not a finite number stays as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def as_utc_datetime(value: TypedCell) -> TypedCell:
+    """An ISO 8601 time (``2025-03-14T00:00:00.000Z``) as a naive UTC datetime, the form a
+    spreadsheet cell holds; text that is not such a time stays as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def typed(kind: CellKind, value: TypedCell) -> TypedCell:
+    """``value`` as the XLSX report stores a cell of ``kind``."""
+    if kind is CellKind.NUMBER:
+        return as_number(value)
+    if kind is CellKind.DATETIME:
+        return as_utc_datetime(value)
+    return value
+
 
 # OWASP "CSV Injection": a cell starting with one of these is run as a formula (or DDE) by
 # Excel, LibreOffice or Google Sheets. The full-width forms are added defensively: some
@@ -124,10 +186,18 @@ class ReportLayout:
     row_header: str
     outcome_headers: tuple[str, ...]
     live: bool
+    outcome_names: tuple[str, ...] = ()  # canonical names of the outcome columns, in order
 
     @property
     def headers(self) -> list[str]:
         return [self.row_header, *self.original, *self.outcome_headers]
+
+    @property
+    def kinds(self) -> list[CellKind]:
+        """Per column, how the XLSX report types it: ``row`` and the tool's dates and numbers
+        (``OUTCOME_KINDS``) are typed; original columns are text exactly as read."""
+        outcome = [OUTCOME_KINDS.get(n, CellKind.TEXT) for n in self.outcome_names]
+        return [CellKind.NUMBER, *(CellKind.TEXT for _ in self.original), *outcome]
 
     @property
     def status_index(self) -> int:
@@ -146,6 +216,8 @@ class ReportLayout:
                 result.course_id,
                 result.instance_id,
                 _module_cell(result),
+                result.date_completed,
+                result.score,
                 result.action,
             )
         )
@@ -160,7 +232,7 @@ def report_layout(columns: Sequence[str], *, live: bool) -> ReportLayout:
     row_header = _unique_name(ROW_COLUMN, taken)
     names = OUTCOME_COLUMNS + (LIVE_COLUMNS if live else ())
     outcome = tuple(_unique_name(n, taken) for n in names)
-    return ReportLayout(tuple(columns), row_header, outcome, live)
+    return ReportLayout(tuple(columns), row_header, outcome, live, names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +240,10 @@ class FailedLayout:
     """The columns of a failed-rows file: the input's own columns, then ``status`` and ``message``.
 
     The file is meant to be fixed and run again as is, so the original headers come first,
-    unchanged and in order. When the input already has ``status`` / ``message`` columns (it is
-    itself a failed-rows file being re-run) those columns are reused and refreshed rather than
-    joined by new ones, so fix-and-re-run cycles do not grow the sheet by two columns each time.
+    unchanged and in order, with their values as read (an input's own "Status" column keeps
+    its values; ours is then ``status (alm-batch)``, as in the report). When the file is run
+    again, the reader leaves the previous run's two columns out (``reading.carry``), so
+    fix-and-re-run cycles replace them rather than grow the sheet.
     """
 
     original: tuple[str, ...]
@@ -197,13 +270,6 @@ class FailedLayout:
 def failed_layout(columns: Sequence[str]) -> FailedLayout:
     """The failed-rows file's columns for an input with ``columns``."""
     original = tuple(columns)
-    folded = [c.strip().casefold() for c in original]
-    extra: list[str] = []
-    positions: list[int] = []
-    for name in ("status", "message"):
-        if name in folded:
-            positions.append(folded.index(name))
-        else:
-            positions.append(len(original) + len(extra))
-            extra.append(name)
-    return FailedLayout(original, positions[0], positions[1], tuple(extra))
+    taken = {c.strip().casefold() for c in original}
+    extra = tuple(_unique_name(name, taken) for name in ("status", "message"))
+    return FailedLayout(original, len(original), len(original) + 1, extra)

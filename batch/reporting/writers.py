@@ -6,14 +6,14 @@ not end well, in the input's own format and columns, ready to fix and run again)
 through: memory stays flat for any row count. Each file is written beside its final name and
 moved into place only when complete, so an interrupted run never leaves half a report.
 
-Columns (``report_layout.ReportLayout``): ``row`` (the spreadsheet row number), every original
+Columns (``layout.ReportLayout``): ``row`` (the spreadsheet row number), every original
 column with its name and text exactly as read, then ``status``, ``message``, ``user_id``,
 ``course_id``, ``instance_id``, ``module_ids`` (joined with "; "), ``action`` and, for live
 runs, ``attempts`` and ``posted_at``. An outcome column whose name the input already uses is
 renamed ``<name> (alm-batch)``. The failed-rows file has the input's columns plus ``status``
-and ``message`` (``report_layout.FailedLayout``).
+and ``message`` (``layout.FailedLayout``).
 
-Formula injection (``report_layout.neutralise``): CSV cells that a spreadsheet would run get a
+Formula injection (``layout.neutralise``): CSV cells that a spreadsheet would run get a
 leading ``'``; XLSX cells are typed text with Excel's quote-prefix flag, their text unchanged;
 JSON is raw data for programs.
 
@@ -24,7 +24,7 @@ cannot disagree. Nothing here prints: the CLI prints what these functions return
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
@@ -32,28 +32,24 @@ from pathlib import Path
 
 from batch.errors import ExitStatus, UsageError
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.report_layout import (
+from batch.reading.carry import write_sidecar
+from batch.reporting.layout import (
     FailedLayout,
     ReportLayout,
     failed_layout,
     neutralise,
     report_layout,
 )
-from batch.report_text import CsvSink, JsonSink, Sink
-from batch.report_xlsx import XlsxSink
-from batch.summary import format_summary, summary_json
+from batch.reporting.text import CsvSink, JsonSink, Sink
+from batch.reporting.xlsx import XlsxSink
 
 __all__ = [
     "REPORT_FORMATS",
     "ReportPaths",
     "failed_path_for",
-    "format_summary",
     "neutralise",
     "report_format",
     "report_path_for",
-    "summary_json",
-    "write_failed_rows",
-    "write_report",
     "write_reports",
 ]
 
@@ -155,7 +151,9 @@ def report_path_for(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _report_sink(path: Path, layout: ReportLayout) -> Sink:
+def _report_sink(
+    path: Path, layout: ReportLayout, course_names: Mapping[str, str] | None = None
+) -> Sink:
     fmt = report_format(path)
     if fmt == "csv":
         return CsvSink(path, layout.headers, layout.cells)
@@ -169,6 +167,8 @@ def _report_sink(path: Path, layout: ReportLayout) -> Sink:
         title="Report",
         frozen_columns=1,
         wide_columns=(layout.status_index + 1,),
+        kinds=layout.kinds,
+        course_names=course_names,
     )
 
 
@@ -194,12 +194,14 @@ class _Tally:
         self.counts: Counter[str] = Counter()
         self.rows = 0
         self.failed = 0
+        self.need_person = 0  # failed rows that a re-run alone cannot fix
 
     def add(self, result: RowResult) -> None:
         self.rows += 1
         self.counts[result.status.value] += 1
         if not result.status.ok:
             self.failed += 1
+            self.need_person += result.needs_person
 
     def fill(self, summary: RunSummary, paths: Iterable[Path]) -> None:
         """Counts, rows, end time (if unset), report paths and exit 1 when rows failed.
@@ -214,7 +216,11 @@ class _Tally:
         # Absolute: a scheduler or a cron mail reads them away from the working directory.
         summary.report_paths = [str(p.absolute()) for p in paths]
         if self.failed and summary.exit_status == ExitStatus.OK:
-            summary.exit_status = int(ExitStatus.ROWS_FAILED)
+            # the same rule as ``batch.models.exit_status_for``: 1 when a row needs a person,
+            # 4 when only retryable failures remain
+            summary.exit_status = int(
+                ExitStatus.ROWS_FAILED if self.need_person else ExitStatus.RETRYABLE
+            )
 
 
 def _discard_all(*sinks: Sink) -> None:
@@ -236,18 +242,21 @@ def write_reports(
     explicit: Path | None,
     live: bool,
     sheet: str | None = None,
+    course_names: Mapping[str, str] | None = None,
 ) -> ReportPaths:
     """Write the report and the failed-rows file in one pass over ``results`` (input order).
 
     Fills ``summary.counts``, ``summary.rows``, ``summary.report_paths``, ``summary.ended_at``
-    (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row failed. ``sheet``
+    (when unset) and raises ``summary.exit_status`` from 0 to 1 when a row needs a person (to 4
+    when only retryable failures remain, as ``batch.models.exit_status_for``). ``sheet``
     names the failed-rows XLSX sheet (pass ``--sheet`` so the same command re-runs it).
+    ``course_names`` (course id -> name, optional) labels the XLSX Summary's course chart.
     If ``results`` raises, no file is left behind and the error propagates: a caller that
     stops early (Ctrl-C) should still yield every row, e.g. unsent ones as ``unknown``.
     """
     report = report_path_for(input_path, input_format, explicit)
     failed = _safe_failed_path(failed_path_for(report, input_format), input_path)
-    report_sink = _report_sink(report, report_layout(columns, live=live))
+    report_sink = _report_sink(report, report_layout(columns, live=live), course_names)
     failed_sink = _failed_sink(failed, input_format, failed_layout(columns), sheet)
     tally = _Tally()
     try:
@@ -258,6 +267,7 @@ def write_reports(
                 failed_sink.write(result)
         if tally.failed:
             failed_sink.close(None)
+            write_sidecar(failed, input_path, failed_layout(columns).extra)  # decisions travel
         else:
             failed_sink.discard()
         paths = ReportPaths(report, failed if tally.failed else None)
@@ -267,66 +277,6 @@ def write_reports(
         _discard_all(report_sink, failed_sink)
         raise
     return paths
-
-
-def write_report(
-    results: Iterable[RowResult],
-    *,
-    columns: list[str],
-    summary: RunSummary,
-    path: Path,
-    live: bool,
-) -> Path:
-    """Write only the report to ``path`` (format from its extension), streaming ``results``.
-
-    Fills the summary like ``write_reports`` (``report_paths`` gets ``path`` first).
-    """
-    report_format(path)
-    sink = _report_sink(path, report_layout(columns, live=live))
-    tally = _Tally()
-    try:
-        for result in results:
-            sink.write(result)
-            tally.add(result)
-        others = [Path(p) for p in summary.report_paths if p != str(path)]
-        tally.fill(summary, [path, *others])
-        sink.close(summary)
-    except BaseException:
-        _discard_all(sink)
-        raise
-    return path
-
-
-def write_failed_rows(
-    results: Iterable[RowResult],
-    *,
-    columns: list[str],
-    input_path: Path,
-    input_format: str,
-    report_path: Path,
-    sheet: str | None = None,
-) -> Path | None:
-    """Write ``<name>.failed.<ext>`` beside ``report_path``: the rows that did not end well.
-
-    The input's own columns, exactly and in order, then ``status`` and ``message``; CSV (UTF-8
-    with BOM) for CSV input, XLSX for XLSX input. Returns None, and writes nothing, when every
-    row ended well.
-    """
-    path = _safe_failed_path(failed_path_for(report_path, input_format), input_path)
-    sink = _failed_sink(path, input_format, failed_layout(columns), sheet)
-    written = 0
-    try:
-        for result in results:
-            if not result.status.ok:
-                sink.write(result)
-                written += 1
-        if not written:
-            sink.discard()
-            return None
-        return sink.close(None)
-    except BaseException:
-        _discard_all(sink)
-        raise
 
 
 def _safe_failed_path(path: Path, input_path: Path) -> Path:

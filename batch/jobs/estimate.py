@@ -1,0 +1,98 @@
+"""How long a live run takes at the allowance ALM grants: the estimate a person sees.
+
+The allowance comes, in this order, from ALM's own ``x-rate-limit`` headers seen in this run,
+from what earlier runs saw on the same ALM host (kept in the state directory), or, for writes
+that a dry run never makes, from the reads' header scaled by the documented admin ratio of the
+configured limits (GET 100 : POST 30 per minute); the settings are the last resort.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from batch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALLOWANCE_FILE = "allowance.json"
+
+
+class SeesHeaders(Protocol):
+    def announced_per_minute(self, method: str) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    reads_per_minute: float
+    writes_per_minute: float
+    source: str  # where the write figure came from, for the summary
+
+    def seconds(self, reads: int, writes: int, *, overlapped: bool) -> float:
+        """Time for ``reads`` learner-state reads and ``writes`` writes: one after the other
+        (a person confirms between them), or side by side (writing starts while reading)."""
+        read_s = reads * 60.0 / self.reads_per_minute if self.reads_per_minute > 0 else 0.0
+        write_s = writes * 60.0 / self.writes_per_minute if self.writes_per_minute > 0 else 0.0
+        return max(read_s, write_s) if overlapped else read_s + write_s
+
+
+def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -> Allowance:
+    host = settings.host
+    remembered = _load(state_dir).get(host, {}) if state_dir is not None else {}
+    reads = client.announced_per_minute("GET")
+    writes = client.announced_per_minute("POST")
+    if state_dir is not None and (reads is not None or writes is not None):
+        _remember(state_dir, host, reads, writes)
+    if reads is None:
+        reads = _number(remembered.get("GET")) or settings.get_per_minute
+    if writes is not None:
+        return Allowance(reads, writes, "ALM's x-rate-limit header for writes")
+    remembered_writes = _number(remembered.get("POST"))
+    if remembered_writes:
+        seen = remembered.get("seen", "an earlier run")
+        return Allowance(reads, remembered_writes, f"ALM's header seen on {seen}")
+    if client.announced_per_minute("GET") is not None and settings.get_per_minute > 0:
+        ratio = settings.post_per_minute / settings.get_per_minute
+        return Allowance(reads, reads * ratio, "ALM's read header x the documented GET:POST ratio")
+    return Allowance(
+        reads, settings.post_per_minute, "the configured default (ALM_POST_PER_MINUTE)"
+    )
+
+
+def _number(value: object) -> float | None:
+    """A positive number from the remembered JSON (anything else: None)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def _load(state_dir: Path | None) -> dict[str, dict[str, object]]:
+    if state_dir is None:
+        return {}
+    try:
+        data = json.loads((state_dir / ALLOWANCE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember(state_dir: Path, host: str, reads: float | None, writes: float | None) -> None:
+    data = _load(state_dir)
+    entry = dict(data.get(host, {}))
+    if reads is not None:
+        entry["GET"] = reads
+    if writes is not None:
+        entry["POST"] = writes
+        entry["seen"] = datetime.now(UTC).date().isoformat()
+    data[host] = entry
+    path = state_dir / ALLOWANCE_FILE
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a lost estimate hint must never stop a run
+        log.warning("could not save %s: %s", path, exc.strerror)
