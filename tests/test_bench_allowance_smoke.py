@@ -73,12 +73,15 @@ def test_the_smallest_scenario_runs_and_reports_every_figure(tmp_path: Path) -> 
         "exit status warm-up/dry/live, double grades, lookups",
     }
     # What was counted: the live run read learner state and wrote; the dry run only read.
+    # One read a learner and a second page for the paged ones, every planned write, and the
+    # requests answered 429 (the books count them too).
     rows, learners, _, _, paged = bench_allowance.SIZES["tiny"]
-    assert d["reads"] == learners + paged  # one read a learner, a second page for the paged
-    assert d["writes"] > d["rows"] == rows  # an enrollment and 1-3 grades a row
+    assert d["rows"] == rows and d["writes_planned"] > rows  # an enrollment, 1-3 grades a row
+    assert d["reads"] >= learners + paged and d["writes"] >= d["writes_planned"]
+    assert d["reads"] + d["writes"] == learners + paged + d["writes_planned"] + d["throttled_live"]
     assert d["live_calls"].get("GET /users/{id}/enrollments", 0) == d["reads"]
     assert set(d["dry_calls"]) == {"GET /users/{id}/enrollments"}
-    assert d["dry_reads"] == d["reads"] and d["writes_planned"] == d["writes"]
+    assert d["dry_reads"] >= learners + paged
     # The bounds follow from the counts and the allowances (600r/m at x20 = 200/s each way).
     assert d["time_scale"] == 20.0
     assert d["read_allowance_per_s"] == d["write_allowance_per_s"] == 200.0
