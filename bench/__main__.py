@@ -1,14 +1,17 @@
 """``make bench``: every benchmark, ONE table, and ``bench/results.json``.
 
-Run: ``.venv/bin/python -m bench`` (about 15-20 minutes on 2 cores) or ``--quick`` (under 3
-minutes: smaller sizes, no 1,000,000-row files, no 50,000-row live run). ``--only`` picks
-parts (read, report, dryrun, live). The table has one line per figure: scenario, figure,
-value, target and PASS/FAIL where a target exists; results.json adds the machine (cores,
-Python, date, load), every scenario's raw figures and the exact command that reproduces it.
+Run: ``.venv/bin/python -m bench`` (about 20-30 minutes on 2 cores) or ``--quick`` (about 4
+minutes: smaller sizes, no 1,000,000-row files, no 50,000-row live run, one allowance
+scenario). ``--only`` picks parts (read, report, dryrun, live, allowance). The table has one
+line per figure: scenario, figure, value, target and PASS/FAIL where a target exists;
+results.json adds the machine (cores, Python, date, load), every scenario's raw figures and
+the exact command that reproduces it.
 
 Parts: local cost (``bench.bench_read``: read and read+validate of CSV/XLSX in a fresh process
 each; ``bench.bench_report``: report writing), the dry run's API calls against the row-by-row
-script (``bench.bench_dryrun``), and live runs at ALM's write limit (``bench.bench_live``).
+script (``bench.bench_dryrun``), live runs at ALM's write limit (``bench.bench_live``), and
+issue 14's efficiency and estimate accuracy under ALM's documented header sets
+(``bench.bench_allowance``; also printed one line per scenario after the table).
 The exit code is 1 when any target failed.
 """
 
@@ -21,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import bench_dryrun, bench_live, bench_read, bench_report
+from bench import bench_allowance, bench_dryrun, bench_live, bench_read, bench_report
 from bench.common import Scenario, Stopwatch, dump, duration, load_now, machine, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -193,11 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="the small set (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the small set (about 4 minutes)")
     parser.add_argument(
         "--only",
-        default="read,report,dryrun,live",
-        help="comma-separated parts: read, report, dryrun, live",
+        default="read,report,dryrun,live,allowance",
+        help="comma-separated parts: read, report, dryrun, live, allowance",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     watch = Stopwatch()
     scenarios: list[Scenario] = []
+    allowance: list[Scenario] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         folder = Path(tmp)
         if "read" in parts:
@@ -219,8 +223,15 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios += bench_live.run(("1k",), naive_seconds=15.0)
             else:
                 scenarios += bench_live.run(("5k", "50k"), naive_seconds=45.0)
+        if "allowance" in parts:
+            keys = bench_allowance.QUICK if args.quick else bench_allowance.SCENARIOS
+            allowance = bench_allowance.run(keys, folder=folder / "allowance")
+            scenarios += allowance
     figures = [f for s in scenarios for f in s.figures]
     print(table(figures))
+    if allowance:
+        print("\nIssue 14, one line per scenario (efficiency = lower bound / wall):")
+        print(bench_allowance.summary_table(allowance))
     failed = [f for f in figures if f.passed is False]
     checked = [f for f in figures if f.passed is not None]
     total = watch.seconds

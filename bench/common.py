@@ -287,6 +287,18 @@ class SandboxProcess:
         if not self.base_url:
             self.stop()
             raise RuntimeError("the sandbox subprocess did not start")
+        # The command line sets the clock and the latency; every other field of ``config``
+        # that differs from the defaults (rates, bursts, job delay...) is set through the
+        # harness before the first request, so the child behaves as ``Sandbox(config)`` would.
+        defaults = SandboxConfig(time_scale=config.time_scale, latency_ms=config.latency_ms)
+        changes = {f: v for f, v in config.to_json().items() if v != defaults.to_json()[f]}
+        self.config = SandboxConfig(time_scale=config.time_scale, latency_ms=config.latency_ms)
+        if changes:
+            try:
+                self.configure(**changes)
+            except Exception:
+                self.stop()
+                raise
         c = SandboxConfig()
         self.credentials = {
             "client_id": c.client_id,
@@ -298,6 +310,18 @@ class SandboxProcess:
         import requests
 
         return dict(requests.get(self.base_url + "/_sandbox/books", timeout=60).json())
+
+    def configure(self, **changes: Any) -> SandboxConfig:
+        """Change the child's config (``POST /_sandbox/config``), as ``Sandbox.configure`` does
+        in-process: the CLI sets only the clock and latency, this sets every other knob (the
+        per-verb rates and bursts of a header scenario). The new limits apply at once."""
+        import requests
+
+        answer = requests.post(self.base_url + "/_sandbox/config", json=changes, timeout=60)
+        if answer.status_code != 200:
+            raise RuntimeError(f"the sandbox refused config {sorted(changes)}: {answer.text}")
+        self.config = self.config.updated(changes)
+        return self.config
 
     def stop(self) -> None:
         import signal
