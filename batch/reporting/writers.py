@@ -264,7 +264,7 @@ def write_reports(
     stops early (Ctrl-C) should still yield every row, e.g. unsent ones as ``unknown``.
     """
     report = report_path_for(input_path, input_format, explicit)
-    failed = _safe_failed_path(failed_path_for(report, input_format), input_path)
+    failed = _not_the_input(failed_path_for(report, input_format), input_path)
     report_sink = _report_sink(report, report_layout(columns, live=live), course_names)
     failed_sink = _failed_sink(failed, input_format, failed_layout(columns), sheet)
     # One flat CSV table cannot hold the edits: they go in a sidecar, moved into place with
@@ -297,10 +297,6 @@ def write_reports(
             part_path(edits).unlink(missing_ok=True)
         raise
     return paths
-
-
-def _safe_failed_path(path: Path, input_path: Path) -> Path:
-    return _not_the_input(path, input_path)
 
 
 def _not_the_input(path: Path, input_path: Path) -> Path:
