@@ -122,6 +122,14 @@ class LedgerEntry:
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
+    """One live run as the ledger knows it, with what its writes became.
+
+    Times are ISO-8601 UTC text (``2026-11-30T19:14:42Z``); ``ended_at`` and ``exit_status``
+    are None while the run is going (or when it died without ending). The write counts are
+    the journal entries this run sent or settled last, per state (an entry a later run
+    settled counts for that later run); ``writes_pending`` are in flight (or left by a crash).
+    """
+
     run_id: str
     started_at: str
     input_path: str
@@ -129,6 +137,14 @@ class RunRecord:
     options: dict[str, Any]
     ended_at: str | None
     exit_status: int | None
+    writes_done: int = 0
+    writes_failed: int = 0
+    writes_unknown: int = 0
+    writes_pending: int = 0
+
+    @property
+    def writes_total(self) -> int:
+        return self.writes_done + self.writes_failed + self.writes_unknown + self.writes_pending
 
 
 _SCHEMA = """
@@ -154,6 +170,7 @@ CREATE TABLE IF NOT EXISTS writes (
 );
 CREATE INDEX IF NOT EXISTS writes_by_user ON writes (base_url, user_id);
 CREATE INDEX IF NOT EXISTS writes_by_state ON writes (base_url, state);
+CREATE INDEX IF NOT EXISTS writes_by_run ON writes (run_id, state);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -173,6 +190,77 @@ _KEY_WHERE = (
     "base_url = ? AND kind = ? AND user_id = ? AND course_id = ? AND instance_id = ? "
     "AND module_id = ?"
 )
+
+
+# Runs with their write counts, in one statement (one consistent snapshot beside a live run).
+# ``{where}`` selects the runs; the newest come first (rowid breaks ties within a second).
+_RUNS_SQL = """
+WITH picked AS (
+    SELECT rowid AS seq, run_id, started_at, input_path, input_sha256, options, ended_at,
+           exit_status
+    FROM runs {where} ORDER BY started_at DESC, rowid DESC LIMIT ?
+)
+SELECT p.run_id, p.started_at, p.input_path, p.input_sha256, p.options, p.ended_at,
+       p.exit_status,
+       COALESCE(SUM(w.state = 'done'), 0), COALESCE(SUM(w.state = 'failed'), 0),
+       COALESCE(SUM(w.state = 'unknown'), 0), COALESCE(SUM(w.state = 'pending'), 0)
+FROM picked AS p LEFT JOIN writes AS w ON w.run_id = p.run_id
+GROUP BY p.seq ORDER BY p.started_at DESC, p.seq DESC
+"""
+
+
+def _run_record(r: tuple[Any, ...]) -> RunRecord:
+    try:
+        options = json.loads(r[4] or "{}")
+    except ValueError:
+        options = {}
+    return RunRecord(
+        r[0], r[1], r[2], r[3], options if isinstance(options, dict) else {}, r[5], r[6],
+        int(r[7]), int(r[8]), int(r[9]), int(r[10]),
+    )  # fmt: skip
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a whole number of runs, 1 or more (got {limit!r})")
+    return limit
+
+
+def list_runs(path: Path, limit: int = 50) -> list[RunRecord]:
+    """The newest ``limit`` runs of the ledger file at ``path``, read-only.
+
+    For a process that only shows history (the upload page's History): it opens its own
+    read-only connection, never creates the file or changes it, and reads beside a live run
+    (WAL: readers never block the writer). No ledger yet means no runs: ``[]``.
+    """
+    _check_limit(limit)
+    path = Path(path)
+    if not path.is_file():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.DatabaseError as exc:
+        raise StateError(
+            f"The run ledger {path} cannot be read: {exc}.",
+            hint="Check the file's permissions, or use another --state-dir.",
+        ) from exc
+    try:
+        if (
+            db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+            ).fetchone()
+            is None
+        ):
+            return []
+        rows = db.execute(_RUNS_SQL.format(where=""), (limit,)).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise StateError(
+            f"The run ledger {path} cannot be read: {exc}.",
+            hint="Check the file, or use --state-dir to start a fresh state directory.",
+        ) from exc
+    finally:
+        db.close()
+    return [_run_record(r) for r in rows]
 
 
 def _entry(r: tuple[Any, ...]) -> LedgerEntry:
@@ -363,15 +451,21 @@ class Ledger:
             )
 
     def get_run(self, run_id: str) -> RunRecord | None:
+        """One run with its write counts, or None when the ledger has no such run."""
         with self._lock:
-            r = self._db.execute(
-                "SELECT run_id, started_at, input_path, input_sha256, options, ended_at, "
-                "exit_status FROM runs WHERE run_id = ?",
-                (run_id,),
-            ).fetchone()
-        if r is None:
-            return None
-        return RunRecord(r[0], r[1], r[2], r[3], json.loads(r[4] or "{}"), r[5], r[6])
+            r = self._db.execute(_RUNS_SQL.format(where="WHERE run_id = ?"), (run_id, 1)).fetchone()
+        return _run_record(r) if r is not None else None
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The newest ``limit`` runs, newest first, each with its write counts (read-only).
+
+        Through this ledger's connection and lock, so it is safe from any thread, beside the
+        run that writes; another process reads with the module's ``list_runs(path)``.
+        """
+        _check_limit(limit)
+        with self._lock:
+            rows = self._db.execute(_RUNS_SQL.format(where=""), (limit,)).fetchall()
+        return [_run_record(r) for r in rows]
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from batch.errors import ExitStatus
 from batch.models import RowStatus, RunSummary
+from batch.reporting.edits import EDITS_SHEET, edits_path_for
 
 # An option whose key contains one of these is never shown, whatever its value.
 _SECRET_MARKERS = (
@@ -33,7 +34,12 @@ _SECRET_MARKERS = (
 _TOP_ENDPOINTS = 3
 # Options that hold a number of seconds: people read them in words ("24 h", "10 min").
 _DURATION_OPTIONS = frozenset({"cache_ttl", "give_up_after", "token_ttl", "max_retry_after"})
-REPORT_LABELS = ("Report file", "Failed-rows file")
+# The files a run wrote, as ``report_files`` labels them: (key, stderr label, Summary label).
+_REPORT_KINDS = (
+    ("report", "report", "Report file"),
+    ("failed_rows", "failed rows", "Failed-rows file"),
+    ("edits", "edits", "Edits file"),
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -109,7 +115,7 @@ def exit_meaning(summary: RunSummary) -> str:
     if code == ExitStatus.ROWS_FAILED:
         n = failed_rows(summary)
         rows = "1 row needs" if n == 1 else f"{n:,} rows need"
-        where = "the failed-rows file" if len(summary.report_paths) > 1 else "the report"
+        where = "the failed-rows file" if report_files(summary)["failed_rows"] else "the report"
         return f"{rows} attention: see {where}"
     if code == ExitStatus.RETRYABLE:
         n = failed_rows(summary)
@@ -171,16 +177,30 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
 
 
 def report_files(summary: RunSummary) -> dict[str, str | None]:
-    """The files a run wrote, labelled: ``{"report": ..., "failed_rows": ... or None}``.
+    """The files a run wrote, labelled: ``{"report": ..., "failed_rows": ... or None}``, plus
+    ``"edits"`` when a CSV report's edits sidecar was written (the key is absent otherwise).
 
-    ``summary.report_paths`` holds the report first and the failed-rows file second, only
-    when a row failed (``write_reports`` fills it).
+    ``summary.report_paths`` holds the report first, then the failed-rows file when a row
+    failed, then the edits sidecar (``write_reports`` fills it). The sidecar is told apart by
+    its name (``edits_path_for`` of the report), so an older list of two stays as it was.
     """
     paths = summary.report_paths
-    return {
-        "report": paths[0] if paths else None,
-        "failed_rows": paths[1] if len(paths) > 1 else None,
-    }
+    out: dict[str, str | None] = {"report": paths[0] if paths else None, "failed_rows": None}
+    if not paths:
+        return out
+    edits = str(edits_path_for(PurePath(paths[0])))
+    for path in paths[1:]:
+        if path == edits:
+            out["edits"] = path
+        elif out["failed_rows"] is None:
+            out["failed_rows"] = path
+    return out
+
+
+def _labelled_paths(summary: RunSummary) -> list[tuple[str, str, str]]:
+    """``(stderr label, Summary-sheet label, path)`` for each file the run wrote, in order."""
+    files = report_files(summary)
+    return [(short, long, path) for key, short, long in _REPORT_KINDS if (path := files.get(key))]
 
 
 def is_duration_option(key: str) -> bool:
@@ -281,9 +301,9 @@ def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     lines.append(f"429s met: {summary.throttled:,}")
     if summary.grade_body:
         lines.append(f"grade body: {summary.grade_body}")
-    labels = ("report", "failed rows")
-    for i, path in enumerate(summary.report_paths):
-        lines.append(f"{labels[min(i, 1)]}: {path}")
+    if summary.edits:
+        lines.append(f"edits made before the run: {len(summary.edits):,}")
+    lines.extend(f"{label}: {path}" for label, _, path in _labelled_paths(summary))
     lines.append(f"exit {int(summary.exit_status)}: {exit_meaning(summary)}")
     return "\n".join(lines)
 
@@ -303,6 +323,12 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
         ("Ended", data["ended_at"]),
         ("Duration", _duration_cell(data["duration_seconds"])),
         ("Rows", summary.rows),
+    ]
+    if summary.edits:
+        rows.append(
+            ("Edits made before the run", f"{len(summary.edits):,} (see the {EDITS_SHEET} sheet)")
+        )
+    rows += [
         ("", None),
         ("Rows per status", None),
     ]
@@ -335,7 +361,7 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     )
     rows.extend((f"  {key}", _option_cell(key, value)) for key, value in data["options"].items())
     rows.append(("", None))
-    rows.extend((REPORT_LABELS[min(i, 1)], path) for i, path in enumerate(summary.report_paths))
+    rows.extend((label, path) for _, label, path in _labelled_paths(summary))
     return rows
 
 

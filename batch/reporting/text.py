@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from batch.models import RowResult, RunSummary
+from batch.reporting.edits import edit_json
 from batch.reporting.layout import Cell, neutralise, severity
 from batch.reporting.summary import summary_json
 
@@ -90,7 +91,9 @@ def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
 
 
 class JsonSink:
-    """``{"format", "version", "summary", "columns", "rows": [...]}``, one row per line.
+    """``{"format", "version", "summary", "columns", "edits"?, "rows": [...]}``, one row per
+    line. ``edits`` (the upload page's fixes, ``edits.edit_json``) is there only when a person
+    edited or excluded rows before the run.
 
     The summary comes first for people who open the file, but is only known at the end, so the
     rows are spooled (in memory up to 8 MB, then to a temp file) and copied after it.
@@ -112,12 +115,14 @@ class JsonSink:
         self._first = False
 
     def close(self, summary: RunSummary | None) -> Path:
-        meta = {
+        meta: dict[str, Any] = {
             "format": JSON_FORMAT_NAME,
             "version": JSON_FORMAT_VERSION,
             "summary": summary_json(summary) if summary is not None else None,
             "columns": self._columns,
         }
+        if summary is not None and summary.edits:
+            meta["edits"] = [edit_json(edit) for edit in summary.edits]
         head = json.dumps(meta, indent=2, ensure_ascii=False)
         try:
             with self.part.open("w", encoding="utf-8") as out:

@@ -13,6 +13,10 @@ runs, ``attempts`` and ``posted_at``. An outcome column whose name the input alr
 renamed ``<name> (alm-batch)``. The failed-rows file has the input's columns plus ``status``
 and ``message`` (``layout.FailedLayout``).
 
+Edits made on the upload page before the run (``summary.edits``) are listed by every format
+when there are any (``edits``): an "Edits" sheet in the XLSX report, a top-level ``"edits"``
+list in the JSON report, and ``<report stem>.edits.csv`` beside a CSV report.
+
 Formula injection (``layout.neutralise``): CSV cells that a spreadsheet would run get a
 leading ``'``; XLSX cells are typed text with Excel's quote-prefix flag, their text unchanged;
 JSON is raw data for programs.
@@ -23,6 +27,7 @@ cannot disagree. Nothing here prints: the CLI prints what these functions return
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ from pathlib import Path
 from batch.errors import ExitStatus, UsageError
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.reading.carry import write_sidecar
+from batch.reporting.edits import edits_path_for, write_edits_csv
 from batch.reporting.layout import (
     FailedLayout,
     ReportLayout,
@@ -40,7 +46,7 @@ from batch.reporting.layout import (
     neutralise,
     report_layout,
 )
-from batch.reporting.text import CsvSink, JsonSink, Sink
+from batch.reporting.text import CsvSink, JsonSink, Sink, part_path
 from batch.reporting.xlsx import XlsxSink
 
 __all__ = [
@@ -59,13 +65,16 @@ INPUT_FORMATS = ("csv", "xlsx")
 
 @dataclass(frozen=True, slots=True)
 class ReportPaths:
-    """Where ``write_reports`` wrote: the report, and the failed-rows file when a row failed."""
+    """Where ``write_reports`` wrote: the report, the failed-rows file when a row failed, and
+    the edits sidecar when a CSV report had edits to list (XLSX and JSON reports carry them)."""
 
     report: Path
     failed: Path | None = None
+    edits: Path | None = None
 
     def as_list(self) -> list[Path]:
-        return [self.report] if self.failed is None else [self.report, self.failed]
+        """The report first, then the failed-rows file, then the edits sidecar (those written)."""
+        return [p for p in (self.report, self.failed, self.edits) if p is not None]
 
 
 # -- paths ---------------------------------------------------------------------------------------
@@ -255,9 +264,14 @@ def write_reports(
     stops early (Ctrl-C) should still yield every row, e.g. unsent ones as ``unknown``.
     """
     report = report_path_for(input_path, input_format, explicit)
-    failed = _safe_failed_path(failed_path_for(report, input_format), input_path)
+    failed = _not_the_input(failed_path_for(report, input_format), input_path)
     report_sink = _report_sink(report, report_layout(columns, live=live), course_names)
     failed_sink = _failed_sink(failed, input_format, failed_layout(columns), sheet)
+    # One flat CSV table cannot hold the edits: they go in a sidecar, moved into place with
+    # the report (the other formats carry them inside).
+    edits: Path | None = None
+    if summary.edits and report_format(report) == "csv":
+        edits = _not_the_input(edits_path_for(report), input_path)
     tally = _Tally()
     try:
         for result in results:
@@ -270,16 +284,22 @@ def write_reports(
             write_sidecar(failed, input_path, failed_layout(columns).extra)  # decisions travel
         else:
             failed_sink.discard()
-        paths = ReportPaths(report, failed if tally.failed else None)
+        if edits is not None:
+            write_edits_csv(part_path(edits), summary.edits)
+        paths = ReportPaths(report, failed if tally.failed else None, edits)
         tally.fill(summary, paths.as_list())
         report_sink.close(summary)
+        if edits is not None:
+            os.replace(part_path(edits), edits)
     except BaseException:
         _discard_all(report_sink, failed_sink)
+        if edits is not None:
+            part_path(edits).unlink(missing_ok=True)
         raise
     return paths
 
 
-def _safe_failed_path(path: Path, input_path: Path) -> Path:
+def _not_the_input(path: Path, input_path: Path) -> Path:
     """``path``, unless it would replace the input (re-running ``x.failed.csv`` with
     ``--report x.csv``): then a stamped name beside it."""
     if path.exists() and path.resolve() == input_path.resolve():

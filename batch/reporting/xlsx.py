@@ -13,6 +13,9 @@ Cells a spreadsheet could read as a formula also carry Excel's quote-prefix flag
 completion date and posting time, the score, the attempts) are real dates and numbers; echoed
 original cells stay text exactly as read.
 
+When a person edited or excluded rows on the upload page before the run, an "Edits" sheet
+lists them (row, column, old value, new value), after the Summary.
+
 The Summary sheet carries native bar charts (``xlsx_chart``): rows per status, coloured by
 severity, and, when the rows name more than one course, the top courses by rows completed.
 """
@@ -31,6 +34,7 @@ from typing import IO
 from openpyxl.utils import get_column_letter
 
 from batch.models import RowResult, RowStatus, RunSummary
+from batch.reporting.edits import EDITS_HEADERS, EDITS_SHEET, edit_cells
 from batch.reporting.layout import Cell, CellKind, Severity, TypedCell, severity, typed
 from batch.reporting.summary import summary_rows
 from batch.reporting.text import part_path
@@ -215,6 +219,26 @@ class XlsxSink:
         parts = chart_parts(sheet_number, charts) if charts else []
         return io.BytesIO(out.getvalue().encode("utf-8")), parts
 
+    @staticmethod
+    def _edits_sheet(edits: Sequence[Mapping[str, str]]) -> tuple[io.BytesIO, str]:
+        """The Edits sheet (built in memory: one line per edited cell or excluded row) and its
+        auto filter range: header row frozen with the row column, widths fitted like the
+        Report sheet's, echoed text typed as text with the quote-prefix flag where needed."""
+        lines: list[list[TypedCell]] = [list(edit_cells(edit)) for edit in edits]
+        widths = []
+        for i, header in enumerate(EDITS_HEADERS):
+            sample = max((_display_width(line[i]) for line in lines[:WIDTH_SAMPLE]), default=0)
+            widths.append(min(max(len(header) + 3, sample + 2, MIN_WIDTH), MAX_WIDTH))
+        out = io.StringIO()
+        sheet = SheetWriter(out)
+        sheet.begin(widths, frozen_columns=1, freeze=True)
+        sheet.row(EDITS_HEADERS, [HEADER] * len(EDITS_HEADERS))
+        for line in lines:
+            sheet.row(line)
+        ref = f"A1:{get_column_letter(len(EDITS_HEADERS))}{len(lines) + 1}"
+        sheet.end(ref)
+        return io.BytesIO(out.getvalue().encode("utf-8")), ref
+
     def _course_label(self, course_id: str) -> str:
         name = self._course_names.get(course_id, "").strip()
         if len(name) > MAX_WIDTH:
@@ -277,11 +301,18 @@ class XlsxSink:
             self._text.flush()
             sheets: list[tuple[str, IO[bytes]]] = [(self._title, self._file)]
             extras: list[Part] = []
+            filters: dict[int, str] = {}
             if self._with_summary and summary is not None:
                 summary_sheet, extras = self._summary_sheet(summary, len(sheets) + 1)
                 sheets.append(("Summary", summary_sheet))
+                if summary.edits:
+                    edits_sheet, edits_ref = self._edits_sheet(summary.edits)
+                    filters[len(sheets)] = edits_ref
+                    sheets.append((EDITS_SHEET, edits_sheet))
             with open(self.part, "wb") as dest:
-                write_package(dest, sheets, styles=_STYLES, filter_ref=ref, extras=extras)
+                write_package(
+                    dest, sheets, styles=_STYLES, filter_ref=ref, extras=extras, filters=filters
+                )
             os.replace(self.part, self.path)
         except BaseException:
             self.part.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ import math
 import re
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO
@@ -260,21 +260,23 @@ def styles_xml(header_fill: str, status_colours: Sequence[tuple[str, str]]) -> s
     )
 
 
-def _workbook_xml(titles: Sequence[str], filter_ref: str | None) -> str:
-    """Sheets in order; the first one's auto filter also needs Excel's hidden defined name."""
+def _workbook_xml(titles: Sequence[str], filters: Mapping[int, str]) -> str:
+    """Sheets in order; each auto filter (by 0-based sheet index) also needs Excel's hidden
+    defined name on its sheet."""
     sheets = "".join(
         f'<sheet name="{_attr(t)}" sheetId="{i}" state="visible" r:id="rId{i}"/>'
         for i, t in enumerate(titles, start=1)
     )
-    names = ""
-    if filter_ref:
-        a, b = filter_ref.split(":")
+    defined = []
+    for index, ref in sorted(filters.items()):
+        a, b = ref.split(":")
         absolute = "$" + re.sub(r"(\d+)", r"$\1", a) + ":$" + re.sub(r"(\d+)", r"$\1", b)
-        quoted = "'" + titles[0].replace("'", "''") + "'"
-        names = (
-            '<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" '
-            f'hidden="1">{_escape(quoted)}!{absolute}</definedName></definedNames>'
+        quoted = "'" + titles[index].replace("'", "''") + "'"
+        defined.append(
+            f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" '
+            f'hidden="1">{_escape(quoted)}!{absolute}</definedName>'
         )
+    names = f"<definedNames>{''.join(defined)}</definedNames>" if defined else ""
     return (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<workbook xmlns="{NS_MAIN}" xmlns:r="{NS_REL}"><workbookPr/>'
@@ -360,9 +362,12 @@ def write_package(
     styles: str,
     filter_ref: str | None,
     extras: Sequence[Part] = (),
+    filters: Mapping[int, str] | None = None,
 ) -> None:
     """Zip a workbook into ``dest``: ``sheets`` are (title, finished sheet XML as bytes, rewound),
     ``extras`` any further parts (a sheet's relationships, its drawing and charts).
+    ``filter_ref`` is the first sheet's auto filter range; ``filters`` (0-based sheet index ->
+    range) those of other sheets (each sheet's XML carries its ``autoFilter`` itself).
 
     Sheet parts are copied in 64 KB chunks, so a large sheet never sits in memory.
     """
@@ -381,7 +386,10 @@ def write_package(
             'schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
             "<Application>alm-batch</Application></Properties>",
         )
-        zf.writestr("xl/workbook.xml", _workbook_xml([t for t, _ in sheets], filter_ref))
+        ranges = dict(filters or {})
+        if filter_ref:
+            ranges[0] = filter_ref
+        zf.writestr("xl/workbook.xml", _workbook_xml([t for t, _ in sheets], ranges))
         zf.writestr("xl/_rels/workbook.xml.rels", _rels([
             *((f"{office}/worksheet", f"worksheets/sheet{i}.xml")
               for i in range(1, len(sheets) + 1)),
