@@ -239,8 +239,11 @@ def test_a_confirmed_live_run_reads_everything_first_and_estimates_the_writes(
     outcome = job.run()
     question = next(i for i, e in enumerate(seen.events) if isinstance(e, ConfirmationNeeded))
     assert not any(isinstance(e, WriteProgress) for e in seen.events[:question])
-    writes_per_minute = settings_for_sandbox(sb).post_per_minute
-    assert asked == [pytest.approx(71 * 60.0 / writes_per_minute)]  # the writes left to make
+    # The writes left to make, at the pace the client keeps (a little under ALM's grant), plus
+    # the last learner's chain of round trips; no more than that.
+    at_the_limit = 71 * 60.0 / settings_for_sandbox(sb).post_per_minute
+    (estimate,) = asked
+    assert estimate is not None and at_the_limit <= estimate <= at_the_limit / 0.97 + 1.0
     assert outcome.summary.counts["completed"] == 25
 
 

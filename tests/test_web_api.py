@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from batch.errors import UsageError
 from batch.web.app import WebConfig, create_app
+from batch.web.engine import sandbox_settings
 from batch.web.server import check_binding
 from batch.web.uploads import UploadStore
 from tests.e2e_support import SAMPLE_CSV, graded
@@ -104,11 +105,11 @@ def test_upload_shape_dry_run_rows_fix_and_downloads(tmp_path: Path) -> None:
         # downloads, as the CLI writes them; the JSON report lists the edits
         report = c.get(f"/api/jobs/{jid}/report.json").json()
         assert [r["status"] for r in report["rows"]] == ["would_complete"] * 4
-        assert [(e["row"], e["column"], e["new"]) for e in report["edits"]] == [
-            ("3", "Course", "Fire Safety 2025"),
-            ("4", "Course", "Fire Safety 2025"),
-            ("5", "", "(row excluded)"),
-            ("6", "Completion Date", "2025-02-28"),
+        assert [(e["row"], e["column"], e["new"], e["excluded"]) for e in report["edits"]] == [
+            (3, "Course", "Fire Safety 2025", False),
+            (4, "Course", "Fire Safety 2025", False),
+            (5, "", "(row excluded)", True),
+            (6, "Completion Date", "2025-02-28", False),
         ]
         book = openpyxl.load_workbook(io.BytesIO(c.get(f"/api/jobs/{jid}/report.xlsx").content))
         assert "Report" in book.sheetnames and "Edits" in book.sheetnames
@@ -439,3 +440,22 @@ def test_a_run_level_error_stops_the_job_with_the_cli_message(tmp_path: Path) ->
         page = c.get(f"/jobs/{job['job_id']}")
         assert "Stopped" in page.text and "Missing configuration" in page.text
         assert c.get(f"/api/jobs/{job['job_id']}/report.csv").status_code == 409
+
+
+def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> None:
+    from batch.jobs import Job, JobOptions
+
+    with site(tmp_path) as s:
+        csv_path = tmp_path / "cli.csv"
+        csv_path.write_bytes(Path(SAMPLE_CSV).read_bytes())
+        Job(
+            JobOptions(path=csv_path, state_dir=s.state_dir, report=tmp_path / "cli.report.csv"),
+            sandbox_settings(s.sandbox),
+        ).run()
+        runs = s.client.get("/api/history").json()["ledger_runs"]
+        assert [(r["file"], r["command"], r["exit_status"]) for r in runs] == [
+            ("cli.csv", "run", 1)  # the sample's rows that fail on purpose
+        ]
+        assert runs[0]["writes_done"] == 71 and runs[0]["writes_failed"] == 0
+        page = s.client.get("/history").text
+        assert "Live runs from the command line" in page and "cli.csv" in page

@@ -44,14 +44,19 @@ def write_concurrency(client: PacedClient, cap: int | None) -> int:
     return workers_for(client.allowance_per_minute("POST"), client.latency_seconds("POST"), limit)
 
 
-def writers(client: PacedClient, cap: int | None) -> Callable[[], int]:
-    """The live target for the write pool."""
-    return lambda: write_concurrency(client, cap)
+def writers(client: PacedClient, cap: int | None, hint: float = 0.0) -> Callable[[], int]:
+    """The live target for the write pool. ``hint``: writes per minute an earlier run saw
+    ALM grant on this host, used until this run's answers say more (more workers than the
+    allowance needs only wait in the pacer: a high hint costs threads, never requests)."""
+    limit = cap or MAX_CONCURRENCY
+    return lambda: workers_for(
+        max(client.allowance_per_minute("POST"), hint), client.latency_seconds("POST"), limit
+    )
 
 
-def readers(client: PacedClient, cap: int | None = None) -> Callable[[], int]:
+def readers(client: PacedClient, cap: int | None = None, hint: float = 0.0) -> Callable[[], int]:
     """The live target for the read pool (learner state, course details, per-email lookups)."""
     limit = cap or MAX_READERS
     return lambda: workers_for(
-        client.allowance_per_minute("GET"), client.latency_seconds("GET"), limit
+        max(client.allowance_per_minute("GET"), hint), client.latency_seconds("GET"), limit
     )

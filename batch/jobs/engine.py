@@ -15,7 +15,9 @@ come back in the outcome with the report of what was done.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -73,6 +75,7 @@ from batch.verify import verify_results
 log = logging.getLogger(__name__)
 
 Listener = Callable[[JobEvent], None]
+LEARNER_READS = "GET /users/{id}/enrollments"  # the call counted per learner (and page)
 Confirm = Callable[[RunSummary], bool]
 
 INTERRUPTED_LOOKUP = (
@@ -501,6 +504,7 @@ class _OnlineRun:
         self.cancelled = False
         self.warnings: list[str] = []
         self.allowance: Allowance | None = None
+        self.hint = Allowance(0.0, 0.0, "")  # see run()
         # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
         self.lookup_stop = threading.Event()
         job.on_cancel(self.lookup_stop)
@@ -523,6 +527,9 @@ class _OnlineRun:
                 give_up_after=options.give_up_after,
                 state_dir=state_dir,  # the grade body learned on this ALM host is kept there
             )
+            # Before ALM's first answer: what earlier runs on this host saw, so the pools start
+            # at the right size (the limiter still paces by what ALM says from then on).
+            self.hint = allowance(client, settings, state_dir)
             resolver: Resolver | None = None
             course_names: dict[str, str] = {}
             try:
@@ -532,7 +539,7 @@ class _OnlineRun:
                     user_lookup=options.user_lookup,
                     on_progress=self._stage,
                     users_per_hour=settings.users_get_per_hour,
-                    workers=readers(client, options.concurrency),
+                    workers=readers(client, options.concurrency, self.hint.reads_per_minute),
                     max_workers=options.concurrency or MAX_READERS,
                     stop=self.lookup_stop,
                 )
@@ -617,7 +624,7 @@ class _OnlineRun:
             # The reads are done: what is left to wait for is the writes.
             assert self.allowance is not None
             summary.estimate_seconds = self.allowance.seconds(
-                0, plan.writes_needed, overlapped=True
+                0, plan.writes_needed, overlapped=True, tail=self._tail(plan, client)
             )
             job.emit(ConfirmationNeeded(summary))
             if not job.confirm(summary):
@@ -658,17 +665,30 @@ class _OnlineRun:
         summary = self.summary
         self.allowance = allowance(client, self.settings, state_dir)
         summary.writes_planned = plan.writes_needed
+        # Learner-state reads as made (second pages included), else one per learner.
+        reads = client.stats.calls.get(LEARNER_READS) or plan.learner_reads
         summary.estimate_seconds = self.allowance.seconds(
-            plan.learner_reads, plan.writes_needed, overlapped=overlapped
+            reads, plan.writes_needed, overlapped=overlapped, tail=self._tail(plan, client)
         )
         summary.estimate_basis = (
-            f"{plan.learner_reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
+            f"{reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
             f"{'beside' if overlapped else 'then'} {plan.writes_needed:,} writes at "
             f"{self.allowance.writes_per_minute:,.0f}/min ({self.allowance.source})"
         )
         summary.counts = dict(Counter(str(r.status) for r in plan.rows))
         summary.rows = len(plan.rows)
         self.job.emit(PlanReady(summary))
+
+    @staticmethod
+    def _tail(plan: Plan, client: AlmClient) -> float:
+        """The end of a run: a learner's writes go one after another, so the last learner
+        to start takes about (its writes) round trips after the allowance is spent."""
+        chains = Counter(r.user_id for r in plan.rows for _ in range(r.writes))
+        if not chains:
+            return 0.0
+        average = sum(chains.values()) / len(chains)
+        latency = client.latency_seconds("POST") or client.latency_seconds("GET") or 0.25
+        return average * latency
 
     def _start_run(self, ledger: Ledger) -> None:
         summary = self.summary
@@ -686,17 +706,24 @@ class _OnlineRun:
         ledger = self.ledger = Ledger(state_dir / "ledger.sqlite3")
         self._start_run(ledger)
         plan = Plan()
-        ready: queue.Queue[tuple[str, list[int]] | None] = queue.Queue()
+        # Learners ready to write, the longest chain of writes first: a learner's writes go
+        # one after another, so starting long chains early keeps the end of the run short
+        # (with one writer the order changes nothing, and input order is kept).
+        ready: queue.PriorityQueue[tuple[float, int, tuple[str, list[int]] | None]]
+        ready = queue.PriorityQueue()
+        longest_first = options.concurrency != 1
         failure: list[Exception] = []
         base_url = self.settings.base_url
 
         settle = ExecuteOptions(self.summary.run_id, base_url, self.summary.input_sha256)
+        order = itertools.count()  # ties (and one writer) keep input order
 
         def learner_ready(user_id: str, indexes: list[int]) -> None:
             mini = Plan([plan.rows[i] for i in indexes])
             apply_ledger(mini, ledger, base_url, overwrite=options.overwrite)
             close_entries_alm_shows_complete(mini, ledger, settle)
-            ready.put((user_id, indexes))
+            writes = sum(r.writes for r in mini.rows) if longest_first else 0
+            ready.put((-writes, next(order), (user_id, indexes)))
 
         def produce() -> None:
             try:
@@ -714,13 +741,18 @@ class _OnlineRun:
                 log.exception("planning failed")
                 failure.append(exc)
             finally:
-                ready.put(None)
+                ready.put((math.inf, next(order), None))  # after every learner
 
         job.emit(StageStarted("lookup"))
         started = time.monotonic()
         producer = threading.Thread(target=produce, name="alm-plan", daemon=True)
         producer.start()
-        results = self._execute(plan, client, ledger, iter(ready.get, None))
+
+        def learners() -> Iterator[tuple[str, list[int]]]:
+            while (item := ready.get()[2]) is not None:
+                yield item
+
+        results = self._execute(plan, client, ledger, learners())
         self.lookup_stop.set()  # the writers stopped early (abort, cancel): stop reading too
         producer.join()
         self.summary.actual_seconds = time.monotonic() - started
@@ -770,7 +802,7 @@ class _OnlineRun:
                 base_url=self.settings.base_url,
                 input_sha256=summary.input_sha256,
                 concurrency=options.concurrency or MAX_CONCURRENCY,
-                workers=writers(client, options.concurrency),
+                workers=writers(client, options.concurrency, self.hint.writes_per_minute),
                 overwrite=options.overwrite,
                 verify=options.verify,
             ),

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from batch.alm.ratelimit import HEADER_RATE_MARGIN
 from batch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,15 @@ class Allowance:
     writes_per_minute: float
     source: str  # where the write figure came from, for the summary
 
-    def seconds(self, reads: int, writes: int, *, overlapped: bool) -> float:
+    def seconds(self, reads: int, writes: int, *, overlapped: bool, tail: float = 0.0) -> float:
         """Time for ``reads`` learner-state reads and ``writes`` writes: one after the other
-        (a person confirms between them), or side by side (writing starts while reading)."""
+        (a person confirms between them), or side by side (writing starts while reading),
+        plus ``tail``: the last learner's writes go one after another, each a round trip."""
+        if not writes:
+            tail = 0.0
         read_s = reads * 60.0 / self.reads_per_minute if self.reads_per_minute > 0 else 0.0
         write_s = writes * 60.0 / self.writes_per_minute if self.writes_per_minute > 0 else 0.0
-        return max(read_s, write_s) if overlapped else read_s + write_s
+        return (max(read_s, write_s) if overlapped else read_s + write_s) + tail
 
 
 def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -> Allowance:
@@ -47,15 +51,17 @@ def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -
     writes = client.announced_per_minute("POST")
     if state_dir is not None and (reads is not None or writes is not None):
         _remember(state_dir, host, reads, writes)
-    if reads is None:
-        reads = _number(remembered.get("GET")) or settings.get_per_minute
+    # The client paces a little under what a header grants (HEADER_RATE_MARGIN): so does this.
+    margin = HEADER_RATE_MARGIN
+    seen_reads = reads if reads is not None else _number(remembered.get("GET"))
+    reads = seen_reads * margin if seen_reads else settings.get_per_minute
     if writes is not None:
-        return Allowance(reads, writes, "ALM's x-rate-limit header for writes")
+        return Allowance(reads, writes * margin, "ALM's x-rate-limit header for writes")
     remembered_writes = _number(remembered.get("POST"))
     if remembered_writes:
         seen = remembered.get("seen", "an earlier run")
-        return Allowance(reads, remembered_writes, f"ALM's header seen on {seen}")
-    if client.announced_per_minute("GET") is not None and settings.get_per_minute > 0:
+        return Allowance(reads, remembered_writes * margin, f"ALM's header seen on {seen}")
+    if seen_reads and settings.get_per_minute > 0:
         ratio = settings.post_per_minute / settings.get_per_minute
         return Allowance(reads, reads * ratio, "ALM's read header x the documented GET:POST ratio")
     return Allowance(

@@ -253,7 +253,13 @@ class _State:
         )
 
     async def history_page(self, request: Request) -> Response:
-        return self.render(request, "history.html", step=0, runs=self.engine.history())
+        return self.render(
+            request,
+            "history.html",
+            step=0,
+            runs=self.engine.history(),
+            ledger_runs=self.engine.ledger_runs(),
+        )
 
     async def shape_page(self, request: Request) -> Response:
         upload = self.upload(request.path_params["upload_id"])
@@ -431,7 +437,9 @@ class _State:
 
     # -- API: jobs ----------------------------------------------------------------------------
     async def api_history(self, request: Request) -> Response:
-        return JSONResponse({"runs": self.engine.history()})
+        return JSONResponse(
+            {"runs": self.engine.history(), "ledger_runs": self.engine.ledger_runs()}
+        )
 
     async def api_job(self, request: Request) -> Response:
         return JSONResponse(self.job(request.path_params["job_id"]).status())

@@ -30,6 +30,7 @@ from typing import Any
 
 from batch.errors import BatchError, UsageError
 from batch.jobs import Job, JobEvent, JobOptions, PlanReady, StageProgress, WriteProgress, inspect
+from batch.jobs.history import live_runs
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.reporting import ReportPaths, write_reports
 from batch.reporting.text import json_row
@@ -695,6 +696,28 @@ class Engine:
         if self.on_loaded is not None:
             self.on_loaded(job)
         return job
+
+    def ledger_runs(self) -> list[dict[str, Any]]:
+        """Live runs the ledger holds that the page did not start (the CLI, a scheduler):
+        the same ALM allowance and ledger, shown so a person sees every write made."""
+        out = []
+        for run in live_runs(self.state_dir):
+            if run.options.get("command") == "serve":
+                continue  # the page's own runs are in history(), with their downloads
+            out.append(
+                {
+                    "run_id": run.run_id,
+                    "started": run.started_at,
+                    "ended": run.ended_at,
+                    "file": Path(run.input_path).name,
+                    "command": str(run.options.get("command", "run")),
+                    "exit_status": run.exit_status,
+                    "writes_done": run.writes_done,
+                    "writes_failed": run.writes_failed,
+                    "writes_unknown": run.writes_unknown + run.writes_pending,
+                }
+            )
+        return out
 
     def history(self) -> list[dict[str, Any]]:
         """Earlier runs of this state directory (newest first), from each job's record."""
