@@ -7,7 +7,7 @@ line per figure: scenario, figure, value, target and PASS/FAIL where a target ex
 results.json adds the machine (cores, Python, date, load), every scenario's raw figures and
 the exact command that reproduces it.
 
-Parts: local cost (``bench.bench_read``: read and read+validate of CSV/XLSX in a fresh process
+Parts: the upload page (``bench.bench_web``), local cost (``bench.bench_read``: read and read+validate of CSV/XLSX in a fresh process
 each; ``bench.bench_report``: report writing), the dry run's API calls against the row-by-row
 script (``bench.bench_dryrun``), live runs at ALM's write limit (``bench.bench_live``), and
 issue 14's efficiency and estimate accuracy under ALM's documented header sets
@@ -33,6 +33,26 @@ LOCAL_SECONDS_100K = (
 )
 MEMORY_GROWTH = 1.5  # 10x the rows may cost at most 1.5x the peak memory (bounded memory)
 VALIDATE_PEAK_MB = 1000.0  # issue 3: 1,000,000 rows "in bounded memory (peak well under 1 GB)"
+
+
+def web_part(quick: bool, folder: Path) -> list[Scenario]:
+    """The upload page (``bench.bench_web``, in a process of its own so its peak memory is its
+    own): upload to the first page of a dry run, any page of a large result, memory."""
+    args = ["--small"] if quick else []
+    s = Scenario("upload page", ".venv/bin/python -m bench.bench_web " + " ".join(args))
+    out = folder / "web.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_web", *args, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if not out.exists():
+        s.add("ran", "failed", "ran", False, note=done.stderr.strip()[-300:])
+        return [s]
+    for fig in json.loads(out.read_text(encoding="utf-8")):
+        s.add(fig["name"], fig["value"], fig["target"], fig["passed"])
+    return [s]
 
 
 def read_part(quick: bool, folder: Path) -> list[Scenario]:
@@ -199,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the small set (about 4 minutes)")
     parser.add_argument(
         "--only",
-        default="read,report,dryrun,live,allowance",
-        help="comma-separated parts: read, report, dryrun, live, allowance",
+        default="read,report,dryrun,live,web,allowance",
+        help="comma-separated parts: read, report, dryrun, live, web, allowance",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -223,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                 scenarios += bench_live.run(("1k",), naive_seconds=15.0)
             else:
                 scenarios += bench_live.run(("5k", "50k"), naive_seconds=45.0)
+        if "web" in parts:
+            scenarios += web_part(args.quick, folder)
         if "allowance" in parts:
             keys = bench_allowance.QUICK if args.quick else bench_allowance.SCENARIOS
             allowance = bench_allowance.run(keys, folder=folder / "allowance")
