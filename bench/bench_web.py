@@ -4,13 +4,14 @@ Run: ``.venv/bin/python -m bench.bench_web`` (20,000-row XLSX upload to the firs
 dry-run table; then pages of a 100,000-row dry-run result) or ``--small`` for a quick check.
 
 1. A 20,000-row XLSX (2,000 users, 40 courses, a 500-course catalogue) is uploaded to the app
-   (in-process, through its HTTP interface), dry-run against the sandbox with its clock
+   (in-process, through its HTTP interface), dry-run against the sandbox (its own process) with its clock
    ``--time-scale`` times faster (so ALM's hourly limits cost little), and the first page of the
    results table is fetched: the wall time of the whole, cold cache. Target <= 3 s.
 2. A 100,000-row dry run is loaded the same way (CSV); then the table is paged, filtered,
    searched and sorted through ``GET /jobs/{id}/table`` and ``GET /api/jobs/{id}/rows``: the
-   slowest request's server time (the app's ``Server-Timing`` header). Target <= 200 ms. The process's peak RSS (VmHWM, which includes the
-   in-process sandbox holding the 100,000-row world) must stay <= 500 MB.
+   slowest request's server time (the app's ``Server-Timing`` header). Target <= 200 ms. The
+   page process's peak RSS (VmHWM) must stay <= 500 MB. ALM (the sandbox) runs in a process of
+   its own, as a remote ALM would: the figures are the page's and the pipeline's.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import openpyxl
 from starlette.testclient import TestClient
 
 from batch.demo import settings_for_sandbox
-from batch.sandbox import Sandbox, SandboxConfig
+from batch.sandbox import SandboxConfig
 from batch.web.app import WebConfig, create_app
-from bench.common import make_world
+from bench.common import SandboxProcess, make_world
 
 H = {"X-Requested-By": "alm-batch"}
 REAL_USERS_PER_HOUR = 500.0
@@ -115,11 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         distinct_courses=40, catalogue=500,
     )  # fmt: skip
     xlsx = to_xlsx(world.path, folder / f"completions-{small}.xlsx")
-    with Sandbox(seed=world.seed, config=SandboxConfig(time_scale=args.time_scale)) as sb:
+    # ALM is a remote server: the sandbox runs in a process of its own (its own core), so the
+    # figure is the page's and the pipeline's, not two servers sharing one interpreter.
+    sb = SandboxProcess(world.seed, folder / "alm1", SandboxConfig(time_scale=args.time_scale))
+    try:
         settings = settings_for_sandbox(sb, users_get_per_hour=REAL_USERS_PER_HOUR)
         app = create_app(WebConfig(state_dir=folder / "state1", settings_factory=lambda: settings))
         with TestClient(app, base_url="http://127.0.0.1:8700") as client:
             seconds, _, status = upload_to_first_page(client, xlsx)
+    finally:
+        sb.stop()
     good = seconds <= 3.0 or args.small
     ok &= good
     figures.append(
@@ -139,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         folder / "big", rows=big, distinct_users=10_000 if big >= 100_000 else 1_000,
         distinct_courses=100, catalogue=2_000,
     )  # fmt: skip
-    with Sandbox(seed=world.seed, config=SandboxConfig(time_scale=args.time_scale)) as sb:
+    sb = SandboxProcess(world.seed, folder / "alm2", SandboxConfig(time_scale=args.time_scale))
+    try:
         settings = settings_for_sandbox(sb, users_get_per_hour=REAL_USERS_PER_HOUR)
         app = create_app(WebConfig(state_dir=folder / "state2", settings_factory=lambda: settings))
         with TestClient(app, base_url="http://127.0.0.1:8700") as client:
             seconds, job_id, status = upload_to_first_page(client, world.path)
             times = page_times(client, job_id, status["rows"])
+    finally:
+        sb.stop()
     worst = max(times.values())
     good = worst <= 200.0
     ok &= good
@@ -166,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ok &= good
     figures.append(
         {
-            "name": "peak memory with that job (app + in-process sandbox)",
+            "name": "peak memory of the page with that job (ALM in its own process)",
             "value": f"{peak:.0f} MB",
             "target": "<= 500 MB",
             "passed": good,
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(figures), encoding="utf-8")
     print(
-        f"peak RSS of the process (app + in-process sandbox): {peak:.0f} MB "
+        f"peak RSS of the page process (ALM in its own process): {peak:.0f} MB "
         f"(target <= 500 MB: {'PASS' if good else 'FAIL'})"
     )
     return 0 if ok else 1

@@ -251,6 +251,9 @@ class AlmClient:
         if not job_id:
             raise ApiError(created.status, "ALM created no job id for the users export")
         deadline = self.http.clock() + timeout
+        # Poll soon, then less and less often (0.25 s, 0.5 s, 1 s ... up to ``poll_seconds``):
+        # a small account's export is ready in a moment, a large one takes minutes.
+        wait = min(0.25, poll_seconds)
         while True:
             reply = self.http.request("GET", f"/jobs/{_seg(job_id)}")
             status, url = self._job_state(reply.data)
@@ -270,7 +273,8 @@ class AlmClient:
                     "users export job timed out",
                     f"job {job_id} still '{status}' after {timeout:g} s",
                 )
-            self.http.sleep(poll_seconds)
+            self.http.sleep(wait)
+            wait = min(wait * 2, poll_seconds)
         download = self.http.request(
             "GET", url, auth=False, paced=False, headers={"Accept": "text/csv, */*"}
         )

@@ -32,7 +32,7 @@ from batch.errors import BatchError, UsageError
 from batch.jobs import Job, JobEvent, JobOptions, PlanReady, StageProgress, WriteProgress, inspect
 from batch.jobs.history import live_runs
 from batch.models import RowResult, RowStatus, RunSummary
-from batch.reporting import ReportPaths, write_reports
+from batch.reporting import ReportPaths, summary_json, write_reports
 from batch.reporting.text import json_row
 from batch.settings import Settings
 
@@ -452,11 +452,30 @@ class Engine:
                             del self._live[key]
 
     def _load(self, job: WebJob, report: Path) -> None:
+        engine_job = job.engine_job
+        if engine_job is not None and engine_job.outcome is not None and engine_job.table:
+            # From the engine's own rows: the page's row shares each row's cells with the
+            # engine (one copy of 100,000 rows in memory, not two).
+            live = job.kind == "live"
+            rows = []
+            for result in engine_job.outcome.results:
+                row = json_row(result, live=live)
+                row["values"] = result.values
+                rows.append(row)
+            self._take_rows(
+                job, rows, engine_job.table.columns, summary_json(engine_job.outcome.summary)
+            )
+            return
         data = json.loads(report.read_text(encoding="utf-8"))
-        rows: list[dict[str, Any]] = data["rows"]
+        self._take_rows(job, data["rows"], data["columns"], data.get("summary") or {})
+
+    @staticmethod
+    def _take_rows(
+        job: WebJob, rows: list[dict[str, Any]], columns: list[str], summary: dict[str, Any]
+    ) -> None:
         with job.lock:
-            job.columns = list(data["columns"])
-            job.summary = data.get("summary") or {}
+            job.columns = list(columns)
+            job.summary = summary
             for row in rows:
                 if row["row"] in job.excluded:
                     row["status"], row["message"] = "excluded", "Left out of the run (excluded)."
