@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from batch.models import RowResult, RowStatus, RunSummary
+from batch.models import RowResult, RowStatus
 from batch.reader import open_table
-from batch.reporting import write_reports
-
-
-def write_failed_rows(
-    results: Iterable[RowResult],
-    *,
-    columns: list[str],
-    input_path: Path,
-    input_format: str,
-    report_path: Path,
-    sheet: str | None = None,
-) -> Path | None:
-    """The failed-rows file, through the real entry point (``write_reports``, which also writes
-    the report at ``report_path``)."""
-    summary = RunSummary(
-        run_id="r1",
-        command="run",
-        dry_run=True,
-        input_path=str(input_path),
-        input_sha256="ab",
-        alm_host="https://learningmanager.adobe.com",
-        started_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    return write_reports(
-        results, columns=columns, summary=summary, input_path=input_path,
-        input_format=input_format, explicit=report_path, live=False, sheet=sheet,
-    ).failed  # fmt: skip
-
+from tests.report_support import write_failed_rows
 
 COLUMNS = ["Employee ID", "Email", "Course", "Completion Date", "Notes"]
 ROWS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,45 +16,7 @@ from batch.errors import ExitStatus
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.reporting import write_reports
 from batch.reporting.layout import failed_layout, neutralise, report_layout, severity
-
-
-def write_report(
-    results: Iterable[RowResult], *, columns: list[str], summary: RunSummary, path: Path, live: bool
-) -> Path:
-    """The report, through the real entry point (``write_reports``; an XLSX report gets an
-    XLSX input, so the failed-rows file beside it is XLSX too)."""
-    fmt = "xlsx" if path.suffix == ".xlsx" else "csv"
-    return write_reports(
-        results, columns=columns, summary=summary, input_path=path.with_name(f"hr.{fmt}"),
-        input_format=fmt, explicit=path, live=live,
-    ).report  # fmt: skip
-
-
-def write_failed_rows(
-    results: Iterable[RowResult],
-    *,
-    columns: list[str],
-    input_path: Path,
-    input_format: str,
-    report_path: Path,
-    sheet: str | None = None,
-) -> Path | None:
-    """The failed-rows file, through the real entry point (``write_reports``, which also writes
-    the report at ``report_path``)."""
-    summary = RunSummary(
-        run_id="r1",
-        command="run",
-        dry_run=True,
-        input_path=str(input_path),
-        input_sha256="ab",
-        alm_host="https://learningmanager.adobe.com",
-        started_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    return write_reports(
-        results, columns=columns, summary=summary, input_path=input_path,
-        input_format=input_format, explicit=report_path, live=False, sheet=sheet,
-    ).failed  # fmt: skip
-
+from tests.report_support import write_failed_rows, write_report
 
 COLUMNS = ["Email", "Course", "Completion Date"]
 

@@ -36,31 +36,10 @@ from batch.reporting import ReportPaths, summary_json, write_reports
 from batch.reporting.text import json_row
 from batch.settings import Settings
 
-PROBLEM_STATUSES = frozenset(
-    {
-        "invalid",
-        "user_not_found",
-        "course_not_found",
-        "ambiguous_course",
-        "rejected",
-        "failed",
-        "unknown",
-    }
-)
-STATUS_ORDER = (
-    "would_complete",
-    "completed",
-    "already_completed",
-    "duplicate",
-    "invalid",
-    "user_not_found",
-    "course_not_found",
-    "ambiguous_course",
-    "rejected",
-    "failed",
-    "unknown",
-    "excluded",
-)
+# Rows that need a person, and the order statuses are listed in: the product's row outcomes,
+# plus the page's own "excluded".
+PROBLEM_STATUSES = frozenset(s.value for s in RowStatus if not s.ok)
+STATUS_ORDER = (*(s.value for s in RowStatus), "excluded")
 
 
 @dataclass
