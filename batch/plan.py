@@ -117,12 +117,6 @@ class Plan:
     def writes_needed(self) -> int:
         return sum(r.writes for r in self.rows)
 
-    def estimate_seconds(self, writes_per_minute: float) -> float:
-        """Lower bound on live-run time at the account's write allowance."""
-        if writes_per_minute <= 0:
-            return 0.0
-        return self.writes_needed * 60.0 / writes_per_minute
-
 
 @dataclass(slots=True)
 class PlanOptions:

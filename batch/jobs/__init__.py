@@ -1,7 +1,6 @@
 """The job engine both front ends use (the CLI and the upload page): options in, typed events
 out, cancel, and the outcome. See ``batch.jobs.engine`` for the life of a job."""
 
-from batch.jobs.concurrency import default_concurrency, write_concurrency
 from batch.jobs.engine import Job, new_run_id
 from batch.jobs.events import (
     ConfirmationNeeded,
@@ -30,7 +29,5 @@ __all__ = [
     "StageProgress",
     "StageStarted",
     "WriteProgress",
-    "default_concurrency",
     "new_run_id",
-    "write_concurrency",
 ]

@@ -33,25 +33,19 @@ def workers_for(per_minute: float, latency: float | None, cap: int = MAX_CONCURR
     return max(min(MIN_CONCURRENCY, cap), min(cap, math.ceil(needed)))
 
 
-def default_concurrency(writes_per_minute: float) -> int:
-    """Writers for a write allowance before any answer was timed."""
-    return workers_for(writes_per_minute, None)
-
-
-def write_concurrency(client: PacedClient, cap: int | None) -> int:
-    """Writers for ALM's current write allowance and latency (at most ``cap`` when given)."""
+def write_concurrency(client: PacedClient, cap: int | None, hint: float = 0.0) -> int:
+    """Writers for ALM's current write allowance and latency (at most ``cap`` when given).
+    ``hint``: writes per minute an earlier run saw ALM grant on this host, used until this
+    run's answers say more (more workers than the allowance needs only wait in the pacer: a
+    high hint costs threads, never requests)."""
     limit = cap or MAX_CONCURRENCY
-    return workers_for(client.allowance_per_minute("POST"), client.latency_seconds("POST"), limit)
+    per_minute = max(client.allowance_per_minute("POST"), hint)
+    return workers_for(per_minute, client.latency_seconds("POST"), limit)
 
 
 def writers(client: PacedClient, cap: int | None, hint: float = 0.0) -> Callable[[], int]:
-    """The live target for the write pool. ``hint``: writes per minute an earlier run saw
-    ALM grant on this host, used until this run's answers say more (more workers than the
-    allowance needs only wait in the pacer: a high hint costs threads, never requests)."""
-    limit = cap or MAX_CONCURRENCY
-    return lambda: workers_for(
-        max(client.allowance_per_minute("POST"), hint), client.latency_seconds("POST"), limit
-    )
+    """The live target for the write pool, asked again before each learner."""
+    return lambda: write_concurrency(client, cap, hint)
 
 
 def readers(client: PacedClient, cap: int | None = None, hint: float = 0.0) -> Callable[[], int]:

@@ -1,7 +1,7 @@
-"""Default write concurrency follows the allowance ALM grants, read from its live headers."""
+"""Pool sizes follow the allowance ALM grants (its live headers) and its latency."""
 
 from batch.alm.ratelimit import RateLimiter
-from batch.jobs.concurrency import default_concurrency, readers, write_concurrency
+from batch.jobs.concurrency import readers, workers_for, write_concurrency
 
 
 class _Client:
@@ -28,11 +28,11 @@ def limiter(post_per_minute: float = 30.0) -> RateLimiter:
     )
 
 
-def test_default_concurrency_follows_the_write_allowance() -> None:
-    assert default_concurrency(30.0) == 4  # ALM's documented admin POST limit
-    assert default_concurrency(600.0) == 5  # 10 writes/s x 0.25 s x 2
-    assert default_concurrency(1800.0) == 15  # 30 writes/s
-    assert default_concurrency(10**6) == 32  # never more than the cap
+def test_writers_follow_the_write_allowance_before_any_answer_is_timed() -> None:
+    assert workers_for(30.0, None) == 4  # ALM's documented admin POST limit
+    assert workers_for(600.0, None) == 5  # 10 writes/s x 0.25 s x 2
+    assert workers_for(1800.0, None) == 15  # 30 writes/s
+    assert workers_for(10**6, None) == 32  # never more than the cap
 
 
 def test_concurrency_follows_alms_header_once_seen_else_the_setting() -> None:
@@ -62,3 +62,10 @@ def test_pools_follow_latency_little_law() -> None:
     assert readers(fast)() == 21  # 129/s x 0.08 s x 2
     assert readers(slow)() == 96  # the readers' cap
     assert readers(slow, 10)() == 10
+
+
+def test_an_allowance_seen_on_an_earlier_run_sizes_the_pool_before_alm_answers() -> None:
+    client = _Client(limiter(post_per_minute=30.0), latency=0.45)
+    assert write_concurrency(client, None) == 4  # the setting alone: 30/min
+    assert write_concurrency(client, None, hint=3600.0) == 32  # 60/s x 0.45 s x 2, capped
+    assert write_concurrency(client, 8, hint=3600.0) == 8  # --concurrency still caps
