@@ -96,6 +96,7 @@ for _ch in "\u200b\u200c\u200d\u2060\ufeff\u180e":
     _LOOKALIKES[ord(_ch)] = None  # zero-width: gone
 
 
+@functools.lru_cache(maxsize=131_072)  # a file repeats its emails and course names many times
 def fold_text(text: str) -> str:
     """The one matching key for names and emails: two texts a person reads as the same fold alike.
 
@@ -110,7 +111,6 @@ def fold_text(text: str) -> str:
     return _fold_unicode(text)
 
 
-@functools.lru_cache(maxsize=65_536)
 def _fold_unicode(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
     folded = unicodedata.normalize("NFKC", _WS.sub(" ", folded).strip().casefold())

@@ -431,3 +431,21 @@ def test_transport_failures_are_described_in_a_few_words() -> None:
     assert transport_reason(
         rq.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")
     ) == ("connection closed without an answer")
+
+
+def test_proxy_settings_are_read_once_per_host_with_the_environments_rules(
+    srv: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp-ca.pem")
+    with client(srv) as alm:
+        http = alm.http
+        assert http.session.trust_env is False  # no environment scan per request
+        assert http.session.verify == "/etc/ssl/corp-ca.pem"
+        alm_proxy = http._proxies_for("https://learningmanager.adobe.com/primeapi/v2/users")
+        assert alm_proxy.get("https") == "http://proxy.corp.example:3128"
+        assert http._proxies_for(srv.base_url + "/primeapi/v2/users") == {}  # NO_PROXY
+        monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
+        again = http._proxies_for("https://learningmanager.adobe.com/primeapi/v2/jobs")
+        assert again is alm_proxy  # the same host: read once
