@@ -319,10 +319,7 @@ class Resolver:
             self.unconfirmed_misses.update(misses)
             return
         try:
-            everyone = {
-                email_key(u.email): u
-                for u in self.client.export_users(poll_seconds=self.export_poll_seconds)
-            }
+            everyone = self._everyone()
         except AbortError:
             raise
         except ApiError as exc:
@@ -338,14 +335,16 @@ class Resolver:
             fetched[key] = everyone.get(key)
         self.cache.put_users({k: fetched[k] for k in misses})
 
+    def _everyone(self) -> dict[str, User]:
+        """Every user of the account, by email key, from one users export job."""
+        users = self.client.export_users(poll_seconds=self.export_poll_seconds)
+        return {email_key(u.email): u for u in users}
+
     def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:
         """One export job for every user; caches them all (the next file is warm too)."""
         self._progress("users", 0, len(keys))
         try:
-            everyone = {
-                email_key(u.email): u
-                for u in self.client.export_users(poll_seconds=self.export_poll_seconds)
-            }
+            everyone = self._everyone()
         except AbortError:
             raise
         except ApiError as exc:

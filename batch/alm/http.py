@@ -356,14 +356,7 @@ class HttpClient:
                 silent_since = None
                 throttles += 1
                 if throttles > MAX_THROTTLES:
-                    raise parse_error(
-                        status,
-                        resp.text,
-                        method=method,
-                        path=template,
-                        redact=self.redact,
-                        retry_after=retry_after,
-                    )
+                    raise self._error(resp, method, template, retry_after)
                 delay = self._throttle_delay(retry_after, throttles)
                 if paced:
                     self.limiter.throttled(
@@ -374,14 +367,7 @@ class HttpClient:
                 self.stats.count_retry()
                 continue
             if status >= 500:
-                error = parse_error(
-                    status,
-                    resp.text,
-                    method=method,
-                    path=template,
-                    redact=self.redact,
-                    retry_after=retry_after,
-                )
+                error = self._error(resp, method, template, retry_after)
                 if not safe_to_repeat:
                     raise WriteUncertain(
                         status,
@@ -395,14 +381,20 @@ class HttpClient:
                 failures += 1
                 self._pause_or_give_up(silent_since, failures, error.describe())
                 continue
-            raise parse_error(
-                status,
-                resp.text,
-                method=method,
-                path=template,
-                redact=self.redact,
-                retry_after=retry_after,
-            )
+            raise self._error(resp, method, template, retry_after)
+
+    def _error(
+        self, resp: requests.Response, method: str, template: str, retry_after: float | None
+    ) -> ApiError:
+        """ALM's error answer as an ``ApiError`` (secrets redacted, gateway pages named)."""
+        return parse_error(
+            resp.status_code,
+            resp.text,
+            method=method,
+            path=template,
+            redact=self.redact,
+            retry_after=retry_after,
+        )
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with jitter added on top (never below the base delay)."""
