@@ -461,3 +461,28 @@ def test_403_on_a_write_stops_the_run_naming_the_write_scope(
             alm.enroll("13", "course:7", "course:7_8")
     assert "admin:write" in err.value.message and err.value.exit_status == 3
     assert len(srv.seen) == 1  # no retry, no other shape
+
+
+def test_post_latency_is_alms_api_not_the_token_endpoint_or_a_429(srv: ScriptedServer) -> None:
+    """The write pool is sized from the POST latency: the token refresh (a fast POST to another
+    endpoint) and a gateway's instant 429 must not make ALM look faster than it is."""
+    srv.script("POST", "/oauth/token/refresh", Canned(200, {"access_token": "tok-abcdefgh"}))
+    srv.script(
+        "POST",
+        f"{API}/users/13/userModuleGrade",
+        Canned(429, {"message": "429 Too many requests"}, {"retry-after": "0"}),
+        Canned(204, delay=0.2),
+    )
+    sets = Settings(
+        _env_file=None,
+        base_url=srv.base_url,  # type: ignore[call-arg]
+        client_id="id",
+        client_secret="secret-1",
+        refresh_token="refresh-1",
+    )  # type: ignore[arg-type]
+    with AlmClient(sets, give_up_after=30.0) as alm:
+        when = datetime(2026, 10, 1, tzinfo=UTC)
+        alm.post_grade(GradeRequest("13", "course:1", "course:1_1", "course:1_1_10_0", when))
+        latency = alm.latency_seconds("POST")
+    assert latency is not None and latency >= 0.2
+    assert len(srv.requests_to("POST", "/oauth/token/refresh")) == 1

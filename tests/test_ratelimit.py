@@ -11,7 +11,7 @@ from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch.alm.api import AlmClient
 from batch.alm.http import endpoint_bucket
-from batch.alm.ratelimit import RateLimiter, parse_rate
+from batch.alm.ratelimit import RateLimiter, jitter_reserve, parse_rate, usable_burst
 from batch.alm.stats import endpoint_template
 from batch.settings import Settings
 
@@ -62,8 +62,17 @@ def test_burst_then_paced() -> None:
     for _ in range(5):
         waits.append(lim.acquire("GET", "GET /users/{id}/enrollments"))
         lim.settled("GET", "GET /users/{id}/enrollments")
-    assert waits[:2] == [0.0, 0.0]
+    # Of the burst of 2, half a token (0.5 s of jitter at 1/s) stays in ALM's bucket.
+    assert waits[:2] == [0.0, pytest.approx(0.5)]
     assert waits[2:] == [pytest.approx(1.0)] * 3
+
+
+def test_jitter_reserve_is_half_a_second_of_the_rate_at_most_half_the_burst() -> None:
+    assert jitter_reserve(10.0, 10) == 5.0  # 600r/m, burst 10: 0.5 s of it, half the burst
+    assert jitter_reserve(60.0, 10) == 5.0  # at most half
+    assert jitter_reserve(2.0, 10) == 1.0  # 120r/m: one request
+    assert jitter_reserve(500 / 3600, 500) == pytest.approx(500 / 7200)  # hourly: next to none
+    assert usable_burst(0.5, 1) == 1.0  # one request can always go
 
 
 def test_endpoint_bucket_and_max_rps_ceiling() -> None:
@@ -73,8 +82,8 @@ def test_endpoint_bucket_and_max_rps_ceiling() -> None:
     for _ in range(4):
         lim.acquire("GET", "GET /users")
         lim.settled("GET", "GET /users")
-    # two from the users burst, then 1/s from its hourly bucket (3600/h)
-    assert clock() - start == pytest.approx(2.0)
+    # 1.5 of the users burst of 2 (0.5 is the jitter reserve), then 1/s (3600/h)
+    assert clock() - start == pytest.approx(2.5)
     clock2 = FakeClock()
     lim2 = limiter(clock2, get=(6000.0, 100), max_rps=4.0)
     for _ in range(9):
@@ -89,8 +98,8 @@ def test_headers_repace_the_verb_or_the_endpoint() -> None:
     lim.observe("GET", "GET /users/{id}/enrollments", "600r/m", "3")
     lim.observe("GET", "GET /users", "500r/h", None)
     described = lim.describe()
-    assert described["GET"] == "582/min, burst 3"  # 3% under what ALM announces
-    assert described["GET /users"].startswith("8.08333/min")
+    assert described["GET"] == "597/min, burst 3"  # 0.5% under what ALM announces
+    assert described["GET /users"].startswith("8.29167/min")
 
 
 def test_probe_mode_lets_one_request_out_until_it_is_answered() -> None:
@@ -203,7 +212,7 @@ def test_pool_paced_from_headers_sends_nothing_early() -> None:
     assert server.count == 30 + server.throttled
     assert alm.stats.throttled == server.throttled
     assert server.early == 0
-    assert alm.http.limiter.describe()["GET"] == "2328/min, burst 4"
+    assert alm.http.limiter.describe()["GET"] == "2388/min, burst 4"
 
 
 def test_drained_server_bucket_429s_are_honoured_by_every_thread() -> None:

@@ -198,6 +198,15 @@ class AlmClient:
         per_second = self.http.limiter.announced(method)
         return None if per_second is None else per_second * 60.0
 
+    def announced_burst(self, method: str) -> float | None:
+        """The burst ALM's own ``x-burst`` granted this verb (None: not seen)."""
+        return self.http.limiter.announced_burst(method)
+
+    def expect_allowance(self, method: str, per_minute: float, burst: float | None) -> None:
+        """Start pacing ``method`` at an allowance an earlier run saw ALM grant on this host
+        (ALM's headers take over from the first answer)."""
+        self.http.limiter.expect(method, per_minute, burst)
+
     def latency_seconds(self, method: str) -> float | None:
         """ALM's average answer time for this verb so far (None before the first answer)."""
         return self.http.latency.seconds(method)

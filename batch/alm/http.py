@@ -328,7 +328,10 @@ class HttpClient:
                 self._pause_or_give_up(silent_since, failures, reason)
                 continue
             status = resp.status_code
-            self.latency.observe(method, self.clock() - started)
+            if paced and auth and status != 429:
+                # ALM's API answering (not the token endpoint or a file download, and not a
+                # gateway's instant 429): what the pool sizes follow.
+                self.latency.observe(method, self.clock() - started)
             self.stats.count_status(status)
             log.debug("%s %s -> %s", method, self.redact(resp.url), status)
             self._observe_rate_headers(method, template, resp.headers)

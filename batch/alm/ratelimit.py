@@ -42,9 +42,15 @@ _EPSILON = 1e-9
 _MIN_SLEEP = 0.001
 _PROBE_POLL = 0.005
 PROBE_TIMEOUT = 60.0  # a probe never answered (a caller that forgot settled()) stops blocking
-# Pace a little under the rate ALM announces, so clock drift between us and ALM never adds up
-# to a 429 in steady state.
-HEADER_RATE_MARGIN = 0.97
+# Pace a little under the rate ALM announces, so a small mismatch between ALM's counting and
+# ours (clock drift, a per-minute window instead of a bucket) never adds up to a 429.
+HEADER_RATE_MARGIN = 0.995
+# Arrival jitter the pacing absorbs: of ALM's burst we use all but ``rate x JITTER_SECONDS``
+# (at most half of it). Requests leave at the paced rate but reach ALM bunched by the network
+# and by thread scheduling; the tokens we leave in ALM's bucket take that bunching. (A margin
+# on the rate would cost that share of the whole run; this reserve costs a fraction of a
+# second once, at the start.)
+JITTER_SECONDS = 0.5
 
 
 def parse_rate(text: str | None) -> tuple[float, str] | None:
@@ -65,21 +71,49 @@ def parse_rate(text: str | None) -> tuple[float, str] | None:
     return count / seconds, unit[0]
 
 
+def jitter_reserve(rate: float, burst: float) -> float:
+    """Tokens of ALM's burst left unused to absorb arrival jitter: ``rate x JITTER_SECONDS``,
+    at most half the burst (an hourly bucket's reserve is next to nothing)."""
+    return max(0.0, min(burst / 2.0, rate * JITTER_SECONDS))
+
+
+def usable_burst(rate: float, burst: float) -> float:
+    """Of a burst of ``burst`` tokens at ``rate`` per second, what the pool may spend at once."""
+    burst = max(1.0, float(burst))
+    return max(1.0, burst - jitter_reserve(rate, burst))
+
+
 @dataclass
 class Bucket:
     """A token bucket plus the shared "not before" time a 429 sets."""
 
     name: str
     rate: float  # tokens per second
-    capacity: float
+    capacity: float  # of ALM's burst, what we use (the rest is the jitter reserve)
     tokens: float
     updated: float
+    burst: float = 1.0  # ALM's burst (capacity + reserve)
     not_before: float = 0.0
+    # The rate is ALM's (its header, this run or remembered from an earlier one), not a
+    # guess: a 429 then only means "bunched", and the pool resumes paced, without a probe.
+    known: bool = False
     # "Probe" mode, at the start and after a 429: one request goes alone and the others wait
     # for its answer, so a pool never bursts into a bucket whose state on ALM's side is unknown.
     probing: bool = True
     probe_out: bool = False
     probe_since: float = 0.0
+
+    @property
+    def reserve(self) -> float:
+        return max(0.0, self.burst - self.capacity)
+
+    def set_burst(self, burst: float) -> bool:
+        """Take ALM's burst (at this bucket's rate); True when what we may spend changed."""
+        burst = max(1.0, float(burst))
+        capacity = usable_burst(self.rate, burst)
+        changed = capacity != self.capacity
+        self.burst, self.capacity = burst, capacity
+        return changed
 
     def refill(self, now: float) -> None:
         if now > self.updated:
@@ -127,14 +161,32 @@ class RateLimiter:
             for key, (per_hour, burst) in endpoint_limits.items()
         }
         self._announced: dict[str, float] = {}  # verb -> requests/s ALM's headers granted
+        self._announced_burst: dict[str, float] = {}  # verb -> ALM's x-burst
         self._global = self._bucket("max_rps", max_rps, 1, now) if max_rps and max_rps > 0 else None
         if self._global is not None:
             self._global.probing = False  # our own ceiling: nothing to discover
 
     @staticmethod
     def _bucket(name: str, rate: float, burst: float, now: float) -> Bucket:
-        capacity = max(1.0, float(burst))
-        return Bucket(name, rate, capacity, capacity, now)
+        capacity = usable_burst(rate, burst)
+        return Bucket(name, rate, capacity, capacity, now, burst=max(1.0, float(burst)))
+
+    def expect(self, method: str, per_minute: float, burst: float | None = None) -> None:
+        """Pace a verb class from the allowance an earlier run saw ALM grant on this host
+        (``x-rate-limit`` per minute, ``x-burst``), before this run's first answer: no probe,
+        the pool starts at the known rate. ALM's own headers re-pace it from the first answer;
+        a 429 (the allowance changed, or someone else spends it) is honoured as always."""
+        if per_minute <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            bucket = self._verb_bucket(method)
+            bucket.refill(now)
+            bucket.rate = per_minute / 60.0 * HEADER_RATE_MARGIN
+            bucket.set_burst(burst if burst is not None and burst >= 1 else bucket.burst)
+            bucket.tokens = min(bucket.tokens, bucket.capacity)
+            bucket.known = True
+            bucket.probing = bucket.probe_out = False
 
     def _verb_bucket(self, method: str) -> Bucket:
         verb = method.upper()
@@ -195,10 +247,16 @@ class RateLimiter:
             for bucket in targets:
                 bucket.refill(now)
                 bucket.not_before = max(bucket.not_before, now + delay)
-                # ALM's bucket is empty now: have exactly one token ready when the wait ends,
-                # so the pool resumes at the paced rate instead of in a burst.
-                bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate)
-                bucket.probing, bucket.probe_out = True, False
+                if bucket.known:
+                    # ALM's bucket is empty now and its rate is known: resume paced once it
+                    # holds one token plus the jitter reserve again (a fraction of a second),
+                    # never in a burst.
+                    bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate - bucket.reserve)
+                else:
+                    # An allowance we never saw announced: one request goes alone when the
+                    # wait ends, and the others wait for its answer (and its headers).
+                    bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate)
+                    bucket.probing, bucket.probe_out = True, False
 
     def settled(self, method: str, template: str) -> None:
         """A request of these buckets got an answer other than 429 (or failed): end probe mode."""
@@ -233,12 +291,14 @@ class RateLimiter:
             bucket.refill(now)
             if parsed is not None:
                 bucket.rate = parsed[0] * HEADER_RATE_MARGIN
+                bucket.known = True
                 if bucket is self._verbs.get(method.upper()):
                     self._announced[method.upper()] = parsed[0]
-            if burst is not None and burst != bucket.capacity:
-                # The answer itself used one of ALM's tokens: at most burst - 1 are left.
-                bucket.capacity = burst
-                bucket.tokens = min(bucket.tokens, burst - 1.0)
+            if burst is not None and bucket is self._verbs.get(method.upper()):
+                self._announced_burst[method.upper()] = burst
+            if bucket.set_burst(bucket.burst if burst is None else burst):
+                # The answer itself used one of ALM's tokens: at most one less are left.
+                bucket.tokens = min(bucket.tokens, max(bucket.capacity - 1.0, 0.0))
 
     def allowance(self, method: str) -> float:
         """The requests per second this verb class is paced at now: ALM's ``x-rate-limit``
@@ -251,11 +311,16 @@ class RateLimiter:
         with self._lock:
             return self._announced.get(method.upper())
 
+    def announced_burst(self, method: str) -> float | None:
+        """The burst ALM's own ``x-burst`` granted this verb class (None: not seen)."""
+        with self._lock:
+            return self._announced_burst.get(method.upper())
+
     def describe(self) -> dict[str, str]:
         """Current pacing per bucket, for doctor and logs: ``{"GET": "100.0/min, burst 10"}``."""
         with self._lock:
             out = {}
             for bucket in [*self._verbs.values(), *self._endpoints.values()]:
                 per_minute = bucket.rate * 60.0
-                out[bucket.name] = f"{per_minute:g}/min, burst {bucket.capacity:g}"
+                out[bucket.name] = f"{per_minute:g}/min, burst {bucket.burst:g}"
             return out

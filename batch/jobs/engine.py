@@ -48,7 +48,7 @@ from batch.execute import (
     execute_plan,
 )
 from batch.jobs.concurrency import MAX_CONCURRENCY, MAX_READERS, readers, writers
-from batch.jobs.estimate import Allowance, allowance
+from batch.jobs.estimate import Allowance, allowance, expect_remembered
 from batch.jobs.events import (
     ConfirmationNeeded,
     JobEvent,
@@ -528,8 +528,10 @@ class _OnlineRun:
                 state_dir=state_dir,  # the grade body learned on this ALM host is kept there
             )
             # Before ALM's first answer: what earlier runs on this host saw, so the pools start
-            # at the right size (the limiter still paces by what ALM says from then on).
+            # at the right size and the pacer at the right rate (it paces by what ALM says
+            # from the first answer on).
             self.hint = allowance(client, settings, state_dir)
+            expect_remembered(client, settings, state_dir)
             resolver: Resolver | None = None
             course_names: dict[str, str] = {}
             try:

@@ -26,6 +26,12 @@ ALLOWANCE_FILE = "allowance.json"
 class SeesHeaders(Protocol):
     def announced_per_minute(self, method: str) -> float | None: ...
 
+    def announced_burst(self, method: str) -> float | None: ...
+
+
+class Paced(SeesHeaders, Protocol):
+    def expect_allowance(self, method: str, per_minute: float, burst: float | None) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
@@ -50,7 +56,7 @@ def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -
     reads = client.announced_per_minute("GET")
     writes = client.announced_per_minute("POST")
     if state_dir is not None and (reads is not None or writes is not None):
-        _remember(state_dir, host, reads, writes)
+        _remember(state_dir, host, client)
     # The client paces a little under what a header grants (HEADER_RATE_MARGIN): so does this.
     margin = HEADER_RATE_MARGIN
     seen_reads = reads if reads is not None else _number(remembered.get("GET"))
@@ -67,6 +73,21 @@ def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -
     return Allowance(
         reads, settings.post_per_minute, "the configured default (ALM_POST_PER_MINUTE)"
     )
+
+
+def expect_remembered(client: Paced, settings: Settings, state_dir: Path | None) -> list[str]:
+    """Pace the client, before ALM's first answer, at the allowance (rate and burst) earlier
+    runs saw ALM grant on this host, so the pools start at full speed instead of probing one
+    request at a time. Returns the verbs primed. ALM's headers take over from the first
+    answer, and a 429 (an allowance that changed) is honoured as always."""
+    remembered = _load(state_dir).get(settings.host, {}) if state_dir is not None else {}
+    primed = []
+    for verb in ("GET", "POST"):
+        per_minute = _number(remembered.get(verb))
+        if per_minute:
+            client.expect_allowance(verb, per_minute, _number(remembered.get(f"{verb} burst")))
+            primed.append(verb)
+    return primed
 
 
 def _number(value: object) -> float | None:
@@ -86,14 +107,19 @@ def _load(state_dir: Path | None) -> dict[str, dict[str, object]]:
     return data if isinstance(data, dict) else {}
 
 
-def _remember(state_dir: Path, host: str, reads: float | None, writes: float | None) -> None:
+def _remember(state_dir: Path, host: str, client: SeesHeaders) -> None:
     data = _load(state_dir)
     entry = dict(data.get(host, {}))
-    if reads is not None:
-        entry["GET"] = reads
-    if writes is not None:
-        entry["POST"] = writes
-        entry["seen"] = datetime.now(UTC).date().isoformat()
+    for verb in ("GET", "POST"):
+        per_minute = client.announced_per_minute(verb)
+        if per_minute is None:
+            continue
+        entry[verb] = per_minute
+        burst = client.announced_burst(verb)
+        if burst is not None:
+            entry[f"{verb} burst"] = burst
+        if verb == "POST":
+            entry["seen"] = datetime.now(UTC).date().isoformat()
     data[host] = entry
     path = state_dir / ALLOWANCE_FILE
     try:
