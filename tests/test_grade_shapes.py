@@ -243,3 +243,55 @@ def test_a_failed_enrollment_lets_the_next_one_go(tmp_path: Path) -> None:
     learner.enroll_failed()
     other.join(5)
     assert done.is_set()
+
+
+def test_a_remembered_shape_is_trusted_from_the_first_grade(tmp_path: Path) -> None:
+    """A later run on the host posts the remembered shape from every worker at once: no probe,
+    and enrollments are not held back (it starts at full speed)."""
+    path = tmp_path / SHAPES_FILE
+    ShapeStore(path).save(settings().host, all_shapes()[2], "2026-11-01", [])
+    shapes = GradeShapes(settings(), ShapeStore(path))
+    first, second = shapes.acquire(), shapes.acquire()  # neither waits for a verdict
+    assert first == second == (0, all_shapes()[2])
+    shapes.before_enroll()
+    shapes.before_enroll()  # another learner's enrollment is not held either
+    shapes.accepted(0)
+    assert shapes.confirmed and shapes.rejected == 0
+
+
+def test_a_remembered_shape_refused_goes_back_to_probing(tmp_path: Path) -> None:
+    """ALM changed: the remembered shape is refused for its body. The refused grade probes the
+    next shape alone; a grade refused in the old shape meanwhile waits for that verdict and is
+    re-posted in the accepted shape (a 400 is never applied)."""
+    path = tmp_path / SHAPES_FILE
+    ShapeStore(path).save(settings().host, all_shapes()[0], "2026-11-01", [])
+    shapes = GradeShapes(settings(), ShapeStore(path), today=lambda: "2026-11-30")
+    a, b = shapes.acquire(), shapes.acquire()  # two grades in flight in the remembered shape
+    probe = shapes.refused(a[0], shape_400())
+    assert probe == (1, all_shapes()[1])
+    got: list[tuple[int, object]] = []
+    waiter = threading.Thread(target=lambda: got.append(shapes.refused(b[0], shape_400())))
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive()  # waits for the probe's verdict, posts nothing meanwhile
+    shapes.accepted(probe[0])
+    waiter.join(timeout=5)
+    assert got == [(1, all_shapes()[1])]
+    assert shapes.current == all_shapes()[1] and "learned on 2026-11-30" in shapes.description()
+    assert json.loads(path.read_text())[settings().host]["shape"] == all_shapes()[1].key
+
+
+def test_the_remembered_shape_stands_when_alm_takes_it_after_all(tmp_path: Path) -> None:
+    """One shape-looking 400 on the remembered shape (a row's own problem, worded like one
+    about the body) while another grade in that shape is accepted: the remembered shape stays,
+    and the probe of the next shape, refused, is re-posted in it."""
+    path = tmp_path / SHAPES_FILE
+    ShapeStore(path).save(settings().host, all_shapes()[0], "2026-11-01", [])
+    shapes = GradeShapes(settings(), ShapeStore(path))
+    a, b = shapes.acquire(), shapes.acquire()
+    probe = shapes.refused(a[0], shape_400())
+    assert probe is not None and probe[0] == 1
+    shapes.accepted(b[0])  # ALM took the remembered shape for the other grade
+    assert shapes.current == all_shapes()[0] and shapes.confirmed
+    assert shapes.refused(probe[0], shape_400()) == (0, all_shapes()[0])
+    assert shapes.refused(0, shape_400()) is None  # now a row's problem

@@ -14,7 +14,11 @@ them, starting with the one closest to Adobe's only public sample (no instance f
   refused, ``GradeBodyRefused`` (exit 3) quotes ALM's answers.
 * Once a shape is accepted it stays for the run: a later shape-looking 400 is a row's problem.
 * The accepted shape is remembered per ALM host in ``grade_shapes.json`` in the state
-  directory, so later runs start with it (and never re-learn it).
+  directory, so later runs start with it and trust it: no probe, every worker posts from the
+  first grade on. Should ALM refuse it for its shape before it is accepted again in the run
+  (ALM changed), the run goes back to probing the next shapes, one grade at a time; the grades
+  already in flight with the remembered shape may be refused too (never applied: a 400), and
+  are re-posted in the shape that ALM then accepts.
 * ``ALM_GRADE_MODULE_ID_FORM`` / ``ALM_GRADE_INSTANCE_FIELD`` / ``ALM_GRADE_COURSE_TYPE`` narrow
   the list to the shapes they allow; all three set pin one shape (no learning).
 """
@@ -204,11 +208,14 @@ class GradeShapes:
         shapes = list(allowed_shapes(settings))
         self.learned_on = ""
         stored = store.load(self.host)
+        # ALM accepted the shape at index 0 on this host before: post it without a probe.
+        self._trusted = self._remembered = False
         if stored is not None and stored[0] in shapes:
             # Start with the remembered shape; the others follow in their usual order.
             start = shapes.index(stored[0])
             shapes = shapes[start:] + shapes[:start]
             self.learned_on = stored[1]
+            self._trusted = self._remembered = True
         self.shapes: tuple[GradeShape, ...] = tuple(shapes)
         self._today = today or (lambda: datetime.now(UTC).date().isoformat())
         self._cond = threading.Condition()
@@ -235,7 +242,7 @@ class GradeShapes:
         while True:
             if self._failure is not None:
                 raise self._failure
-            if self._confirmed:
+            if self._confirmed or self._trusted:
                 return self._index, self.shapes[self._index]
             if not self._probing:
                 self._probing = True
@@ -252,7 +259,7 @@ class GradeShapes:
             while True:
                 if self._failure is not None:
                     raise self._failure
-                if self._confirmed:
+                if self._confirmed or self._trusted:
                     return
                 held = self._enrolling
                 if held is not None and (held[0] == me or time.monotonic() - held[1] > ENROLL_HOLD):
@@ -273,8 +280,15 @@ class GradeShapes:
         """ALM took a grade posted with shape ``index``."""
         save: tuple[GradeShape, str, list[str]] | None = None
         with self._cond:
+            if index == 0 and self._index != 0 and not self._confirmed and self._remembered:
+                # The remembered shape was refused once (a row's own 400 that looked like one
+                # about the body?) but ALM took it for another grade: it stands; the probe of
+                # the next shape, still out, is answered on its own.
+                self._index, self._probing = 0, False
+                self._failure = None
             if index == self._index and not self._confirmed:
                 self._confirmed = True
+                self._trusted = False
                 shape = self.shapes[index]
                 stored = self.store.load(self.host)
                 if stored is None or stored[0] != shape:
@@ -300,7 +314,16 @@ class GradeShapes:
         with self._cond:
             self.rejected += 1
             if self._confirmed:
+                if index != self._index:
+                    # Posted in a shape ALM refuses while another was accepted meanwhile: the
+                    # 400 was not applied, so the same grade goes again in the accepted shape.
+                    return self._index, self.shapes[self._index]
                 return None
+            if self._trusted and index == self._index:
+                # The remembered shape, refused before any grade in it was accepted in this
+                # run: probe the next shapes from here, one grade at a time (this one first).
+                self._trusted = False
+                self._probing = True
             if index != self._index or not self._probing:  # not this caller's probe (defensive)
                 return self._acquire_locked()
             self._answers.append(_short(error))
