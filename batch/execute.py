@@ -15,8 +15,11 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
   (``RowResult.retryable``; exit 4 when nothing else is wrong); a 400/403/404 is a refusal.
 * Rows are grouped by learner; one worker runs a learner's rows in input order. Two workers
   never enroll the same learner at once, and one enrollment read settles all of that learner's
-  open entries. The shared rate limiter lives in the client, so ``concurrency`` workers keep
-  the write allowance busy without exceeding it.
+  open entries. Once a row's enrollment exists, its module grades are independent writes: they
+  are posted side by side (each journaled on its own), so a learner's chain of round trips is
+  enrollment + one grade, not enrollment + every grade. The shared rate limiter lives in the
+  client, and a gate admits at most ``workers()`` writes in flight (``--concurrency`` caps it),
+  so the write allowance is kept busy without being exceeded.
 * Row-level problems never raise. ``AuthError`` / ``ApiUnreachable`` stop the run: no new
   write starts, writes in flight finish, and ``ExecuteResult.aborted`` says why (exit 3).
   ``stop`` (Ctrl-C) does the same with ``interrupted=True`` (exit 130).
@@ -156,6 +159,26 @@ class _RowRun:
     stopped: str = ""
     retryable: bool = False  # the failure / unknown is for a re-run to settle, not a person
 
+    def merge(self, parts: list[_RowRun]) -> None:
+        """Fold in the runs of this row's grades posted side by side. The row's message is the
+        weightiest problem met: a refusal a person must fix, then a retryable failure, then an
+        unconfirmed write, then a stop."""
+        for part in parts:
+            self.attempts += part.attempts
+            self.posted += part.posted
+            self.earlier.extend(part.earlier)
+            self.posted_at = max(self.posted_at, part.posted_at)
+
+        def weight(run: _RowRun) -> int:
+            if run.failure:
+                return 4 if not run.retryable else 3
+            return 2 if run.unknown else (1 if run.stopped else 0)
+
+        worst = max([self, *parts], key=weight)
+        if worst is not self and weight(worst) > weight(self):
+            self.failure, self.unknown = worst.failure, worst.unknown
+            self.stopped, self.retryable = worst.stopped, worst.retryable
+
     def result(self) -> RowResult:
         rp = self.rp
         total = len(rp.grades)
@@ -215,6 +238,10 @@ class _Executor:
         self.peak_workers = 0
         self.t0 = time.monotonic()
         self._hook = write_hook  # None outside the crash tests
+        # Writes in flight at once: as many as ALM's allowance and latency call for now.
+        self._gate = PoolGate(options.workers or (lambda: options.concurrency))
+        # Threads for a row's grades posted beside its first one (None: one at a time).
+        self._grades: ThreadPoolExecutor | None = None
         retry = options.retry or getattr(client, "write_retry", None)
         self.retry: WriteRetry = retry if isinstance(retry, WriteRetry) else WriteRetry()
 
@@ -282,11 +309,14 @@ class _Executor:
             cap = max(1, self.opt.concurrency)
             growing = True  # totals grow as learners are planned
         # ``cap`` long-lived workers pull learners from one queue (bounded memory, O(1)
-        # scheduling for tens of thousands of learners); the gate lets as many write at once
-        # as ALM's allowance and latency call for now.
+        # scheduling for tens of thousands of learners); the gate lets as many writes go at
+        # once as ALM's allowance and latency call for now.
         queue = iter(stream)
         queue_lock = threading.Lock()
-        gate = PoolGate(self.opt.workers or (lambda: self.opt.concurrency))
+        if self.opt.concurrency > 1:  # one writer (--concurrency 1): one write at a time
+            self._grades = ThreadPoolExecutor(
+                max_workers=self.opt.concurrency, thread_name_prefix="alm-grade"
+            )
 
         def worker() -> None:
             while not self.halted():
@@ -304,7 +334,7 @@ class _Executor:
                         writes_total=sum(self.plan.rows[i].writes for i in wanted),
                     )
                 if wanted:
-                    gate.run(lambda args: self._run_user(*args), (user_id, wanted))
+                    self._run_user(user_id, wanted)
 
         pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="alm-write")
         futures = {pool.submit(worker) for _ in range(cap)}
@@ -322,8 +352,10 @@ class _Executor:
                     self.stop.set()
         finally:
             pool.shutdown(wait=True)
+            if self._grades is not None:
+                self._grades.shutdown(wait=True)
         self.halted()
-        self.peak_workers = gate.peak
+        self.peak_workers = self._gate.peak
 
     def finish(self) -> list[RowResult]:
         """One result per plan row, in input order (call once planning is over)."""
@@ -402,10 +434,46 @@ class _Executor:
             key = WriteKey.for_enroll(self.opt.base_url, rp.user_id, rp.course_id, rp.instance_id)
             if not self._write(rr, key, learner, None):
                 return
-        for grade in rp.grades:
-            key = WriteKey.for_grade(self.opt.base_url, grade)
-            if not self._write(rr, key, learner, grade):
-                return
+        grades = list(rp.grades)
+        if self._grades is None or len(grades) < 2:
+            for grade in grades:
+                key = WriteKey.for_grade(self.opt.base_url, grade)
+                if not self._write(rr, key, learner, grade):
+                    return
+            return
+        # The enrollment exists: the grades are independent writes, posted side by side (the
+        # first from this thread). Each is journaled and settled on its own; a problem with one
+        # does not stop the others already on their way.
+        parts = [_RowRun(rp) for _ in grades[1:]]
+        futures = [
+            self._grades.submit(self._grade_part, part, learner, grade)
+            for part, grade in zip(parts, grades[1:], strict=True)
+        ]
+        stop: AbortError | None = None
+        try:
+            self._write(rr, WriteKey.for_grade(self.opt.base_url, grades[0]), learner, grades[0])
+        except AbortError as exc:
+            stop = exc
+        for future in futures:  # every write in flight finishes before the row is reported
+            error = future.exception()
+            if isinstance(error, AbortError) and stop is None:
+                stop = error
+        rr.merge(parts)
+        if stop is not None:
+            raise stop
+
+    def _grade_part(self, part: _RowRun, learner: LearnerState, grade: GradeRequest) -> None:
+        """One grade of a row posted beside the others (see ``_run_row``)."""
+        try:
+            self._write(part, WriteKey.for_grade(self.opt.base_url, grade), learner, grade)
+        except AbortError as exc:
+            self._abort(exc)  # no new write starts; the row's thread reports the stop
+            raise
+        except Exception as exc:  # a bug must not lose the rest of the run
+            log.exception("row %s failed unexpectedly", part.rp.row)
+            part.unknown = (
+                f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
+            )
 
     def _write(
         self, rr: _RowRun, key: WriteKey, learner: LearnerState, grade: GradeRequest | None
@@ -446,10 +514,11 @@ class _Executor:
             if self._hook is not None:
                 self._hook("before-send", nth)
             try:
-                if grade is not None:
-                    self.client.post_grade(grade)
-                else:
-                    self.client.enroll(key.user_id, key.course_id, key.instance_id)
+                with self._gate.slot():
+                    if grade is not None:
+                        self.client.post_grade(grade)
+                    else:
+                        self.client.enroll(key.user_id, key.course_id, key.instance_id)
                 if self._hook is not None:
                     self._hook("after-send", nth)
             except WriteUncertain as exc:

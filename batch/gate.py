@@ -8,7 +8,8 @@ flight follows ALM's live allowance and latency during a run without restarting 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -23,6 +24,12 @@ class PoolGate:
         self.peak = 0  # the most calls in flight at once (for tests and benchmarks)
 
     def run(self, fn: Callable[[_T], _R], item: _T) -> _R:
+        with self.slot():
+            return fn(item)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the ``target()`` places for the duration of the block."""
         with self._cond:
             while self.active >= max(1, self._target()):
                 # Re-asked every 50 ms: a target that grows (new headers, slower answers)
@@ -31,7 +38,7 @@ class PoolGate:
             self.active += 1
             self.peak = max(self.peak, self.active)
         try:
-            return fn(item)
+            yield
         finally:
             with self._cond:
                 self.active -= 1

@@ -6,6 +6,7 @@ that died mid-request, and by ``--verify``. Everything here is read-only.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -83,25 +84,28 @@ class LearnerState:
         self._enrollments: list[Enrollment] | None = None
         self.error: ApiError | None = None
         self.reads = 0
+        # A row's grades may be settled from several threads: one read at a time.
+        self._lock = threading.Lock()
 
     def read(self, *, fresh: bool = False) -> list[Enrollment] | None:
         """The enrollments, or None when ALM cannot be read now (``error`` says why).
 
         ``AuthError`` / ``ApiUnreachable`` propagate: they stop the run.
         """
-        if self._enrollments is not None and not fresh:
+        with self._lock:
+            if self._enrollments is not None and not fresh:
+                return self._enrollments
+            if self.error is not None and not fresh:
+                return None
+            self.reads += 1
+            try:
+                self._enrollments = self.client.get_enrollments(self.user_id)
+            except ApiError as exc:
+                self._enrollments = None
+                self.error = exc
+                return None
+            self.error = None
             return self._enrollments
-        if self.error is not None and not fresh:
-            return None
-        self.reads += 1
-        try:
-            self._enrollments = self.client.get_enrollments(self.user_id)
-        except ApiError as exc:
-            self._enrollments = None
-            self.error = exc
-            return None
-        self.error = None
-        return self._enrollments
 
     def landed(self, key: WriteKey, *, fresh: bool = False) -> bool | None:
         """True / False from ALM's state, None when it cannot be read."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from batch.alm.types import GradeRequest
 from batch.errors import ApiUnreachable, AuthError, ExitStatus
 from batch.execute import (
     ExecuteOptions,
@@ -176,7 +178,8 @@ def test_faults_that_outlast_the_budget_are_a_retryable_failure(ledger: Ledger) 
         "(last: HTTP 504 Gateway Timeout) and ALM does not show it. Nothing to fix in the "
         "file; run the same command again later."
     )
-    assert fake.grade_counts == {} and fake.grade_posts == 4
+    # The row's other grade went beside it (after the enrollment) and landed once.
+    assert fake.grade_counts == {("u1", module_ids()[1]): 1} and fake.grade_posts == 5
     assert exit_status_for(out.results) is ExitStatus.RETRYABLE
     again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
     assert statuses(again) == [RowStatus.COMPLETED]
@@ -209,7 +212,10 @@ def test_a_refusal_is_never_retried_and_needs_a_person(ledger: Ledger) -> None:
     fake.fail("grade", "u1", module_ids()[0], REFUSE)
     out = run(make_plan(row_plan(2, "u1")), fake, ledger)
     assert statuses(out) == [RowStatus.FAILED] and not out.results[0].retryable
-    assert fake.grade_posts == 1 and fake.sleeps == []
+    assert out.results[0].message.startswith(f"ALM refused the grade for module {module_ids()[0]}")
+    # Posted once, never again; the row's other grade went beside it and landed once.
+    assert fake.grade_posts == 2 and fake.sleeps == []
+    assert fake.grade_counts == {("u1", module_ids()[1]): 1}
     assert exit_status_for(out.results) is ExitStatus.ROWS_FAILED
 
 
@@ -221,9 +227,9 @@ def test_a_stop_during_a_backoff_ends_the_wait_and_leaves_the_row_for_a_rerun(
     fake.fail("grade", "u1", module_ids()[0], *[LOST] * 20)
     stop = threading.Event()
     fake.write_retry = replace(fake.write_retry, sleep=lambda s: stop.set())
-    apply_ledger(make_plan(row_plan(2, "u1")), ledger, BASE, overwrite=False)
+    apply_ledger(make_plan(row_plan(2, "u1", modules=1)), ledger, BASE, overwrite=False)
     options = ExecuteOptions(run_id="run-1", base_url=BASE, input_sha256="sha")
-    out = execute_plan(make_plan(row_plan(2, "u1")), fake, ledger, options, stop=stop)
+    out = execute_plan(make_plan(row_plan(2, "u1", modules=1)), fake, ledger, options, stop=stop)
     assert out.interrupted and statuses(out) == [RowStatus.UNKNOWN]
     assert out.results[0].retryable and fake.grade_posts == 1
     assert exit_status_for(out.results, interrupted=True) is ExitStatus.INTERRUPTED
@@ -244,9 +250,11 @@ def test_lost_answer_with_unreadable_alm_is_unknown_then_settled_without_repost(
     assert entry is not None and entry.state is WriteState.UNKNOWN
     fake.read_failures.clear()
     again = run(make_plan(row_plan(2, "u1")), fake, ledger, "run-2")
-    assert statuses(again) == [RowStatus.COMPLETED]
+    # The other grade landed beside it in run 1: run 2 only settles, and posts nothing.
+    assert statuses(again) == [RowStatus.ALREADY_COMPLETED]
+    assert "run-1" in again.results[0].message
     assert fake.double_grades == 0 and len(fake.grade_counts) == 2
-    assert again.settled == 1 and again.writes_made == 1
+    assert again.settled == 1 and again.writes_made == 0
 
 
 def test_enroll_lost_answers(ledger: Ledger) -> None:
@@ -417,8 +425,10 @@ def test_many_learners_concurrently_each_in_input_order(ledger: Ledger) -> None:
     assert all(s is RowStatus.COMPLETED for s in statuses(out))
     assert len(fake.grade_counts) == 240 and fake.double_grades == 0
     for n in range(60):
+        # Rows in input order, each enrollment before its grades; a row's grades side by side.
         mine = [t for kind, user, t in fake.log if user == f"u{n}"]
-        assert mine == ["course:1", *module_ids(), "course:2", *module_ids("course:2")]
+        assert mine[0] == "course:1" and sorted(mine[1:3]) == sorted(module_ids())
+        assert mine[3] == "course:2" and sorted(mine[4:]) == sorted(module_ids("course:2"))
     done = [e for e in events if e.kind == "row_done"]
     assert len(done) == 120 and done[-1].counts["rows_done"] == 120
     assert events[-1].counts["writes_total"] == 360 and events[-1].counts["writes_made"] == 360
@@ -489,3 +499,64 @@ def test_a_failing_progress_display_never_breaks_the_run(ledger: Ledger) -> None
     )
     assert statuses(out) == [RowStatus.COMPLETED]
     assert seen == ["write", "write", "write", "row_done"]
+
+
+class _InFlight(FakeWriter):
+    """Counts a learner's grade posts in flight at once (each takes 20 ms)."""
+
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.inflight = 0
+        self.peak = 0
+
+    def post_grade(self, grade: GradeRequest) -> None:
+        with self.lock:
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+        try:
+            time.sleep(0.02)
+            super().post_grade(grade)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+
+@pytest.mark.parametrize("concurrency, peak", [(8, 4), (1, 1)])
+def test_a_rows_grades_go_side_by_side_once_it_is_enrolled(
+    ledger: Ledger, concurrency: int, peak: int
+) -> None:
+    """After the enrollment, a row's grades are independent writes: all in flight at once
+    (one at a time, in order, with --concurrency 1). Each is journaled and landed once."""
+    fake = _InFlight(modules={"course:1_1": module_ids(n=4)})
+    out = run(
+        make_plan(row_plan(2, "u1", modules=4, enroll=True)), fake, ledger, concurrency=concurrency
+    )
+    assert statuses(out) == [RowStatus.COMPLETED] and fake.peak == peak
+    assert out.results[0].message == "Enrolled the learner and posted 4 module grades."
+    assert out.results[0].attempts == 5
+    assert fake.log[0] == ("enroll", "u1", "course:1")  # the enrollment first, alone
+    grades = [target for kind, _, target in fake.log if kind == "grade"]
+    assert sorted(grades) == module_ids(n=4) and fake.double_grades == 0
+    if concurrency == 1:
+        assert grades == module_ids(n=4)
+    assert ledger.counts(BASE) == {"done": 5}
+
+
+def test_a_stop_among_side_by_side_grades_lets_the_others_finish_and_journals_all(
+    ledger: Ledger,
+) -> None:
+    """Credentials refused for some of a row's grades in flight together: the run stops
+    (exit 3), the grades already on their way finish, nothing is left ``pending``, and the
+    same command finishes the row without posting anything twice."""
+    fake = _InFlight(modules={"course:1_1": module_ids(n=4)})
+    fake.enrolled("u1", "course:1", "course:1_1")
+    fake.abort_after_writes(2)  # the 3rd write and later: HTTP 401
+    out = run(make_plan(row_plan(2, "u1", modules=4)), fake, ledger, concurrency=8)
+    assert isinstance(out.aborted, AuthError) and statuses(out) == [RowStatus.UNKNOWN]
+    assert out.results[0].retryable and "after 2 of 4 grades" in out.results[0].message
+    assert len(fake.grade_counts) == 2
+    assert ledger.counts(BASE) == {"done": 2, "failed": 2}  # refused: never applied
+    fake.abort_after = None
+    again = run(make_plan(row_plan(2, "u1", modules=4)), fake, ledger, "run-2", concurrency=8)
+    assert statuses(again) == [RowStatus.COMPLETED] and again.grades_posted == 2
+    assert set(fake.grade_counts.values()) == {1} and len(fake.grade_counts) == 4

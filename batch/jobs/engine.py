@@ -683,9 +683,13 @@ class _OnlineRun:
 
     @staticmethod
     def _tail(plan: Plan, client: AlmClient) -> float:
-        """The end of a run: a learner's writes go one after another, so the last learner
-        to start takes about (its writes) round trips after the allowance is spent."""
-        chains = Counter(r.user_id for r in plan.rows for _ in range(r.writes))
+        """The end of a run: the last learner to start takes a few round trips after the
+        allowance is spent: its rows one after another, in each the enrollment (when needed)
+        and then its grades side by side."""
+        chains: Counter[str] = Counter()
+        for r in plan.rows:
+            if r.writes:
+                chains[r.user_id] += (1 if r.enroll else 0) + (1 if r.grades else 0)
         if not chains:
             return 0.0
         average = sum(chains.values()) / len(chains)
