@@ -17,9 +17,11 @@ live run takes ~30 s at the allowance. The sandbox states its headers in real ti
 (``3600r/m`` at x6 for 600r/m): the same allowance as a client pacing from them sees it. The
 data is issue 14's: 600 rows, 524 distinct learners, 40 courses.
 
-Per scenario, on a fresh sandbox: a warm-up dry run (no latency; it resolves users through the
-export job, as ``auto`` does for 524 new learners, and fills the lookup cache, so the measured
-runs only read learner state and write);
+Per scenario, on a fresh sandbox: the README's first steps on a new account (no latency): a
+warm-up dry run (it resolves users through the export job, as ``auto`` does for 524 new
+learners, and fills the lookup cache, so the measured runs only read learner state and write)
+and the write check on one test learner outside the file (``doctor --write-check``: ALM's grade
+body is learned there, as the README asks before a first live run);
 then the rates and latency of the scenario (buckets full), a measured dry run, one second's
 pause, and a live run with ``--yes`` semantics (no confirmation), both through the job engine
 with the tool's OUT-OF-THE-BOX settings (GET 100/min, POST 30/min until ALM's headers say
@@ -55,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.demo import settings_for_sandbox
+from batch.doctor import run_write_check
 from batch.jobs import (
     Job,
     JobEvent,
@@ -191,6 +194,31 @@ def make_issue_world(
             score = "" if rng.random() < 0.3 else str(rng.randint(60, 100))
             writer.writerow([email, cell, day.isoformat(), score])
     return World(seed, path, len(lines), learners, courses, catalogue)
+
+
+def test_learner(world: World) -> tuple[str, str]:
+    """A designated test learner for the write check: active, not in the file, in a course with
+    Content modules it has not completed."""
+    with world.path.open(newline="", encoding="utf-8") as handle:
+        in_file = {row[0].casefold() for row in csv.reader(handle)}
+    person = next(
+        u
+        for u in world.seed["users"]
+        if u.get("state", "ACTIVE") == "ACTIVE" and str(u["email"]).casefold() not in in_file
+    )
+    taken = {
+        str(e["instanceId"]).rsplit("_", 1)[0]
+        for e in world.seed["enrollments"]
+        if str(e["userId"]) == str(person["id"])
+    }
+    course = next(
+        lo
+        for lo in world.seed["learningObjects"]
+        if lo.get("state", "Published") == "Published"
+        and lo["id"] not in taken
+        and any(m.get("loResourceType") == "Content" for m in lo.get("modules", []))
+    )
+    return str(person["email"]), str(course["id"])
 
 
 def out_of_the_box(sandbox: Any) -> Settings:
@@ -366,6 +394,10 @@ def run_scenario(
         # as a first dry run on a real account does: its POST /jobs shows the write header).
         warm = _job(world, here, settings, dry_run=True, name="warm-up", user_lookup="export")
         warm_outcome = warm.run()
+        email, course = test_learner(world)
+        check = run_write_check(settings, email, course, state_dir=here / "state")
+        if check.exit_status != 0:
+            raise RuntimeError(f"the write check failed: {check.checks}")
         # The scenario proper: latency on, buckets rebuilt full (a limit field is passed).
         sb.configure(latency_ms=latency, **headers.limits())
         b0 = sb.books()
