@@ -38,6 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from batch.alm.retry import RetryBudget, WriteRetry
@@ -61,7 +62,7 @@ from batch.ledger import (
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
-from batch.settle import LearnerState, WriteClient
+from batch.settle import GatesWrites, LearnerState, WriteClient
 
 __all__ = [
     "ExecuteOptions",
@@ -238,8 +239,14 @@ class _Executor:
         self.peak_workers = 0
         self.t0 = time.monotonic()
         self._hook = write_hook  # None outside the crash tests
-        # Writes in flight at once: as many as ALM's allowance and latency call for now.
-        self._gate = PoolGate(options.workers or (lambda: options.concurrency))
+        # Writes in flight at once: as many as ALM's allowance and latency call for now. The
+        # real client holds a slot only while a write is out; a double is gated around the call.
+        target = options.workers or (lambda: options.concurrency)
+        self._gate_calls = not isinstance(client, GatesWrites)
+        if isinstance(client, GatesWrites):
+            self._gate = client.limit_writes(target)
+        else:
+            self._gate = PoolGate(target)
         # Threads for a row's grades posted beside its first one (None: one at a time).
         self._grades: ThreadPoolExecutor | None = None
         retry = options.retry or getattr(client, "write_retry", None)
@@ -514,7 +521,7 @@ class _Executor:
             if self._hook is not None:
                 self._hook("before-send", nth)
             try:
-                with self._gate.slot():
+                with self._gate.slot() if self._gate_calls else nullcontext():
                     if grade is not None:
                         self.client.post_grade(grade)
                     else:

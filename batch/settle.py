@@ -7,11 +7,12 @@ that died mid-request, and by ``--verify``. Everything here is read-only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
 from batch.alm.types import Enrollment, GradeRequest
 from batch.errors import ApiError
+from batch.gate import PoolGate
 from batch.ledger import WriteKey, WriteKind
 
 
@@ -23,6 +24,14 @@ class WriteClient(Protocol):
     def post_grade(self, grade: GradeRequest) -> None: ...
 
     def get_enrollments(self, user_id: str) -> list[Enrollment]: ...
+
+
+@runtime_checkable
+class GatesWrites(Protocol):
+    """A client that bounds its writes in flight itself (``AlmClient.limit_writes``): it holds
+    a slot only while a request is out, not while waiting for the grade body's verdict."""
+
+    def limit_writes(self, target: Callable[[], int]) -> PoolGate: ...
 
 
 def course_enrollments(

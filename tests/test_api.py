@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -486,3 +488,38 @@ def test_post_latency_is_alms_api_not_the_token_endpoint_or_a_429(srv: ScriptedS
         latency = alm.latency_seconds("POST")
     assert latency is not None and latency >= 0.2
     assert len(srv.requests_to("POST", "/oauth/token/refresh")) == 1
+
+
+def test_a_write_slot_is_held_only_while_the_request_is_out(srv: ScriptedServer) -> None:
+    """``limit_writes(1)``: one write on the wire at a time. A worker held back by the grade
+    body's probe (its enrollment waits for the first learner's grade) holds no slot, so the
+    first learner's grade goes at once instead of after the hold's 3 s."""
+    api = "/primeapi/v2"
+    for uid in ("1", "2"):
+        srv.script("POST", f"{api}/users/{uid}/enrollments", Canned(200, {"data": []}, delay=0.2))
+    srv.script("POST", f"{api}/users/1/userModuleGrade", Canned(204, delay=0.1))
+    with AlmClient(
+        Settings(_env_file=None, base_url=srv.base_url, access_token="tok-abcdefgh"),  # type: ignore[call-arg]
+        give_up_after=30.0,
+    ) as alm:
+        gate = alm.limit_writes(lambda: 1)
+        when = datetime(2026, 10, 1, tzinfo=UTC)
+        done: dict[str, float] = {}
+        start = time.monotonic()
+
+        def first() -> None:
+            alm.enroll("1", "course:1", "course:1_1")
+            alm.post_grade(GradeRequest("1", "course:1", "course:1_1", "course:1_1_10_0", when))
+            done["grade"] = time.monotonic() - start
+
+        one = threading.Thread(target=first)
+        one.start()
+        time.sleep(0.05)  # learner 1 is enrolling: learner 2 must wait for its grade's verdict
+        two = threading.Thread(target=alm.enroll, args=("2", "course:1", "course:1_1"))
+        two.start()
+        one.join(timeout=10)
+        two.join(timeout=10)
+    assert done["grade"] < 1.5  # not held back by a slot that the waiting enrollment kept
+    assert gate.peak == 1
+    grade_at = srv.requests_to("POST", f"{api}/users/1/userModuleGrade")[0].at
+    assert grade_at < srv.requests_to("POST", f"{api}/users/2/enrollments")[0].at

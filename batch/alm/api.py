@@ -30,6 +30,7 @@ from batch.alm.retry import WriteRetry
 from batch.alm.stats import CallStats, endpoint_template
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
 from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
+from batch.gate import PoolGate
 from batch.settings import Settings
 
 __all__ = ["AlmClient", "CallStats"]
@@ -83,6 +84,7 @@ class AlmClient:
         self.grade_shapes = GradeShapes(
             settings, ShapeStore(Path(state_dir) / SHAPES_FILE if state_dir else None)
         )
+        self._write_gate: PoolGate | None = None  # see limit_writes
         self.http = HttpClient(
             settings,
             concurrency=concurrency,
@@ -419,13 +421,24 @@ class AlmClient:
             shapes.accepted(index)
             return
 
+    def limit_writes(self, target: Callable[[], int]) -> PoolGate:
+        """At most ``target()`` writes (enrollments, grades) on their way to ALM at once, asked
+        again before each. A slot is held only while the request is out: a worker waiting for
+        the grade body's verdict or for the pacer holds none. Returns the gate (its ``peak``)."""
+        self._write_gate = PoolGate(target)
+        return self._write_gate
+
     def _write(
         self, path: str, *, params: Mapping[str, str] | None = None, body: Any = None
     ) -> Reply:
         """One POST that changes ALM; a 403 stops the run (``WriteScopeMissing``) rather than
         failing each row: a token without the admin write scope cannot write anything."""
+        gate = self._write_gate
         try:
-            return self.http.request("POST", path, params=params, body=body)
+            if gate is None:
+                return self.http.request("POST", path, params=params, body=body)
+            with gate.slot():
+                return self.http.request("POST", path, params=params, body=body)
         except WriteUncertain:
             raise
         except ApiError as exc:
