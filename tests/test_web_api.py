@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from batch.errors import UsageError
+from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.engine import sandbox_settings
 from batch.web.server import check_binding
@@ -459,3 +460,18 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         assert runs[0]["writes_done"] == 71 and runs[0]["writes_failed"] == 0
         page = s.client.get("/history").text
         assert "Live runs from the command line" in page and "cli.csv" in page
+
+
+def test_the_page_takes_its_startup_heap_out_of_the_collectors_walks_once(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    from batch.web import app as web_app
+
+    create_app(WebConfig(state_dir=tmp_path / "a", settings_factory=Settings))
+    frozen = gc.get_freeze_count()
+    assert frozen > 0 and web_app._heap_frozen
+    later = [[n] for n in range(1000)]  # allocated after startup: left to the collector
+    create_app(WebConfig(state_dir=tmp_path / "b", settings_factory=Settings))
+    assert gc.get_freeze_count() == frozen and len(later) == 1000

@@ -9,6 +9,7 @@ table after a fix). Read-only pages are plain GETs rendered with Jinja2.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -144,7 +145,27 @@ def create_app(config: WebConfig) -> Any:
             store.clean()
 
     guarded.clean = clean  # type: ignore[attr-defined]
+    freeze_startup_heap()
     return guarded
+
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """Take what the page's process has loaded (modules, classes, templates: alive as long as
+    the page is) out of the cyclic garbage collector's walks, once per process.
+
+    A dry run allocates rows by the hundred thousand, so the collector runs its full pass four
+    to six times during one; each pass walked every startup object again (0.2-0.3 s of a
+    20,000-row upload's 3 s). Frozen objects are still freed by reference counting as usual;
+    garbage is collected first, so nothing that is already garbage is kept.
+    """
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
