@@ -462,16 +462,11 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         assert "Live runs from the command line" in page and "cli.csv" in page
 
 
-def test_the_page_settles_the_garbage_collector_once(tmp_path: Path) -> None:
-    """Startup objects frozen out of the collector's walks, full collections rarer: once."""
+def test_the_page_runs_full_collections_less_often(tmp_path: Path) -> None:
     import gc
 
     from batch.web import app as web_app
 
-    create_app(WebConfig(state_dir=tmp_path / "a", settings_factory=Settings))
-    frozen = gc.get_freeze_count()
-    assert frozen > 0 and web_app._collector_settled
+    create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
+    assert web_app._collector_settled
     assert gc.get_threshold()[2] >= web_app.FULL_COLLECTION_AFTER
-    later = [[n] for n in range(1000)]  # allocated after startup: left to the collector
-    create_app(WebConfig(state_dir=tmp_path / "b", settings_factory=Settings))
-    assert gc.get_freeze_count() == frozen and len(later) == 1000

@@ -151,24 +151,24 @@ def create_app(config: WebConfig) -> Any:
 
 _collector_settled = False
 # Generation-1 collections between two full ones (Python's default: 10). A dry run allocates
-# rows by the hundred thousand: at 10, the collector walked the whole heap six times during a
-# 20,000-row upload (0.2 s of its 2.7 s); at 100, once. Young objects are collected as often
-# as before, so only cycles that outlive two young collections wait longer to be freed.
+# rows by the hundred thousand: at 10, the collector walked the whole heap five or six times
+# during a 20,000-row upload (0.4 s of its 3 s); at 100, once. Young objects are collected as
+# often as before, so only reference cycles that outlive two young collections wait longer.
 FULL_COLLECTION_AFTER = 100
 
 
 def settle_collector() -> None:
-    """The page's process is long-running and makes big, mostly acyclic structures: once per
-    process, take what startup loaded (modules, classes, templates: alive as long as the page
-    is) out of the collector's walks (``gc.freeze``, after a collection so no garbage is kept)
-    and run full collections less often (``FULL_COLLECTION_AFTER``). Reference counting frees
-    objects as before; only reference cycles wait for the collector."""
+    """The page's process is long-running and builds big, mostly acyclic structures (rows by
+    the hundred thousand): run the collector's full pass less often (``FULL_COLLECTION_AFTER``),
+    once per process. Reference counting frees objects as before.
+
+    ``gc.freeze`` of the startup heap was tried too: no faster once full passes are rare, and it
+    kept whatever the process held at startup that later became garbage (in the benchmark, 40
+    MB of its first world)."""
     global _collector_settled
     if _collector_settled:
         return
     _collector_settled = True
-    gc.collect()
-    gc.freeze()
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, max(full, FULL_COLLECTION_AFTER))
 
