@@ -149,6 +149,9 @@ def create_app(config: WebConfig) -> Any:
     return guarded
 
 
+PROGRESS_EVERY = 0.25  # seconds between two progress events of one job's stream
+DONE_POLL = 0.05  # seconds between two looks for the job's end (was the progress interval)
+
 _collector_settled = False
 # Generation-1 collections between two full ones (Python's default: 10). A dry run allocates
 # rows by the hundred thousand: at 10, the collector walked the whole heap five or six times
@@ -530,17 +533,20 @@ class _State:
         job = self.job(request.path_params["job_id"])
 
         async def stream() -> AsyncIterator[str]:
-            seen = -1
+            # Progress at most every PROGRESS_EVERY seconds; the end is looked for every
+            # DONE_POLL seconds, so the page shows the results as soon as they are there.
+            seen, sent = -1, 0.0
             while True:
-                if job.version != seen:
-                    seen = job.version
+                done, now = job.done, time.monotonic()
+                if job.version != seen and (done or now - sent >= PROGRESS_EVERY):
+                    seen, sent = job.version, now
                     yield f"event: progress\ndata: {json.dumps(_progress(job))}\n\n"
-                if job.done:
+                if done:
                     yield f"event: done\ndata: {json.dumps(_progress(job))}\n\n"
                     return
                 if await request.is_disconnected():
                     return
-                await asyncio.sleep(0.25)
+                await asyncio.sleep(DONE_POLL)
 
         return StreamingResponse(
             stream(),
