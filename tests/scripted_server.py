@@ -9,6 +9,7 @@ what the client sent and when (e.g. nothing before a retry-after had passed).
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,8 @@ Handler = Callable[[Seen], Canned]
 class ScriptedServer:
     """``with ScriptedServer() as srv: srv.script("GET", "/primeapi/v2/users", Canned(...))``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate, key) PEM files: serve HTTPS with that certificate."""
         self.routes: dict[tuple[str, str], list[Canned] | Handler] = {}
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
@@ -100,12 +102,18 @@ class ScriptedServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.scheme}://{host!s}:{port}"
 
     def script(self, method: str, path: str, *replies: Canned) -> None:
         """Queue replies for ``method path`` (the last one repeats)."""

@@ -412,25 +412,41 @@ def test_token_check_never_logs_or_returns_the_token(
 
 def test_pool_sized_to_concurrency(srv: ScriptedServer) -> None:
     with client(srv, concurrency=16) as alm:
-        adapter = alm.http.session.get_adapter(srv.base_url)
-        assert adapter._pool_maxsize >= 16  # type: ignore[attr-defined]
+        assert alm.http.transport.direct.connection_pool_kw["maxsize"] >= 16
+        pool = alm.http.transport.direct.connection_from_url(srv.base_url)
+        assert pool.pool.maxsize >= 16  # type: ignore[union-attr]
 
 
 def test_transport_failures_are_described_in_a_few_words() -> None:
-    import requests as rq
+    from http.client import RemoteDisconnected
 
-    from batch.alm.http import transport_reason
-
-    refused = rq.ConnectionError(
-        "HTTPConnectionPool(host='127.0.0.1', port=1): Max retries exceeded with url: /x "
-        "(Caused by NewConnectionError('...: Failed to establish a new connection: "
-        "[Errno 111] Connection refused'))"
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        MaxRetryError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
     )
-    assert transport_reason(refused) == "connection refused"
-    assert transport_reason(rq.ReadTimeout("read timed out")) == "timed out"
-    assert transport_reason(
-        rq.ConnectionError("('Connection aborted.', RemoteDisconnected(...))")
-    ) == ("connection closed without an answer")
+
+    from batch.alm.http import RedirectLoop, _sent_nothing, transport_reason
+
+    refused = MaxRetryError(
+        None,  # type: ignore[arg-type]
+        "/x",
+        NewConnectionError(
+            None,  # type: ignore[arg-type]
+            "Failed to establish a new connection: [Errno 111] Connection refused",
+        ),
+    )
+    assert transport_reason(refused) == "connection refused" and _sent_nothing(refused)
+    slow_connect = MaxRetryError(None, "/x", ConnectTimeoutError("connect timed out"))  # type: ignore[arg-type]
+    assert transport_reason(slow_connect) == "timed out" and _sent_nothing(slow_connect)
+    slow_read = ReadTimeoutError(None, "/x", "Read timed out. (read timeout=2.0)")  # type: ignore[arg-type]
+    assert transport_reason(slow_read) == "timed out" and not _sent_nothing(slow_read)
+    dropped = ProtocolError("Connection aborted.", RemoteDisconnected("closed"))
+    assert transport_reason(dropped) == "connection closed without an answer"
+    assert not _sent_nothing(dropped)
+    assert transport_reason(RedirectLoop("more than 30 redirects")) == "too many redirects"
 
 
 def test_proxy_settings_are_read_once_per_host_with_the_environments_rules(
@@ -441,8 +457,8 @@ def test_proxy_settings_are_read_once_per_host_with_the_environments_rules(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp-ca.pem")
     with client(srv) as alm:
         http = alm.http
-        assert http.session.trust_env is False  # no environment scan per request
-        assert http.session.verify == "/etc/ssl/corp-ca.pem"
+        assert http.transport.verify == "/etc/ssl/corp-ca.pem"  # read once
+        assert http.transport.direct.connection_pool_kw["ca_certs"] == "/etc/ssl/corp-ca.pem"
         alm_proxy = http._proxies_for("https://learningmanager.adobe.com/primeapi/v2/users")
         assert alm_proxy.get("https") == "http://proxy.corp.example:3128"
         assert http._proxies_for(srv.base_url + "/primeapi/v2/users") == {}  # NO_PROXY

@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from batch.errors import UsageError
+from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.engine import sandbox_settings
 from batch.web.server import check_binding
@@ -459,3 +460,59 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         assert runs[0]["writes_done"] == 71 and runs[0]["writes_failed"] == 0
         page = s.client.get("/history").text
         assert "Live runs from the command line" in page and "cli.csv" in page
+
+
+def test_the_page_runs_full_collections_less_often(tmp_path: Path) -> None:
+    import gc
+
+    from batch.web import app as web_app
+
+    create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
+    assert web_app._collector_settled
+    assert gc.get_threshold()[2] >= web_app.FULL_COLLECTION_AFTER
+
+
+def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page reloads on the done event: it is looked for every DONE_POLL seconds, while
+    progress (which only moves bars) is sent at most every PROGRESS_EVERY seconds."""
+    import asyncio
+    import threading
+
+    from batch.web import app as web_app
+    from batch.web.engine import ShapeChoice, Upload, WebJob
+
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording(seconds: float) -> None:
+        slept.append(seconds)
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(web_app.asyncio, "sleep", recording)
+    guarded = create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
+    upload = Upload("u1", "march.csv", tmp_path / "march.csv", 0.0, ShapeChoice())
+    job = WebJob("dry-run", upload, ShapeChoice(), tmp_path, "0123456789ab")
+    job.state = "running"
+    guarded.engine.jobs[job.job_id] = job  # type: ignore[attr-defined]
+
+    def work() -> None:  # a job whose progress moves every 10 ms for 0.6 s, then ends
+        for _ in range(60):
+            with job.lock:
+                job.stage_done += 1
+                job._touch()
+            time.sleep(0.01)
+        with job.lock:
+            job.state = "done"
+            job._touch()
+
+    worker = threading.Thread(target=work)
+    with TestClient(guarded, base_url="http://127.0.0.1:8700") as c:
+        worker.start()
+        with c.stream("GET", f"/api/jobs/{job.job_id}/events") as events:
+            body = "".join(events.iter_text())
+        worker.join()
+    assert "event: done" in body and json.loads(body.rsplit("data: ", 1)[1])["state"] == "done"
+    assert 1 <= body.count("event: progress") <= 0.6 / web_app.PROGRESS_EVERY + 3
+    assert slept and set(slept) == {web_app.DONE_POLL} and web_app.DONE_POLL <= 0.05

@@ -1,7 +1,8 @@
-"""The one HTTP transport to ALM: session, OAuth refresh, pacing, retries and error parsing.
+"""The one HTTP transport to ALM: connection pools, OAuth refresh, pacing, retries and errors.
 
-The only module that imports ``requests``. One ``HttpClient`` per run, shared by every thread.
-Policy (house-style.md "Errors", alm-api.md §7):
+The only module that speaks HTTP (urllib3's pools; requests' rules for proxies and CA bundles).
+One ``HttpClient`` per run, shared by every thread. Policy (house-style.md "Errors",
+alm-api.md §7):
 
 - GETs are retried on 429, 5xx, timeouts and connection errors.
 - Writes are retried only when they cannot have been applied: a 429, a 401 (refresh once), or a
@@ -18,23 +19,38 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+import urllib3
+from requests.utils import (
+    DEFAULT_CA_BUNDLE_PATH,
+    get_auth_from_url,
+    get_environ_proxies,
+    select_proxy,
+)
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util import Retry, Timeout, make_headers
 
 from batch import __version__
 from batch.alm.auth import Redactor, TokenSource
 from batch.alm.latency import LatencyMeter
 from batch.alm.ratelimit import RateLimiter
 from batch.alm.stats import API_PREFIX, CallStats, endpoint_template
-from batch.errors import ApiError, ApiUnreachable, AuthError, WriteUncertain
+from batch.errors import ApiError, ApiUnreachable, AuthError, ConfigError, WriteUncertain
 from batch.settings import Settings
 
 log = logging.getLogger("batch.alm")
@@ -71,6 +87,10 @@ class Reply:
 
 
 _NO_SECRETS = Redactor()
+# The encodings urllib3 can decode, as requests announces them ("gzip, deflate").
+_ACCEPT_ENCODING = ", ".join(
+    part.strip() for part in make_headers(accept_encoding=True)["accept-encoding"].split(",")
+)
 
 
 def _decode(text: str) -> Any:
@@ -158,18 +178,228 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds) if seconds == seconds else None
 
 
-def _sent_nothing(exc: requests.RequestException) -> bool:
-    """True when the connection failed before any byte of the request left (safe to re-send)."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+def _sent_nothing(exc: BaseException) -> bool:
+    """True when the connection failed before any byte of the request left (safe to re-send):
+    no connection could be made, or making one timed out. A read that failed or timed out, a
+    dropped answer, a proxy or TLS failure: the request may have left."""
+    reason = exc.reason if isinstance(exc, MaxRetryError) else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+class RedirectLoop(Urllib3Error):
+    """More than ``MAX_REDIRECTS`` redirects for one request: a transport failure."""
+
+
+# What a failed exchange raises: urllib3's errors (a socket's OSError comes wrapped in them).
+TRANSPORT_ERRORS = (Urllib3Error, OSError)
+MAX_REDIRECTS = 30  # as requests: more is a loop
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
+# urllib3 retries nothing (our loop does, by policy) and follows no redirect (``Transport``
+# does, by requests' rules); read errors are raised as they are, connection errors wrapped in
+# MaxRetryError: exactly what requests' adapter asked of urllib3.
+_NO_RETRIES = Retry(0, read=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer, read in full (the body decompressed)."""
+
+    status: int
+    url: str  # the URL that answered (after redirects)
+    headers: Mapping[str, str]  # case-insensitive (urllib3's HTTPHeaderDict)
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return body_text(self.content, self.headers.get("content-type"))
+
+
+@lru_cache(maxsize=64)
+def _charset(content_type: str | None) -> str:
+    """The charset a Content-Type names; else ISO-8859-1 for text/* (requests' rule) and
+    UTF-8 for anything else (JSON, ALM's application/vnd.api+json)."""
+    if not content_type:
+        return "utf-8"
+    mime, _, params = content_type.partition(";")
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip("'\""):
+            return value.strip().strip("'\"")
+    return "ISO-8859-1" if "text" in mime.lower() else "utf-8"
+
+
+def body_text(content: bytes, content_type: str | None) -> str:
+    """A body as text, in the charset its Content-Type names (undecodable bytes replaced)."""
+    try:
+        return content.decode(_charset(content_type), errors="replace")
+    except LookupError:  # a charset Python does not know
+        return content.decode("utf-8", errors="replace")
+
+
+def _strip_auth(old_url: str, new_url: str) -> bool:
+    """Whether a redirect leaves the origin the Authorization header was meant for (requests'
+    rule: another host, port or scheme; http -> https on the default ports keeps it)."""
+    old, new = urlsplit(old_url), urlsplit(new_url)
+    if old.hostname != new.hostname:
         return True
-    if not isinstance(exc, requests.exceptions.ConnectionError) or isinstance(
-        exc, requests.exceptions.ReadTimeout
+    if (
+        old.scheme == "http"
+        and old.port in (80, None)
+        and new.scheme == "https"
+        and new.port in (443, None)
     ):
         return False
-    reason: object = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    default = ({"http": 80, "https": 443}.get(old.scheme), None)
+    if old.scheme == new.scheme and old.port in default and new.port in default:
+        return False
+    return old.port != new.port or old.scheme != new.scheme
+
+
+def _ca_locations(verify: str | bool) -> dict[str, Any]:
+    """urllib3's TLS keywords for a CA bundle (file or folder) as requests builds them."""
+    location = DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
+    if os.path.isdir(location):
+        return {"cert_reqs": "CERT_REQUIRED", "ca_cert_dir": location}
+    return {"cert_reqs": "CERT_REQUIRED", "ca_certs": location}
+
+
+class Transport:
+    """HTTP/1.1 through urllib3's connection pools, thread-safe.
+
+    What requests did for this client, without its per-request cost (preparing, merging
+    settings, hooks: more CPU than the rest of a small request): the environment's proxies
+    (``HTTPS_PROXY``, ``NO_PROXY``...; read once per host), TLS verified against
+    ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` or certifi's bundle (read once), one timeout
+    for connecting and for each read, compressed answers decoded, and redirects followed by
+    requests' rules (at most 30; 301/302/303 turn a POST into a GET without its body; the
+    Authorization header is dropped when the redirect leaves the host). Nothing is retried here.
+    """
+
+    def __init__(self, *, pool_size: int, timeout: float, headers: Mapping[str, str]) -> None:
+        self.headers = dict(headers)
+        self.timeout = Timeout(connect=timeout, read=timeout)
+        # requests' variables, read once: REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE, else certifi.
+        self._ca_variable = next(
+            (name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), ""
+        )
+        self.verify: str | bool = os.environ[self._ca_variable] if self._ca_variable else True
+        self._pool_kw: dict[str, Any] = {
+            "num_pools": 4,
+            "maxsize": pool_size,
+            "block": False,
+            **_ca_locations(self.verify),
+        }
+        self.direct = urllib3.PoolManager(**self._pool_kw)
+        self._proxied: dict[str, urllib3.PoolManager] = {}
+        self._routes: dict[str, tuple[dict[str, str], urllib3.PoolManager]] = {}
+        self._lock = threading.Lock()
+        self._ca_checked = False
+
+    def close(self) -> None:
+        with self._lock:
+            managers = [self.direct, *self._proxied.values()]
+        for manager in managers:
+            manager.clear()
+
+    def proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies the environment sets for this URL's host (NO_PROXY honoured), once."""
+        return self._route(url)[0]
+
+    def _route(self, url: str) -> tuple[dict[str, str], urllib3.PoolManager]:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        found = self._routes.get(key)
+        if found is None:
+            proxies = dict(get_environ_proxies(url))
+            proxy = select_proxy(url, proxies)
+            found = (proxies, self._proxy_manager(proxy) if proxy else self.direct)
+            with self._lock:
+                found = self._routes.setdefault(key, found)
+        return found
+
+    def _check_ca_bundle(self) -> None:
+        """Before the first HTTPS request: a CA bundle variable naming nothing is a setting to
+        fix, said once, not a failed connection to retry for minutes."""
+        if self._ca_checked or self.verify is True:
+            return
+        if os.path.exists(str(self.verify)):
+            self._ca_checked = True
+        else:
+            name = self._ca_variable
+            raise ConfigError(
+                f"{name} names a CA bundle that does not exist: {self.verify}.",
+                hint=f"Point {name} at the PEM file (or folder) of your organisation's "
+                "certificate authorities, or unset it to use the bundled ones.",
+            )
+
+    def _proxy_manager(self, proxy: str) -> urllib3.PoolManager:
+        if "://" not in proxy:
+            proxy = f"http://{proxy}"  # "proxy:3128" means an HTTP proxy (requests' rule)
+        with self._lock:
+            manager = self._proxied.get(proxy)
+        if manager is not None:
+            return manager
+        username, password = get_auth_from_url(proxy)
+        try:
+            if proxy.lower().startswith("socks"):
+                from urllib3.contrib.socks import SOCKSProxyManager
+
+                manager = SOCKSProxyManager(
+                    proxy, username=username or None, password=password or None, **self._pool_kw
+                )
+            else:
+                auth = make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
+                manager = urllib3.ProxyManager(proxy, proxy_headers=auth, **self._pool_kw)
+        except ImportError:
+            raise ConfigError(
+                "A SOCKS proxy is set (ALL_PROXY / HTTPS_PROXY) but PySocks is not installed.",
+                hint="pip install PySocks, or use an HTTP proxy.",
+            ) from None
+        except (ValueError, Urllib3Error) as exc:  # never quote the URL: it may hold a password
+            raise ConfigError(
+                f"The proxy set in the environment is not a usable URL ({type(exc).__name__}).",
+                hint="Check HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (scheme://host:port).",
+            ) from None
+        with self._lock:
+            return self._proxied.setdefault(proxy, manager)
+
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Answer:
+        """Send one request (and its redirects); raises ``TRANSPORT_ERRORS`` when the exchange
+        fails, ``ConfigError`` when the proxy or CA settings cannot work."""
+        sent = dict(headers)
+        for _ in range(MAX_REDIRECTS + 1):
+            if url[:6].lower() == "https:":
+                self._check_ca_bundle()
+            manager = self._route(url)[1]
+            response = manager.urlopen(
+                method,
+                url,
+                body=body,
+                headers=sent,
+                redirect=False,
+                retries=_NO_RETRIES,
+                timeout=self.timeout,
+            )
+            status = response.status
+            location = response.headers.get("location") if status in _REDIRECTS else None
+            if not location:
+                return Answer(status, url, response.headers, response.data)
+            try:  # http.client reads headers as latin-1; a UTF-8 location reads back as sent
+                location = location.encode("latin1").decode("utf8")
+            except UnicodeError:
+                pass
+            target = urljoin(url, location)
+            if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
+                method = "GET"
+            if status not in (307, 308):
+                body = None
+                sent = {k: v for k, v in sent.items() if k.lower() not in _BODY_HEADERS}
+            sent = {k: v for k, v in sent.items() if k.lower() != "cookie"}
+            if _strip_auth(url, target):
+                sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+            url = target
+        raise RedirectLoop(f"more than {MAX_REDIRECTS} redirects")
 
 
 class HttpClient:
@@ -217,34 +447,23 @@ class HttpClient:
         )
         self.last_rate_headers: dict[str, str] = {}
         self.latency = LatencyMeter()
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": f"alm-batch/{__version__}", "Accept": JSON_API})
-        pool = max(4, concurrency + 2)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        # requests reads the proxy settings from the environment on every request (trust_env),
-        # which cost more CPU than the rest of a small request (a dry run of 2,000 learners
-        # spent most of its client time there). Read them once per host instead, with the same
-        # rules (HTTPS_PROXY, NO_PROXY, ...), and the CA bundle variables once.
-        self.session.trust_env = False
-        self.session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.transport = Transport(
+            pool_size=max(4, concurrency + 2),
+            timeout=settings.timeout_seconds,
+            headers={
+                "User-Agent": f"alm-batch/{__version__}",
+                "Accept-Encoding": _ACCEPT_ENCODING,
+                "Accept": JSON_API,
+                "Connection": "keep-alive",
+            },
         )
-        self._proxies: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """The proxies the environment sets for this URL's host (NO_PROXY honoured), once."""
-        parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc}"
-        found = self._proxies.get(key)
-        if found is None:
-            found = dict(requests.utils.get_environ_proxies(url))
-            self._proxies[key] = found
-        return found
+        return self.transport.proxies_for(url)
 
     def url_for(self, path: str) -> str:
         """An absolute URL: API paths (``/users``) go under the API root; URLs stay as they are."""
@@ -277,6 +496,7 @@ class HttpClient:
         """
         method = method.upper()
         url = self.url_for(path)
+        target = with_params(url, params)
         template = endpoint_template(method, url)
         safe_to_repeat = method in READ_VERBS or retry_writes
         refused = 0  # 401s in a row for this request, each followed by a token refresh
@@ -293,28 +513,28 @@ class HttpClient:
                 if paced:
                     self.limiter.settled(method, template)
                 raise
-            send_headers = dict(headers or {})
+            send_headers = self.transport.headers
+            if headers:
+                send_headers = _merged(send_headers, headers)
             if token is not None:
-                send_headers["Authorization"] = f"{self.settings.auth_scheme} {token}"
-            data: str | Mapping[str, str] | None = None
+                send_headers = {
+                    **send_headers,
+                    "Authorization": f"{self.settings.auth_scheme} {token}",
+                }
+            data: bytes | None = None
             if form is not None:
-                data = form
+                data = urlencode([(k, v) for k, v in form.items() if v is not None]).encode()
+                send_headers = _merged(
+                    {"Content-Type": "application/x-www-form-urlencoded"}, send_headers
+                )
             elif method in ("POST", "PATCH", "PUT"):
-                send_headers.setdefault("Content-Type", JSON_API)
-                data = json.dumps(body) if body is not None else None
+                send_headers = _merged({"Content-Type": JSON_API}, send_headers)
+                data = json.dumps(body).encode() if body is not None else None
             self.stats.count_call(template)
             started = self.clock()
             try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers=send_headers,
-                    timeout=self.settings.timeout_seconds,
-                    proxies=self._proxies_for(url),
-                )
-            except requests.RequestException as exc:
+                answer = self.transport.send(method, target, send_headers, data)
+            except TRANSPORT_ERRORS as exc:
                 if paced:
                     self.limiter.settled(method, template)
                 reason = self.redact(transport_reason(exc))
@@ -327,50 +547,56 @@ class HttpClient:
                 failures += 1
                 self._pause_or_give_up(silent_since, failures, reason)
                 continue
-            status = resp.status_code
+            except BaseException:
+                if paced:  # never sent (a proxy or CA setting that cannot work): free the bucket
+                    self.limiter.settled(method, template)
+                raise
+            status = answer.status
+            text = answer.text
             if paced and auth and status != 429:
                 # ALM's API answering (not the token endpoint or a file download, and not a
                 # gateway's instant 429): what the pool sizes follow.
                 self.latency.observe(method, self.clock() - started)
             self.stats.count_status(status)
-            log.debug("%s %s -> %s", method, self.redact(resp.url), status)
-            self._observe_rate_headers(method, template, resp.headers)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s -> %s", method, self.redact(answer.url), status)
+            self._observe_rate_headers(method, template, answer.headers)
             if paced and status != 429:
                 self.limiter.settled(method, template)
             if 200 <= status < 300:
                 if method not in READ_VERBS and auth and template != "POST /jobs":  # export: a read
                     self.stats.count_write()
                 return Reply(
-                    status, resp.url, resp.headers, resp.text, _decode(resp.text), resp.content
+                    status, answer.url, answer.headers, text, _decode(text), answer.content
                 )
             if status == 401 and auth:
                 # A token can expire between its refresh and its use (a short lifetime and a
                 # retry backoff; or ALM handing back the current token just before it expires),
                 # so a few refreshes in a row are allowed; bad credentials fail in the refresh.
                 if refused >= MAX_TOKEN_REFRESHES or not self.tokens.can_refresh:
-                    raise self._refused_token_error(resp.text)
+                    raise self._refused_token_error(text)
                 refused += 1
                 self.tokens.refresh(stale=token)
                 self.stats.count_retry()
                 continue
             refused = 0
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            retry_after = parse_retry_after(answer.headers.get("retry-after"))
             if status == 429:
                 silent_since = None
                 throttles += 1
                 if throttles > MAX_THROTTLES:
-                    raise self._error(resp, method, template, retry_after)
+                    raise self._error(status, text, method, template, retry_after)
                 delay = self._throttle_delay(retry_after, throttles)
                 if paced:
                     self.limiter.throttled(
-                        method, template, delay, resp.headers.get("x-rate-limit")
+                        method, template, delay, answer.headers.get("x-rate-limit")
                     )
                 else:
                     self.sleep(delay)
                 self.stats.count_retry()
                 continue
             if status >= 500:
-                error = self._error(resp, method, template, retry_after)
+                error = self._error(status, text, method, template, retry_after)
                 if not safe_to_repeat:
                     raise WriteUncertain(
                         status,
@@ -384,15 +610,15 @@ class HttpClient:
                 failures += 1
                 self._pause_or_give_up(silent_since, failures, error.describe())
                 continue
-            raise self._error(resp, method, template, retry_after)
+            raise self._error(status, text, method, template, retry_after)
 
     def _error(
-        self, resp: requests.Response, method: str, template: str, retry_after: float | None
+        self, status: int, text: str, method: str, template: str, retry_after: float | None
     ) -> ApiError:
         """ALM's error answer as an ``ApiError`` (secrets redacted, gateway pages named)."""
         return parse_error(
-            resp.status_code,
-            resp.text,
+            status,
+            text,
             method=method,
             path=template,
             redact=self.redact,
@@ -510,7 +736,30 @@ class HttpClient:
         )
 
 
-def transport_reason(exc: requests.RequestException) -> str:
+def with_params(url: str, params: Mapping[str, str] | None) -> str:
+    """``url`` with ``params`` added to its query, form-encoded as requests encodes them
+    (``page[limit]`` -> ``page%5Blimit%5D``, ``email:a@b`` -> ``email%3Aa%40b``)."""
+    if not params:
+        return url
+    query = urlencode([(k, v) for k, v in params.items() if v is not None])
+    if not query:
+        return url
+    base, _, fragment = url.partition("#")
+    joined = f"{base}{'&' if urlsplit(base).query else '?'}{query}"
+    return f"{joined}#{fragment}" if fragment else joined
+
+
+def _merged(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with ``extra``'s headers, names compared without case (extra's spelling wins)."""
+    out = dict(base)
+    for name, value in extra.items():
+        for old in [k for k in out if k.lower() == name.lower()]:
+            del out[old]
+        out[name] = value
+    return out
+
+
+def transport_reason(exc: BaseException) -> str:
     """A short, human reason for a transport failure ("connection refused"), instead of
     urllib3's nested 'HTTPConnectionPool(...): Max retries exceeded ...' text."""
     text = str(exc)
@@ -523,13 +772,19 @@ def transport_reason(exc: requests.RequestException) -> str:
         ("certificate verify failed", "TLS certificate not trusted"),
         ("remotedisconnected", "connection closed without an answer"),
         ("connection aborted", "connection dropped"),
+        ("connection broken", "connection dropped"),
         ("connection reset", "connection reset"),
         ("network is unreachable", "network unreachable"),
+        ("redirects", "too many redirects"),
     ):
         if needle in lowered:
             return reason
-    if isinstance(exc, requests.Timeout):
+    cause = exc.reason if isinstance(exc, MaxRetryError) else exc
+    timed_out = isinstance(cause, ReadTimeoutError | TimeoutError) or (
+        isinstance(cause, ConnectTimeoutError) and not isinstance(cause, NewConnectionError)
+    )
+    if timed_out:
         return "timed out"
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(cause, NewConnectionError | ProtocolError | OSError | Urllib3Error):
         return "connection failed"
     return f"{type(exc).__name__}: {text[:200]}"

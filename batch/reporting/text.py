@@ -24,6 +24,8 @@ from batch.reporting.summary import summary_json
 JSON_FORMAT_NAME = "alm-batch report"
 JSON_FORMAT_VERSION = 1
 _SPOOL_BYTES = 8 * 1024 * 1024  # JSON rows stay in memory up to this, then go to a temp file
+# One encoder for every row (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def part_path(path: Path) -> Path:
@@ -110,8 +112,8 @@ class JsonSink:
         self._first = True
 
     def write(self, result: RowResult) -> None:
-        self._spool.write("\n    " if self._first else ",\n    ")
-        self._spool.write(json.dumps(json_row(result, live=self._live), ensure_ascii=False))
+        row = _ENCODER.encode(json_row(result, live=self._live))
+        self._spool.write(("\n    " if self._first else ",\n    ") + row)
         self._first = False
 
     def close(self, summary: RunSummary | None) -> Path:
