@@ -249,6 +249,7 @@ class RunSummary:
     grade_body: str = ""
     estimate_seconds: float | None = None  # dry run: time the live run needs at the limits
     estimate_basis: str = ""  # how the estimate was made (reads, writes, allowances)
+    writes_per_minute: float | None = None  # the write allowance the estimate counts with
     actual_seconds: float | None = None  # live run: time the reads and writes took
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)

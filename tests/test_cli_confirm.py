@@ -2,12 +2,15 @@
 
 import io
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from batch.cli import CliEnv, main
 from batch.demo import sandbox_env
+from batch.models import RunSummary
+from batch.reporting.summary import format_plan
 from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +50,19 @@ def test_answering_yes_runs(alm: Sandbox, tmp_path: Path) -> None:
     code, err = ask("yes\n", tmp_path)
     assert code == 1 and "completed          25" in err
     assert len(alm.books()["grades"]) == 49
+
+
+def test_the_plan_names_alms_write_limit_not_a_rate_derived_from_the_estimate() -> None:
+    """The estimate adds the last learner's round trips to writes / allowance: the rate shown
+    is the allowance itself (1,791/min here), never writes / estimate (which would read 1,253)."""
+    summary = RunSummary(
+        run_id="r", command="run", dry_run=False, input_path="c.csv", input_sha256="x",
+        alm_host="alm.test", started_at=datetime(2026, 11, 30, tzinfo=UTC),
+    )  # fmt: skip
+    summary.rows, summary.counts, summary.writes_planned = 35, {"would_complete": 25}, 71
+    summary.estimate_seconds, summary.writes_per_minute = 3.4, 1791.0
+    assert "Writes needed: 71, about 3.4 s at 1,791 writes/min (ALM's write limit)" in format_plan(
+        summary
+    )
+    summary.writes_per_minute = None
+    assert format_plan(summary).endswith("Writes needed: 71, about 3.4 s")

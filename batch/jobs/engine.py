@@ -672,6 +672,7 @@ class _OnlineRun:
         summary.estimate_seconds = self.allowance.seconds(
             reads, plan.writes_needed, overlapped=overlapped, tail=self._tail(plan, client)
         )
+        summary.writes_per_minute = self.allowance.writes_per_minute
         summary.estimate_basis = (
             f"{reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
             f"{'beside' if overlapped else 'then'} {plan.writes_needed:,} writes at "

@@ -272,8 +272,10 @@ def format_plan(summary: RunSummary) -> str:
     line = f"Writes needed: {summary.writes_planned:,}"
     est = summary.estimate_seconds
     if est is not None and est > 0 and summary.writes_planned:
-        rate = summary.writes_planned / est * 60
-        line += f", about {human_duration(est)} at {rate:,.0f} writes/min (ALM's write limit)"
+        line += f", about {human_duration(est)}"
+        rate = summary.writes_per_minute
+        if rate:
+            line += f" at {rate:,.0f} writes/min (ALM's write limit)"
     lines.append(line)
     return "\n".join(lines)
 
