@@ -182,6 +182,10 @@ def test_live_run_progress_events_and_one_live_run_per_account(tmp_path: Path) -
         last = json.loads(body.rsplit("event: done\ndata: ", 1)[1].strip())
         assert last["kind"] == "live" and last["state"] == "done"
         assert last["writes_made"] == last["writes_planned"] > 0
+        # once done, the page shows the time the run took beside the estimate, not a countdown
+        assert last["actual_seconds"] is not None and last["actual_seconds"] > 0
+        page = c.get(f"/jobs/{live_id}").text
+        assert "<dt>Took</dt>" in page and "(estimated " in page and "Time left" not in page
         report = c.get(f"/api/jobs/{live_id}/report.json").json()
         books = s.sandbox.books()
         assert books["double_grades"] == 0

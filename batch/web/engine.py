@@ -113,6 +113,7 @@ class WebJob:
         self.eta: float | None = None
         self.throttled = 0
         self.estimate_seconds: float | None = None
+        self.actual_seconds: float | None = None  # a live run's reads and writes, once done
         self.exit_code: int | None = None
         self.message = ""
         self.columns: list[str] = []
@@ -158,10 +159,11 @@ class WebJob:
                 "writes_made": self.writes_made,
                 "rows_done": self.rows_done,
                 "rows_total": self.rows_total,
-                "rate_per_s": round(self.rate, 2),
+                "rate_per_s": round(self.rate, 1),
                 "eta_seconds": None if self.eta is None else round(self.eta, 1),
                 "throttled": self.throttled,
                 "estimate_seconds": self.estimate_seconds,
+                "actual_seconds": self.actual_seconds,
                 "stage": self.stage,
                 "stage_done": self.stage_done,
                 "stage_total": self.stage_total,
@@ -391,6 +393,7 @@ class Engine:
                 job.writes_made = outcome.summary.writes_made
                 job.writes_planned = outcome.summary.writes_planned
                 job.estimate_seconds = outcome.summary.estimate_seconds
+                job.actual_seconds = outcome.summary.actual_seconds
                 if job.exit_code == 130:
                     job.state = "cancelled"
                     job.message = "Cancelled: writes in flight finished; the report is saved."
@@ -632,6 +635,7 @@ class Engine:
             writes_made=job.writes_made,
             throttled=job.throttled,
             estimate_seconds=job.estimate_seconds,
+            actual_seconds=job.actual_seconds,
             api_calls=dict(s.get("api_calls", {})),
             edits=[
                 {"row": str(e.row), "column": e.column, "old": e.old, "new": e.new}
@@ -685,6 +689,7 @@ class Engine:
         for name in ("writes_planned", "writes_made", "throttled", "exit_code", "message"):
             setattr(job, name, entry.get(name, getattr(job, name)))
         job.estimate_seconds = entry.get("estimate_seconds")
+        job.actual_seconds = entry.get("actual_seconds")
         job.parent, job.live_job = entry.get("parent"), entry.get("live_job")
         job.created = datetime.fromisoformat(entry["created"]).timestamp()
         job.finished = datetime.fromisoformat(entry["finished"]).timestamp()
