@@ -242,11 +242,11 @@ class _Executor:
         # Writes in flight at once: as many as ALM's allowance and latency call for now. The
         # real client holds a slot only while a write is out; a double is gated around the call.
         target = options.workers or (lambda: options.concurrency)
-        self._gate_calls = not isinstance(client, GatesWrites)
+        self._call_gate: PoolGate | None = None
         if isinstance(client, GatesWrites):
             self._gate = client.limit_writes(target)
         else:
-            self._gate = PoolGate(target)
+            self._gate = self._call_gate = PoolGate(target)
         # Threads for a row's grades posted beside its first one (None: one at a time).
         self._grades: ThreadPoolExecutor | None = None
         retry = options.retry or getattr(client, "write_retry", None)
@@ -398,10 +398,7 @@ class _Executor:
                 self._abort(exc)
                 rr.stopped = self._stop_reason()
             except Exception as exc:  # a bug must not lose the rest of the run
-                log.exception("row %s failed unexpectedly", rp.row)
-                rr.unknown = (
-                    f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
-                )
+                rr.unknown = _internal_error(rp.row, exc)
             result = rr.result()
             self.results[i] = result
             self._emit(
@@ -477,10 +474,7 @@ class _Executor:
             self._abort(exc)  # no new write starts; the row's thread reports the stop
             raise
         except Exception as exc:  # a bug must not lose the rest of the run
-            log.exception("row %s failed unexpectedly", part.rp.row)
-            part.unknown = (
-                f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
-            )
+            part.unknown = _internal_error(part.rp.row, exc)
 
     def _write(
         self, rr: _RowRun, key: WriteKey, learner: LearnerState, grade: GradeRequest | None
@@ -521,7 +515,7 @@ class _Executor:
             if self._hook is not None:
                 self._hook("before-send", nth)
             try:
-                with self._gate.slot() if self._gate_calls else nullcontext():
+                with self._call_gate.slot() if self._call_gate else nullcontext():
                     if grade is not None:
                         self.client.post_grade(grade)
                     else:
@@ -597,6 +591,12 @@ class _Executor:
         else:
             rr.enrolled = True
             self._emit("write", rr.rp.row, "done", writes_done=1, enrollments_made=1)
+
+
+def _internal_error(row: int, exc: Exception) -> str:
+    """Log a bug met on a row (call from its ``except``) and say what the report shows."""
+    log.exception("row %s failed unexpectedly", row)
+    return f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
 
 
 def _sentence(text: str) -> str:

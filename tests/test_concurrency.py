@@ -67,7 +67,9 @@ def test_pools_follow_latency_little_law() -> None:
 
 
 def test_an_allowance_seen_on_an_earlier_run_sizes_the_pool_before_alm_answers() -> None:
-    client = _Client(limiter(post_per_minute=30.0), latency=0.45)
+    rl = limiter(post_per_minute=30.0)
+    client = _Client(rl, latency=0.45)
     assert write_concurrency(client, None) == 4  # the setting alone: 30/min
-    assert write_concurrency(client, None, hint=3600.0) == 32  # 60/s x 0.45 s x 2, capped
-    assert write_concurrency(client, 8, hint=3600.0) == 8  # --concurrency still caps
+    rl.expect("POST", 3600.0, 10)  # what the engine primes from allowance.json
+    assert write_concurrency(client, None) == 32  # 60/s x 0.45 s x 2, capped
+    assert write_concurrency(client, 8) == 8  # --concurrency still caps

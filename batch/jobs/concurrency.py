@@ -33,24 +33,23 @@ def workers_for(per_minute: float, latency: float | None, cap: int = MAX_CONCURR
     return max(min(MIN_CONCURRENCY, cap), min(cap, math.ceil(needed)))
 
 
-def write_concurrency(client: PacedClient, cap: int | None, hint: float = 0.0) -> int:
+def write_concurrency(client: PacedClient, cap: int | None) -> int:
     """Writers for ALM's current write allowance and latency (at most ``cap`` when given).
-    ``hint``: writes per minute an earlier run saw ALM grant on this host, used until this
-    run's answers say more (more workers than the allowance needs only wait in the pacer: a
-    high hint costs threads, never requests)."""
+    Before this run's first answer the allowance is what an earlier run saw ALM grant on this
+    host (the engine primes the pacer with it), else the settings."""
     limit = cap or MAX_CONCURRENCY
-    per_minute = max(client.allowance_per_minute("POST"), hint)
+    per_minute = client.allowance_per_minute("POST")
     return workers_for(per_minute, client.latency_seconds("POST"), limit)
 
 
-def writers(client: PacedClient, cap: int | None, hint: float = 0.0) -> Callable[[], int]:
-    """The live target for the write pool, asked again before each learner."""
-    return lambda: write_concurrency(client, cap, hint)
+def writers(client: PacedClient, cap: int | None) -> Callable[[], int]:
+    """The live target for the write pool, asked again before each write."""
+    return lambda: write_concurrency(client, cap)
 
 
-def readers(client: PacedClient, cap: int | None = None, hint: float = 0.0) -> Callable[[], int]:
+def readers(client: PacedClient, cap: int | None = None) -> Callable[[], int]:
     """The live target for the read pool (learner state, course details, per-email lookups)."""
     limit = cap or MAX_READERS
     return lambda: workers_for(
-        max(client.allowance_per_minute("GET"), hint), client.latency_seconds("GET"), limit
+        client.allowance_per_minute("GET"), client.latency_seconds("GET"), limit
     )

@@ -504,7 +504,6 @@ class _OnlineRun:
         self.cancelled = False
         self.warnings: list[str] = []
         self.allowance: Allowance | None = None
-        self.hint = Allowance(0.0, 0.0, "")  # see run()
         # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
         self.lookup_stop = threading.Event()
         job.on_cancel(self.lookup_stop)
@@ -527,10 +526,9 @@ class _OnlineRun:
                 give_up_after=options.give_up_after,
                 state_dir=state_dir,  # the grade body learned on this ALM host is kept there
             )
-            # Before ALM's first answer: what earlier runs on this host saw, so the pools start
-            # at the right size and the pacer at the right rate (it paces by what ALM says
+            # Before ALM's first answer: what earlier runs on this host saw, so the pacer starts
+            # at the right rate and the pools at the right size (both follow what ALM says
             # from the first answer on).
-            self.hint = allowance(client, settings, state_dir)
             expect_remembered(client, settings, state_dir)
             resolver: Resolver | None = None
             course_names: dict[str, str] = {}
@@ -541,7 +539,7 @@ class _OnlineRun:
                     user_lookup=options.user_lookup,
                     on_progress=self._stage,
                     users_per_hour=settings.users_get_per_hour,
-                    workers=readers(client, options.concurrency, self.hint.reads_per_minute),
+                    workers=readers(client, options.concurrency),
                     max_workers=options.concurrency or MAX_READERS,
                     stop=self.lookup_stop,
                 )
@@ -809,7 +807,7 @@ class _OnlineRun:
                 base_url=self.settings.base_url,
                 input_sha256=summary.input_sha256,
                 concurrency=options.concurrency or MAX_CONCURRENCY,
-                workers=writers(client, options.concurrency, self.hint.writes_per_minute),
+                workers=writers(client, options.concurrency),
                 overwrite=options.overwrite,
                 verify=options.verify,
             ),
