@@ -94,38 +94,37 @@ def _duration(text: str) -> float:
     return value
 
 
+def _add_shape_options(g: argparse._ArgumentGroup) -> None:
+    """The shape options, from their one declaration (``ShapeOptions``); parsed by
+    ``ShapeOptions.parse`` so the page and the CLI give the same messages."""
+    from batch.jobs.options import ShapeOptions
+
+    for name, spec in ShapeOptions.specs():
+        if spec.kind == "flag":
+            g.add_argument(spec.flag, dest=name, action="store_true", default=None, help=spec.help)
+        elif spec.kind in ("map", "list"):
+            g.add_argument(
+                spec.flag, dest=name, action="append", metavar=spec.metavar, help=spec.help
+            )
+        else:
+            g.add_argument(spec.flag, dest=name, metavar=spec.metavar, help=spec.help)
+
+
 LOG_PII_HELP = "show learners' emails in the logs (masked as m***@acme.com by default)"
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
     g = p.add_argument_group("reading the file")
-    g.add_argument("--sheet", help="Excel sheet name (default: the first visible sheet with data)")
-    g.add_argument(
-        "--header-row", type=_positive_int, help="the row number of the header (default: found)"
-    )
+    _add_shape_options(g)
     g.add_argument(
         "--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)"
-    )
-    g.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="HEADER=FIELD",
-        help="map an unusual header to a field (repeatable), e.g. --map 'Staff Mail=email'",
-    )
-    g.add_argument(
-        "--date-format", help="date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY"
-    )
-    g.add_argument(
-        "--timezone", default="UTC", help="timezone for dates without a time (default UTC)"
     )
     g.add_argument(
         "--allow-empty",
         action="store_true",
         help="a file with a header but no data rows is 'nothing to do' (exit 0), not an error",
     )
-    g.add_argument("--completion-date", help="completion date for rows that have none")
     g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument(
@@ -440,22 +439,18 @@ HEARTBEAT_SECONDS = 30.0
 
 def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     from batch.jobs import Job, JobOptions
-    from batch.reader import parse_map_options
+    from batch.jobs.options import ShapeOptions
     from batch.reporting import format_summary, summary_json
 
     dry_run = args.command == "validate" or getattr(args, "dry_run", False)
+    shape = ShapeOptions.parse(vars(args))
     options = JobOptions(
+        **vars(shape),
         path=args.file,
         dry_run=dry_run,
         offline=getattr(args, "offline", False),
         report=args.report,
-        sheet=args.sheet,
-        mapping=parse_map_options(args.map),
         encoding=args.encoding,
-        header_row=args.header_row,
-        date_format=args.date_format,
-        timezone=args.timezone,
-        completion_date=args.completion_date,
         earliest_date=args.earliest_date,
         state_dir=args.state_dir,
         concurrency=args.concurrency,

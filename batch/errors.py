@@ -6,6 +6,8 @@ Messages must never contain a secret (client secret, refresh token, access token
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 
 
@@ -44,6 +46,48 @@ class ConfigError(BatchError):
 
 class InputError(BatchError):
     """The input file cannot be read, lacks required columns, or needs an option to be read."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer a person may give to a ``ShapeQuestion``.
+
+    ``value`` is what the option is set to when picked (a header, a sheet name, a row number,
+    a date order, "ignore" ...); ``label`` how it is shown; ``samples`` a few values of the file
+    that tell the choices apart.
+    """
+
+    value: str
+    label: str
+    samples: tuple[str, ...] = ()
+
+
+class ShapeQuestion(InputError):
+    """A question about what the file means that only the person can answer (exit 2).
+
+    Both front ends show it: the CLI prints ``message`` and then ``hint``, the exact option to
+    pass; the page opens its Shape step on the shape option named by ``ask`` (a field of
+    ``batch.jobs.options.ShapeOptions``: ``sheet``, ``header_row``, ``mapping``,
+    ``date_format`` ...), for ``field`` when the question is about one input field, offers
+    ``choices`` and pre-sets ``suggested``; it never shows ``hint``. So ``message`` names no
+    command-line flag: it says what is unclear, where, with a few values.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ask: str,
+        hint: str,
+        field: str | None = None,
+        choices: Sequence[Choice] = (),
+        suggested: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.ask = ask
+        self.field = field
+        self.choices = tuple(choices)
+        self.suggested = suggested
 
 
 class EmptyInput(InputError):

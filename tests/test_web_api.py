@@ -484,8 +484,9 @@ def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_s
     import asyncio
     import threading
 
+    from batch.jobs.options import ShapeOptions
     from batch.web import app as web_app
-    from batch.web.engine import ShapeChoice, Upload, WebJob
+    from batch.web.engine import Upload, WebJob
 
     slept: list[float] = []
     real_sleep = asyncio.sleep
@@ -496,8 +497,8 @@ def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_s
 
     monkeypatch.setattr(web_app.asyncio, "sleep", recording)
     guarded = create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
-    upload = Upload("u1", "march.csv", tmp_path / "march.csv", 0.0, ShapeChoice())
-    job = WebJob("dry-run", upload, ShapeChoice(), tmp_path, "0123456789ab")
+    upload = Upload("u1", "march.csv", tmp_path / "march.csv", 0.0, ShapeOptions())
+    job = WebJob("dry-run", upload, ShapeOptions(), tmp_path, "0123456789ab")
     job.state = "running"
     guarded.engine.jobs[job.job_id] = job  # type: ignore[attr-defined]
 

@@ -8,12 +8,13 @@ here: they are ``JobOptions.edits`` / ``exclude`` and ``Job.recheck``. Nothing h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batch.errors import BatchError
+from batch.jobs.options import ShapeOptions
 from batch.models import FIELDS, REQUIRED_FIELDS
 
 SAMPLES = 3  # sample values shown per column
@@ -68,17 +69,8 @@ def sheet_names(path: Path) -> list[str]:
         book.close()
 
 
-def shape(
-    path: Path,
-    *,
-    sheet: str | None = None,
-    header_row: int | None = None,
-    mapping: Mapping[str, str] | None = None,
-    date_format: str | None = None,
-    timezone: str = "UTC",
-    completion_date: str | None = None,
-) -> Shape:
-    """Read ``path`` far enough to show its shape. ``mapping`` is header -> field (``--map``).
+def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
+    """Read ``path`` far enough to show its shape, with the shape options chosen so far.
 
     Raises ``BatchError`` (exit 2 kind) when the file cannot be read at all; a file that reads
     but lacks a required column comes back with ``missing`` set, so the page can ask for it.
@@ -86,8 +78,13 @@ def shape(
     from batch.reader import open_table
     from batch.validate import ValidationOptions, decide_date_orders
 
+    options = options or ShapeOptions()
     table = open_table(
-        path, sheet=sheet, header_row=header_row, mapping=dict(mapping or {}), require=()
+        path,
+        sheet=options.sheet,
+        header_row=options.header_row,
+        mapping=dict(options.mapping),
+        require=(),
     )
     samples: dict[str, list[str]] = {c: [] for c in table.columns}
     rows = 0
@@ -99,7 +96,9 @@ def shape(
             value = row.values.get(column, "").strip()
             if value and len(samples[column]) < SAMPLES and value not in samples[column]:
                 samples[column].append(value[:80])
-    required = [f for f in REQUIRED_FIELDS if not (f == "completion_date" and completion_date)]
+    required = [
+        f for f in REQUIRED_FIELDS if not (f == "completion_date" and options.completion_date)
+    ]
     result = Shape(
         format=table.format,
         sheets=sheet_names(path) if table.format == "xlsx" else [],
@@ -112,8 +111,8 @@ def shape(
         missing=[f for f in required if f not in table.mapping],
     )
     try:
-        options = ValidationOptions(date_format=date_format, timezone=timezone)
-        result.date_orders = decide_date_orders(table, options)
+        checks = ValidationOptions(date_format=options.date_format, timezone=options.timezone)
+        result.date_orders = decide_date_orders(table, checks)
     except BatchError as exc:
         message = str(exc)
         for f in ("completion_date", "start_date"):

@@ -2,30 +2,141 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from batch.errors import BatchError, ExitStatus
+from batch.errors import BatchError, ExitStatus, UsageError
 from batch.models import RowResult, RunSummary
 
 
+@dataclass(frozen=True)
+class OptionSpec:
+    """How one shape option appears on the command line (the page shows it on its Shape step).
+
+    ``kind``: ``text`` (one value), ``row`` (a whole number, 1 or more), ``map`` (repeatable
+    ``Header=field``, parsed into header -> field), ``list`` (comma-separated values, repeatable),
+    ``flag`` (on when given).
+    """
+
+    flag: str
+    help: str
+    kind: str = "text"
+    metavar: str | None = None
+
+
+def _option(default: Any, flag: str, help: str, kind: str = "text", **more: Any) -> Any:
+    spec = OptionSpec(flag=flag, help=help, kind=kind, metavar=more.pop("metavar", None))
+    if isinstance(default, (dict, list)):
+        factory = type(default)
+        return field(default_factory=factory, metadata={"cli": spec})
+    return field(default=default, metadata={"cli": spec})
+
+
 @dataclass
-class JobOptions:
+class ShapeOptions:
+    """What the file means: the choices a person makes about its shape, declared once.
+
+    The CLI builds its "reading the file" flags from these fields (``OptionSpec`` in each field's
+    metadata), the page's Shape step offers the same choices, ``inspect.shape`` and the job take
+    them, and ``ShapeOptions.parse`` turns text from either front end into typed values with one
+    set of messages. A ``ShapeQuestion`` raised by a stage names the field to set (``ask``).
+    """
+
+    sheet: str | None = _option(
+        None, "--sheet", "Excel sheet name (default: the one sheet with the required columns)"
+    )
+    header_row: int | None = _option(
+        None, "--header-row", "the row number of the header (default: found)", "row"
+    )
+    mapping: dict[str, str] = _option(
+        {},
+        "--map",
+        "map an unusual header to a field (repeatable), e.g. --map 'Staff Mail=email'",
+        "map",
+        metavar="HEADER=FIELD",
+    )
+    date_format: str | None = _option(
+        None, "--date-format", "date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY"
+    )
+    timezone: str = _option("UTC", "--timezone", "timezone for dates without a time (default UTC)")
+    completion_date: str | None = _option(
+        None, "--completion-date", "completion date for rows that have none"
+    )
+
+    @classmethod
+    def specs(cls) -> list[tuple[str, OptionSpec]]:
+        """(field name, how it appears on the command line), in declaration order."""
+        return [(f.name, f.metadata["cli"]) for f in fields(ShapeOptions) if "cli" in f.metadata]
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], base: ShapeOptions | None = None) -> ShapeOptions:
+        """Typed shape options from text (argparse's namespace, a form, a JSON body).
+
+        A name absent from ``raw`` (or ``None``) keeps ``base``'s value; an empty text clears
+        an optional value. Raises ``UsageError`` naming the option when a value is not usable.
+        """
+        from batch.reading.aliases import parse_map_options
+
+        base = base or cls()
+        changes: dict[str, Any] = {}
+        for name, spec in cls.specs():
+            value = raw.get(name)
+            if value is None:
+                continue
+            if spec.kind == "map":
+                items = [value] if isinstance(value, str) else list(value)
+                if isinstance(value, Mapping):
+                    items = [f"{h}={f}" for h, f in value.items()]
+                changes[name] = parse_map_options(
+                    [str(m) for m in items if m and not str(m).endswith("=")]
+                )
+            elif spec.kind == "row":
+                text = str(value).strip()
+                if not text:
+                    changes[name] = None
+                    continue
+                try:
+                    number = int(text)
+                except ValueError:
+                    raise UsageError(
+                        f"The header row must be a row number, got {text!r}."
+                    ) from None
+                if number < 1:
+                    raise UsageError(f"The header row must be 1 or more (got {number}).")
+                changes[name] = number
+            elif spec.kind == "flag":
+                changes[name] = (
+                    value
+                    if isinstance(value, bool)
+                    else str(value).lower() in ("1", "true", "on", "yes")
+                )
+            else:
+                text = str(value).strip()
+                default = next(f.default for f in fields(cls) if f.name == name)
+                changes[name] = text or default
+        return replace(base, **changes)
+
+    def shape_json(self) -> dict[str, Any]:
+        """The shape options as plain JSON (the page stores and shows them)."""
+        return {name: getattr(self, name) for name, _spec in self.specs()}
+
+    def shape_only(self) -> ShapeOptions:
+        """Just the shape options (a ``JobOptions`` is one, with more)."""
+        return ShapeOptions(**{name: getattr(self, name) for name, _spec in self.specs()})
+
+
+@dataclass(kw_only=True)
+class JobOptions(ShapeOptions):
     """Every option of ``run`` / ``validate`` (the CLI's flags; the page's form fields)."""
 
     path: Path
     dry_run: bool = False
     offline: bool = False
     report: Path | None = None
-    sheet: str | None = None
-    mapping: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
-    header_row: int | None = None
-    date_format: str | None = None
-    timezone: str = "UTC"
-    completion_date: str | None = None
     earliest_date: str | None = "1990-01-01"  # dates before it are not real completions
     state_dir: Path | None = None
     concurrency: int | None = None

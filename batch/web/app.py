@@ -35,10 +35,10 @@ from starlette.templating import Jinja2Templates
 
 from batch.errors import BatchError
 from batch.jobs.inspect import fields as input_fields
-from batch.jobs.inspect import parse_map
+from batch.jobs.options import ShapeOptions
 from batch.settings import Settings
 from batch.web import views
-from batch.web.engine import BusyError, Engine, ShapeChoice, Upload, WebJob
+from batch.web.engine import BusyError, Engine, Upload, WebJob
 from batch.web.security import Guard, ServerTiming
 from batch.web.uploads import TooLarge, UploadStore, capped, suffix_for
 
@@ -211,39 +211,22 @@ async def _body(request: Request) -> dict[str, Any]:
     return out
 
 
-def _choice(data: Any, base: ShapeChoice | None = None) -> ShapeChoice:
+def _choice(data: Any, base: ShapeOptions | None = None) -> ShapeOptions:
     """Shape options from a form, a JSON body or query parameters (``map`` = Header=field)."""
-    base = base or ShapeChoice()
-
-    def get(name: str) -> Any:
-        return data.get(name) if hasattr(data, "get") else None
-
-    def text(name: str, default: str | None) -> str | None:
-        value = get(name)
-        return default if value is None else (str(value).strip() or None)
-
-    raw_map = data.getlist("map") if hasattr(data, "getlist") else get("map")
-    if isinstance(raw_map, str):
-        raw_map = [raw_map]
-    mapping = dict(base.mapping)
-    if raw_map is not None:
-        try:
-            mapping = parse_map([m for m in raw_map if m and not m.endswith("=")])
-        except BatchError as exc:
-            raise ApiError(400, str(exc)) from None
-    header_row = text("header_row", None if base.header_row is None else str(base.header_row))
+    raw: dict[str, Any] = {}
+    for name, spec in ShapeOptions.specs():
+        key = "map" if name == "mapping" else name
+        if hasattr(data, "getlist") and spec.kind in ("map", "list"):
+            values = data.getlist(key)
+            raw[name] = values if values else None
+        elif hasattr(data, "get"):
+            raw[name] = data.get(key)
+    if isinstance(data, dict) and "mapping" in data and raw.get("mapping") is None:
+        raw["mapping"] = data["mapping"]
     try:
-        row = int(header_row) if header_row else None
-    except ValueError:
-        raise ApiError(400, f"header_row must be a row number, got {header_row!r}.") from None
-    return ShapeChoice(
-        sheet=text("sheet", base.sheet),
-        header_row=row,
-        mapping=mapping,
-        date_format=text("date_format", base.date_format),
-        timezone=text("timezone", base.timezone) or "UTC",
-        completion_date=text("completion_date", base.completion_date),
-    )
+        return ShapeOptions.parse(raw, base)
+    except BatchError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 class _State:

@@ -31,6 +31,7 @@ from typing import Any
 from batch.errors import BatchError, UsageError
 from batch.jobs import Job, JobEvent, JobOptions, PlanReady, StageProgress, WriteProgress, inspect
 from batch.jobs.history import live_runs
+from batch.jobs.options import ShapeOptions
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.reporting import ReportPaths, summary_json, write_reports
 from batch.reporting.text import json_row
@@ -43,34 +44,12 @@ STATUS_ORDER = (*(s.value for s in RowStatus), "excluded")
 
 
 @dataclass
-class ShapeChoice:
-    """What the person chose on the Shape step (all optional: the reader decides the rest)."""
-
-    sheet: str | None = None
-    header_row: int | None = None
-    mapping: dict[str, str] = field(default_factory=dict)  # header -> field
-    date_format: str | None = None
-    timezone: str = "UTC"
-    completion_date: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "sheet": self.sheet,
-            "header_row": self.header_row,
-            "mapping": self.mapping,
-            "date_format": self.date_format,
-            "timezone": self.timezone,
-            "completion_date": self.completion_date,
-        }
-
-
-@dataclass
 class Upload:
     upload_id: str
     file: str  # the name the person's file had (shown, never used as a path)
     path: Path  # stored under a generated name
     created: float
-    choice: ShapeChoice = field(default_factory=ShapeChoice)
+    choice: ShapeOptions = field(default_factory=ShapeOptions)
     shape: dict[str, Any] | None = None
     shape_key: str = ""
 
@@ -91,7 +70,7 @@ class WebJob:
     """One dry run or live run as the page sees it."""
 
     def __init__(
-        self, kind: str, upload: Upload, choice: ShapeChoice, folder: Path, job_id: str = ""
+        self, kind: str, upload: Upload, choice: ShapeOptions, folder: Path, job_id: str = ""
     ) -> None:
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.restored = False  # read back from disk after a restart: view and download only
@@ -216,22 +195,14 @@ class Engine:
         return self._settings_factory()
 
     # -- shape --------------------------------------------------------------------------------
-    def shape(self, upload: Upload, choice: ShapeChoice) -> dict[str, Any]:
+    def shape(self, upload: Upload, choice: ShapeOptions) -> dict[str, Any]:
         """The Shape step's data; raises BatchError when the file cannot be read at all.
         Cached per choice: reading a 20,000-row workbook twice for the same answer costs
         seconds."""
-        key = json.dumps(choice.as_json(), sort_keys=True)
+        key = json.dumps(choice.shape_json(), sort_keys=True)
         if upload.shape is not None and upload.shape_key == key:
             return upload.shape
-        result = inspect.shape(
-            upload.path,
-            sheet=choice.sheet,
-            header_row=choice.header_row,
-            mapping=choice.mapping,
-            date_format=choice.date_format,
-            timezone=choice.timezone,
-            completion_date=choice.completion_date,
-        ).as_json()
+        result = inspect.shape(upload.path, choice).as_json()
         result["ambiguous_dates"] = {
             f: upload.friendly(m) for f, m in result["ambiguous_dates"].items()
         }
@@ -246,7 +217,7 @@ class Engine:
         return inspect.sheet_names(upload.path)
 
     # -- dry run / live run -------------------------------------------------------------------
-    def start_dry_run(self, upload: Upload, choice: ShapeChoice) -> WebJob:
+    def start_dry_run(self, upload: Upload, choice: ShapeOptions) -> WebJob:
         job = self._new_job("dry-run", upload, choice)
         self._spawn(job, self._run, job, dry_run=True)
         return job
@@ -301,7 +272,7 @@ class Engine:
                 job.thread.join(max(0.0, deadline - time.monotonic()))
         return running
 
-    def _new_job(self, kind: str, upload: Upload, choice: ShapeChoice) -> WebJob:
+    def _new_job(self, kind: str, upload: Upload, choice: ShapeOptions) -> WebJob:
         job_id = uuid.uuid4().hex[:12]
         folder = self.jobs_dir / job_id
         folder.mkdir(parents=True)
@@ -323,15 +294,10 @@ class Engine:
         for edit in job.edits:
             edits.setdefault(edit.row, {})[edit.column] = edit.new
         return JobOptions(
+            **vars(choice.shape_only()),
             path=job.upload.path,
             dry_run=dry_run,
             report=report,
-            sheet=choice.sheet,
-            header_row=choice.header_row,
-            mapping=dict(choice.mapping),
-            date_format=choice.date_format,
-            timezone=choice.timezone,
-            completion_date=choice.completion_date,
             state_dir=self.state_dir,
             command="serve",
             edits=edits,
@@ -662,7 +628,7 @@ class Engine:
     def _save_history(self, job: WebJob) -> None:
         entry = job.status()
         entry["finished"] = datetime.fromtimestamp(job.finished or time.time(), UTC).isoformat()
-        entry["choice"] = job.choice.as_json()
+        entry["choice"] = job.choice.shape_json()
         entry["shape_mapping"] = (job.upload.shape or {}).get("mapping") or {}
         (job.folder / "job.json").write_text(json.dumps(entry), encoding="utf-8")
 
@@ -679,7 +645,7 @@ class Engine:
             return None
         if not (folder / "report.json").is_file():
             return None
-        choice = ShapeChoice(**entry.get("choice", {}))
+        choice = ShapeOptions.parse(entry.get("choice", {}))
         upload = Upload(entry.get("upload_id", ""), entry.get("file", ""), Path(), 0.0, choice)
         upload.shape = {"mapping": entry.get("shape_mapping", {})}
         job = WebJob(entry.get("kind", "dry-run"), upload, choice, folder, job_id)
