@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import bench_allowance, bench_dryrun, bench_live, bench_read, bench_report
+from bench import bench_allowance, bench_dryrun, bench_live, bench_read
 from bench.common import Scenario, Stopwatch, dump, duration, load_now, machine, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -177,37 +177,7 @@ def report_part(quick: bool) -> list[Scenario]:
             )
         s.seconds = watch.seconds
         out.append(s)
-    out.append(writer_comparison())
     return out
-
-
-def writer_comparison(rows: int = 100_000) -> Scenario:
-    """Issue 10: batch's XLSX writer against XlsxWriter (constant_memory) on the same report.
-    The check passes when the writer in use is the one the rule picks (XlsxWriter if within
-    1.5x), so a future XlsxWriter that closes the gap shows up here as a FAIL to act on."""
-    s = Scenario(
-        f"XLSX writer choice, {rows:,} rows",
-        f".venv/bin/python -m bench.bench_report --compare-writers --rows {rows}",
-    )
-    watch = Stopwatch()
-    got = bench_report.compare_writers(rows)
-    s.details = got
-    for name in ("xlsx_stream", "xlsxwriter"):
-        r = got[name]
-        assert isinstance(r, dict)
-        s.add(
-            f"{name}: report + failed rows",
-            f"{r['cpu_seconds']} s CPU ({r['seconds']} s wall), peak {r['peak_rss_mb']:.0f} MB",
-        )
-    s.add(
-        "XlsxWriter / xlsx_stream (CPU)",
-        f"{got['ratio']}x",
-        f"in use = xlsxwriter if <= {bench_report.SWITCH_RATIO:g}x",
-        got["pick"] == "xlsx_stream",  # the report is written by batch.reporting.xlsx_stream
-        note=f"picks {got['pick']}",
-    )
-    s.seconds = watch.seconds
-    return s
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,12 +4,8 @@ Run: ``.venv/bin/python -m bench.bench_report`` (``--rows 10000,100000`` by defa
 ``--formats csv,xlsx,json``). Each (format, size) runs in a fresh subprocess so its peak RSS is
 its own. Rows are generated lazily, as a run produces them, and go through ``write_reports``
 (report + failed-rows file in one pass), so the figures are what a real run pays.
-Constant memory shows as the same peak RSS at 10,000 and 100,000 rows.
-
-``--compare-writers`` (issue 10) writes the same 100,000-row XLSX report twice, each in a fresh
-process: with batch's streaming writer (``write_reports``) and with XlsxWriter in
-``constant_memory`` mode (``bench.xlsxwriter_report``), and prints the ratio. The report
-switches to XlsxWriter when it is within ``SWITCH_RATIO`` of batch's writer.
+Constant memory shows as the same peak RSS at 10,000 and 100,000 rows. Each line gives wall
+seconds and CPU seconds (user + system: steadier than wall time on a shared machine).
 """
 
 from __future__ import annotations
@@ -27,10 +23,6 @@ from pathlib import Path
 
 from batch.models import RowResult, RowStatus, RunSummary
 from batch.reporting import write_reports
-from batch.reporting.layout import failed_layout, report_layout
-from batch.reporting.text import CsvSink
-
-SWITCH_RATIO = 1.5  # XlsxWriter within 1.5x of batch's writer: switch to it (issue 10)
 
 COLUMNS = ["Employee ID", "Email", "Course", "Completion Date", "Score", "Department"]
 _CYCLE = [RowStatus.COMPLETED] * 8 + [RowStatus.ALREADY_COMPLETED, RowStatus.INVALID]
@@ -77,8 +69,6 @@ def _peak_rss_mb() -> float:
 
 def child(fmt: str, rows: int) -> dict[str, object]:
     """Write one report in this process and measure it."""
-    if fmt == "xlsxwriter":
-        return child_xlsxwriter(rows)
     summary = RunSummary(
         run_id="bench", command="run", dry_run=False, input_path="bench.csv",
         input_sha256="0" * 64, alm_host="http://127.0.0.1", started_at=datetime.now(UTC),
@@ -101,43 +91,6 @@ def child(fmt: str, rows: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def child_xlsxwriter(rows: int) -> dict[str, object]:
-    """The same report and failed-rows file as ``child("xlsx", rows)``, the XLSX written by
-    XlsxWriter (``constant_memory``) instead of batch's streaming writer."""
-    from bench import xlsxwriter_report
-
-    summary = RunSummary(
-        run_id="bench", command="run", dry_run=False, input_path="bench.csv",
-        input_sha256="0" * 64, alm_host="http://127.0.0.1", started_at=datetime.now(UTC),
-    )  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline = _peak_rss_mb()
-        cpu = _cpu_seconds()
-        start = time.perf_counter()
-        flayout = failed_layout(COLUMNS)
-        failed = CsvSink(Path(tmp) / "bench.failed.csv", flayout.headers, flayout.cells)
-
-        def tee() -> Iterator[RowResult]:
-            for result in results(rows):
-                summary.counts[result.status.value] = summary.counts.get(result.status.value, 0) + 1
-                if not result.status.ok:
-                    failed.write(result)
-                yield result
-
-        path = Path(tmp) / "bench.report.xlsx"
-        xlsxwriter_report.write(path, tee(), report_layout(COLUMNS, live=True), summary)
-        failed.close(None)
-        seconds = time.perf_counter() - start
-        cpu = _cpu_seconds() - cpu
-        size = path.stat().st_size / 1e6
-    return {
-        "format": "xlsxwriter", "rows": rows, "seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu, 2),
-        "rows_per_s": round(rows / seconds), "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "baseline_rss_mb": round(baseline, 1), "report_mb": round(size, 1),
-    }  # fmt: skip
-
-
 def run_child(fmt: str, rows: int) -> dict[str, object]:
     """``child(fmt, rows)`` in a fresh process (its peak RSS is its own)."""
     out = subprocess.run(
@@ -148,47 +101,16 @@ def run_child(fmt: str, rows: int) -> dict[str, object]:
     return result
 
 
-def compare_writers(rows: int = 100_000) -> dict[str, object]:
-    """batch's XLSX writer against XlsxWriter (constant_memory) on the same report, each in a
-    fresh process: both figures, the ratio, and which writer the rule picks. The ratio is of
-    CPU seconds (user + system), which other processes on a shared machine disturb far less
-    than wall time; wall seconds are reported beside it."""
-    ours = run_child("xlsx", rows)
-    theirs = run_child("xlsxwriter", rows)
-    ratio = float(str(theirs["cpu_seconds"])) / max(float(str(ours["cpu_seconds"])), 1e-9)
-    return {
-        "rows": rows, "xlsx_stream": ours, "xlsxwriter": theirs, "ratio": round(ratio, 2),
-        "switch_ratio": SWITCH_RATIO,
-        "pick": "xlsxwriter" if ratio <= SWITCH_RATIO else "xlsx_stream",
-    }  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_report", description=__doc__)
     parser.add_argument("--rows", default="10000,100000", help="comma-separated row counts")
     parser.add_argument("--formats", default="csv,xlsx,json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--compare-writers", action="store_true",
-        help="batch's XLSX writer against XlsxWriter (constant_memory), 100,000 rows",
-    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, int(args.rows))))
         return 0
-    if args.compare_writers:
-        rows = int(args.rows) if args.rows.isdigit() else 100_000
-        got = compare_writers(rows)
-        for name in ("xlsx_stream", "xlsxwriter"):
-            r = got[name]
-            assert isinstance(r, dict)
-            print(f"{name:<12} {r['rows']:>8,} rows {r['seconds']:>7} s wall "
-                  f"{r['cpu_seconds']:>7} s CPU  peak RSS {r['peak_rss_mb']:>6} MB  "
-                  f"file {r['report_mb']} MB")  # fmt: skip
-        print(f"XlsxWriter / xlsx_stream (CPU): {got['ratio']}x (switch at <= {SWITCH_RATIO}x): "
-              f"the report uses {got['pick']}")  # fmt: skip
-        return 0
-    print(f"{'format':<6} {'rows':>8} {'seconds':>8} {'rows/s':>8} "
+    print(f"{'format':<6} {'rows':>8} {'seconds':>8} {'CPU s':>7} {'rows/s':>8} "
           f"{'peak RSS MB':>12} {'baseline MB':>12} {'file MB':>8}")  # fmt: skip
     for fmt in args.formats.split(","):
         for rows in args.rows.split(","):
@@ -197,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             r = json.loads(out.stdout)
-            print(f"{r['format']:<6} {r['rows']:>8,} {r['seconds']:>8} {r['rows_per_s']:>8,} "
+            print(f"{r['format']:<6} {r['rows']:>8,} {r['seconds']:>8} {r['cpu_seconds']:>7} "
+                  f"{r['rows_per_s']:>8,} "
                   f"{r['peak_rss_mb']:>12} {r['baseline_rss_mb']:>12} {r['report_mb']:>8}")  # fmt: skip
     return 0
 

@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
 import openpyxl
 import pytest
@@ -28,6 +29,7 @@ from batch.reporting.edits import EXCLUDED_COLUMN, EXCLUDED_VALUE, edits_path_fo
 from batch.sandbox import Sandbox
 from tests.test_report_libreoffice import CSV_FILTER, SOFFICE
 
+NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 COLUMNS = ["Email", "Course Name", "Completion Date"]
 EDITS = [
     {"row": "13", "column": "", "old": "", "new": "(row excluded)"},
@@ -109,9 +111,14 @@ def test_xlsx_report_has_an_edits_sheet_read_back_exactly(tmp_path: Path) -> Non
     assert labels["Edits made before the run"] == "4 (see the Edits sheet)"
     # Excel's filter needs the sheet's hidden defined name, on the third sheet
     with zipfile.ZipFile(tmp_path / "r.xlsx") as zf:
-        workbook = zf.read("xl/workbook.xml").decode()
-    assert 'localSheetId="0"' in workbook and 'localSheetId="2"' in workbook
-    assert "'Edits'!$A$1:$D$5" in workbook
+        workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+    filters = {
+        name.get("localSheetId"): (name.get("hidden"), str(name.text).replace("'", ""))
+        for name in workbook.iter(f"{{{NS_MAIN}}}definedName")
+        if name.get("name") == "_xlnm._FilterDatabase"
+    }
+    assert filters["0"][1].startswith("Report!")
+    assert filters["2"] == ("1", "Edits!$A$1:$D$5")
 
 
 def test_xlsx_report_without_edits_has_no_edits_sheet(tmp_path: Path) -> None:

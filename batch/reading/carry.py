@@ -11,16 +11,25 @@ up when present: options given on the command line still win.
 The failed-rows file's own ``status`` and ``message`` columns (written by the previous run)
 are recognised (from the sidecar, or from their names and values when the sidecar was lost)
 and left out of the table, so the next report carries only fresh ones.
+
+A failed-rows CSV has a ``'`` before every cell a spreadsheet would run as a formula
+(``batch.formulas``): ``+44 20 7946 0000`` is written ``'+44 20 7946 0000``. The sidecar says
+so (``neutralised``), and reading the file takes exactly those quotes back off
+(``without_tool_quotes``), so a phone number does not grow a quote at each re-run. A quote a
+person typed in their own file was doubled by the writer and comes back as typed; a file
+without the sidecar is read as it is.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from batch.formulas import QUOTE, unquote
 from batch.models import FIELDS, RowStatus
 
 SIDECAR_SUFFIX = ".decisions.json"
@@ -39,6 +48,8 @@ class Decisions:
     timezone: str | None = None
     date_format: str | None = None
     tool_columns: tuple[str, ...] = ()  # headers the tool wrote (status, message)
+    # The file's cells were neutralised with ``batch.formulas.neutralise(reversible=True)``.
+    neutralised: bool = False
 
     def to_json(self, source: str) -> dict[str, Any]:
         return {
@@ -50,6 +61,7 @@ class Decisions:
             "timezone": self.timezone,
             "date_format": self.date_format,
             "tool_columns": list(self.tool_columns),
+            "neutralised": self.neutralised,
         }
 
     @classmethod
@@ -64,6 +76,7 @@ class Decisions:
             timezone=str(data["timezone"]) if data.get("timezone") else None,
             date_format=str(data["date_format"]) if data.get("date_format") else None,
             tool_columns=tuple(str(c) for c in data.get("tool_columns") or ()),
+            neutralised=data.get("neutralised") is True,
         )
 
 
@@ -108,32 +121,40 @@ def remember(input_path: Path, decisions: Decisions) -> None:
 
 
 def sidecar_content(
-    input_path: Path, tool_columns: tuple[str, ...] = TOOL_COLUMNS
+    input_path: Path, tool_columns: tuple[str, ...] = TOOL_COLUMNS, *, neutralised: bool = False
 ) -> dict[str, Any] | None:
-    """The sidecar JSON for the failed-rows file of a run of ``input_path`` (None: nothing
-    was decided in this process, e.g. a report rewritten from saved results)."""
+    """The sidecar JSON for the failed-rows file of a run of ``input_path``. None when there is
+    nothing to say: nothing was decided in this process (e.g. a report rewritten from saved
+    results) and the file's cells were not ``neutralised``."""
     with _LOCK:
         decisions = _RECENT.get(_key(input_path))
     if decisions is None:
-        return None
+        if not neutralised:
+            return None
+        decisions = Decisions()
     out = Decisions(
         decisions.mapping, decisions.date_orders, decisions.timezone, decisions.date_format,
-        tuple(tool_columns),
+        tuple(tool_columns), neutralised,
     )  # fmt: skip
     return out.to_json(Path(input_path).name)
 
 
 def write_sidecar(
-    failed_path: Path | None, input_path: Path, tool_columns: tuple[str, ...] = TOOL_COLUMNS
+    failed_path: Path | None,
+    input_path: Path,
+    tool_columns: tuple[str, ...] = TOOL_COLUMNS,
+    *,
+    neutralised: bool = False,
 ) -> Path | None:
-    """Write (or remove, when there is nothing to say) the sidecar of a failed-rows file.
+    """Write (or remove, when there is nothing to say) the sidecar of a failed-rows file;
+    ``neutralised``: the file's cells were written by ``neutralise(cell, reversible=True)``.
 
     Called by the report writer right after the failed-rows file is in place; never raises
     for the sidecar itself (the failed rows matter more than their notes)."""
     if failed_path is None:
         return None
     path = sidecar_path(failed_path)
-    content = sidecar_content(input_path, tool_columns)
+    content = sidecar_content(input_path, tool_columns, neutralised=neutralised)
     try:
         if content is None:
             path.unlink(missing_ok=True)
@@ -151,3 +172,26 @@ def _key(path: Path) -> Path:
         return Path(path).resolve()
     except OSError:
         return Path(path).absolute()
+
+
+class Records(Protocol):
+    """A file's rows as read: ``(spreadsheet row number, cells as text)``."""
+
+    def records(self) -> Iterator[tuple[int, list[str]]]: ...
+
+
+@dataclass(frozen=True)
+class _WithoutToolQuotes:
+    inner: Records
+
+    def records(self) -> Iterator[tuple[int, list[str]]]:
+        for number, cells in self.inner.records():
+            yield number, [unquote(c) if c.startswith(QUOTE) else c for c in cells]
+
+
+def without_tool_quotes(source: Records, carried: Decisions | None) -> Records:
+    """``source``, with the quotes the tool added before formula-like cells taken back off
+    when the sidecar (``carried``) says the tool wrote the file that way; else ``source``."""
+    if carried is None or not carried.neutralised:
+        return source
+    return _WithoutToolQuotes(source)

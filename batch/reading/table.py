@@ -23,7 +23,12 @@ from batch.reading.aliases import (
     recognised_fields,
     resolve_mapping,
 )
-from batch.reading.carry import Decisions, looks_like_tool_columns, read_sidecar
+from batch.reading.carry import (
+    Decisions,
+    looks_like_tool_columns,
+    read_sidecar,
+    without_tool_quotes,
+)
 from batch.reading.csv_source import CsvSource
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
@@ -182,6 +187,7 @@ def open_table(
         csrc = CsvSource(path, facts)
         source, where = csrc, str(path)
         table_sheet, delimiter = None, csrc.delimiter
+    source = without_tool_quotes(source, carried)  # a failed-rows file: the tool's own quotes
 
     head: list[tuple[int, list[str]]] = []
     for number, cells in source.records():

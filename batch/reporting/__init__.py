@@ -2,9 +2,10 @@
 
 The public API: ``write_reports`` (the report and the failed-rows file in one pass),
 the report path rules, and the summary formatters the front ends print. Modules:
-``writers`` (paths, the one-pass writer), ``layout`` (columns and cells, formula neutralising),
-``text`` (CSV and JSON), ``xlsx`` (the styled XLSX report with its Summary sheet),
-``xlsx_stream`` (the streaming SpreadsheetML writer under it) and ``summary`` (pure formatting).
+``writers`` (paths, the one-pass writer), ``layout`` (columns and cells; the formula rule is
+``batch.formulas``), ``text`` (CSV and JSON), ``xlsx`` (the styled XLSX sheet, through
+XlsxWriter), ``xlsx_cells`` (typed cells and formats), ``xlsx_summary`` (the Summary sheet with
+its charts, the Edits sheet), ``edits`` and ``summary`` (pure formatting).
 """
 
 from __future__ import annotations

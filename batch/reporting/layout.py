@@ -1,7 +1,8 @@
 """What a report row looks like: its columns, its cells, and how unsafe cells are made safe.
 
 Shared by the CSV/JSON writers (``text.py``) and the XLSX writer (``xlsx.py``) so the
-three formats can never disagree on column names or order.
+three formats can never disagree on column names or order. Which cells a spreadsheet would run
+as formulas is ``batch.formulas``' rule (re-exported here for the writers).
 """
 
 from __future__ import annotations
@@ -12,7 +13,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from batch.formulas import needs_neutralising, neutralise
 from batch.models import RowResult, RowStatus
+
+__all__ = [
+    "Cell",
+    "CellKind",
+    "FailedLayout",
+    "ReportLayout",
+    "Severity",
+    "TypedCell",
+    "failed_layout",
+    "needs_neutralising",
+    "neutralise",
+    "report_layout",
+    "severity",
+    "typed",
+]
 
 # The outcome columns every report carries, after the original ones (product.md, issue 6).
 OUTCOME_COLUMNS: tuple[str, ...] = (
@@ -92,46 +109,6 @@ def typed(kind: CellKind, value: TypedCell) -> TypedCell:
     if kind is CellKind.DATETIME:
         return as_utc_datetime(value)
     return value
-
-
-# OWASP "CSV Injection": a cell starting with one of these is run as a formula (or DDE) by
-# Excel, LibreOffice or Google Sheets. The full-width forms are added defensively: some
-# spreadsheet locales (Japanese IME) turn them into formula characters too.
-FORMULA_TRIGGERS: tuple[str, ...] = (
-    "=",
-    "+",
-    "-",
-    "@",
-    "\t",
-    "\r",
-    "\uff1d",
-    "\uff0b",
-    "\uff0d",
-    "\uff20",
-)
-
-
-def needs_neutralising(cell: str) -> bool:
-    """True when a spreadsheet could read ``cell`` as a formula."""
-    return cell.startswith(FORMULA_TRIGGERS)
-
-
-def neutralise(cell: str) -> str:
-    """Make a text cell safe to open in a spreadsheet: prefix a single quote, the OWASP way.
-
-    Why the quote and not a leading space: the quote is what Excel itself uses to mean "this is
-    text", so people recognise it, and a space could be trimmed by the next tool in line.
-    Every cell starting with ``= + - @``, tab or CR is prefixed, numbers included (``-5`` becomes
-    ``'-5``): OWASP asks for it because ``-2+3`` or ``-cmd|...`` start the same way as a number,
-    and telling them apart reliably is exactly the guesswork this function exists to avoid.
-
-    Where it applies: CSV outputs (report and failed rows), whose cells have no type.
-    XLSX outputs do not change the text: they store every such cell as a *text* cell (never a
-    formula) with Excel's own "quote prefix" flag, which is what Excel records when a person
-    types ``'=...``. The value read back is then exactly the input's, so a failed-rows XLSX
-    re-runs as is. JSON outputs are for programs and carry the raw text.
-    """
-    return "'" + cell if needs_neutralising(cell) else cell
 
 
 class Severity(StrEnum):

@@ -42,21 +42,35 @@ class Sink(Protocol):
 
 
 class CsvSink:
-    """UTF-8 with BOM (so Excel shows accents), comma-separated, every unsafe cell neutralised."""
+    """UTF-8 with BOM (so Excel shows accents), comma-separated, every unsafe cell neutralised.
+
+    ``reversible`` (the failed-rows CSV, read back when it is re-run): neutralised so that the
+    reader can take exactly the tool's quotes back off (``batch.formulas.neutralise``).
+    """
 
     def __init__(
-        self, path: Path, headers: Sequence[str], to_cells: Callable[[RowResult], list[Cell]]
+        self,
+        path: Path,
+        headers: Sequence[str],
+        to_cells: Callable[[RowResult], list[Cell]],
+        *,
+        reversible: bool = False,
     ) -> None:
         self.path = path
         self.part = part_path(path)
         self._to_cells = to_cells
+        self._reversible = reversible
         self._file = self.part.open("w", encoding="utf-8-sig", newline="")
         self._csv = csv.writer(self._file)
-        self._csv.writerow([neutralise(h) for h in headers])
+        self._csv.writerow([neutralise(h, reversible=reversible) for h in headers])
 
     def write(self, result: RowResult) -> None:
+        reversible = self._reversible
         self._csv.writerow(
-            [neutralise(c) if isinstance(c, str) else c for c in self._to_cells(result)]
+            [
+                neutralise(c, reversible=reversible) if isinstance(c, str) else c
+                for c in self._to_cells(result)
+            ]
         )
 
     def close(self, summary: RunSummary | None) -> Path:

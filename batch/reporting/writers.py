@@ -17,9 +17,10 @@ Edits made on the upload page before the run (``summary.edits``) are listed by e
 when there are any (``edits``): an "Edits" sheet in the XLSX report, a top-level ``"edits"``
 list in the JSON report, and ``<report stem>.edits.csv`` beside a CSV report.
 
-Formula injection (``layout.neutralise``): CSV cells that a spreadsheet would run get a
-leading ``'``; XLSX cells are typed text with Excel's quote-prefix flag, their text unchanged;
-JSON is raw data for programs.
+Formula injection (``batch.formulas``, the one rule): CSV cells that a spreadsheet would run
+get a leading ``'`` (in the failed-rows CSV in a form the reader takes back off when the file
+is re-run, declared in its decisions sidecar); XLSX cells are typed text with Excel's
+quote-prefix flag, their text unchanged; JSON is raw data for programs.
 
 The report computes the summary's counts from the rows it wrote, so the summary and the rows
 cannot disagree. Nothing here prints: the CLI prints what these functions return.
@@ -183,7 +184,8 @@ def _report_sink(
 
 def _failed_sink(path: Path, input_format: str, layout: FailedLayout, sheet: str | None) -> Sink:
     if _input_ext(input_format) == "csv":
-        return CsvSink(path, layout.headers, layout.cells)
+        # Read back when re-run: the reader takes these quotes off again (``reading.carry``).
+        return CsvSink(path, layout.headers, layout.cells, reversible=True)
     return XlsxSink(
         path,
         layout.headers,
@@ -281,7 +283,12 @@ def write_reports(
                 failed_sink.write(result)
         if tally.failed:
             failed_sink.close(None)
-            write_sidecar(failed, input_path, failed_layout(columns).extra)  # decisions travel
+            write_sidecar(  # the decisions travel, and the CSV's quotes are declared
+                failed,
+                input_path,
+                failed_layout(columns).extra,
+                neutralised=_input_ext(input_format) == "csv",
+            )
         else:
             failed_sink.discard()
         if edits is not None:
