@@ -157,7 +157,8 @@ def _render(req: Request, job: Job) -> dict[str, Any]:
             f"?X-Amz-Expires={math.ceil(real)}&X-Amz-Signature={token}"
         )
         expires_at = iso(datetime.now(UTC) + timedelta(seconds=real))
-        attrs["dateCompleted"] = iso(datetime.now(UTC))
+        took = (job.ready - job.submitted) / sb.clock.scale
+        attrs["dateCompleted"] = iso(job.date_created + timedelta(seconds=took))
         if classic:
             attrs["status"] = {"code": "Completed", "data": {"s3Url": url}}
         else:
