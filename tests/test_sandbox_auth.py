@@ -170,7 +170,12 @@ def test_harness_books_config_and_reset_over_http(sb: Sandbox) -> None:
         "lost_responses",
         "dropped",
         "errors_injected",
+        "enrollments_by_type",
+        "jobs_submitted",
+        "jobs_refused",
+        "downloads_expired",
     }
+    assert books["enrollments_by_type"] == {"course": 1}
     new = requests.post(
         f"{sb.base_url}/_sandbox/config", json={"error_rate": 0.5, "latency_ms": [1, 2]}, timeout=5
     )

@@ -150,8 +150,15 @@ def test_catalogue_filters_by_type_and_pages_with_cursors(api: Api) -> None:
     assert all(c["attributes"]["loType"] == "course" for c in courses)
     programs = walk(api, "/learningObjects", {"filter.loTypes": "learningProgram"})
     assert [p["id"] for p in programs] == ["learningProgram:131072"]
+    certifications = walk(api, "/learningObjects", {"filter.loTypes": "certification"})
+    assert [c["id"] for c in certifications] == [
+        "certification:150001",
+        "certification:150002",
+        "certification:170001",
+        "certification:170002",
+    ]
     everything = walk(api, "/learningObjects", {"page[limit]": "100"})
-    assert len(everything) == 12
+    assert len(everything) == 11 + 1 + 4 + 1  # courses, program, certifications, job aid
     states = {c["id"]: c["attributes"]["state"] for c in courses}
     assert states["course:7968582"] == "Retired"
 

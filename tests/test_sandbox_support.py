@@ -96,3 +96,21 @@ def error_of(resp: requests.Response) -> tuple[str, str, str]:
     """(status enum, title, source.info) of an ALM error body."""
     body = resp.json()
     return body["status"], body["title"], body["source"]["info"]
+
+
+def job_body(job_type: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``POST /jobs`` body as alm-api.md shows it."""
+    attributes = {"description": "sandbox test", "jobType": job_type, "payload": payload or {}}
+    return {"data": {"type": "job", "attributes": attributes}}
+
+
+def transcript_payload(**fields: str) -> dict[str, str]:
+    """The documented transcript payload (strings only), five years up to 2026-01-01."""
+    payload = {
+        "fromDate": "2021-01-01T00:00:00.000Z",
+        "toDate": "2026-01-01T00:00:00.000Z",
+        "includeModuleLevelDetails": "false",
+        "includeDeletedLearners": "false",
+    }
+    payload.update(fields)
+    return payload

@@ -28,6 +28,11 @@ Choices where ALM is undocumented ([?] in alm-api.md), all visible to clients:
   undocumented answers (already enrolled, the export file URL, 403 on writes).
 - Hourly buckets answer ``x-rate-limit: 500r/h`` (``r/m`` for the per-minute verb buckets);
   ``x-burst`` is the bucket's capacity.
+- Jobs (``api_jobs``, ``jobs``, ``transcript``): the users export and the Learner Transcript,
+  in the classic or the 2026 shape, a daily quota per type, one job at a time, a generation
+  delay, an optional report lag and file links that expire. Learning programs and
+  certifications (``programs``): sections, mapped instances, enrolling, roll-up. Their wire
+  shapes and every reading of ALM they rest on: docs/sandbox.md.
 
 Seed format (``sample_data/alm_seed.json``; ``load_seed`` takes the directory or the file)::
 
@@ -48,13 +53,24 @@ Seed format (``sample_data/alm_seed.json``; ``load_seed`` takes the directory or
                                          "state": "Active|Retired",
                                          "localizedMetadata": [...]}]}],
      "enrollments": [{"userId": "15263405", "instanceId": "course:7968486_8123456",
-                      "dateEnrolled": "...Z",
+                      "dateEnrolled": "...Z", "dateUnenrolled": "...Z (optional)",
+                      "parentId": "learningProgram:131072 (optional)",
                       "grades": [{"moduleId": "13210487", "dateCompleted": "...Z",
                                   "score": 90}]}]}
 
-An enrollment may give ``dateCompleted`` for grades that carry no date of their own; its
-``state`` is never read: it is derived from the grades (COMPLETED when every Content module of
-the instance has a completed grade, STARTED when some module is graded, else ENROLLED).
+A learning program or certification has no modules but ``sections`` ([{"id": "1", "loIds":
+["course:..."], "mandatory": true, "mandatoryLOCount": 2, "localizedMetadata": [...]}]), and
+its instances may give ``subLoInstances`` (course instance ids; unlisted courses map to their
+default instance); a certification may say ``isExternal`` (no sections) or
+``rootCertificationId`` (a recurrence: the first recurrence's id). A job aid may have no
+instance. An enrollment may give ``dateCompleted`` for grades that carry no date of their own;
+its ``state`` is never read: it is derived from the grades (COMPLETED when every Content module
+of the instance has a completed grade, STARTED when some module is graded, else ENROLLED). A
+program's or certification's enrollment also enrolls the learner in its courses the seed does
+not list (``parentId`` marks a listed one as enrolled through it); its state is rolled up from
+them, unless it gives ``dateCompleted`` (an approved external certification, an earlier
+recurrence), which completes it as it stands. ``dateUnenrolled`` keeps an enrollment as history
+(the transcript shows it "Unenrolled").
 Every module exists in every instance of its course: the loResource id is
 ``<instanceId>_<moduleId>_<n>`` and the courseModule id ``<courseNum><moduleId><n>``, with ``n``
 the config's ``resource_index`` (0; 1 in the ``resource-index-1`` profile).
@@ -67,10 +83,12 @@ from pathlib import Path
 
 from batch.sandbox.config import SandboxConfig
 from batch.sandbox.generate import generate_completions, generate_seed
+from batch.sandbox.limits import ManualClock
 from batch.sandbox.seed import SeedData, default_seed_dir, load_seed, save_seed
 from batch.sandbox.server import Sandbox
 
 __all__ = [
+    "ManualClock",
     "Sandbox",
     "SandboxConfig",
     "SeedData",

@@ -6,6 +6,12 @@ learningObjectResource objects in ``included``, linked through relationships. On
 endpoint the deprecated ``instances.loResources.resources`` path answers 400 (March 2024).
 Page size: 10 with include, 100 without; ``links.next`` carries an opaque ``page[cursor]``.
 Sorted/filtered orders are computed once and cached: the catalogue does not change at runtime.
+
+Learning programs and certifications carry ``attributes.sections`` and ``relationships.subLOs``;
+their instances ``relationships.subLoInstances`` (``render``). The detail endpoint also takes
+``include=subLOs`` and ``instances.subLoInstances``. ``GET /learningObjects/{id}/
+applicableCertification`` (a recurring certification's current recurrence) is learner-scope
+only in ALM, with no admin equivalent (alm-api.md §12): the sandbox's admin token gets a 403.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from batch.sandbox.world import CourseRec, World
 
 MAX_IDS = 10
 LIST_INCLUDES = ("instances", "instances.loResources")
-DETAIL_INCLUDES = ("instances", "instances.loResources", "instances.loResources.resources")
+DETAIL_INCLUDES = (
+    "instances",
+    "instances.loResources",
+    "instances.loResources.resources",
+    "instances.subLoInstances",
+    "subLOs",
+)
 SORTS = ("id", "name", "-name", "date", "-date")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -71,8 +83,19 @@ def get_learning_object(req: Request) -> Response:
             "links": {"self": req.url({})},
         }
         if inc:
-            body["included"] = _included(world, [course], inc)
+            body["included"] = _included(world, [course], inc, req.sandbox.api_root)
         return Response(200, body)
+
+
+def applicable_certification(req: Request) -> Response:
+    """Learner scope only (ALM: "an admin-scoped equivalent is not currently available")."""
+    raise ApiFailure(
+        403,
+        "FORBIDDEN",
+        "applicableCertification is a learner-scope API; an admin token cannot call it. Find a "
+        "learner's recurrence from their certification enrollments (rootCertificationId).",
+        shape="meta",
+    )
 
 
 def _lo_types(text: str | None) -> tuple[str, ...]:
@@ -142,17 +165,34 @@ def _page(
         "data": [render.learning_object(c, req.sandbox.api_root) for c in courses],
     }
     if inc:
-        body["included"] = _included(req.sandbox.world, courses, inc)
+        body["included"] = _included(req.sandbox.world, courses, inc, req.sandbox.api_root)
     return Response(200, body)
 
 
-def _included(world: World, courses: list[CourseRec], inc: set[str]) -> list[dict[str, Any]]:
+def _included(
+    world: World, courses: list[CourseRec], inc: set[str], api_root: str
+) -> list[dict[str, Any]]:
     with_resources = any(p.startswith("instances.loResources") for p in inc)
     out: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for course in courses:
-        for inst in course.instances:
-            out.append(render.instance(course, inst, with_resources))
+        if any(p.startswith("instances") for p in inc):
+            for inst in course.instances:
+                out.append(render.instance(course, inst, with_resources))
         if with_resources:
             for inst in course.instances:
                 out.extend(render.lo_resource(world.resources[rid]) for rid in inst.resource_ids)
+        if "instances.subLoInstances" in inc:
+            for inst in course.instances:
+                for sub_id in inst.sub_instances.values():
+                    sub_course = world.courses[sub_id.rsplit("_", 1)[0]]
+                    sub = sub_course.instance(sub_id)
+                    if sub is not None and sub_id not in seen:
+                        seen.add(sub_id)
+                        out.append(render.instance(sub_course, sub, with_resources=False))
+        if "subLOs" in inc:
+            for cid in course.course_ids:
+                if cid not in seen:
+                    seen.add(cid)
+                    out.append(render.learning_object(world.courses[cid], api_root))
     return out

@@ -1,11 +1,17 @@
-"""``GET``/``POST /users/{id}/enrollments``, one enrollment, one loResourceGrade (alm-api.md §4, §6).
+"""``GET``/``POST``/``DELETE /users/{id}/enrollments``, one enrollment, one loResourceGrade.
 
-Enrolling answers 200 with the enrollment. Choices where ALM is undocumented [?]:
+alm-api.md §4, §6. Enrolling answers 200 with the enrollment. Choices where ALM is
+undocumented [?]:
 - already enrolled in any instance of the learning object: 409 ``CONFLICT`` "Already enrolled"
   (``already_enrolled_status=400``: a 400 saying so; ``200``: the existing enrollment);
 - ``loInstanceId`` omitted: the default instance;
 - unknown user or learning object: 404; suspended user, retired course or instance, an
-  instance of another learning object, a learning object type that cannot be enrolled: 400.
+  instance of another learning object, a job aid (no enrollment), an earlier recurrence of a
+  recurring certification (enroll in its latest): 400;
+- a learning program or internal certification: its courses too (``programs.enroll_container``);
+- ``DELETE``: 204; the enrollment leaves the lists and shows "Unenrolled" in the transcript. A
+  program's or certification's own course enrollments that are not complete go with it; a
+  course enrolled through a program cannot be unenrolled alone (400).
 Listing: ``page[limit]`` at most 10, opaque ``page[cursor]``, ``filter.loTypes`` (default
 course), ``include=loResourceGrades`` (one grade object per loResource of the instance;
 ungraded modules show ``completed: false``), ``learningObject``, ``loInstance``.
@@ -16,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from batch.sandbox import render
+from batch.sandbox import programs, render
 from batch.sandbox.failures import ApiFailure, bad_request, missing_param, not_found
 from batch.sandbox.routing import Request, Response, includes, page_limit
 from batch.sandbox.seed import LO_TYPES
@@ -113,6 +119,14 @@ def enroll(req: Request) -> Response:
             raise bad_request(
                 "Learning object retired", f"{lo_id} is {course.state}; it cannot be enrolled"
             )
+        if course.lo_type == "jobAid":
+            raise bad_request("Invalid loId", f"{lo_id} is a job aid; job aids have no enrollment")
+        latest = programs.latest_version(world, course)
+        if latest.id != course.id:
+            raise bad_request(
+                "Invalid loId",
+                f"{lo_id} has recurred: enroll in its current recurrence {latest.id}",
+            )
         if instance_id:
             instance = course.instance(instance_id)
             if instance is None:
@@ -141,9 +155,47 @@ def enroll(req: Request) -> Response:
                     f"User is already enrolled in the learning object {course.id}",
                 )
             return Response(200, {"data": render.enrollment(existing, world, sb.api_root)})
-        enrollment = world.add_enrollment(user.id, course, instance, datetime.now(UTC))
-        sb.bookkeeper.add("enrollments_created")
+        now, stamp = datetime.now(UTC), sb.clock.now()
+        if course.is_container:
+            enrollment = programs.enroll_container(world, user.id, course, instance, now, stamp)
+            made = [enrollment, *programs.created_through(world, enrollment)]
+        else:
+            enrollment = world.add_enrollment(user.id, course, instance, now, stamp=stamp)
+            made = [enrollment]
+        for e in made:
+            sb.bookkeeper.enrolled(world.courses[e.course_id].lo_type)
         return Response(200, {"data": render.enrollment(enrollment, world, sb.api_root)})
+
+
+def unenroll(req: Request) -> Response:
+    """``DELETE /users/{id}/enrollments/{enrollmentId}``: 204, or 404 / 400 saying why not."""
+    sb = req.sandbox
+    world = sb.world
+    with world.lock:
+        user = _user(world, req.params["id"])
+        found = _find(world, user, req.params["enrollmentId"])
+        if found.parent_id is not None and world.enrollment(user.id, found.parent_id):
+            raise bad_request(
+                "Enrolled through a program",
+                f"{found.course_id} was enrolled through {found.parent_id}; unenroll from it",
+            )
+        now, stamp = datetime.now(UTC), sb.clock.now()
+        for sub in programs.created_through(world, found):
+            if sub.state == "COMPLETED":
+                sub.parent_id = None  # a completed course stays on the learner's record
+            else:
+                world.unenroll(sub, now, stamp)
+        world.unenroll(found, now, stamp)
+        return Response(204, None)
+
+
+def _find(world: World, user: UserRec, enrollment_id: str) -> EnrollmentRec:
+    found = next(
+        (e for e in world.enrollments_by_user.get(user.id, []) if e.id == enrollment_id), None
+    )
+    if found is None:
+        raise not_found(f"enrollment {enrollment_id} not found for user {user.id}")
+    return found
 
 
 def get_enrollment(req: Request) -> Response:
@@ -152,16 +204,7 @@ def get_enrollment(req: Request) -> Response:
     inc = includes(req, ENROLLMENT_INCLUDES)
     with world.lock:
         user = _user(world, req.params["id"])
-        found = next(
-            (
-                e
-                for e in world.enrollments_by_user.get(user.id, [])
-                if e.id == req.params["enrollmentId"]
-            ),
-            None,
-        )
-        if found is None:
-            raise not_found(f"enrollment {req.params['enrollmentId']} not found for user {user.id}")
+        found = _find(world, user, req.params["enrollmentId"])
         body: dict[str, Any] = {
             "data": render.enrollment(found, world, req.sandbox.api_root),
             "links": {"self": req.url({})},

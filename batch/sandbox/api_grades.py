@@ -73,7 +73,7 @@ def post_grade(req: Request) -> Response:
         course = _course(world, course_ref, sb.config.grade_course_type)
         enrollment = _enrollment(world, user_id, course, instance_ref, attrs)
         resource_id = _module(world, course, enrollment, module_ref)
-        record = GradeRec(resource_id=resource_id, user_id=user_id, **grade)
+        record = GradeRec(resource_id=resource_id, user_id=user_id, stamp=sb.clock.now(), **grade)
         double = world.put_grade(enrollment, record)
         sb.bookkeeper.grade(
             user_id=user_id,
@@ -207,6 +207,9 @@ def _grade_fields(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _course(world: World, ref: dict[str, str], course_type: str) -> CourseRec:
+    other = world.courses.get(ref["id"])
+    if other is not None and other.lo_type != "course":
+        raise bad_request("Invalid course", _not_gradable(other))
     if ref["type"] != course_type:
         raise field_type_incorrect(f"incorrect relation type - course: {ref['type']!r}")
     num = ref["id"].removeprefix("course:")
@@ -218,6 +221,18 @@ def _course(world: World, ref: dict[str, str], course_type: str) -> CourseRec:
     if course.state != "Published":
         raise bad_request("Course retired", f"course: course:{num} is {course.state}")
     return course
+
+
+def _not_gradable(lo: CourseRec) -> str:
+    """Why a program, certification or job aid takes no module grade of its own."""
+    if lo.lo_type == "jobAid":
+        return f"course: {lo.id} is a job aid; job aids have no completion"
+    if lo.is_external:
+        return (
+            f"course: {lo.id} is an external certification; it completes when a manager approves "
+            "the learner's proof, not by a module grade"
+        )
+    return f"course: {lo.id} is a {lo.lo_type}; grade the modules of its courses instead"
 
 
 def _enrollment(

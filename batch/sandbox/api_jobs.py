@@ -1,25 +1,38 @@
-"""The users export job: ``POST /jobs`` (generateUsers), ``GET /jobs/{id}``, the CSV download.
+"""``POST /jobs``, ``GET /jobs/{id}`` and the job's file: the users export and the transcript.
 
-alm-api.md §2: the job answers ``status.code`` "Submitted", then (after ``job_delay`` sandbox
-seconds) "Completed" with a download URL. The download lives outside /primeapi and needs no
-auth, like the S3 URL ALM hands out. The jobs endpoints answer errors in the newer
-``{"meta": {"error", "detail"}}`` shape, so clients meet all three of ALM's error shapes.
-The CSV lists every user, deleted ones included (state DELETED, dateDeleted set).
+Job types: ``generateUsers`` (alm-api.md §2: every user, deleted ones too) and
+``generateLearnerTranscript`` (§12, ``transcript``). ``GET /jobs/{id}`` answers in one of the
+two documented shapes (``job_shape``):
+
+- classic: ``attributes.status.code`` Submitted, In Progress, then Completed (or Failed) with
+  the file at ``attributes.status.data.s3Url``;
+- 2026: ``attributes.status`` QUEUED, IN_PROGRESS, COMPLETED or FAILED, the file at
+  ``attributes.result.downloadUrl`` with ``attributes.result.expiresAt``.
+
+``job_url_at`` can move the URL where no document puts it (``url``: ``attributes.url``;
+``nested``: ``attributes.result.files[0].href``). The file lives outside /primeapi, needs no
+auth (an S3 pre-signed link) and expires (``jobs``). Errors use the ``{"meta": {...}}`` shape.
+Refusals, where ALM's answer is unknown: a job type the account lacks (``job_types_refused``)
+400; the daily quota or a job still running: ``job_quota_status`` (400 by default; 429 with
+``retry-after`` or 403 in profiles).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from batch.sandbox import transcript
 from batch.sandbox.failures import ApiFailure
+from batch.sandbox.jobs import Job, Refused
 from batch.sandbox.routing import Request, Response
 from batch.sandbox.world import World, iso
 
+USERS, TRANSCRIPT = "generateUsers", "generateLearnerTranscript"
+JOB_TYPES = (USERS, TRANSCRIPT)
 EXPORT_COLUMNS = (
     "internalUserID",
     "userEmail",
@@ -34,48 +47,18 @@ EXPORT_COLUMNS = (
     "dateDeleted",
     "lastLoginDate",
 )
-SANDBOX_DAY = 86400.0
-
-
-@dataclass(slots=True)
-class Job:
-    id: str
-    job_type: str
-    description: str
-    submitted: float  # sandbox clock
-    date_created: datetime
-
-
-class JobStore:
-    """Submitted jobs and the daily quota, on the sandbox clock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-        self._next = 4200001
-
-    def submit(self, job_type: str, description: str, now: float, quota: int) -> Job:
-        with self._lock:
-            today = [j for j in self._jobs.values() if now - j.submitted < SANDBOX_DAY]
-            if len(today) >= quota:
-                raise ApiFailure(
-                    400,
-                    "BAD_REQUEST",
-                    f"daily job quota reached ({quota} jobs per day)",
-                    shape="meta",
-                )
-            job = Job(str(self._next), job_type, description, now, datetime.now(UTC))
-            self._next += 1
-            self._jobs[job.id] = job
-            return job
-
-    def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+CLASSIC = {"queued": "Submitted", "running": "In Progress", "done": "Completed"}
+NEW = {"queued": "QUEUED", "running": "IN_PROGRESS", "done": "COMPLETED"}
+QUOTA_TITLES = {400: "BAD_REQUEST", 403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}
+EXPIRED_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>{message}</Message></Error>"
+)
 
 
 def submit_job(req: Request) -> Response:
     sb = req.sandbox
+    cfg = sb.config
     try:
         data = req.json().get("data")
     except ApiFailure as exc:
@@ -84,16 +67,59 @@ def submit_job(req: Request) -> Response:
         raise ApiFailure(400, "BAD_REQUEST", "data.type must be 'job'", shape="meta")
     attrs = data.get("attributes") or {}
     job_type = attrs.get("jobType")
-    if job_type != "generateUsers":
+    if job_type not in JOB_TYPES:
         raise ApiFailure(
             400,
             "BAD_REQUEST",
-            f"jobType {job_type!r} is not supported by the sandbox (only generateUsers)",
+            f"jobType {job_type!r} is not supported by the sandbox ({', '.join(JOB_TYPES)})",
             shape="meta",
         )
-    job = sb.jobs.submit(
-        job_type, str(attrs.get("description", "")), sb.clock.now(), sb.config.jobs_per_day
-    )
+    refused = {t.strip() for t in cfg.job_types_refused.split(",") if t.strip()}
+    if job_type in refused:
+        sb.bookkeeper.tally("jobs_refused", job_type)
+        raise ApiFailure(
+            400, "BAD_REQUEST", f"jobType {job_type} is not enabled for this account", shape="meta"
+        )
+    payload = attrs.get("payload") or {}
+    now = sb.clock.now()
+    world = sb.world
+    if job_type == TRANSCRIPT:
+        asked = transcript.parse_payload(payload)
+        style = transcript.Style(cfg.transcript_ids, cfg.transcript_columns, cfg.report_timezone)
+        at = now - cfg.transcript_lag
+
+        def build() -> bytes:
+            return transcript.build(world, asked, at, style)
+
+        delay = cfg.transcript_delay
+    else:
+
+        def build() -> bytes:
+            return users_csv(world)
+
+        delay = cfg.job_delay
+    try:
+        job = sb.jobs.submit(
+            job_type,
+            description=str(attrs.get("description", "")),
+            payload=payload if isinstance(payload, dict) else {},
+            now=now,
+            delay=delay,
+            quota=cfg.jobs_per_day,
+            one_at_a_time=cfg.jobs_one_at_a_time,
+            build=build,
+            failed=cfg.jobs_fail,
+            created=datetime.now(UTC),
+        )
+    except Refused as refusal:
+        sb.bookkeeper.tally("jobs_refused", job_type)
+        status = cfg.job_quota_status
+        wait = math.ceil(refusal.wait / sb.clock.scale * 1000) / 1000
+        headers = {"retry-after": f"{wait:.3f}"} if status == 429 else {}
+        raise ApiFailure(
+            status, QUOTA_TITLES[status], refusal.detail, shape="meta", headers=headers
+        ) from None
+    sb.bookkeeper.tally("jobs_submitted", job_type)
     return Response(200, {"data": _render(req, job)})
 
 
@@ -106,27 +132,41 @@ def get_job(req: Request) -> Response:
 
 def _render(req: Request, job: Job) -> dict[str, Any]:
     sb = req.sandbox
-    elapsed = sb.clock.now() - job.submitted
-    delay = sb.config.job_delay
-    if elapsed >= delay:
-        code = "Completed"
-    elif elapsed >= delay / 2:
-        code = "In Progress"
-    else:
-        code = "Submitted"
+    cfg = sb.config
+    now = sb.clock.now()
+    phase = job.phase(now)
     attrs: dict[str, Any] = {
         "jobType": job.job_type,
         "description": job.description,
         "dateCreated": iso(job.date_created),
-        "status": {"code": code},
+        "payload": job.payload,
     }
-    if code == "Completed":
-        url = f"{sb.base_url}/_sandbox/downloads/{job.id}.csv"
-        if sb.config.job_url_at == "nested":  # the docs never name the attribute
-            attrs["result"] = {"files": [{"name": f"users-{job.id}.csv", "href": url}]}
+    classic = cfg.job_shape == "classic"
+    if phase == "done" and job.failed:
+        error = f"the {job.job_type} job failed; submit it again"
+        if classic:
+            attrs["status"] = {"code": "Failed", "data": {"error": error}}
         else:
-            attrs["url"] = url
-        attrs["dateCompleted"] = iso(datetime.now(UTC))
+            attrs["status"] = "FAILED"
+            attrs["result"] = {"error": {"code": "JOB_FAILED", "message": error}}
+    elif phase == "done":
+        token, expires = sb.jobs.sign(job.id, now, cfg.job_link_ttl)
+        real = max(0.0, (expires - now) / sb.clock.scale)
+        url = (
+            f"{sb.base_url}/_sandbox/downloads/{job.id}.csv"
+            f"?X-Amz-Expires={math.ceil(real)}&X-Amz-Signature={token}"
+        )
+        expires_at = iso(datetime.now(UTC) + timedelta(seconds=real))
+        took = (job.ready - job.submitted) / sb.clock.scale
+        attrs["dateCompleted"] = iso(job.date_created + timedelta(seconds=took))
+        if classic:
+            attrs["status"] = {"code": "Completed", "data": {"s3Url": url}}
+        else:
+            attrs["status"] = "COMPLETED"
+            attrs["result"] = {"downloadUrl": url, "expiresAt": expires_at}
+        _move_url(attrs, cfg.job_url_at, url, job)
+    else:
+        attrs["status"] = {"code": CLASSIC[phase]} if classic else NEW[phase]
     return {
         "id": job.id,
         "type": "job",
@@ -135,15 +175,39 @@ def _render(req: Request, job: Job) -> dict[str, Any]:
     }
 
 
+def _move_url(attrs: dict[str, Any], place: str, url: str, job: Job) -> None:
+    """Put the URL where no document does (profiles that test a client's search for it)."""
+    if place == "shape":
+        return
+    status = attrs["status"]
+    if isinstance(status, dict):
+        status.pop("data", None)
+    result = attrs.pop("result", {})
+    if place == "url":
+        attrs["url"] = url
+    else:
+        attrs["result"] = {"files": [{"name": f"{job.job_type}-{job.id}.csv", "href": url}]}
+    if "expiresAt" in result:
+        attrs.setdefault("result", {})["expiresAt"] = result["expiresAt"]
+
+
 def download(req: Request, name: str) -> Response:
-    """The CSV of a completed job (404 for an unknown or unfinished one)."""
+    """The file of a finished job: 404 before, 403 (as S3) for an expired or unsigned link."""
     sb = req.sandbox
     job = sb.jobs.get(name.removesuffix(".csv"))
     if job is None or not name.endswith(".csv"):
         raise ApiFailure(404, "NOT_FOUND", f"no such download {name}", shape="meta")
-    if sb.clock.now() - job.submitted < sb.config.job_delay:
-        raise ApiFailure(404, "NOT_FOUND", f"job {job.id} has not completed yet", shape="meta")
-    return Response(200, users_csv(sb.world), content_type="text/csv; charset=utf-8")
+    now = sb.clock.now()
+    if job.phase(now) != "done" or job.failed:
+        raise ApiFailure(404, "NOT_FOUND", f"job {job.id} has no file yet", shape="meta")
+    verdict = sb.jobs.check(req.arg("X-Amz-Signature"), job.id, now)
+    if verdict != "ok":
+        if verdict == "expired":
+            sb.bookkeeper.add("downloads_expired")
+        message = "Request has expired" if verdict == "expired" else "Invalid signature"
+        body = EXPIRED_XML.format(message=message).encode("utf-8")
+        return Response(403, body, content_type="application/xml")
+    return Response(200, job.content, content_type="text/csv; charset=utf-8")
 
 
 def users_csv(world: World) -> bytes:

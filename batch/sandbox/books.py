@@ -1,7 +1,8 @@
 """The sandbox's books: what clients did to it, for tests, the demo and the benchmarks.
 
-Keys are exactly those of docs/architecture.md ("The sandbox contract"). ``snapshot`` returns a
-deep, JSON-ready copy so a caller can compare two snapshots without racing the server.
+Keys are those of docs/architecture.md ("The sandbox contract"), plus ``enrollments_by_type``,
+``jobs_submitted``, ``jobs_refused`` and ``downloads_expired`` (docs/sandbox.md). ``snapshot``
+returns a deep, JSON-ready copy so a caller can compare two snapshots without racing the server.
 """
 
 from __future__ import annotations
@@ -32,8 +33,16 @@ class Books:
                 "lost_responses": 0,
                 "dropped": 0,
                 "errors_injected": 0,
+                "downloads_expired": 0,
             }
             self._grades: dict[tuple[str, str], dict[str, Any]] = {}
+            # Per learning object type / job type: enrollments a POST made (a program's
+            # courses count too), jobs accepted and jobs refused (quota, busy, not enabled).
+            self._tallies: dict[str, dict[str, int]] = {
+                "enrollments_by_type": {},
+                "jobs_submitted": {},
+                "jobs_refused": {},
+            }
 
     def call(self, endpoint: str) -> None:
         with self._lock:
@@ -52,6 +61,16 @@ class Books:
     def add(self, counter: str, n: int = 1) -> None:
         with self._lock:
             self._counters[counter] += n
+
+    def tally(self, table: str, key: str) -> None:
+        with self._lock:
+            counts = self._tallies[table]
+            counts[key] = counts.get(key, 0) + 1
+
+    def enrolled(self, lo_type: str) -> None:
+        """One enrollment record created by a POST (``enrollments_created`` and by type)."""
+        self.add("enrollments_created")
+        self.tally("enrollments_by_type", lo_type)
 
     def grade(
         self,
@@ -93,5 +112,6 @@ class Books:
                 "endpoint_statuses": {k: dict(v) for k, v in self._endpoint_statuses.items()},
                 "grades": [dict(g) for g in self._grades.values()],
             }
+            out.update({k: dict(v) for k, v in self._tallies.items()})
             out.update(self._counters)
             return out

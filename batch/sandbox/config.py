@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from datetime import UTC, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from batch.sandbox.profiles import DEFAULT_PROFILE, profile_changes
 
@@ -71,11 +73,29 @@ class SandboxConfig:
     grade_instance: str = "any"
     grade_course_type: str = "course"
     resource_index: int = 0  # the last part of loResource ids: course:1_2_3_<index>
-    job_url_at: str = "url"  # the export job's file URL: attributes.url, or "nested"
     writes_forbidden: bool = False  # every write answers 403 (a token without admin:write)
     multi_email_lookup: bool = False  # ids=email:a,email:b in one call (400 when False)
-    job_delay: float = 30.0  # sandbox seconds before a users export job is Completed
-    jobs_per_day: int = 100  # job submissions per sandbox day (ALM: a daily quota)
+
+    # --- jobs: the users export and the Learner Transcript (api_jobs, jobs, transcript) ---
+    # GET /jobs/{id}: "classic" (status.code ... Completed, status.data.s3Url) or "2026"
+    # (status QUEUED ... COMPLETED, result.downloadUrl + result.expiresAt).
+    job_shape: str = "classic"
+    job_url_at: str = "shape"  # where the file URL is: the shape's place, "url" or "nested"
+    job_delay: float = 30.0  # sandbox seconds before a users export job is done
+    transcript_delay: float = 60.0  # sandbox seconds to generate a transcript
+    transcript_lag: float = 0.0  # the transcript shows the state this many sandbox s ago
+    jobs_per_day: int = 5  # submissions per job type per sandbox day (ALM: about five)
+    jobs_one_at_a_time: str = "account"  # no new job while one runs: account, type or off
+    job_quota_status: int = 400  # the answer to a job over the quota or while one runs
+    job_types_refused: str = ""  # comma-separated job types the account lacks (400)
+    jobs_fail: bool = False  # every job ends Failed / FAILED
+    job_link_ttl: float = 21600.0  # sandbox seconds a file link lives (ALM: 6 h to 7 days)
+    transcript_ids: str = "prefixed"  # Training/Module ID: prefixed, bare or enrollment
+    transcript_columns: str = "current"  # the header release: current or renamed
+    report_timezone: str = "UTC"  # the account's report time zone (dates and headers)
+
+    # --- learning programs and certifications (programs) ---------------------------------
+    rollup_delay: float = 0.0  # sandbox seconds before a program shows a completion
 
     def __post_init__(self) -> None:
         if self.profile != DEFAULT_PROFILE:
@@ -121,14 +141,43 @@ class SandboxConfig:
             raise ValueError("grade_instance must be any, none, relationship or attribute")
         if not 0 <= self.resource_index <= 9:
             raise ValueError("resource_index must be between 0 and 9")
-        if self.job_url_at not in ("url", "nested"):
-            raise ValueError("job_url_at must be url or nested")
+        self._validate_jobs()
+
+    def _validate_jobs(self) -> None:
+        choices = {
+            "job_shape": ("classic", "2026"),
+            "job_url_at": ("shape", "url", "nested"),
+            "jobs_one_at_a_time": ("account", "type", "off"),
+            "transcript_ids": ("prefixed", "bare", "enrollment"),
+            "transcript_columns": ("current", "renamed"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+        if self.job_quota_status not in (400, 403, 429):
+            raise ValueError("job_quota_status must be 400, 403 or 429")
+        for name in ("job_delay", "transcript_delay", "transcript_lag", "rollup_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.job_link_ttl <= 0 or self.jobs_per_day < 0:
+            raise ValueError("job_link_ttl must be > 0 and jobs_per_day >= 0")
+        zone(self.report_timezone)  # raises for an unknown zone
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``GET /_sandbox/config``)."""
         out = dataclasses.asdict(self)
         out["latency_ms"] = list(self.latency_ms)
         return out
+
+
+def zone(name: str) -> tzinfo:
+    """A time zone by IANA name (ValueError for an unknown one)."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone {name!r}") from exc
 
 
 def _coerce(name: str, current: Any, value: Any) -> Any:

@@ -37,6 +37,7 @@ class ApiFailure(Exception):
         *,
         shape: Literal["alm", "meta"] = "alm",
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {title}: {info}")
         self.status = status
@@ -44,6 +45,7 @@ class ApiFailure(Exception):
         self.info = info
         self.shape = shape
         self.extra = extra or {}
+        self.headers = headers or {}  # e.g. retry-after on a 429
 
     def body(self) -> dict[str, Any]:
         """The JSON body in this failure's shape."""

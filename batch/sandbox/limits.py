@@ -49,6 +49,29 @@ class SandboxClock:
             return self._sandbox0 + (time.monotonic() - self._real0) * self._scale
 
 
+class ManualClock(SandboxClock):
+    """A sandbox clock that moves only when told to (tests: job delays, link expiry, roll-up).
+
+    ``scale`` still converts sandbox seconds to the real seconds a client is told to wait.
+    """
+
+    def __init__(self, time_scale: float = 1.0, start: float = 0.0) -> None:
+        super().__init__(time_scale)
+        self._manual = start
+
+    def set_scale(self, time_scale: float) -> None:
+        with self._lock:
+            self._scale = time_scale
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._manual += seconds
+
+    def now(self) -> float:
+        with self._lock:
+            return self._manual
+
+
 @dataclass(slots=True)
 class Bucket:
     """One token bucket: ``rate`` tokens per sandbox second, at most ``burst`` tokens."""

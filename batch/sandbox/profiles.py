@@ -1,7 +1,8 @@
 """Sandbox profiles: readings of ALM's undocumented behaviour, one per profile.
 
 Adobe documents neither the exact ``userModuleGrade`` body nor several answers (docs/alm-api.md),
-so the sandbox can play each plausible reading. A profile is a named preset of ``SandboxConfig``
+so the sandbox can play each plausible reading; the jobs, the Learner Transcript's file and the
+roll-up of programs have profiles of their own (docs/sandbox.md). A profile is a named preset of ``SandboxConfig``
 fields: ``alm-batch sandbox --profile NAME`` or ``SandboxConfig(profile=NAME)``. The sandbox's
 own notion of the accepted grade body lives in ``grade_module`` / ``grade_instance`` /
 ``grade_course_type`` (see ``api_grades``); it is not derived from the client's list of shapes,
@@ -66,9 +67,49 @@ PROFILES: dict[str, tuple[str, dict[str, Any]]] = {
         {"already_enrolled_status": 200},
     ),
     "export-url-nested": (
-        "the users export job's file URL sits nested (attributes.result.files[0].href), not in "
-        "attributes.url",
+        "a job's file URL sits where no document puts it (attributes.result.files[0].href)",
         {"job_url_at": "nested"},
+    ),
+    "jobs-2026": (
+        "GET /jobs/{id} in the 2026 shape: attributes.status QUEUED/IN_PROGRESS/COMPLETED/FAILED, "
+        "the file at attributes.result.downloadUrl with expiresAt",
+        {"job_shape": "2026"},
+    ),
+    "job-quota-429": (
+        "a job over the daily quota, or while another runs, answers 429 with a retry-after "
+        "(up to a day) instead of 400",
+        {"job_quota_status": 429},
+    ),
+    "no-transcript-job": (
+        "the account lacks the Learner Transcript job: generateLearnerTranscript answers 400",
+        {"job_types_refused": "generateLearnerTranscript"},
+    ),
+    "transcript-bare-ids": (
+        "transcript Training ID as a bare number (7968486) and Module ID as the module number",
+        {"transcript_ids": "bare"},
+    ),
+    "transcript-enrollment-ids": (
+        "transcript Training ID is a number per enrollment (no learning object id in the file), "
+        "Module ID the courseModule id",
+        {"transcript_ids": "enrollment"},
+    ),
+    "transcript-renamed": (
+        "the transcript of another release: columns renamed and reordered, a byte order mark, "
+        "no Root Training ID",
+        {"transcript_columns": "renamed"},
+    ),
+    "transcript-lag": (
+        "the transcript shows the account as it was 15 minutes before the job (ALM's "
+        "documented report lag)",
+        {"transcript_lag": 900.0},
+    ),
+    "report-timezone": (
+        "the account reports in America/Los_Angeles: transcript dates and headers in that zone",
+        {"report_timezone": "America/Los_Angeles"},
+    ),
+    "slow-rollup": (
+        "a program or certification shows complete 5 minutes after its last course does",
+        {"rollup_delay": 300.0},
     ),
     "read-only-token": (
         "the token lacks admin:write: every write answers 403 FORBIDDEN",

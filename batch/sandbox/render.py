@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from batch.sandbox import programs
 from batch.sandbox.world import (
     CourseRec,
     EnrollmentRec,
@@ -64,6 +65,12 @@ def account(world: World) -> dict[str, Any]:
 
 
 def learning_object(c: CourseRec, api_root: str) -> dict[str, Any]:
+    relationships: dict[str, Any] = {
+        "instances": {"data": [ref(i.id, "learningObjectInstance") for i in c.instances]},
+        "authors": {"data": []},
+    }
+    if c.is_container:
+        relationships["subLOs"] = {"data": [ref(cid, "learningObject") for cid in c.course_ids]}
     return {
         "id": c.id,
         "type": "learningObject",
@@ -77,7 +84,7 @@ def learning_object(c: CourseRec, api_root: str) -> dict[str, Any]:
             "hasOptionalLoResources": any(m.lo_resource_type != "Content" for m in c.modules),
             "imageUrl": f"https://cdn.example/lo/{c.num}.jpg",
             "isEnhancedLP": False,
-            "isExternal": False,
+            "isExternal": c.is_external,
             "isSubLoOrderEnforced": False,
             "loFormat": c.lo_format,
             "loResourceCompletionCount": sum(
@@ -90,13 +97,31 @@ def learning_object(c: CourseRec, api_root: str) -> dict[str, Any]:
             "state": c.state,
             "tags": [],
             "uniqueId": f"{c.lo_type}_{c.num}",
+            **_container_attributes(c),
         },
-        "relationships": {
-            "instances": {"data": [ref(i.id, "learningObjectInstance") for i in c.instances]},
-            "authors": {"data": []},
-        },
+        "relationships": relationships,
         "links": {"self": f"{api_root}/learningObjects/{c.id}"},
     }
+
+
+def _container_attributes(c: CourseRec) -> dict[str, Any]:
+    """``sections`` of programs and certifications; what certifications say of themselves."""
+    out: dict[str, Any] = {}
+    if c.is_container:
+        out["sections"] = [
+            {
+                "sectionId": s.id,
+                "loIds": list(s.lo_ids),
+                "mandatory": s.mandatory,
+                "mandatoryLOCount": s.required if s.mandatory else 0,
+                "localizedMetadata": [dict(m) for m in s.names],
+            }
+            for s in c.sections
+        ]
+    if c.lo_type == "certification":
+        out["isExternal"] = c.is_external
+        out["rootCertificationId"] = programs.root_of(c)
+    return out
 
 
 def instance(c: CourseRec, i: InstanceRec, with_resources: bool) -> dict[str, Any]:
@@ -104,6 +129,10 @@ def instance(c: CourseRec, i: InstanceRec, with_resources: bool) -> dict[str, An
     if with_resources:
         relationships["loResources"] = {
             "data": [ref(rid, "learningObjectResource") for rid in i.resource_ids]
+        }
+    if c.is_container:
+        relationships["subLoInstances"] = {
+            "data": [ref(sub, "learningObjectInstance") for sub in i.sub_instances.values()]
         }
     return {
         "id": i.id,
@@ -172,24 +201,26 @@ def grade(resource_id: str, user_id: str, g: GradeRec | None) -> dict[str, Any]:
 
 
 def enrollment(e: EnrollmentRec, world: World, api_root: str) -> dict[str, Any]:
+    """Any enrollment; a program's or certification's state is rolled up from its courses."""
     resource_ids = [r.id for r in world.resources_of(e.instance_id)]
     scores = [g.score for g in e.grades.values() if g.completed and g.score is not None]
-    completed = e.state == "COMPLETED"
+    now = programs.state_now(world, e)
+    completed = now.state == "COMPLETED"
     return {
         "id": e.id,
         "type": "learningObjectInstanceEnrollment",
         "attributes": {
             "completionDeadline": None,
-            "dateCompleted": iso(e.date_completed),
+            "dateCompleted": iso(now.date_completed),
             "dateEnrolled": iso(e.date_enrolled),
-            "dateStarted": iso(e.date_started),
+            "dateStarted": iso(now.date_started),
             "enrollmentSource": "ADMIN_ENROLL",
             "hasPassed": completed,
-            "lastAccessDate": iso(e.date_completed or e.date_started or e.date_enrolled),
-            "progressPercent": 100 if completed else world.progress(e),
+            "lastAccessDate": iso(now.date_completed or now.date_started or e.date_enrolled),
+            "progressPercent": now.progress,
             "rating": None,
             "score": round(sum(scores) / len(scores), 2) if scores else 0,
-            "state": e.state,
+            "state": now.state,
             "url": None,
         },
         "relationships": {

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from batch.sandbox import api_catalog, api_enrollments, api_grades, api_jobs, api_users
+from batch.sandbox import api_catalog, api_enrollments, api_grades, api_jobs, api_users, jobs
 from batch.sandbox.auth import TokenStore, parse_form
 from batch.sandbox.books import Books
 from batch.sandbox.config import SandboxConfig
@@ -35,10 +35,16 @@ ROUTES: list[Route] = [
     route("GET", "/users/{id}/enrollments", api_enrollments.list_enrollments),
     route("POST", "/users/{id}/enrollments", api_enrollments.enroll, write=True),
     route("GET", "/users/{id}/enrollments/{enrollmentId}", api_enrollments.get_enrollment),
+    route("DELETE", "/users/{id}/enrollments/{enrollmentId}", api_enrollments.unenroll, write=True),
     route("GET", "/loResourceGrades/{id}", api_enrollments.get_grade),
     route("POST", "/users/{id}/userModuleGrade", api_grades.post_grade, write=True),
     route("GET", "/learningObjects", api_catalog.list_learning_objects),
     route("GET", "/learningObjects/{id}", api_catalog.get_learning_object),
+    route(
+        "GET",
+        "/learningObjects/{id}/applicableCertification",
+        api_catalog.applicable_certification,
+    ),
     route("POST", "/jobs", api_jobs.submit_job, write=True),
     route("GET", "/jobs/{id}", api_jobs.get_job),
 ]
@@ -62,6 +68,7 @@ class Sandbox:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: SandboxClock | None = None,
     ) -> None:
         if seed is None:
             seed = load_seed(default_seed_dir())
@@ -69,13 +76,14 @@ class Sandbox:
         # A copy: the caller's object may be edited later without half-applying to us.
         self.config = dataclasses.replace(config) if config is not None else SandboxConfig()
         self.config.validate()
-        self.world = World(seed, resource_index=self.config.resource_index)
+        # Injected in tests (limits.ManualClock) so job delays and expiries need no sleep.
+        self.clock = clock if clock is not None else SandboxClock(self.config.time_scale)
+        self.world = self._new_world()
         self.bookkeeper = Books()
-        self.clock = SandboxClock(self.config.time_scale)
         self.limiter = RateLimiter(self.config, self.clock)
         self.tokens = TokenStore(lambda: self.config, self.world.account_id)
         self.faults = Faults(self.config.random_seed)
-        self.jobs = api_jobs.JobStore()
+        self.jobs = jobs.JobStore()
         self._host, self._port = host, port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -178,6 +186,7 @@ class Sandbox:
                 self.faults.reseed(new.random_seed)
             if new.time_scale != old.time_scale or any(k.endswith(LIMIT_FIELDS) for k in changes):
                 self.limiter.reconfigure(new)
+            self.world.rollup_delay = new.rollup_delay
             self.config = new
             return new
 
@@ -188,9 +197,14 @@ class Sandbox:
         self.bookkeeper.reset()
 
     def reset_world(self) -> None:
-        """Back to the seed: users, enrollments and grades as loaded (books untouched)."""
-        world = World(self._seed, resource_index=self.config.resource_index)
-        self.world = world
+        """Back to the seed: users, enrollments, grades and jobs as loaded (books untouched)."""
+        self.world = self._new_world()
+        self.jobs = jobs.JobStore()
+
+    def _new_world(self) -> World:
+        world = World(self._seed, resource_index=self.config.resource_index, clock=self.clock.now)
+        world.rollup_delay = self.config.rollup_delay
+        return world
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -294,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(Response(502, fail.body(), headers=limit_headers))
                 return
         except ApiFailure as failure:
-            resp = Response(failure.status, failure.body())
+            resp = Response(failure.status, failure.body(), headers=dict(failure.headers))
         resp.headers.update(limit_headers)
         sb.bookkeeper.endpoint_status(f"{req.method} {template}", resp.status)
         self._send(resp)
