@@ -85,6 +85,7 @@ def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
         header_row=options.header_row,
         mapping=dict(options.mapping),
         require=(),
+        ignore=options.ignore_columns,
     )
     samples: dict[str, list[str]] = {c: [] for c in table.columns}
     rows = 0
