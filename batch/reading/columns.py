@@ -28,11 +28,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
 
 from openpyxl.utils import get_column_letter
 
-from batch.dates import DMY, DateProblem, parse_date
 from batch.errors import IGNORE, Choice, ShapeQuestion
 from batch.models import FIELDS, fold_text, looks_like_person_name, shown_value
 from batch.reading.aliases import (
@@ -298,12 +296,16 @@ def _has_at(text: str) -> bool:
     return "@" in text or "\uff20" in text
 
 
+# A cell that reads as a date (ISO, d/m/yyyy either way, "1 March 2025"): only to suggest the
+# column that holds dates; validation reads each cell for real.
+_DATE_LIKE = re.compile(
+    r"^\d{4}-\d{1,2}-\d{1,2}(?:[ T].*)?$|^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}(?:\s.*)?$"
+    r"|^\d{1,2}\s+[A-Za-z]{3,}\.?,?\s+\d{4}$|^[A-Za-z]{3,}\.?\s+\d{1,2},?\s+\d{4}$"
+)
+
+
 def _is_date(text: str) -> bool:
-    try:
-        parse_date(text, order=DMY, tz=UTC)
-    except DateProblem:
-        return False
-    return True
+    return _DATE_LIKE.match(text) is not None
 
 
 # -- the email column -------------------------------------------------------------------------
