@@ -150,3 +150,31 @@ def test_course_id_and_name_are_checked_against_each_other_after_resolution(
     assert rows[4]["status"] == "would_complete" and rows[4]["course_id"] == "course:7968544"
     assert rows[3]["status"] == "invalid" and "Course Name" in rows[3]["message"]
     assert sb.books()["calls"].get("POST /users/{id}/userModuleGrade", 0) == 0  # dry runs
+
+
+def test_a_column_of_names_beside_the_addresses_is_not_a_candidate(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "roster.csv",
+        [["Learner", "Learner Email", "Course", "Completion Date"],
+         ["Ann Lee", "ann@x.com", "Fire", "2025-03-01"], ["Bo Chan", "bo@x.com", "Fire", "2025-03-01"],
+         ["Cy Ode", "cy@x.com", "Fire", "2025-03-01"]],
+    )  # fmt: skip
+    table = open_table(path)
+    assert table.mapping["email"] == "Learner Email" and "email" not in table.checks
+    assert any("column 'Learner' holds no email addresses" in w for w in table.warnings)
+
+
+def test_a_column_blank_in_the_rows_looked_at_agrees_and_is_still_compared(
+    tmp_path: Path,
+) -> None:
+    rows = [["Email", "Course", "Completion Date", "End Date"]]
+    rows += [[f"u{i}@x.com", "Fire", "", "2025-03-01"] for i in range(250)]
+    rows += [["late@x.com", "Fire", "2025-04-01", "2025-03-01"]]
+    table = open_table(write_csv(tmp_path / "two.csv", rows))
+    assert table.mapping["completion_date"] == "End Date"
+    assert table.checks == {"completion_date": "Completion Date"}
+    checked = list(check_rows(table, ValidationOptions()))
+    assert checked[0].completion is not None
+    assert "Completion Date says '2025-04-01' where End Date says '2025-03-01'" in (
+        checked[-1].issues[0].message
+    )

@@ -85,10 +85,12 @@ class Sample:
         shown = self.shown(column)
         return ", ".join(repr(v) for v in shown) if shown else "all blank"
 
-    def same(self, a: str, b: str) -> bool:
+    def agree(self, a: str, b: str) -> bool:
+        """Equal in every row looked at where both are filled (a blank says nothing)."""
         return all(
             fold_text(x) == fold_text(y)
             for x, y in zip(self.values(a), self.values(b), strict=True)
+            if x and y
         )
 
 
@@ -162,14 +164,17 @@ def decide_columns(
             continue
         if not cands:
             continue
+        if name == "email" and len(cands) > 1:
+            cands = _without_names(where, cands, sample, out)
         if len(cands) > 1:
-            if not all(sample.same(cands[0], other) for other in cands[1:]):
+            cands.sort(key=lambda c: not sample.filled(c))  # a column with values first
+            if not all(sample.agree(cands[0], other) for other in cands[1:]):
                 raise _which_column(where, name, cands, sample)
             out.checks[name] = cands[1]
             out.warnings.append(
                 f"{where}: columns {' and '.join(repr(c) for c in cands)} hold the same values "
-                f"in the rows looked at: {cands[0]!r} feeds {name}, and {cands[1]!r} is "
-                "compared with it on every row."
+                f"wherever both are filled in the rows looked at: {cands[0]!r} feeds {name}, "
+                f"and {cands[1]!r} is compared with it on every row."
             )
         result[name] = cands[0]
     for col in state_columns:
@@ -315,6 +320,20 @@ _SECONDARY = re.compile(
     r"emergency|hrbp|partner|parent|guardian",
     re.IGNORECASE,
 )
+
+
+def _without_names(where: str, cands: list[str], sample: Sample, out: Columns) -> list[str]:
+    """Email candidates that hold no address at all (a "Learner" column of names beside
+    "Learner Email") cannot be the learner's address: left out, and the warnings say so."""
+    keep = [c for c in cands if len(sample.filled(c)) < 3 or any(map(_has_at, sample.filled(c)))]
+    if not keep or len(keep) == len(cands):
+        return cands
+    for dropped in (c for c in cands if c not in keep):
+        out.warnings.append(
+            f"{where}: column {dropped!r} holds no email addresses (e.g. "
+            f"{sample.quoted(dropped)}): {keep[0]!r} feeds email."
+        )
+    return keep
 
 
 def _secondary(column: str) -> bool:
