@@ -18,8 +18,9 @@ from batch.errors import Choice, EmptyInput, InputError, ShapeQuestion, UsageErr
 from batch.models import REQUIRED_FIELDS, InputRow
 from batch.reading.aliases import recognised_count, recognised_fields
 from batch.reading.carry import Decisions, looks_like_tool_columns, read_sidecar
-from batch.reading.columns import decide_columns, second_table
+from batch.reading.columns import decide_columns
 from batch.reading.csv_source import CsvSource, OversizeRecord
+from batch.reading.side_tables import second_table
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
 
