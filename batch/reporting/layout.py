@@ -142,9 +142,9 @@ class Severity(StrEnum):
     ERROR = "error"
 
 
-# `duplicate` ends well (exit 0) but someone should glance at it; `unknown` is not an error in
-# the data: a re-run settles it. Both are warnings. Everything else that is not ok is an error.
-# Amber: ended without a write, and worth a look (a repeat; the file says it did not happen).
+# `duplicate` and `not_completed` end well (exit 0) but someone should glance at them (a repeat;
+# the file says the learner did not complete); `unknown` is not an error in the data: a re-run
+# settles it. All three are warnings. Everything else that is not ok is an error.
 _WARNING_STATUSES = frozenset({RowStatus.DUPLICATE, RowStatus.NOT_COMPLETED, RowStatus.UNKNOWN})
 
 
