@@ -110,3 +110,11 @@ def test_the_new_shape_options_parse_alike_for_both_front_ends() -> None:
     options = ShapeOptions.parse(vars(args))
     assert options.ignore_columns == ["A", "B"] and options.allow_empty
     assert options.completed_values == ["Attended"] and options.score_scale == "as-written"
+
+
+def test_a_missing_date_column_suggests_the_one_holding_dates(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "w.csv", [["Email", "Course", "When", "Notes"],
+                                          ["a@x.com", "C", "01/03/2025", "ok"]])  # fmt: skip
+    q = _asked(path)
+    assert (q.field, q.suggested) == ("completion_date", "When")
+    assert '--map "When=completion_date"' in q.hint and "--completion-date" in q.hint
