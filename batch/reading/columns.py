@@ -78,6 +78,10 @@ class Sample:
                 break
         return tuple(out)
 
+    def choices(self, columns: list[str]) -> list[Choice]:
+        """One choice per column, with a few of its values (a question's answers)."""
+        return [Choice(c, c, self.shown(c)) for c in columns]
+
     def quoted(self, column: str) -> str:
         shown = self.shown(column)
         return ", ".join(repr(v) for v in shown) if shown else "all blank"
@@ -200,7 +204,7 @@ def _which_column(where: str, name: str, found: list[str], sample: Sample) -> Sh
         f"Nothing in the file says which one is meant.{after}",
         ask="mapping",
         field=name,
-        choices=[Choice(c, c, sample.shown(c)) for c in found],
+        choices=sample.choices(found),
         hint="Pick one: " + " or ".join(f'--map "{c}={name}"' for c in found) + ".",
     )
 
@@ -237,7 +241,7 @@ def _mapped_column_missing(
         f"{', '.join(usable) or '(none)'}.",
         ask="mapping",
         field=name,
-        choices=[Choice(c, c, sample.shown(c)) for c in usable],
+        choices=sample.choices(usable),
         hint=f'Name one of the columns found: --map "Header={name}".',
     )
 
@@ -271,7 +275,7 @@ def missing_question(
         f"(header row {header_row}): {found}. Expected: {expected}.{holds}",
         ask="mapping",
         field=first,
-        choices=[Choice(c, c, sample.shown(c)) for c in columns],
+        choices=sample.choices(columns),
         suggested=suggested,
         hint=hint + ".",
     )
@@ -384,7 +388,7 @@ def _check_email(
             f"{head}; column {holders[0]!r} holds email addresses.",
             ask="mapping",
             field="email",
-            choices=[Choice(c, c, sample.shown(c)) for c in holders],
+            choices=sample.choices(holders),
             suggested=holders[0],
             hint=f'Run again with --map "{holders[0]}=email".',
         )
@@ -392,6 +396,6 @@ def _check_email(
         f"{head}, and no other column holds email addresses: add the learners' emails.",
         ask="mapping",
         field="email",
-        choices=[Choice(c, c, sample.shown(c)) for c in usable],
+        choices=sample.choices(usable),
         hint='Or map the column that has them with --map "Header=email".',
     )
