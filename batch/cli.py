@@ -102,7 +102,7 @@ def _add_shape_options(g: argparse._ArgumentGroup) -> None:
     for name, spec in ShapeOptions.specs():
         if spec.kind == "flag":
             g.add_argument(spec.flag, dest=name, action="store_true", default=None, help=spec.help)
-        elif spec.kind in ("map", "list"):
+        elif spec.kind in ("map", "list", "columns"):
             g.add_argument(
                 spec.flag, dest=name, action="append", metavar=spec.metavar, help=spec.help
             )
@@ -119,11 +119,6 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     _add_shape_options(g)
     g.add_argument(
         "--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)"
-    )
-    g.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="a file with a header but no data rows is 'nothing to do' (exit 0), not an error",
     )
     g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
     g = p.add_argument_group("output")
@@ -462,7 +457,6 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         no_cache=args.no_cache,
         user_lookup=args.user_lookup,
         give_up_after=args.give_up_after,
-        allow_empty=args.allow_empty,
         command=args.command,
     )
     interactive = env.is_interactive()

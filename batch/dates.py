@@ -4,6 +4,7 @@ Accepted: ISO 8601 (with or without time and zone), Excel serial numbers, numeri
 ``/``, ``.`` or ``-`` and a four-digit year (day-first or month-first, decided per column by
 ``validate``), and English month names ("1 March 2025", "Mar 1, 2025", "01-Mar-2025").
 Two-digit years are refused: "01/02/25" has too many readings to be safe in a completion record.
+The year the message suggests instead is never in the future ("99" suggests 1999, not 2099).
 
 ``--date-format`` accepts a pattern (``DD/MM/YYYY``, ``MM/DD/YYYY``, ``YYYY-MM-DD``, any
 separator), the order words ``DMY``/``MDY``/``YMD`` (also ``day-first``/``month-first``) or a
@@ -138,12 +139,18 @@ def order_evidence(text: str) -> str | None:
 
 
 def parse_date(
-    text: str, *, order: str | None, tz: tzinfo, fmt: DateFormat | None = None
+    text: str,
+    *,
+    order: str | None,
+    tz: tzinfo,
+    fmt: DateFormat | None = None,
+    now: datetime | None = None,
 ) -> datetime:
     """Read one cell as an aware datetime (dates without time: midnight in ``tz``).
 
     ``order`` is the column's day/month order (None when undecided: then only readings that
-    do not depend on the order are accepted). Raises ``DateProblem``.
+    do not depend on the order are accepted). ``now`` (default: the current time) keeps the
+    year suggested for a two-digit year in the past. Raises ``DateProblem``.
     """
     value = text.strip()
     if _EXCEL_DAY_ZERO.match(value):
@@ -160,7 +167,7 @@ def parse_date(
         return _from_serial(value, tz)
     m = _NUMERIC.match(value)
     if m:
-        return _from_numeric(m, value, order, tz)
+        return _from_numeric(m, value, order, tz, now)
     if re.match(r"^\d{4}-?\d{2}-?\d{2}", value):
         try:
             return _aware(datetime.fromisoformat(value.replace("z", "Z")), tz)
@@ -174,8 +181,25 @@ def parse_date(
         month = _MONTHS.get(m["mon"].casefold().rstrip("."))
         if month is None:
             raise DateProblem(f"has an unknown month name {m['mon']!r}", _ISO_HINT)
+        if len(m["y"]) <= 2:
+            year = _full_year(int(m["y"]), [(month, int(m["d"]))], now)
+            raise DateProblem("has a two-digit year", f"write the year in full, e.g. {year}")
         return _build(int(m["y"]), month, int(m["d"]), m, value, tz)
     raise DateProblem("is not a date", _ISO_HINT)
+
+
+def _full_year(short: int, days: list[tuple[int, int]], now: datetime | None) -> int:
+    """The year a two-digit year most likely means, never in the future: 20yy unless that
+    puts one of the possible (month, day) readings after today, else 19yy."""
+    today = (now or datetime.now(UTC)).date()
+    year = 2000 + short
+    for month, day in days:
+        try:
+            if date(year, month, day) > today:
+                return 1900 + short
+        except ValueError:
+            continue
+    return year if year <= today.year else 1900 + short
 
 
 _ISO_HINT = "write it as YYYY-MM-DD, e.g. 2025-03-01"
@@ -211,14 +235,19 @@ def _from_serial(value: str, tz: tzinfo) -> datetime:
     return _aware(stamp, tz)
 
 
-def _from_numeric(m: re.Match[str], value: str, order: str | None, tz: tzinfo) -> datetime:
+def _from_numeric(
+    m: re.Match[str], value: str, order: str | None, tz: tzinfo, now: datetime | None
+) -> datetime:
     a, sep, b, c = m["a"], m["sep"], m["b"], m["c"]
     if len(a) == 4:
         return _build(int(a), int(b), int(c), m, value, tz)
     if len(c) != 4:
         if len(c) == 2:
+            x, y = int(a), int(b)
+            readings = {DMY: [(y, x)], MDY: [(x, y)]}.get(order or "", [(y, x), (x, y)])
+            year = _full_year(int(c), readings, now)
             raise DateProblem(
-                "has a two-digit year", f"write the year in full, e.g. {a}{sep}{b}{sep}20{c}"
+                "has a two-digit year", f"write the year in full, e.g. {a}{sep}{b}{sep}{year}"
             )
         raise DateProblem("is not a date", _ISO_HINT)
     x, y, year = int(a), int(b), int(c)

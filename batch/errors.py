@@ -71,6 +71,10 @@ class ShapeQuestion(InputError):
     ``date_format`` ...), for ``field`` when the question is about one input field, offers
     ``choices`` and pre-sets ``suggested``; it never shows ``hint``. So ``message`` names no
     command-line flag: it says what is unclear, where, with a few values.
+
+    ``column`` names the one column a question is about, when it is about one (a column that
+    looks like completion states): on a ``mapping`` question the choice ``"ignore"`` then means
+    "add ``column`` to ``ignore_columns``", every other choice is a header to map to ``field``.
     """
 
     def __init__(
@@ -82,16 +86,34 @@ class ShapeQuestion(InputError):
         field: str | None = None,
         choices: Sequence[Choice] = (),
         suggested: str | None = None,
+        column: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.ask = ask
         self.field = field
         self.choices = tuple(choices)
         self.suggested = suggested
+        self.column = column
 
 
-class EmptyInput(InputError):
-    """The file has a header but no data rows: nothing to do (a scheduler may accept that)."""
+IGNORE = "ignore"  # the choice that leaves a column out (``ShapeQuestion.column``)
+
+
+class EmptyInput(ShapeQuestion):
+    """The file has a header but no data rows: nothing to do (a scheduler may accept that).
+
+    The question is whether an empty export is normal (``allow_empty``): then the run ends with
+    "nothing to do" and exit 0.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            ask="allow_empty",
+            hint="If an empty export is normal (a scheduled run in a quiet month), pass "
+            "--allow-empty: nothing to do, exit 0.",
+            choices=(Choice("true", "An empty export is normal: nothing to do"),),
+        )
 
 
 class StateError(BatchError):

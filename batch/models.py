@@ -22,6 +22,9 @@ class RowStatus(StrEnum):
     VALID = "valid"  # --offline: passed every check that needs no ALM
     ALREADY_COMPLETED = "already_completed"
     DUPLICATE = "duplicate"
+    # The file itself says the learner did not complete (a status such as In Progress or
+    # Failed, passed = no, a score under the passing score): nothing posted, nothing to fix.
+    NOT_COMPLETED = "not_completed"
     INVALID = "invalid"
     USER_NOT_FOUND = "user_not_found"
     COURSE_NOT_FOUND = "course_not_found"
@@ -43,6 +46,7 @@ _OK_STATUSES = frozenset(
         RowStatus.VALID,
         RowStatus.ALREADY_COMPLETED,
         RowStatus.DUPLICATE,
+        RowStatus.NOT_COMPLETED,
     }
 )
 
@@ -56,6 +60,7 @@ FIELDS: tuple[str, ...] = (
     "max_score",
     "start_date",
     "passed",
+    "completion_status",
     "module",
     "instance",
 )
@@ -75,6 +80,9 @@ class InputRow:
     row: int
     values: dict[str, str]
     fields: dict[str, str]
+    # Why the row could not be read at all (a record longer than the reader's bound): the row
+    # is invalid with this message; "" for every row that was read.
+    problem: str = ""
 
 
 _WS = re.compile(r"\s+")
@@ -127,6 +135,17 @@ def email_key(email: str) -> str:
     return fold_text(email)
 
 
+# "Jane Doe", "Doe, Jane", "Anne-Marie O'Neil", "Martin Jr.": two or more words of letters
+# (a dot only at a word's end: "jane.doe example.com" is a mistyped address, not a name).
+_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['\-])*\.?"
+_PERSON_NAME = re.compile(rf"^{_NAME_WORD}(?:[ ,]+{_NAME_WORD})+$")
+
+
+def looks_like_person_name(text: str) -> bool:
+    """True for a cell that reads as a person's name ("Jane Doe", "Doe, Jane"), no @ in it."""
+    return _PERSON_NAME.match(text.strip()) is not None
+
+
 SHOWN_VALUE_CHARS = 80  # a 100 KB cell must not make a 100 KB message
 
 
@@ -155,6 +174,16 @@ class CourseRef:
         return self.course_id if self.course_id else name_key(self.text)
 
 
+@dataclass(frozen=True, slots=True)
+class CourseCheck:
+    """The other course column of a row: its header, its cell as a reference, and the header of
+    the column that feeds ``course`` (for the message when the two name different courses)."""
+
+    column: str
+    ref: CourseRef
+    main_column: str
+
+
 @dataclass(slots=True)
 class Completion:
     """A validated row: everything typed, dates timezone-aware (UTC or the --timezone)."""
@@ -169,6 +198,9 @@ class Completion:
     passed: bool | None = None
     module: str | None = None  # module name or ID, None = every Content module
     instance: str | None = None  # instance name or ID, None = enrollment / default
+    # A second course column of the file (a course ID beside the course name): checked against
+    # ``course`` once both are resolved; a disagreement makes the row invalid.
+    course_check: CourseCheck | None = None
 
     @property
     def email_key(self) -> str:
@@ -192,6 +224,9 @@ class CheckedRow:
     completion: Completion | None  # None when invalid
     issues: list[RowIssue] = field(default_factory=list)
     duplicate_of: int | None = None  # spreadsheet row number of the first occurrence
+    # The file says this did not happen (a status of not done, passed = no, a score under the
+    # passing score): the message of the ``not_completed`` outcome; "" otherwise.
+    not_completed: str = ""
 
     @property
     def row(self) -> int:

@@ -20,7 +20,7 @@ from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Mo
 from batch.errors import ApiError
 from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
-from batch.resolve import CourseResolution, Resolver, display_name
+from batch.resolve import CourseResolution, Resolver, display_name, settle_course_check
 from batch.validate import duplicate_message, summarise_issues
 
 
@@ -166,7 +166,8 @@ def build_plan(
         resolver.on_progress = on_progress
     try:
         users = resolver.resolve_users(c.email for c in live)
-        courses = resolver.resolve_courses(c.course for c in live)
+        checks = [c.course_check.ref for c in live if c.course_check is not None]
+        courses = resolver.resolve_courses([*(c.course for c in live), *checks])
         planner = _RowPlanner(resolver, options, users, courses)
         plan = into if into is not None else Plan()
         by_learner: dict[str, list[int]] = {}
@@ -285,18 +286,30 @@ class _RowPlanner:
         user = self.users.get(c.email_key)
         if user is None or not user.active or not user.id:
             return None
-        res = self.courses[c.course.key]
-        if not res.ok or res.course is None:
+        res, problem = self._course(c)
+        if problem is not None or not res.ok or res.course is None:
             return None
         return user.id
+
+    def _course(self, c: Completion) -> tuple[CourseResolution, str | None]:
+        """The row's course, checked against its other course column when the file has one."""
+        res = self.courses[c.course.key]
+        if c.course_check is None:
+            return res, None
+        return settle_course_check(res, c.course_check, self.courses[c.course_check.ref.key])
 
     def plan(self, row: CheckedRow) -> RowPlan:
         c = row.completion
         if c is None:
+            if row.not_completed:
+                return RowPlan(row, RowStatus.NOT_COMPLETED, row.not_completed)
             text = summarise_issues(row.issues) or "This row failed validation."
             return RowPlan(row, RowStatus.INVALID, text)
         if row.duplicate_of is not None:
             return RowPlan(row, RowStatus.DUPLICATE, duplicate_message(row.duplicate_of))
+        res, problem = self._course(c)
+        if problem is not None:
+            return RowPlan(row, RowStatus.INVALID, problem)
         if c.email_key in self.resolver.user_errors:
             return RowPlan(row, RowStatus.UNKNOWN, self.resolver.user_errors[c.email_key])
         user = self.users.get(c.email_key)
@@ -313,7 +326,6 @@ class _RowPlanner:
                 f"No ALM user has the email '{c.email}'{hint}. Check the spelling, or add the "
                 "user to ALM first.",
             )
-        res = self.courses[c.course.key]
         if res.ok and res.course is not None:
             key = (user.id, res.course.id, name_key(c.module or ""))
             first = self.resolved_first.setdefault(key, row.row)

@@ -29,7 +29,7 @@ from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
 from batch.gate import PoolGate
-from batch.models import CourseRef, RowStatus, email_key, name_key, shown_value
+from batch.models import CourseCheck, CourseRef, RowStatus, email_key, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
 _T = TypeVar("_T")
@@ -111,6 +111,51 @@ def _not_published(
         "recorded on it. Use its replacement course or remove the row.",
         course_id,
     )  # fmt: skip
+
+
+def settle_course_check(
+    main: CourseResolution, check: CourseCheck, other: CourseResolution
+) -> tuple[CourseResolution, str | None]:
+    """A row's course column and its other course column (a course ID beside the name),
+    both resolved: the course to use and, when the two name different courses, the message
+    that makes the row invalid (naming both values and the course each one names).
+
+    They agree when both resolve to the same course, or when one is a name the other's course
+    carries (in any locale). A name that matches several courses is settled by an ID that
+    names one of them. When the course column itself does not resolve, its own outcome stands.
+    """
+    if main.ok and main.course is not None:
+        if other.ok and other.course is not None and other.course.id == main.course.id:
+            return main, None
+        if not check.ref.is_id and _carries(main.course.names, check.ref.text):
+            return main, None
+        return main, (
+            f"{check.main_column} {shown_value(main.ref.text)!r} names {_names(main)} but "
+            f"{check.column} {shown_value(check.ref.text)!r} names {_names(other)}: correct the "
+            f"one that is wrong (or leave {check.column!r} out of the run if it does not name "
+            "ALM courses)."
+        )
+    if (
+        main.status is RowStatus.AMBIGUOUS_COURSE
+        and other.ok
+        and other.course is not None
+        and _carries(other.course.names, main.ref.text)
+    ):
+        return other, None  # the ID says which of the courses with that name is meant
+    return main, None
+
+
+def _carries(names: dict[str, str], text: str) -> bool:
+    key = name_key(text)
+    return any(name_key(n) == key for n in names.values())
+
+
+def _names(res: CourseResolution) -> str:
+    if res.course is not None:
+        return f"{res.course.id} '{display_name(res.course.names, res.course.id)}'"
+    if res.status is RowStatus.AMBIGUOUS_COURSE:
+        return "several courses"
+    return res.course_id or "no course in ALM"
 
 
 def not_found_message(text: str, courses: list[CourseSummary], locale: str | None) -> str:

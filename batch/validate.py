@@ -2,10 +2,16 @@
 
 ``check_rows`` makes two passes over ``Table.iter_rows()``. The first decides each date
 column's day/month order from the values that can only be read one way (13/02/2025 is
-day-first); the second validates each row with the pydantic ``CompletionRecord`` and flags
-repeats of an earlier valid row as duplicates. Row problems never raise: they become
-``RowIssue``s. Only run-level problems raise: a date column that stays ambiguous
-(``InputError``), a bad option (``UsageError``).
+day-first) (and, where needed, how to read scores between 0 and 1: ``validation.scores``); the
+second validates each row with the pydantic ``CompletionRecord`` and flags repeats of an
+earlier valid row as duplicates. Row problems never raise: they become ``RowIssue``s. Only
+run-level problems raise: a date column that stays ambiguous (``ShapeQuestion``), a bad option
+(``UsageError``).
+
+Before its cells are checked, a row is asked whether the file says it happened
+(``validation.meaning``): a completion status that means not done, ``passed`` = no or a score
+under the passing score make it ``not_completed`` (``CheckedRow.not_completed``), whatever
+else the row holds: nothing is posted for it, and nothing in it needs fixing.
 
 Date columns share their order when only one of them can settle it: a file's dates come from
 one export, so a decided Completion Date column also decides an all-ambiguous Start Date.
@@ -34,11 +40,29 @@ from batch.dates import (
     parse_date_format,
     parse_timezone,
 )
-from batch.errors import InputError, UsageError
-from batch.models import CheckedRow, Completion, InputRow, RowIssue, name_key, shown_value
+from batch.errors import Choice, ShapeQuestion, UsageError
+from batch.models import (
+    CheckedRow,
+    Completion,
+    CourseCheck,
+    InputRow,
+    RowIssue,
+    name_key,
+    shown_value,
+)
 from batch.reading.carry import Decisions, remember
+from batch.reading.states import State, extra_done_values
 from batch.reading.table import Table
+from batch.validation.cells import CellProblem, is_number_form_id, parse_course
+from batch.validation.meaning import (
+    NumberIds,
+    disagreements,
+    page_furniture,
+    passed_or_score_says_no,
+    status_verdict,
+)
 from batch.validation.model import CompletionRecord, RowContext, fast_values
+from batch.validation.scores import decide_score_scale, parse_score_scale, scaled
 
 DATE_FIELDS = ("completion_date", "start_date")
 _AMBIGUOUS_SAMPLE = 3
@@ -55,6 +79,8 @@ class ValidationOptions:
     ``now``: the clock for "no future dates" (injected by tests; default: the current time).
     ``earliest_date``: dates before it are not real completions (``--earliest-date``; default
     1990-01-01; Excel's day 1, 1900-01-01, is named as such); None or "" turns the floor off.
+    ``completed_values``: completion-status values that mean done, beyond the known ones.
+    ``score_scale``: ``fraction`` or ``as-written`` (``validation.scores``).
     Bad values raise ``UsageError`` when the options are created.
     """
 
@@ -63,12 +89,17 @@ class ValidationOptions:
     default_completion_date: str | None = None
     now: datetime | None = None
     earliest_date: str | None = DEFAULT_EARLIEST
+    completed_values: tuple[str, ...] | list[str] = ()
+    score_scale: str | None = None
+    extra_done: frozenset[str] = field(init=False, repr=False)
     tz: tzinfo = field(init=False, repr=False)
     fmt: DateFormat | None = field(init=False, repr=False)
     default_date: datetime | None = field(init=False, repr=False)
     floor: datetime | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.extra_done = extra_done_values(self.completed_values)
+        self.score_scale = parse_score_scale(self.score_scale)
         self.tz = parse_timezone(self.timezone)
         self.fmt = parse_date_format(self.date_format)
         self.floor = None
@@ -132,6 +163,7 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
         return {}
     counts = {f: {DMY: 0, MDY: 0, "AMBIGUOUS": 0} for f in columns}
     samples: dict[str, list[str]] = {f: [] for f in columns}
+    shown: dict[str, list[str]] = {f: [] for f in columns}  # the bare values, for the page
     seen: dict[str, str | None] = {}  # cell text -> its evidence (a file repeats its dates)
     for number, cells in table.iter_cells(columns):
         for f, text in zip(columns, cells, strict=True):
@@ -148,6 +180,7 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
             counts[f][evidence] += 1
             if evidence == "AMBIGUOUS" and len(samples[f]) < _AMBIGUOUS_SAMPLE:
                 samples[f].append(f"{text.strip()!r} (row {number})")
+                shown[f].append(text.strip())
     orders: dict[str, str | None] = {}
     carried = table.carried.date_orders if table.carried is not None else {}
     for f in columns:
@@ -157,10 +190,11 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
         elif c[DMY] != c[MDY]:
             orders[f] = DMY if c[DMY] > c[MDY] else MDY
         elif c[DMY]:
-            raise InputError(
+            raise _date_order_question(
                 f"{_where(table)}: column {table.mapping[f]!r} mixes day-first and month-first "
-                f"dates equally ({c[DMY]} each): rerun with --date-format DD/MM/YYYY or "
-                "--date-format MM/DD/YYYY."
+                f"dates equally ({c[DMY]} each).",
+                f,
+                shown[f],
             )
         else:
             orders[f] = None
@@ -170,22 +204,38 @@ def decide_date_orders(table: Table, options: ValidationOptions) -> dict[str, st
             if len(set(decided)) == 1:
                 orders[f] = decided[0]
                 continue
-            raise InputError(
+            raise _date_order_question(
                 f"{_where(table)}: column {table.mapping[f]!r} has dates that read either way "
-                f"(e.g. {', '.join(samples[f])}) and none that settle day or month first: rerun "
-                "with --date-format DD/MM/YYYY or --date-format MM/DD/YYYY."
+                f"(e.g. {', '.join(samples[f])}) and none that settle day or month first.",
+                f,
+                shown[f],
             )
     return orders
+
+
+def _date_order_question(message: str, field_name: str, samples: list[str]) -> ShapeQuestion:
+    return ShapeQuestion(
+        message,
+        ask="date_format",
+        field=field_name,
+        choices=[
+            Choice("DD/MM/YYYY", "Day first (31/12/2025)", tuple(samples)),
+            Choice("MM/DD/YYYY", "Month first (12/31/2025)", tuple(samples)),
+        ],
+        hint="Rerun with --date-format DD/MM/YYYY or --date-format MM/DD/YYYY.",
+    )
 
 
 def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]:
     """Validate every data row, in file order (see the module docstring for the two passes).
 
-    The first pass runs now, so an ambiguous date column raises ``InputError`` at the call,
-    before the caller opens a report; the rows are then streamed by the returned iterator.
+    The first pass runs now, so an ambiguous date column (or a score column that is all
+    between 0 and 1 where formats were not seen) raises ``ShapeQuestion`` at the call, before
+    the caller opens a report; the rows are then streamed by the returned iterator.
     """
     options = _with_carried(table, options)
     orders = decide_date_orders(table, options)
+    scale = decide_score_scale(table, options.score_scale, _where(table))
     remember(
         table.path,
         Decisions(
@@ -193,9 +243,12 @@ def check_rows(table: Table, options: ValidationOptions) -> Iterator[CheckedRow]
             date_orders={f: o for f, o in orders.items() if o is not None},
             timezone=options.timezone,
             date_format=options.date_format,
+            ignore_columns=tuple(table.ignored),
+            completed_values=tuple(options.completed_values),
+            score_scale=options.score_scale,
         ),
     )
-    return _check(table, options, orders)
+    return _check(table, options, orders, scale)
 
 
 def _with_carried(table: Table, options: ValidationOptions) -> ValidationOptions:
@@ -209,19 +262,24 @@ def _with_carried(table: Table, options: ValidationOptions) -> ValidationOptions
         changes["date_format"] = carried.date_format
     if options.timezone in ("", "UTC") and carried.timezone and carried.timezone != "UTC":
         changes["timezone"] = carried.timezone
+    if not options.completed_values and carried.completed_values:
+        changes["completed_values"] = carried.completed_values
+    if options.score_scale is None and carried.score_scale:
+        changes["score_scale"] = carried.score_scale
     return dataclasses.replace(options, **changes) if changes else options
 
 
 def _check(
-    table: Table, options: ValidationOptions, orders: dict[str, str | None]
+    table: Table, options: ValidationOptions, orders: dict[str, str | None], scale: set[str]
 ) -> Iterator[CheckedRow]:
+    memo: dict[Any, Any] = {}
     context: RowContext = {
         "orders": orders,
         "tz": options.tz,
         "fmt": options.fmt,
         "now": options.clock(),
         "floor": options.floor,
-        "memo": {},
+        "memo": memo,
     }
     mapping = table.mapping
     has_module = "module" in mapping
@@ -232,12 +290,41 @@ def _check(
     validate = CompletionRecord.model_validate
     bad_bytes = table.bad_bytes
     other_bad: list[str] = []  # "row 7, Notes": undecodable cells outside the mapped columns
+    status_column = mapping.get("completion_status")
+    says_no = "passed" in mapping or ("score" in mapping and "min_score" in mapping)
+    extra_done = options.extra_done
+    course_check = table.checks.get("course")
+    text_checks = [(f, h) for f, h in table.checks.items() if f != "course" and f in mapping]
+    number_ids = NumberIds()
     for row in table.iter_rows():
+        if row.problem:
+            yield CheckedRow(input=row, completion=None, issues=[RowIssue("row", "", row.problem)])
+            continue
         data: dict[str, Any] = row.fields
         if bad_bytes:
             issues = _bad_bytes(row, mapping, other_bad)
             if issues:
                 yield CheckedRow(input=row, completion=None, issues=issues)
+                continue
+        issues = []
+        if status_column is not None:
+            text = data.get("completion_status", "")
+            state, message = status_verdict(status_column, text, extra_done, memo)
+            if state is State.NOT_DONE or state is State.BLANK:
+                furniture = page_furniture(row, mapping)  # "Page 2 of 3" has no status either
+                if furniture is not None:
+                    yield CheckedRow(input=row, completion=None, issues=[furniture])
+                else:
+                    yield CheckedRow(input=row, completion=None, not_completed=message)
+                continue
+            if state is State.UNKNOWN:
+                issues.append(RowIssue(status_column, text, message))
+        if scale:
+            data = scaled(data, scale, memo)
+        if says_no:
+            message = passed_or_score_says_no(data, mapping, memo)
+            if message:
+                yield CheckedRow(input=row, completion=None, not_completed=message)
                 continue
         if default_date is not None and not data.get("completion_date", "").strip():
             data = {**data, "completion_date": default_date}
@@ -246,16 +333,35 @@ def _check(
             try:
                 values = validate(data, context=context).__dict__
             except ValidationError as exc:
-                issues = [_issue(err, row, mapping, empty_hint) for err in exc.errors()]
+                furniture = page_furniture(row, mapping)
+                if furniture is not None:
+                    yield CheckedRow(input=row, completion=None, issues=[furniture])
+                    continue
+                issues.extend(_issue(err, row, mapping, empty_hint) for err in exc.errors())
                 issues.sort(key=lambda i: position.get(i.column, len(position)))
                 yield CheckedRow(input=row, completion=None, issues=issues)
                 continue
+        if text_checks:
+            issues.extend(disagreements(row, mapping, text_checks))
         completion = Completion(**values)
+        if course_check is not None:
+            check, problem = _course_check(row, course_check, mapping["course"], completion)
+            if problem is not None:
+                issues.append(problem)
+            completion.course_check = check
+        if issues:
+            issues.sort(key=lambda i: position.get(i.column, len(position)))
+            yield CheckedRow(input=row, completion=None, issues=issues)
+            continue
+        if completion.course.is_id and is_number_form_id(completion.course):
+            ref = completion.course
+            number_ids.note(mapping["course"], row.row, ref.text, str(ref.course_id))
         key = _dedup_key(completion, has_module)
         first = seen.get(key)
         if first is None:
             seen[key] = row.row
         yield CheckedRow(input=row, completion=completion, issues=[], duplicate_of=first)
+    table.warnings.extend(number_ids.warnings(_where(table)))
     if other_bad:
         more = f" and {len(other_bad) - 3:,} more" if len(other_bad) > 3 else ""
         table.warnings.append(
@@ -263,6 +369,23 @@ def _check(
             f"that are not UTF-8, shown as \ufffd in the report ({'; '.join(other_bad[:3])}"
             f"{more}): retype those characters, or save the file as 'CSV UTF-8'."
         )
+
+
+def _course_check(
+    row: InputRow, column: str, main: str, completion: Completion
+) -> tuple[CourseCheck | None, RowIssue | None]:
+    """The row's other course column as a reference to compare after resolution (None when
+    blank or the same reference as ``course``), or the issue when the cell is not usable."""
+    text = row.values.get(column, "")
+    if not text.strip():
+        return None, None
+    try:
+        ref = parse_course(text)
+    except CellProblem as exc:
+        return None, RowIssue(column, text, issue_message(column, text, exc.problem, exc.fix))
+    if ref.key == completion.course.key:
+        return None, None
+    return CourseCheck(column, ref, main), None
 
 
 _BAD_CHAR = "\ufffd"

@@ -122,10 +122,16 @@ def test_truncated_workbook(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------- CSV extremes
 def test_ten_megabyte_cell_is_named_with_its_row(tmp_path: Path) -> None:
+    """Past the reader's bound (8 Mi characters a row) that row is invalid, never the file."""
     path = tmp_path / "huge-cell.csv"
-    path.write_text(",".join(HEADER) + "\na@x.example,C," + "x" * 10_000_000 + "\n")
-    code, err, _ = validate(path)
-    assert_one_line_error(code, err, "row 2", "longer than 131,072 characters")
+    path.write_text(
+        ",".join(HEADER) + "\na@x.example,C," + "x" * 10_000_000 + "\nb@x.example,C,2025-01-02\n"
+    )
+    code, err, report = validate(path)
+    assert code == 1 and "Traceback" not in err, err
+    rows = report_rows(report)
+    assert [(r["row"], r["status"]) for r in rows] == [("2", "invalid"), ("3", "valid")]
+    assert "Row 2 holds 10,000,015 characters, more than the 8,388,608" in rows[0]["message"]
 
 
 def test_header_with_hundreds_of_thousands_of_empty_columns(tmp_path: Path) -> None:

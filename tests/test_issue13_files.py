@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batch.errors import EmptyInput, InputError
+from batch.errors import EmptyInput, InputError, ShapeQuestion
 from batch.reader import open_table
 from batch.validate import ValidationOptions, check_rows
 from tests.e2e_support import run_cli
@@ -75,7 +75,13 @@ def test_an_email_header_over_names_is_refused_with_the_map_that_fixes_it(tmp_pa
     assert "column 'Email' is named like an email column but holds no addresses" in message
     assert "'Jane Doe'" in message
     assert message.endswith(
-        "column 'Work Mail' holds email addresses: run again with --map \"Work Mail=email\"."
+        "column 'Work Mail' holds email addresses. Run again with --map \"Work Mail=email\"."
+    )
+    assert isinstance(err.value, ShapeQuestion)  # the page offers the column, pre-selected
+    assert (err.value.ask, err.value.field, err.value.suggested) == (
+        "mapping",
+        "email",
+        "Work Mail",
     )
     table = open_table(path, mapping={"Work Mail": "email"})
     assert table.mapping["email"] == "Work Mail"

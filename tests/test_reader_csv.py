@@ -143,8 +143,9 @@ def test_header_row_option(tmp_path: Path) -> None:
     table = open_table(path, header_row=2)
     assert table.columns == HEADER
     assert [r.row for r in table.iter_rows()] == [3]
-    with pytest.raises(InputError, match="--header-row 9 is past the end of the file"):
+    with pytest.raises(InputError, match="header row 9 is past the end of the file") as err:
         open_table(path, header_row=9)
+    assert "--header-row 2" in str(err.value)  # the message, then the exact option
     with pytest.raises(UsageError, match="--header-row must be 1 or more"):
         open_table(path, header_row=0)
 
@@ -181,7 +182,7 @@ def test_map_option_maps_unusual_headers(tmp_path: Path) -> None:
     mapping = parse_map_options(["work mail=email", "Programme=course", "When=Completion Date"])
     table = open_table(path, mapping=mapping)
     assert table.mapping == {"email": "Work Mail", "course": "Programme", "completion_date": "When"}
-    with pytest.raises(InputError, match="--map names column 'Nope', which is not in the file"):
+    with pytest.raises(InputError, match="column chosen for email, 'Nope', is not in the file"):
         open_table(path, mapping={"Nope": "email"})
 
 

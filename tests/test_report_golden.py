@@ -38,7 +38,8 @@ def _r(row: int, status: RowStatus, values: dict[str, str], **kw: Any) -> RowRes
 
 
 def sample_results() -> list[RowResult]:
-    """Twelve rows: all eleven statuses, accents, commas, quotes, newlines and formula bait."""
+    """Thirteen rows: every status but ``valid`` (offline only), accents, commas, quotes,
+    newlines and formula bait."""
     return [
         _r(2, RowStatus.COMPLETED,
            {"Email": "renee.lowe@acme.com", "Course": "Sécurité incendie",
@@ -105,6 +106,11 @@ def sample_results() -> list[RowResult]:
            message="Completed: 1 module graded.", user_id="user:16", course_id="course:7",
            instance_id="course:7_1", module_ids=["course:7_1_5"], action="grade 1 module",
            attempts=1, posted_at="2026-11-26T14:16:09+00:00"),
+        _r(14, RowStatus.NOT_COMPLETED,
+           {"Email": "kim@acme.com", "Course": "course:7", "Completion Date": "",
+            "Score": "", "Notes": "In Progress"},
+           message="Transcript Status says 'In Progress': not a completion, nothing posted.",
+           action="skip"),
     ]  # fmt: skip
 
 
@@ -207,7 +213,7 @@ def test_json_summary_counts_agree_with_rows(tmp_path: Path) -> None:
     for row in data["rows"]:
         from_rows[row["status"]] = from_rows.get(row["status"], 0) + 1
     assert {k: v for k, v in data["summary"]["counts"].items() if v} == from_rows
-    assert data["summary"]["rows"] == len(data["rows"]) == summary.rows == 12
+    assert data["summary"]["rows"] == len(data["rows"]) == summary.rows == 13
     assert data["summary"]["exit_status"] == 1
 
 
@@ -217,7 +223,7 @@ def test_json_summary_counts_agree_with_rows(tmp_path: Path) -> None:
 GREEN, AMBER, RED = "C6EFCE", "FFEB9C", "FFC7CE"
 EXPECTED_FILL = {
     "completed": GREEN, "would_complete": GREEN, "valid": GREEN, "already_completed": GREEN,
-    "duplicate": AMBER, "unknown": AMBER,
+    "duplicate": AMBER, "not_completed": AMBER, "unknown": AMBER,
     "invalid": RED, "user_not_found": RED, "course_not_found": RED,
     "ambiguous_course": RED, "rejected": RED, "failed": RED,
 }  # fmt: skip
@@ -293,7 +299,7 @@ def test_xlsx_status_cells_are_coloured(xlsx_report: Path) -> None:
 def test_xlsx_layout_frozen_filtered_and_fitted(xlsx_report: Path) -> None:
     ws = openpyxl.load_workbook(xlsx_report)["Report"]
     assert ws.freeze_panes == "B2"
-    assert ws.auto_filter.ref == "A1:Q13"
+    assert ws.auto_filter.ref == "A1:Q14"
     assert all(c.font.bold for c in ws[1])
     widths = {k: v.width for k, v in ws.column_dimensions.items()}
     assert widths["B"] >= len("renee.lowe@acme.com")
@@ -311,7 +317,7 @@ def test_xlsx_summary_sheet(xlsx_report: Path) -> None:
     assert pairs["Mode"] == "live"
     assert pairs["Started"] == "2026-11-26T14:15:30+00:00"
     assert pairs["Ended"] == "2026-11-26T14:17:45+00:00"
-    assert pairs["Rows"] == 12
+    assert pairs["Rows"] == 13
     assert pairs["completed"] == 2 and pairs["failed"] == 1 and pairs["duplicate"] == 1
     assert pairs["  concurrency"] == 4 and pairs["  verify"] == "no"
     assert pairs["Exit code"] == 1

@@ -95,6 +95,9 @@ def new_run_id(now: datetime) -> str:
 def offline_result(checked: CheckedRow) -> RowResult:
     """A row checked without ALM: invalid, duplicate, or valid (nothing resolved)."""
     values = checked.input.values
+    if checked.not_completed:
+        status = RowStatus.NOT_COMPLETED
+        return RowResult(checked.row, values, status, checked.not_completed, action="skip")
     if checked.issues:
         return RowResult(checked.row, values, RowStatus.INVALID, summarise_issues(checked.issues))
     if checked.duplicate_of is not None:
@@ -295,6 +298,7 @@ class Job:
             header_row=options.header_row,
             mapping=options.mapping or None,
             require=require,
+            ignore=options.ignore_columns,
         )
         if options.edits or options.exclude:
             table = table.edited(options.edits, options.exclude)
@@ -328,6 +332,7 @@ class Job:
             header_row=table.header_row,
             mapping=self.options.mapping or None,
             require=(),
+            ignore=self.options.ignore_columns,
         )
         for row in source.iter_rows():
             if row.row in wanted:
@@ -485,6 +490,8 @@ def _validation(options: JobOptions) -> ValidationOptions:
         timezone=options.timezone,
         default_completion_date=options.completion_date,
         earliest_date=options.earliest_date,
+        completed_values=tuple(options.completed_values),
+        score_scale=options.score_scale,
     )
 
 

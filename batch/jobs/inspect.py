@@ -85,6 +85,7 @@ def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
         header_row=options.header_row,
         mapping=dict(options.mapping),
         require=(),
+        ignore=options.ignore_columns,
     )
     samples: dict[str, list[str]] = {c: [] for c in table.columns}
     rows = 0
@@ -131,6 +132,12 @@ def parse_map(items: Iterable[str]) -> dict[str, str]:
     return parse_map_options(items)
 
 
+# Fields the page's Shape step has no label for yet (``FIELD_LABELS`` in ``batch/web/app.py``):
+# left out of its list until it has, so no control on the page is left without a name. The
+# CLI's --map, the aliases and a ShapeQuestion about the field take it already.
+NOT_ON_THE_PAGE_YET = ("completion_status",)
+
+
 def fields() -> tuple[str, ...]:
     """The canonical fields a column can feed, in the order the page lists them."""
-    return FIELDS
+    return tuple(f for f in FIELDS if f not in NOT_ON_THE_PAGE_YET)

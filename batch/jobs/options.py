@@ -18,17 +18,26 @@ class OptionSpec:
 
     ``kind``: ``text`` (one value), ``row`` (a whole number, 1 or more), ``map`` (repeatable
     ``Header=field``, parsed into header -> field), ``list`` (comma-separated values, repeatable),
-    ``flag`` (on when given).
+    ``columns`` (repeatable, one header each: a header may hold a comma), ``flag`` (on when
+    given). ``choices``: the values a ``text`` option accepts, when it is a pick (the page shows
+    them as a list).
     """
 
     flag: str
     help: str
     kind: str = "text"
     metavar: str | None = None
+    choices: tuple[str, ...] = ()
 
 
 def _option(default: Any, flag: str, help: str, kind: str = "text", **more: Any) -> Any:
-    spec = OptionSpec(flag=flag, help=help, kind=kind, metavar=more.pop("metavar", None))
+    spec = OptionSpec(
+        flag=flag,
+        help=help,
+        kind=kind,
+        metavar=more.pop("metavar", None),
+        choices=tuple(more.pop("choices", ())),
+    )
     if isinstance(default, (dict, list)):
         factory = type(default)
         return field(default_factory=factory, metadata={"cli": spec})
@@ -64,6 +73,34 @@ class ShapeOptions:
     timezone: str = _option("UTC", "--timezone", "timezone for dates without a time (default UTC)")
     completion_date: str | None = _option(
         None, "--completion-date", "completion date for rows that have none"
+    )
+    completed_values: list[str] = _option(
+        [],
+        "--completed-values",
+        "completion-status values that mean done, beyond the known ones "
+        "(comma-separated, repeatable), e.g. --completed-values 'Attended,Finished'",
+        "list",
+        metavar="VALUES",
+    )
+    ignore_columns: list[str] = _option(
+        [],
+        "--ignore-column",
+        "leave a column out of every decision (it stays in the report); repeatable, e.g. "
+        "--ignore-column 'Manager Status'",
+        "columns",
+        metavar="HEADER",
+    )
+    score_scale: str | None = _option(
+        None,
+        "--score-scale",
+        "scores that are all between 0 and 1: fraction (0.87 means 87) or as-written",
+        choices=("fraction", "as-written"),
+    )
+    allow_empty: bool = _option(
+        False,
+        "--allow-empty",
+        "a file with a header but no data rows is 'nothing to do' (exit 0), not an error",
+        "flag",
     )
 
     @classmethod
@@ -107,6 +144,14 @@ class ShapeOptions:
                 if number < 1:
                     raise UsageError(f"The header row must be 1 or more (got {number}).")
                 changes[name] = number
+            elif spec.kind in ("list", "columns"):
+                items = [value] if isinstance(value, str) else list(value)
+                parts = (
+                    [p for item in items for p in str(item).split(",")]
+                    if spec.kind == "list"
+                    else [str(item) for item in items]
+                )
+                changes[name] = [p.strip() for p in parts if p.strip()]
             elif spec.kind == "flag":
                 changes[name] = (
                     value
@@ -116,6 +161,13 @@ class ShapeOptions:
             else:
                 text = str(value).strip()
                 default = next(f.default for f in fields(cls) if f.name == name)
+                if text and spec.choices:
+                    key = text.casefold().replace("_", "-").replace(" ", "-")
+                    if key not in spec.choices:
+                        raise UsageError(
+                            f"{spec.flag} {text!r} is not one of: {', '.join(spec.choices)}."
+                        )
+                    text = key
                 changes[name] = text or default
         return replace(base, **changes)
 
@@ -148,7 +200,6 @@ class JobOptions(ShapeOptions):
     no_cache: bool = False
     user_lookup: str = "auto"
     give_up_after: float = 600.0
-    allow_empty: bool = False  # a header with no data rows: "nothing to do", exit 0
     command: str = "run"
     # Fix in place (the page): spreadsheet row -> {original header: new value}, and rows left
     # out. The file itself is never changed; the report lists every edit.
@@ -161,7 +212,7 @@ class JobOptions(ShapeOptions):
         hidden = {"path", "edits", "exclude", "keep_results"}
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
-            if key in hidden or value in (None, False, {}, "", frozenset()):
+            if key in hidden or value in (None, False, {}, [], "", frozenset()):
                 continue
             out[key] = str(value) if isinstance(value, Path) else value
         return out

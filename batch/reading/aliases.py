@@ -4,6 +4,9 @@ HR exports name the same thing a dozen ways ("E-mail Address", "Learner Email", 
 so headers are compared after folding case and dropping spaces and punctuation. Ambiguous
 headers such as "Status", "Result" or "Date" are deliberately *not* aliases: guessing wrong
 would mark the wrong people complete, while an unmapped column only asks for one ``--map``.
+"Status" and "Result" feed ``completion_status`` only when their values are completion states,
+and "Completed" feeds it (not the completion date) when its values are states or its header
+asks a question ("Completed?"): ``batch.reading.columns`` decides, from the values.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from batch.errors import InputError, UsageError
+from batch.errors import UsageError
 from batch.models import FIELDS
 
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -109,7 +112,40 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "passed": ("passed", "pass", "pass/fail", "pass fail", "success", "has passed"),
     "module": ("module", "module name", "module id", "lesson"),
     "instance": ("instance", "session", "instance name", "instance id", "session name", "cohort"),
+    "completion_status": (
+        "completion status",
+        "transcript status",
+        "training status",
+        "lesson status",
+        "status of completion",
+        "is completed",
+        "is complete",
+        "done",
+        "completion state",
+        "course status",
+        "learning status",
+        "enrollment status",
+        "enrolment status",
+        "registration status",
+        "attendance",
+        "attendance status",
+        "cmi.core.lesson_status",
+        "cmi.completion_status",
+        "has completed",
+    ),
 }
+
+# Headers that feed ``completion_status`` only when their values are completion states.
+STATUS_BY_VALUES = frozenset(
+    map(header_key, ("status", "result", "results", "state", "outcome", "progress", "statut",
+                     "estado", "resultado", "ergebnis", "risultato", "resultaat"))
+)  # fmt: skip
+# Headers that are a completion date or a completion state depending on their values; with a
+# question mark ("Completed?") they are always a state, never a date.
+STATE_OR_DATE = frozenset(
+    map(header_key, ("completed", "complete", "finished", "course completed",
+                     "training completed"))
+)  # fmt: skip
 
 # Computed once: header key -> (field, rank). Canonical names ("completion_date") rank first.
 ALIAS_KEYS: dict[str, tuple[str, int]] = {}
@@ -163,42 +199,6 @@ def parse_map_options(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def resolve_mapping(
-    columns: list[str], mapping: dict[str, str] | None, *, where: str
-) -> dict[str, str]:
-    """Decide field -> header for a table's columns: ``--map`` first, then aliases.
-
-    A ``--map`` header absent from the file is an ``InputError`` listing the columns found.
-    """
-    result: dict[str, str] = {}
-    taken: set[str] = set()
-    by_key: dict[str, str] = {}
-    for col in columns:
-        by_key.setdefault(header_key(col), col)
-    for header, field in (mapping or {}).items():
-        found = header if header in columns else by_key.get(header_key(header))
-        if found is None:
-            raise InputError(
-                f"{where}: --map names column {header!r}, which is not in the file; "
-                f"columns found: {', '.join(columns) or '(none)'}."
-            )
-        result[field] = found
-        taken.add(found)
-    best: dict[str, tuple[int, int, str]] = {}
-    for pos, col in enumerate(columns):
-        if col in taken:
-            continue
-        hit = ALIAS_KEYS.get(header_key(col))
-        if hit is None or hit[0] in result:
-            continue
-        field, rank = hit
-        if field not in best or (rank, pos) < best[field][:2]:
-            best[field] = (rank, pos, col)
-    for field, (_, _, col) in best.items():
-        result[field] = col
-    return {f: result[f] for f in FIELDS if f in result}
-
-
 def recognised_count(cells: list[str], mapping: dict[str, str] | None) -> int:
     """How many distinct fields a candidate header row names (for finding the header row)."""
     return len(recognised_fields(cells, mapping))
@@ -214,29 +214,8 @@ def recognised_fields(cells: list[str], mapping: dict[str, str] | None) -> set[s
             continue
         if key in mapped:
             found.add(mapped[key])
+        elif key in STATE_OR_DATE and "?" in cell:
+            found.add("completion_status")
         elif key in ALIAS_KEYS:
             found.add(ALIAS_KEYS[key][0])
     return found
-
-
-# Header names shown in the missing-column message, as people write them.
-_DISPLAY: dict[str, tuple[str, ...]] = {
-    "email": ("Email", "Email Address", "Learner Email"),
-    "course": ("Course", "Course Name", "Course ID"),
-    "completion_date": ("Completion Date", "Completed On", "Date Completed"),
-}
-
-
-def missing_columns_message(
-    where: str, columns: list[str], missing: list[str], header_row: int
-) -> str:
-    """One line: what is missing, what was found, what was expected, how to fix."""
-    expected = "; ".join(
-        f"{f} (e.g. {', '.join(repr(a) for a in _DISPLAY.get(f, (f,)))})" for f in missing
-    )
-    found = ", ".join(repr(c) for c in columns) or "(none)"
-    return (
-        f"{where}: no column for required field(s) {', '.join(missing)}. Columns found "
-        f"(header row {header_row}): {found}. Expected: {expected}. Rename the column or add "
-        f'--map "Your Header={missing[0]}".'
-    )

@@ -2,7 +2,8 @@
 
 A run settles things the file alone cannot say: which column feeds which field (``--map`` or
 an alias), each date column's day/month order, the time zone of dates without one, an exact
-``--date-format``. The failed-rows file (``hr.failed.csv``) is meant to be fixed and run
+``--date-format``, the columns left out (``--ignore-column``), the extra values that mean
+done (``--completed-values``) and how to read scores between 0 and 1 (``--score-scale``). The failed-rows file (``hr.failed.csv``) is meant to be fixed and run
 again as is; a few of its rows may no longer settle the date order, and its re-run must not
 depend on the person retyping the options. So the writer puts the decisions in a small
 sidecar next to it, ``hr.failed.decisions.json``, and ``open_table`` / ``check_rows`` pick it
@@ -22,6 +23,7 @@ without the sidecar is read as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -50,6 +52,9 @@ class Decisions:
     tool_columns: tuple[str, ...] = ()  # headers the tool wrote (status, message)
     # The file's cells were neutralised with ``batch.formulas.neutralise(reversible=True)``.
     neutralised: bool = False
+    ignore_columns: tuple[str, ...] = ()
+    completed_values: tuple[str, ...] = ()
+    score_scale: str | None = None
 
     def to_json(self, source: str) -> dict[str, Any]:
         return {
@@ -62,6 +67,9 @@ class Decisions:
             "date_format": self.date_format,
             "tool_columns": list(self.tool_columns),
             "neutralised": self.neutralised,
+            "ignore_columns": list(self.ignore_columns),
+            "completed_values": list(self.completed_values),
+            "score_scale": self.score_scale,
         }
 
     @classmethod
@@ -77,6 +85,9 @@ class Decisions:
             date_format=str(data["date_format"]) if data.get("date_format") else None,
             tool_columns=tuple(str(c) for c in data.get("tool_columns") or ()),
             neutralised=data.get("neutralised") is True,
+            ignore_columns=tuple(str(c) for c in data.get("ignore_columns") or ()),
+            completed_values=tuple(str(c) for c in data.get("completed_values") or ()),
+            score_scale=str(data["score_scale"]) if data.get("score_scale") else None,
         )
 
 
@@ -132,10 +143,7 @@ def sidecar_content(
         if not neutralised:
             return None
         decisions = Decisions()
-    out = Decisions(
-        decisions.mapping, decisions.date_orders, decisions.timezone, decisions.date_format,
-        tuple(tool_columns), neutralised,
-    )  # fmt: skip
+    out = dataclasses.replace(decisions, tool_columns=tuple(tool_columns), neutralised=neutralised)
     return out.to_json(Path(input_path).name)
 
 

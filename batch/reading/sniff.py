@@ -15,6 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batch.errors import InputError, UsageError
 
@@ -35,6 +36,7 @@ class FileFacts:
     bom_length: int  # bytes of BOM to skip (0 when the codec strips it itself)
     kind: str = ""  # "csv", "xlsx", "xls", "xlsb", "ods": what the file really is
     lenient: bool = False  # UTF-8 with a few bad bytes: decoded with U+FFFD, cells flagged
+    nul_padded: bool = False  # text padded with NUL bytes (some system exports): NULs dropped
 
 
 def inspect_file(path: Path, encoding: str | None) -> FileFacts:
@@ -103,13 +105,34 @@ def inspect_file(path: Path, encoding: str | None) -> FileFacts:
         return FileFacts(sha, "xlsx", None, 0, kind)
     # Text: pick the encoding.
     lenient = False
+    nul_padded = has_nul and encoding is None and _nul_padded(head)
+    if nul_padded:
+        head = head.replace(b"\x00", b"")
+        has_nul = False
     if encoding is None:
         encoding, bom = _detect_encoding(head, utf8_ok, has_nul, where)
         if not utf8_ok and not encoding.startswith("utf-16") and mostly_utf8(path):
             encoding, bom, lenient = "utf-8", _bom_length(head, "utf-8"), True
     else:
         bom = _bom_length(head, encoding)
-    return FileFacts(sha, "csv", encoding, bom, "csv", lenient)
+    return FileFacts(sha, "csv", encoding, bom, "csv", lenient, nul_padded)
+
+
+def _nul_padded(head: bytes) -> bool:
+    """NUL bytes that are padding, not UTF-16 and not binary data: without them the bytes
+    read as text (few control characters)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    sample = head[:4096]
+    half = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if (odd > half * 0.3 and even < half * 0.05) or (even > half * 0.3 and odd < half * 0.05):
+        return False  # the UTF-16 pattern: one byte of each pair is NUL
+    text = head.replace(b"\x00", b"")[:65536]
+    if not text.strip():
+        return False
+    control = sum(1 for b in text if b < 32 and b not in (9, 10, 13))
+    return control <= max(2, len(text) // 100)
 
 
 _UTF8_SEQUENCE = re.compile(
@@ -242,12 +265,39 @@ def open_text(path: Path, facts: FileFacts) -> io.TextIOWrapper:
 
     ``newline=""`` lets the csv module see CR, LF and CRLF (and quoted newlines) itself.
     """
-    raw = path.open("rb")
+    raw: io.BufferedReader = path.open("rb")
+    if facts.nul_padded:
+        raw = io.BufferedReader(_WithoutNul(raw))
     if facts.bom_length:
         raw.read(facts.bom_length)
     assert facts.encoding is not None
     errors = "replace" if facts.lenient else "strict"
     return io.TextIOWrapper(raw, encoding=facts.encoding, errors=errors, newline="")
+
+
+class _WithoutNul(io.RawIOBase):
+    """A byte stream with its NUL bytes dropped (a NUL-padded export read as the text it is)."""
+
+    def __init__(self, inner: io.BufferedIOBase) -> None:
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while True:
+            chunk = self.inner.read(len(view))
+            if not chunk:
+                return 0
+            chunk = chunk.replace(b"\x00", b"")
+            if chunk:
+                view[: len(chunk)] = chunk
+                return len(chunk)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def looks_binary(text: str) -> bool:

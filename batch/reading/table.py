@@ -7,7 +7,6 @@ rows never sit in memory and validation can make two passes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,21 +14,18 @@ from typing import Protocol
 
 from openpyxl.utils import get_column_letter
 
-from batch.errors import EmptyInput, InputError, UsageError
-from batch.models import REQUIRED_FIELDS, InputRow, shown_value
-from batch.reading.aliases import (
-    missing_columns_message,
-    recognised_count,
-    recognised_fields,
-    resolve_mapping,
-)
+from batch.errors import Choice, EmptyInput, InputError, ShapeQuestion, UsageError
+from batch.models import REQUIRED_FIELDS, InputRow
+from batch.reading.aliases import recognised_count, recognised_fields
 from batch.reading.carry import (
     Decisions,
     looks_like_tool_columns,
     read_sidecar,
     without_tool_quotes,
 )
-from batch.reading.csv_source import CsvSource
+from batch.reading.columns import decide_columns
+from batch.reading.csv_source import CsvSource, OversizeRecord
+from batch.reading.side_tables import second_table
 from batch.reading.sniff import inspect_file
 from batch.reading.xlsx_source import XlsxSource
 
@@ -63,6 +59,13 @@ class Table:
     warnings: list[str] = field(default_factory=list)
     # A failed-rows file's sidecar: what the run that wrote it decided (``reading.carry``).
     carried: Decisions | None = None
+    # field -> a second column that could feed it, compared on every row (a course ID beside
+    # the course name the person picked; columns that held the same values in the sample).
+    checks: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # columns left out (``ignore_columns``)
+    # False when the reader could not see the cells' number formats (a percent-formatted score
+    # then reads as 0.87): validation asks how to read scores that are all between 0 and 1.
+    formats_seen: bool = True
     _source: _Source | None = field(default=None, repr=False)
     # Every header of the file, in order, when some are left out of ``columns`` (a re-run
     # failed-rows file's old status/message columns); None when ``columns`` is all of them.
@@ -80,6 +83,9 @@ class Table:
         header_row = self.header_row
         for number, cells in self._source.records():
             if number <= header_row:
+                continue
+            if isinstance(cells, OversizeRecord):
+                yield InputRow(number, {}, {}, cells.problem)
                 continue
             if not "".join(cells).strip():
                 continue
@@ -155,18 +161,24 @@ def open_table(
     header_row: int | None = None,
     mapping: dict[str, str] | None = None,
     require: Iterable[str] = REQUIRED_FIELDS,
+    ignore: Iterable[str] = (),
 ) -> Table:
     """Open a CSV/XLSX file, find its header and map its columns onto canonical fields.
 
-    ``mapping`` is parsed ``--map`` options (header -> field). ``require`` lists the fields
-    that must have a column (drop ``completion_date`` when a default date is given).
-    ``encoding`` applies to CSV and ``sheet`` to Excel; each is ignored for the other format.
-    Raises ``InputError`` (one line, exit 2) when the file cannot be used.
+    ``mapping`` is parsed ``--map`` options (header -> field); ``ignore`` the headers left out
+    of every decision (kept in the report). ``require`` lists the fields that must have a column
+    (drop ``completion_date`` when a default date is given). ``encoding`` applies to CSV and
+    ``sheet`` to Excel; each is ignored for the other format. Raises ``InputError`` (one line,
+    exit 2) when the file cannot be used, ``ShapeQuestion`` when only the person can say how
+    to read it (``batch.reading.columns``).
     """
     path = Path(path)
     carried = read_sidecar(path)
     if carried is not None and not mapping and carried.mapping:
         mapping = {header: f for f, header in carried.mapping.items()}  # the first run's
+    ignore = tuple(ignore)
+    if carried is not None and not ignore:
+        ignore = carried.ignore_columns
     if header_row is not None and header_row < 1:
         raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
     facts = inspect_file(path, encoding)
@@ -201,25 +213,22 @@ def open_table(
             f"{where} has no data (only blank rows): export the spreadsheet again with a header "
             "row and data rows."
         )
+    candidates = [(n, c) for n, c in nonblank if n <= _HEADER_SCAN] or nonblank[:1]
+    best_row, best_cells = max(
+        candidates, key=lambda nc: (recognised_count(nc[1], mapping), -nc[0])
+    )
     if header_row is not None:
         found = next((c for n, c in head if n == header_row), None)
         if found is None or not any(x.strip() for x in found):
-            raise InputError(
-                f"{where}: --header-row {header_row} is "
-                f"{'past the end of the file' if found is None else 'blank'}; give the row "
-                "number (as shown in the spreadsheet) that holds the column names."
-            )
+            raise _header_row_question(where, header_row, found is None, candidates, best_row)
         header_cells = found
     else:
-        candidates = [(n, c) for n, c in nonblank if n <= _HEADER_SCAN] or nonblank[:1]
-        header_row, header_cells = max(
-            candidates, key=lambda nc: (recognised_count(nc[1], mapping), -nc[0])
-        )
+        header_row, header_cells = best_row, best_cells
     data = [c for n, c in nonblank if n > header_row]
     if not data:
         raise EmptyInput(
             f"{where} has a header (row {header_row}) but no data rows: add at least one row "
-            "below the header (a scheduled run with nothing to do: pass --allow-empty)."
+            "below the header."
         )
     all_columns = _make_columns(header_cells, data, where)
     tool = carried.tool_columns if carried is not None else ()
@@ -228,16 +237,22 @@ def open_table(
     if mapping and carried is not None:
         present = set(all_columns)  # a carried header the person renamed since: not forced
         mapping = {h: f for h, f in mapping.items() if h in present or carried.mapping.get(f) != h}
-    fields = resolve_mapping(columns, mapping, where=where)
-    _check_email_column(where, all_columns, fields, data, mapping, skip=tool)
-    missing = [f for f in require if f not in fields]
-    if missing:
-        raise InputError(missing_columns_message(where, columns, missing, header_row))
+    mapping = mapping or {}
+    second_table(
+        header_cells, data, all_columns,
+        mapping=mapping, ignore=ignore, where=where, header_row=header_row,
+    )  # fmt: skip
+    decided = decide_columns(
+        all_columns, data,
+        mapping=mapping, ignore=ignore, skip=tool, where=where, header_row=header_row,
+        require=tuple(require),
+    )  # fmt: skip
+    warnings.extend(decided.warnings)
     return Table(
         path=path,
         format=facts.format,
         columns=columns,
-        mapping=fields,
+        mapping=decided.mapping,
         header_row=header_row,
         sha256=facts.sha256,
         sheet=table_sheet,
@@ -248,61 +263,35 @@ def open_table(
         bad_bytes=facts.lenient,
         warnings=warnings,
         carried=carried,
+        checks=decided.checks,
+        ignored=decided.ignored,
+        formats_seen=getattr(source, "formats_seen", True),
         _source=source,
         _all_columns=all_columns if tool else None,
     )
 
 
-# "Jane Doe", "Doe, Jane", "Anne-Marie O'Neil": two or more words of letters.
-_NAME_WORD = r"[^\W\d_](?:[^\W\d_]|['.\-])*"
-_PERSON_NAME = re.compile(rf"^{_NAME_WORD}(?:[ ,]+{_NAME_WORD})+$")
-
-
-def _has_at(text: str) -> bool:
-    return "@" in text or "\uff20" in text
-
-
-def _check_email_column(
+def _header_row_question(
     where: str,
-    columns: list[str],
-    fields: dict[str, str],
-    data: list[list[str]],
-    mapping: dict[str, str] | None,
-    *,
-    skip: tuple[str, ...] = (),
-) -> None:
-    """A column named like an email column but holding names (no @ anywhere in the sample) is
-    not used: the run stops, naming the column that holds addresses and the exact ``--map``.
-    A column the person mapped with ``--map`` is trusted (its rows are checked one by one)."""
-    header = fields.get("email")
-    if header is None or header in (mapping or {}):
-        return
-    pos = columns.index(header)
-    sample = [row[pos].strip() for row in data if pos < len(row) and row[pos].strip()]
-    if len(sample) < 3 or any(_has_at(v) for v in sample):
-        return
-    if sum(1 for v in sample if _PERSON_NAME.match(v)) < 0.8 * len(sample):
-        return  # not names either: each row says what is wrong with its cell
-    holders = []
-    for i, col in enumerate(columns):
-        if col in skip:
-            continue
-        values = [row[i].strip() for row in data if i < len(row) and row[i].strip()]
-        if values and sum(map(_has_at, values)) >= 0.8 * len(values):
-            holders.append(col)
-    example = shown_value(sample[0])
-    head = (
-        f"{where}: column {header!r} is named like an email column but holds no addresses "
-        f"(e.g. {example!r}, no @)"
-    )
-    if holders:
-        raise InputError(
-            f"{head}; column {holders[0]!r} holds email addresses: run again with "
-            f'--map "{holders[0]}=email".'
-        )
-    raise InputError(
-        f"{head}, and no other column holds email addresses: add the learners' emails, or map "
-        'the column that has them with --map "Header=email".'
+    header_row: int,
+    past_end: bool,
+    candidates: list[tuple[int, list[str]]],
+    best_row: int,
+) -> ShapeQuestion:
+    """The header row asked for is past the end of the file or blank: offer the rows that
+    could be the header (the first non-blank rows), the one that names most fields first."""
+    choices = [
+        Choice(str(n), f"row {n}", tuple(c.strip() for c in cells if c.strip())[:3])
+        for n, cells in candidates[:10]
+    ]
+    return ShapeQuestion(
+        f"{where}: header row {header_row} is {'past the end of the file' if past_end else 'blank'}"
+        f"; the column names look to be on row {best_row}.",
+        ask="header_row",
+        choices=choices,
+        suggested=str(best_row),
+        hint=f"Give the row number (as shown in the spreadsheet) that holds the column names, "
+        f"e.g. --header-row {best_row}.",
     )
 
 

@@ -119,9 +119,10 @@ class Severity(StrEnum):
     ERROR = "error"
 
 
-# `duplicate` ends well (exit 0) but someone should glance at it; `unknown` is not an error in
-# the data: a re-run settles it. Both are warnings. Everything else that is not ok is an error.
-_WARNING_STATUSES = frozenset({RowStatus.DUPLICATE, RowStatus.UNKNOWN})
+# `duplicate` and `not_completed` end well (exit 0) but someone should glance at them (a repeat;
+# the file says the learner did not complete); `unknown` is not an error in the data: a re-run
+# settles it. All three are warnings. Everything else that is not ok is an error.
+_WARNING_STATUSES = frozenset({RowStatus.DUPLICATE, RowStatus.NOT_COMPLETED, RowStatus.UNKNOWN})
 
 
 def severity(status: RowStatus) -> Severity:

@@ -110,8 +110,16 @@ def exit_meaning(summary: RunSummary) -> str:
         if summary.empty_input:
             return "nothing to do: the file has no data rows"
         if summary.counts.get("valid"):
-            return "the file is valid, but it was not checked against ALM (--offline)"
-        return "every row is ready for the live run" if summary.dry_run else "every row ended well"
+            meaning = "the file is valid, but it was not checked against ALM (--offline)"
+        elif summary.dry_run:
+            meaning = "every row is ready for the live run"
+        else:
+            meaning = "every row ended well"
+        skipped = summary.counts.get(RowStatus.NOT_COMPLETED.value, 0)
+        if skipped:
+            rows = "1 row" if skipped == 1 else f"{skipped:,} rows"
+            meaning += f" ({rows} the file marks as not completed: nothing posted for them)"
+        return meaning
     if code == ExitStatus.ROWS_FAILED:
         n = failed_rows(summary)
         rows = "1 row needs" if n == 1 else f"{n:,} rows need"

@@ -12,7 +12,7 @@ import re
 import unicodedata
 
 from batch.dates import DateProblem
-from batch.models import CourseRef
+from batch.models import CourseRef, looks_like_person_name
 
 CellProblem = DateProblem  # one exception type for every cell problem
 
@@ -35,6 +35,11 @@ def parse_email(text: str) -> str:
     if _EMAIL.match(value):
         return value
     example = "write it as name@company.com"
+    if "@" not in value and looks_like_person_name(value):
+        raise CellProblem(
+            "looks like a name, not an email address",
+            "put the learner's email address in this column (name@company.com)",
+        )
     if " " in value or "\t" in value:
         raise CellProblem("contains spaces", "remove them; one address per cell")
     if value.count("@") == 0:
@@ -58,6 +63,10 @@ def _clean_email(text: str) -> str:
 
 
 _COURSE_ID = re.compile(r"^(?:course\s*:\s*)?(\d+)$", re.IGNORECASE)
+# An ID a spreadsheet or a script stored as a number: "1009221.0", "1.009221E+6".
+_DECIMAL_ID = re.compile(r"^(\d+)[.,]0+$")
+_EXPONENT_ID = re.compile(r"^(\d)(?:[.,](\d+))?[eE]\+?(\d{1,2})$")
+SHORTENED_ID = "Excel shortened this ID: format the column as Text and export again"
 _OTHER_LO = re.compile(r"^(learningProgram|certification|jobAid)\s*:\s*\d+$", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 
@@ -68,6 +77,9 @@ def parse_course(text: str) -> CourseRef:
     m = _COURSE_ID.match(value if value.isascii() else unicodedata.normalize("NFKC", value))
     if m:
         return CourseRef(text=value, course_id=f"course:{int(m[1])}")
+    number = number_form_id(value)
+    if number is not None:
+        return CourseRef(text=value, course_id=f"course:{number}")
     if _OTHER_LO.match(value):
         kind = value.split(":")[0]
         raise CellProblem(
@@ -75,6 +87,30 @@ def parse_course(text: str) -> CourseRef:
             "list the courses it contains, one row per course",
         )
     return CourseRef(text=value)
+
+
+def number_form_id(value: str) -> int | None:
+    """The whole number an ID stored as a number holds ("1009221.0", "1.009221E+6"), or None
+    when the text is not such a number. An exponent form with fewer digits than the number
+    has (Excel's "1.00922E+15") lost the rest: a ``CellProblem``, never a guess."""
+    m = _DECIMAL_ID.match(value)
+    if m:
+        return int(m[1])
+    m = _EXPONENT_ID.match(value)
+    if m is None:
+        return None
+    fraction, exponent = m[2] or "", int(m[3])
+    if len(fraction) < exponent:
+        raise CellProblem("has lost digits in exponent form; " + SHORTENED_ID.split(":")[0],
+                          SHORTENED_ID.split(": ", 1)[1])  # fmt: skip
+    if fraction[exponent:].strip("0"):
+        return None  # not a whole number: not an ID (then it is read as a name)
+    return int(m[1] + fraction[:exponent])
+
+
+def is_number_form_id(ref: CourseRef) -> bool:
+    """True for a course ID that was written as a number ("1009221.0"), not as typed digits."""
+    return ref.course_id is not None and _COURSE_ID.match(ref.text) is None
 
 
 def parse_number(text: str) -> tuple[float, bool]:

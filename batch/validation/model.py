@@ -2,7 +2,9 @@
 
 Cell validators raise ``PydanticCustomError("cell", ...)`` carrying the problem and its fix,
 so pydantic collects every bad cell of a row in one ``ValidationError``. Checks between cells
-(score within min/max, start before completion) run once all cells are valid.
+(score within 0 and the maximum, start before completion) run once all cells are valid. A
+score under the passing score is not a problem of the cells: the file says the learner did not
+pass, and ``batch.validation.meaning`` makes that row ``not_completed``.
 
 The date cells need the column's day/month order, the time zone and "now": they come in the
 validation context (``RowContext``), which ``batch.validate.check_rows`` builds once per file.
@@ -149,11 +151,10 @@ def between_cells(v: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
                 ("score", score, f"is above the maximum score {_num(hi)}",
                  "correct the score or the maximum")
             )  # fmt: skip
-        if lo is not None and score < lo:
+        elif hi is None and score > 100:
             out.append(
-                ("score", score, f"is below the passing score {_num(lo)}",
-                 "only passing results can be recorded as complete; correct the score or the "
-                 "passing score")
+                ("score", score, "is above 100, the maximum when no maximum score is given",
+                 "correct the score, or add a Max Score column")
             )  # fmt: skip
     start, completed = v.get("start_date"), v.get("completion_date")
     if start is not None and completed is not None and start > completed:
@@ -179,10 +180,12 @@ def fast_values(data: dict[str, Any], ctx: RowContext) -> dict[str, Any] | None:
     try:
         for field, value in data.items():
             if value.__class__ is not str:
-                if not isinstance(value, datetime):
+                if not isinstance(value, datetime | float):  # a default date, a scaled score
                     return None
                 out[field] = value
                 continue
+            if field not in _KIND and field != "email":
+                continue  # read before validation (completion_status)
             if field == "email":
                 if not value.strip():
                     return None
@@ -209,7 +212,8 @@ def fast_values(data: dict[str, Any], ctx: RowContext) -> dict[str, Any] | None:
 
 _REQUIRED = frozenset({"email", "course", "completion_date"})
 _DATE_FIELDS = frozenset({"completion_date", "start_date"})
-_CROSS = frozenset({"start_date", "min_score", "max_score"})  # fields between_cells compares
+# Fields between_cells compares (a score alone: against 100 when no maximum is given).
+_CROSS = frozenset({"start_date", "score", "min_score", "max_score"})
 
 
 # -- one cell, text in: the same answer for the same text within a file, so it is memoised --
@@ -256,7 +260,9 @@ def _date_cell(value: Any, field: str, ctx: RowContext) -> datetime | None:
     if _blank(value):
         return None
     try:
-        when = parse_date(str(value), order=ctx["orders"].get(field), tz=ctx["tz"], fmt=ctx["fmt"])
+        when = parse_date(
+            str(value), order=ctx["orders"].get(field), tz=ctx["tz"], fmt=ctx["fmt"], now=ctx["now"]
+        )
     except DateProblem as exc:
         raise cell_error(exc.problem, exc.fix) from None
     floor = ctx.get("floor")
