@@ -52,6 +52,9 @@ class Table:
     delimiter: str | None = None
     kind: str = ""  # what the file is: csv, xlsx, xls, xlsb, ods (``format`` is csv or xlsx)
     strict_xml: bool = False  # a Strict Open XML workbook
+    # Whether the reader could see number formats (a percent-formatted 0.87 reads "87%" only
+    # then): False for a workbook whose cell styles could not be read. CSV holds shown text.
+    formats_seen: bool = True
     # Cells with bytes that are not UTF-8 were decoded as U+FFFD: validation flags them.
     bad_bytes: bool = False
     # Things a person should know that do not stop the run (e.g. which sheet was read).
@@ -168,6 +171,7 @@ def open_table(
     source: _Source
     warnings: list[str] = []
     strict_xml = False
+    formats_seen = True
     if facts.format == "xlsx":
 
         def probe(rows: list[list[str]]) -> set[str]:
@@ -178,6 +182,7 @@ def open_table(
         table_sheet, delimiter = xsrc.sheet, None
         warnings.extend(xsrc.warnings)
         strict_xml = xsrc.strict
+        formats_seen = xsrc.formats_seen
     else:
         csrc = CsvSource(path, facts)
         source, where = csrc, str(path)
@@ -239,6 +244,7 @@ def open_table(
         delimiter=delimiter,
         kind=facts.kind or facts.format,
         strict_xml=strict_xml,
+        formats_seen=formats_seen,
         bad_bytes=facts.lenient,
         warnings=warnings,
         carried=carried,
