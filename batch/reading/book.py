@@ -54,8 +54,10 @@ def number_styles(custom: Mapping[int, str], style_formats: Iterable[int]) -> Nu
 
 
 class Book(Protocol):
-    sheets: list[SheetInfo]
     formats_seen: bool
+
+    @property
+    def sheets(self) -> list[SheetInfo]: ...
 
     @property
     def active(self) -> str | None: ...

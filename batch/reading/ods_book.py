@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import iterparse
 from xml.parsers import expat
 
@@ -48,6 +48,7 @@ _ROWS_REPEATED, _COLUMNS_REPEATED = (
 )
 _MAX_SPACES = 1_000  # one <text:s text:c="..."/> expands to at most this many spaces
 _CHUNK = 1 << 16
+T = TypeVar("T")
 _DURATION = re.compile(r"^-?P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
 
 
@@ -62,18 +63,25 @@ class OdsBook:
 
     def __init__(self, path: Path) -> None:
         self.zip = open_zip(path)
-        try:
-            self.sheets = self._list_sheets()
-            self.active = self._active_sheet()
-        except BookError:
+        if "content.xml" not in self.zip.namelist():
             self.zip.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - any parse failure: a broken workbook
-            self.zip.close()
-            raise BookError(type(exc).__name__) from None
+            raise BookError("it has no content.xml")
+        self._sheets: list[SheetInfo] | None = None
 
     def close(self) -> None:
         self.zip.close()
+
+    @property
+    def sheets(self) -> list[SheetInfo]:
+        """Listed on first use: listing is a pass over content.xml that reading one known
+        sheet (``rows``) does not need."""
+        if self._sheets is None:
+            self._sheets = _guarded(self._list_sheets)
+        return self._sheets
+
+    @property
+    def active(self) -> str | None:
+        return _guarded(self._active_sheet)
 
     def _list_sheets(self) -> list[SheetInfo]:
         """One pass of start tags only: the sheets in order and the styles that hide them."""
@@ -132,6 +140,15 @@ class OdsBook:
                         break
         except expat.ExpatError as exc:
             raise BookError(f"content.xml: {exc}") from None
+
+
+def _guarded(read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except BookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parse failure: a broken workbook
+        raise BookError(f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
 
 def _parser(start: Any, end: Any, data: Any) -> Any:

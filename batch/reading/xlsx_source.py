@@ -42,24 +42,34 @@ _SAMPLE_FIELDS = ("completion_date", "email", "course")
 HeaderProbe = Callable[[list[list[str]]], set[str]]
 
 
-def open_book(path: Path, kind: str) -> Book:
-    """The bounded reader for this kind of workbook; ``InputError`` when it cannot open."""
+def open_book(path: Path, kind: str, *, list_sheets: bool = True) -> Book:
+    """The bounded reader for this kind of workbook, its sheets listed unless told not to;
+    ``InputError`` when it cannot open."""
+    book: Book
     try:
         if kind == "xls":
             from batch.reading.xls_book import XlsBook
 
-            return XlsBook(path)
-        if kind == "xlsb":
+            book = XlsBook(path)
+        elif kind == "xlsb":
             from batch.reading.xlsb_book import XlsbBook
 
-            return XlsbBook(path)
-        if kind == "ods":
+            book = XlsbBook(path)
+        elif kind == "ods":
             from batch.reading.ods_book import OdsBook
 
-            return OdsBook(path)
-        from batch.reading.xlsx_book import XlsxBook
+            book = OdsBook(path)
+        else:
+            from batch.reading.xlsx_book import XlsxBook
 
-        return XlsxBook(path)
+            book = XlsxBook(path)
+        if list_sheets:
+            try:
+                book.sheets  # noqa: B018 - an .ods lists them on first use
+            except BookError:
+                book.close()
+                raise
+        return book
     except BookError as exc:
         label = KIND_LABEL.get(kind, "workbook")
         raise InputError(
@@ -268,6 +278,9 @@ class XlsxSource:
                 assert decision.chosen is not None
                 self.sheet = decision.chosen
                 self.warnings.extend(decision.warnings)
+            # Where the sheet is in the file stays the same between opens: each pass reads
+            # it directly (an .ods need not list its sheets again).
+            self._info = next(s for s in book.sheets if s.name == self.sheet)
         except BatchError:
             raise
         except Exception as exc:  # noqa: BLE001 - any reader failure is the file's, exit 2
@@ -277,10 +290,9 @@ class XlsxSource:
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """Every row of the chosen sheet, numbered as the spreadsheet numbers them."""
-        book = open_book(self.path, self.kind)
+        book = open_book(self.path, self.kind, list_sheets=False)
         try:
-            info = next(s for s in book.sheets if s.name == self.sheet)
-            yield from book.rows(info)
+            yield from book.rows(self._info)
         except BatchError:
             raise
         except Exception as exc:  # noqa: BLE001 - any reader failure is the file's, exit 2
