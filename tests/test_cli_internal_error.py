@@ -28,7 +28,9 @@ def test_an_unexpected_exception_exits_70_with_one_line(
     assert code == ExitStatus.INTERNAL == 70
     text = err.getvalue()
     line = next(line for line in text.splitlines() if line.startswith("alm-batch: "))
-    assert line.startswith("alm-batch: internal error (RuntimeError: row field), a bug in alm-batch.")
+    assert line.startswith(
+        "alm-batch: internal error (RuntimeError: row field), a bug in alm-batch."
+    )
     assert "Anything already sent to ALM is in the ledger" in line
     assert "Run it with --verbose for the details." in line
     assert ("Traceback" in text) is verbose
