@@ -246,3 +246,16 @@ def test_a_plain_zip_named_ods_is_not_a_spreadsheet(tmp_path: Path) -> None:
         zf.writestr("content.xml", "<x/>")
     with pytest.raises(InputError, match="content.xml holds no spreadsheet"):
         open_table(path)
+
+
+def test_the_page_answers_400_to_a_far_cell_upload_and_keeps_serving(tmp_path: Path) -> None:
+    """One such upload killed the server together with the live run it was writing."""
+    from tests.web_support import H, site
+
+    path = _far_cell(tmp_path, "xlsx", (1_048_576, 16_383))
+    with site(tmp_path) as s:
+        with path.open("rb") as fh:
+            r = s.client.post("/api/uploads", files={"file": (path.name, fh)}, headers=H)
+        assert r.status_code == 400, r.text
+        assert "sheet 'Sheet1' has a value in cell XFD1048576" in r.json()["error"]
+        assert s.client.get("/").status_code == 200
