@@ -21,6 +21,7 @@ from tests.fixtures.make_xlsb import record, wide
 from tests.workbook_craft import (
     HEADER,
     ROW,
+    letters,
     ods_cell,
     ods_row,
     ods_text_row,
@@ -37,9 +38,7 @@ def _far_cell(tmp_path: Path, kind: str, ref: tuple[int, int]) -> Path:
     row, col = ref
     path = tmp_path / f"far.{kind}"
     if kind == "xlsx":
-        far = (
-            f'<row r="{row}"><c r="{_letters(col)}{row}" t="inlineStr"><is><t>x</t></is></c></row>'
-        )
+        far = f'<row r="{row}"><c r="{letters(col)}{row}" t="inlineStr"><is><t>x</t></is></c></row>'
         return write_xlsx(path, xlsx_row(1, HEADER) + xlsx_row(2, ROW) + far)
     if kind == "xlsb":
         cells = [(0, list(enumerate(HEADER))), (1, list(enumerate(ROW))), (row - 1, [(col, "x")])]
@@ -51,14 +50,6 @@ def _far_cell(tmp_path: Path, kind: str, ref: tuple[int, int]) -> Path:
     )  # empty rows down to the far one, as LibreOffice writes them
     rows += ods_row(ods_cell(repeat=col), ods_cell("x", value_type="string"))
     return write_ods(path, {"Sheet1": rows})
-
-
-def _letters(index: int) -> str:
-    out, n = "", index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
 
 
 @pytest.mark.parametrize("kind", ["xlsx", "xlsb", "ods"])

@@ -16,6 +16,7 @@ users these numbers.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterable
 from os import PathLike
 
 MAX_ROWS = 1_048_576  # Excel's last row
@@ -111,6 +112,18 @@ class SheetBounds:
         if row > self._row_limit:
             self._too_big(row, column)
 
+    def put(self, cells: list[str], row: int, column: int, text: str) -> None:
+        """Check a cell holding ``text`` and add it to its row's ``cells`` (padded)."""
+        if column < len(cells):
+            raise SheetLimitError(
+                f"cell {cell_name(row, column)} of sheet {self.sheet!r} appears twice or out "
+                f"of order: {_FIX_DAMAGED}"
+            )
+        self.cell(row, column)
+        if column > len(cells):
+            cells.extend([""] * (column - len(cells)))
+        cells.append(text)
+
     def _too_big(self, row: int, column: int) -> None:
         raise SheetLimitError(
             f"sheet {self.sheet!r} has a value in cell {cell_name(row, column)}, which makes "
@@ -158,7 +171,20 @@ def shared_strings_allowed(zf: zipfile.ZipFile, sheet_parts: list[str]) -> int:
     return min(MAX_SHARED_STRINGS, SHARED_STRINGS_FREE + sheet_bytes // BYTES_PER_SHARED_CELL)
 
 
-def shared_strings_refused(count: int, chars: int, allowed: int) -> BookError:
+def bounded_strings(texts: Iterable[str], allowed: int) -> list[str]:
+    """A workbook's shared strings, refused past ``allowed`` strings or ``MAX_SHARED_CHARS``
+    characters (``shared_strings_allowed``) as they are read."""
+    out: list[str] = []
+    chars = 0
+    for text in texts:
+        out.append(text)
+        chars += len(text)
+        if len(out) > allowed or chars > MAX_SHARED_CHARS:
+            raise _shared_strings_refused(chars, allowed)
+    return out
+
+
+def _shared_strings_refused(chars: int, allowed: int) -> BookError:
     if chars > MAX_SHARED_CHARS:
         return SheetLimitError(
             f"its shared strings hold more than {MAX_SHARED_CHARS:,} characters, more text "

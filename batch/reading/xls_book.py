@@ -130,8 +130,6 @@ class XlsBook:
                     continue
                 if not cells:
                     bounds.row(index + 1)
-                bounds.cell(index + 1, col)
-                cells.extend([""] * (col - len(cells)))
-                cells.append(text)
+                bounds.put(cells, index + 1, col, text)
             if cells:
                 yield index + 1, cells

@@ -24,13 +24,10 @@ from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
 from batch.reading.book import NO_STYLES, BookError, NumberStyles, SheetInfo, number_styles
 from batch.reading.cells import styled_number_reader
 from batch.reading.limits import (
-    MAX_SHARED_CHARS,
     SheetBounds,
-    SheetLimitError,
-    cell_name,
+    bounded_strings,
     open_zip,
     shared_strings_allowed,
-    shared_strings_refused,
 )
 
 _MAX_RECORD = 8 * 1024**2  # a cell holds at most 32,767 characters (64 KB)
@@ -167,16 +164,11 @@ class XlsbBook:
             out: list[str] = []
             if "xl/sharedStrings.bin" in self.zip.namelist():
                 allowed = shared_strings_allowed(self.zip, [s.part for s in self.sheets])
-                chars = 0
                 with self.zip.open("xl/sharedStrings.bin") as src:
-                    for kind, data in records(src):
-                        if kind != _SST_ITEM:
-                            continue
-                        text = wide_string(data, 1)[0]  # after the rich/phonetic flags
-                        out.append(text)
-                        chars += len(text)
-                        if len(out) > allowed or chars > MAX_SHARED_CHARS:
-                            raise shared_strings_refused(len(out), chars, allowed)
+                    texts = (  # each after its rich-text / phonetic flags byte
+                        wide_string(data, 1)[0] for kind, data in records(src) if kind == _SST_ITEM
+                    )
+                    out = bounded_strings(texts, allowed)
             self._strings = out
         return self._strings
 
@@ -214,18 +206,8 @@ class XlsbBook:
                     text = "TRUE" if data[8] else "FALSE"
                 else:
                     text = _ERRORS.get(data[8], "#N/A")
-                if not text:
-                    continue
-                if col < len(cells):
-                    raise SheetLimitError(
-                        f"cell {cell_name(row, col)} of sheet {sheet.name!r} appears twice or "
-                        "out of order: the file is damaged; open it in Excel, save it again "
-                        "and retry"
-                    )
-                bounds.cell(row, col)
-                if col > len(cells):
-                    cells.extend([""] * (col - len(cells)))
-                cells.append(text)
+                if text:
+                    bounds.put(cells, row, col, text)
         if cells:
             yield row, cells
 

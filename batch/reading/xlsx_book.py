@@ -20,12 +20,7 @@ from xml.etree.ElementTree import fromstring, iterparse
 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
 
 from batch.reading.book import NO_STYLES, BookError, NumberStyles, SheetInfo, number_styles
-from batch.reading.limits import (
-    MAX_SHARED_CHARS,
-    open_zip,
-    shared_strings_allowed,
-    shared_strings_refused,
-)
+from batch.reading.limits import bounded_strings, open_zip, shared_strings_allowed
 from batch.reading.xlsx_fast import sheet_rows
 
 __all__ = ["STRICT_NS", "BookError", "SheetInfo", "XlsxBook"]
@@ -122,13 +117,8 @@ class XlsxBook:
             out: list[str] = []
             if _SHARED_STRINGS in self.zip.namelist():
                 allowed = shared_strings_allowed(self.zip, [s.part for s in self.sheets])
-                chars = 0
                 with self.zip.open(_SHARED_STRINGS) as src:
-                    for text in _iter_shared_strings(src, self.ns):
-                        out.append(text)
-                        chars += len(text)
-                        if len(out) > allowed or chars > MAX_SHARED_CHARS:
-                            raise shared_strings_refused(len(out), chars, allowed)
+                    out = bounded_strings(_iter_shared_strings(src, self.ns), allowed)
             self._strings = out
         return self._strings
 

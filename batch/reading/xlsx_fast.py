@@ -15,7 +15,7 @@ from xml.etree.ElementTree import iterparse
 from openpyxl.utils.datetime import from_ISO8601
 
 from batch.reading.cells import cell_text, styled_number_reader
-from batch.reading.limits import MAX_COLUMNS, SheetBounds, SheetLimitError, cell_name
+from batch.reading.limits import MAX_COLUMNS, SheetBounds, SheetLimitError
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
@@ -103,16 +103,7 @@ def sheet_rows(
                     pos = _column_index(ref_c)
                 text = text_of(c)
                 if text:
-                    if pos < len(cells):
-                        raise SheetLimitError(
-                            f"cell {cell_name(counter, pos)} of sheet {sheet!r} appears twice "
-                            "or out of order: the file is damaged; open it in Excel, save it "
-                            "again and retry"
-                        )
-                    bounds.cell(counter, pos)
-                    if pos > len(cells):
-                        cells.extend([""] * (pos - len(cells)))
-                    cells.append(text)
+                    bounds.put(cells, counter, pos, text)
                 pos += 1
             if sheet_data is not None:
                 sheet_data.clear()  # drop rows already read: memory stays flat
