@@ -250,3 +250,70 @@ def test_the_page_answers_400_to_a_far_cell_upload_and_keeps_serving(tmp_path: P
         assert r.status_code == 400, r.text
         assert "sheet 'Sheet1' has a value in cell XFD1048576" in r.json()["error"]
         assert s.client.get("/").status_code == 200
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xlsb", "ods", "xls"])
+def test_mutated_workbooks_read_or_fail_as_input_errors_only(tmp_path: Path, kind: str) -> None:
+    """Mutated .xlsb and .ods files raised pyo3's PanicException (past ``except Exception``)
+    or aborted inside python-calamine. Bytes of each part are flipped, cut or repeated (the zip
+    itself stays sound, so the parsers see the damage): every file reads or is an InputError."""
+    import random
+
+    rows = [list(HEADER), list(ROW), ["b@acme.example", "Fire Safety", "2025-03-02"]]
+    if kind == "xls":
+        original = (Path(__file__).parent / "fixtures" / "legacy.xls").read_bytes()
+    elif kind == "xlsb":
+        original = b""
+        parts = _parts(write_xlsb(tmp_path / "ok.xlsb", xlsb_cells(
+            (r, list(enumerate(cells))) for r, cells in enumerate(rows)
+        )))  # fmt: skip
+    elif kind == "ods":
+        original = b""
+        parts = _parts(
+            write_ods(tmp_path / "ok.ods", {"Data": "".join(ods_text_row(r) for r in rows)})
+        )
+    else:
+        original = b""
+        parts = _parts(
+            write_xlsx(tmp_path / "ok.xlsx", "".join(xlsx_row(n, r) for n, r in enumerate(rows, 1)))
+        )
+    rng = random.Random(f"mutate-{kind}")
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(300):
+        path = tmp_path / f"m{i}.{kind}"
+        if kind == "xls":
+            path.write_bytes(_mutate(rng, original))
+        else:
+            victim = rng.choice([n for n in parts if n != "mimetype"])
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name, data in parts.items():
+                    zf.writestr(name, _mutate(rng, data) if name == victim else data)
+        try:
+            list(open_table(path, require=()).iter_rows())
+            outcomes["read"] += 1
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0, outcomes  # the mutations did reach the parsers
+
+
+def _mutate(rng: object, data: bytes) -> bytes:
+    import random
+
+    assert isinstance(rng, random.Random)
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        at = rng.randrange(len(out))
+        action = rng.random()
+        if action < 0.6:
+            out[at] = rng.randrange(256)
+        elif action < 0.8:
+            del out[at : at + rng.randint(1, 64)]
+        else:
+            out[at:at] = out[at : at + rng.randint(1, 64)] * rng.randint(2, 50)
+    return bytes(out)
