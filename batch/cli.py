@@ -707,3 +707,16 @@ def main(argv: Sequence[str] | None = None, env: CliEnv | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return int(ExitStatus.USAGE)
+    except Exception as exc:  # noqa: BLE001 - a bug: its own exit code, one line, no traceback
+        from batch.redact import redact
+
+        if getattr(args, "verbose", False):
+            logging.getLogger("batch").exception("internal error")
+        detail = " ".join(redact(str(exc)).split())[:200]
+        more = " Run it with --verbose for the details." if hasattr(args, "verbose") else ""
+        env.err(
+            f"alm-batch: internal error ({type(exc).__name__}: {detail}), a bug in alm-batch. "
+            "Anything already sent to ALM is in the ledger: running the same command again "
+            f"finishes without posting twice.{more}"
+        )
+        return int(ExitStatus.INTERNAL)

@@ -20,6 +20,7 @@ class ExitStatus(IntEnum):
     USAGE = 2  # usage, configuration or unreadable input: nothing was written
     ABORTED = 3  # aborted by ALM (auth refused, unreachable): report of what was done
     INTERRUPTED = 130  # Ctrl-C: report and ledger saved
+    INTERNAL = 70  # a bug in alm-batch (sysexits' EX_SOFTWARE): never 1, which asks for a person
 
 
 class BatchError(Exception):

@@ -1,8 +1,9 @@
 """Reading and validation speed and memory: generated CSV and XLSX files.
 
 Run: ``.venv/bin/python -m bench.bench_read`` (``--rows 100000`` by default, ``--formats
-csv,xlsx``; ``--rows 1000000 --formats csv`` checks that a million rows stay in bounded
-memory; ``--compare-calamine`` adds one bare pass of each XLSX engine). Each measurement runs in a fresh subprocess so its peak RSS is its own; "read" only
+csv,xlsx``; also ``xlsb`` and ``ods`` (through LibreOffice); ``--rows 1000000 --formats csv``
+checks that a million rows stay in bounded memory). Each measurement runs in a fresh
+subprocess so its peak RSS is its own; "read" only
 streams ``Table.iter_rows()``, "read+validate" consumes ``check_rows`` (two passes: date
 order, then rows), which is what a run pays before it touches ALM. Wall time depends on what
 else the machine runs; CPU time is printed too.
@@ -63,19 +64,24 @@ def make_xlsx(path: Path, rows: int) -> None:
     wb.save(path)
 
 
-def _engine_rows(path: str, engine: str) -> int:
-    """One pass over every row of an .xlsx with one engine alone: "ours" (the streaming XML
-    reader) or "calamine" (python-calamine); both give the same text (tests check it)."""
-    from pathlib import Path
+def make_ods(path: Path, rows: int) -> None:
+    """The same rows through LibreOffice (soffice must be installed): .ods as Calc writes it."""
+    from tests.fixtures.make_legacy import convert
 
-    from batch.reading.calamine_book import CalamineBook
-    from batch.reading.xlsx_book import XlsxBook
+    src = path.with_suffix(".xlsx")
+    make_xlsx(src, rows)
+    convert(src, "ods", path.parent)
+    src.unlink()
 
-    book = CalamineBook(Path(path)) if engine == "calamine" else XlsxBook(Path(path))
-    try:
-        return sum(1 for _ in book.rows(book.sheets[0]))
-    finally:
-        book.close()
+
+def make_xlsb(path: Path, rows: int) -> None:
+    """The same rows as BIFF12 records (``tests/fixtures/make_xlsb``; dates as real dates)."""
+    from tests.fixtures.make_xlsb import write_xlsb
+
+    write_xlsb(path, [COLUMNS, *(_row(i) for i in range(rows))])
+
+
+MAKERS = {"csv": make_csv, "xlsx": make_xlsx, "ods": make_ods, "xlsb": make_xlsb}
 
 
 def child(path: str, mode: str) -> None:
@@ -86,13 +92,6 @@ def child(path: str, mode: str) -> None:
     start = time.perf_counter()
     cpu_start = time.process_time()
     count = invalid = 0
-    if mode.startswith("engine-"):
-        count = _engine_rows(path, mode.removeprefix("engine-"))
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"rows": count, "invalid": 0, "seconds": seconds, "cpu": cpu,
-                          "peak_mb": peak_mb}))  # fmt: skip
-        return
     table = open_table(path)
     if mode == "read":
         for _ in table.iter_rows():
@@ -124,31 +123,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--modes", default="read,validate")
-    parser.add_argument(
-        "--compare-calamine",
-        action="store_true",
-        help="XLSX: also time one bare pass with each engine (our streaming reader, "
-        "python-calamine); the reader uses calamine where it gives the same text",
-    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="validate", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.mode)
         return 0
+    if args.make:
+        MAKERS[args.make[0]](Path(args.make[1]), args.rows)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
             path = Path(tmp) / f"bench.{fmt}"
             t0 = time.perf_counter()
-            (make_csv if fmt == "csv" else make_xlsx)(path, args.rows)
+            # In its own process: Linux carries a parent's peak RSS into a child it starts.
+            subprocess.run(
+                [sys.executable, "-m", "bench.bench_read", "--make", fmt, str(path),
+                 "--rows", str(args.rows)],
+                check=True,
+            )  # fmt: skip
             size_mb = path.stat().st_size / 1e6
             print(
                 f"{fmt}: {args.rows:,} rows, {size_mb:.1f} MB (generated in "
                 f"{time.perf_counter() - t0:.1f} s)"
             )
             modes = args.modes.split(",")
-            if fmt == "xlsx" and args.compare_calamine:
-                modes += ["engine-ours", "engine-calamine"]
             for mode in modes:
                 got = measure(path, mode)
                 label = {"read": "read", "validate": "read+validate"}.get(mode, mode)

@@ -128,8 +128,14 @@ def test_several_candidate_sheets_are_named_with_the_sheet_option(tmp_path: Path
     assert open_table(path, sheet="April").sheet == "April"
 
 
-def test_the_first_sheet_wins_when_it_has_everything(tmp_path: Path) -> None:
-    table = open_table(_book(tmp_path, {"March": GOOD, "April": GOOD}))
+def test_the_first_sheet_no_longer_wins_silently_when_others_have_everything(
+    tmp_path: Path,
+) -> None:
+    """One tab per month: the first tab was read without a word; now the run asks."""
+    path = _book(tmp_path, {"March": GOOD, "April": GOOD})
+    with pytest.raises(ShapeQuestion, match=r"several sheets have them \('March', 'April'\)"):
+        open_table(path)
+    table = open_table(path, sheet="March")
     assert table.sheet == "March" and table.warnings == []
 
 

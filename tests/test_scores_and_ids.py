@@ -4,6 +4,7 @@ were percentages, IDs turned into numbers (and IDs Excel shortened)."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,9 @@ import pytest
 from batch.errors import ShapeQuestion
 from batch.jobs import Job, JobOptions
 from batch.reader import open_table
-from batch.reading.xlsx_source import XlsxSource
 from batch.sandbox import Sandbox
 from batch.validate import ValidationOptions, check_rows
+from tests.fixtures.make_xlsb import write_xlsb
 from tests.meaning_support import (
     FIRE,
     JAMES,
@@ -59,16 +60,26 @@ def _fractions(tmp_path: Path) -> Path:
     )  # fmt: skip
 
 
-@pytest.fixture()
-def formats_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A workbook reader that cannot see number formats (as .xls/.xlsb/.ods may be read)."""
-    monkeypatch.setattr(XlsxSource, "formats_seen", False, raising=False)
+def _fractions_unseen(tmp_path: Path) -> Path:
+    """The same scores in an .xlsb whose styles part is missing: its reader cannot see
+    number formats, so 0.87 could be a fraction or a percent-formatted 87 %."""
+    full = write_xlsb(
+        tmp_path / "full.xlsb",
+        [["Learner Email", "Course Name", "Completion Date", "Score"],
+         [MARIA, FIRE, "2025-03-03", 0.87], [JAMES, FIRE, "2025-03-03", 1]],
+    )  # fmt: skip
+    bare = tmp_path / "quiz.xlsb"
+    with zipfile.ZipFile(full) as src, zipfile.ZipFile(bare, "w") as dst:
+        for name in src.namelist():
+            if name != "xl/styles.bin":
+                dst.writestr(name, src.read(name))
+    return bare
 
 
 def test_scores_between_0_and_1_where_formats_are_unseen_are_asked_about(
-    tmp_path: Path, formats_unseen: None
+    tmp_path: Path,
 ) -> None:
-    path = _fractions(tmp_path)
+    path = _fractions_unseen(tmp_path)
     table = open_table(path)
     assert table.formats_seen is False
     with pytest.raises(ShapeQuestion) as asked:
@@ -100,10 +111,10 @@ def test_formats_seen_or_a_real_score_mean_no_question(tmp_path: Path) -> None:
 
 
 def test_the_scale_chosen_is_what_a_live_run_posts(
-    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, formats_unseen: None
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use_sandbox(monkeypatch, sb, tmp_path)
-    path = _fractions(tmp_path)
+    path = _fractions_unseen(tmp_path)
     run = cli(["run", path.name, "--yes", "--score-scale", "fraction", "--report", "out.json"])
     assert run.code == 0, run
     rows = by_row(json.loads((tmp_path / "out.json").read_text())["rows"])

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batch.errors import BatchError
 from batch.jobs.options import ShapeOptions
 from batch.models import FIELDS, REQUIRED_FIELDS
+
+if TYPE_CHECKING:
+    from batch.reader import SheetDecision
 
 SAMPLES = 3  # sample values shown per column
 _SAMPLE_ROWS = 200  # rows looked at for samples
@@ -56,17 +59,25 @@ class Shape:
 
 
 def sheet_names(path: Path) -> list[str]:
-    """The sheets of an XLSX file (empty for anything else, or a workbook that cannot open)."""
-    from batch.reading.xlsx_book import BookError, XlsxBook
+    """The sheets of a workbook of any kind (empty for a CSV, or a workbook that cannot open)."""
+    from batch.reader import workbook_sheets
 
-    try:
-        book = XlsxBook(path)
-    except BookError:
-        return []
-    try:
-        return [s.name for s in book.sheets]
-    finally:
-        book.close()
+    return workbook_sheets(path)
+
+
+def sheet_choice(path: Path, options: ShapeOptions | None = None) -> SheetDecision | None:
+    """The sheets a run could read and the one it reads, by the run's own rule (None for a
+    CSV): ``candidates`` (visible sheets with every required column), ``chosen`` (None when the
+    person must pick: ``question`` is the ``ShapeQuestion`` a run raises, ``ask="sheet"``, its
+    choices and the active tab as ``suggested``), ``active``, ``warnings``."""
+    from batch.reader import sheet_decision
+
+    options = options or ShapeOptions()
+    return sheet_decision(path, mapping=dict(options.mapping), require=_required(options))
+
+
+def _required(options: ShapeOptions) -> list[str]:
+    return [f for f in REQUIRED_FIELDS if not (f == "completion_date" and options.completion_date)]
 
 
 def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
@@ -79,9 +90,14 @@ def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
     from batch.validate import ValidationOptions, decide_date_orders
 
     options = options or ShapeOptions()
+    sheet, question = options.sheet, None
+    if sheet is None:  # the sheet a run would read, so the page opens where the CLI reads
+        decision = sheet_choice(path, options)
+        if decision is not None:
+            sheet, question = decision.chosen, decision.question
     table = open_table(
         path,
-        sheet=options.sheet,
+        sheet=sheet,
         header_row=options.header_row,
         mapping=dict(options.mapping),
         require=(),
@@ -97,9 +113,7 @@ def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
             value = row.values.get(column, "").strip()
             if value and len(samples[column]) < SAMPLES and value not in samples[column]:
                 samples[column].append(value[:80])
-    required = [
-        f for f in REQUIRED_FIELDS if not (f == "completion_date" and options.completion_date)
-    ]
+    required = _required(options)
     result = Shape(
         format=table.format,
         sheets=sheet_names(path) if table.format == "xlsx" else [],
@@ -122,6 +136,8 @@ def shape(path: Path, options: ShapeOptions | None = None) -> Shape:
                 result.ambiguous_dates[f] = message
         if not result.ambiguous_dates:
             result.error = message
+    if question is not None and result.error is None:
+        result.error = question.message  # which sheet: sheet_choice() has the choices
     return result
 
 

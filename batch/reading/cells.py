@@ -1,4 +1,4 @@
-"""Excel cell values as the text a person sees (shared by both XLSX row readers).
+"""Excel cell values as the text a person sees (shared by every workbook reader).
 
 Whole numbers lose Excel's ``.0`` ("12.0" would never match ID 12), dates become ISO text
 (date-only cells "2025-03-01", others "2025-03-01T09:30:00", rounded to the second because
@@ -7,8 +7,12 @@ Excel stores times as fractions of a day), percentages keep their ``%``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
+
+from openpyxl.utils.datetime import from_excel
 
 # A date-formatted cell holding 0 (an empty date from a formula or an HR export): Excel shows
 # "00/01/1900", a day that does not exist. Read as this text, validation names it for what it is.
@@ -49,3 +53,38 @@ def number_text(value: float) -> str:
         return str(int(value))
     text = f"{value:.15g}"
     return text if "e" not in text else repr(value)
+
+
+def styled_number_reader(styles: Any, epoch: datetime) -> Callable[[float, int], str]:
+    """``text(number, style_index)`` for a numeric cell of a workbook whose cell styles are
+    ``styles`` (``NumberStyles``: which style indexes are dates, durations, percents), as Excel
+    shows it: dates as ISO text, percents with their ``%``, other numbers without ``.0``."""
+    dates, timedeltas, percents = styles.dates, styles.timedeltas, styles.percents
+    zero_day = EMPTY_EXCEL_DATE if epoch.year < 1900 else None  # the 1900 system's day 0
+
+    def text(number: float, style: int) -> str:
+        if style in dates:
+            if number == 0 and zero_day is not None and style not in timedeltas:
+                return zero_day
+            try:
+                value = from_excel(number, epoch, timedelta=style in timedeltas)
+            except (OverflowError, ValueError):
+                return "#VALUE!"
+            return cell_text(value)
+        if style in percents:
+            return number_text(number * 100) + "%"
+        return number_text(number)
+
+    return text
+
+
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def unescape_ooxml(text: str) -> str:
+    """A workbook's text as a person sees it: OOXML escapes characters XML cannot hold as
+    ``_xHHHH_`` (``_x000D_`` a carriage return, ``_x005F_`` the ``_`` that makes a literal
+    ``_x0041_`` read as typed), and Excel and LibreOffice undo it when they read."""
+    if "_x" not in text:
+        return text
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)

@@ -100,7 +100,7 @@ def inspect_file(path: Path, encoding: str | None) -> FileFacts:
                 f"{where} is a password-protected (encrypted) workbook: open it in Excel, remove "
                 "the password (File > Info > Protect Workbook) or save an unprotected copy as .xlsx."
             )
-        return FileFacts(sha, "xlsx", None, 0, "xls")  # Excel 97-2003: read by calamine
+        return FileFacts(sha, "xlsx", None, 0, "xls")  # Excel 97-2003: read by xlrd
     if kind in ("xlsx", "xlsb", "ods"):
         return FileFacts(sha, "xlsx", None, 0, kind)
     # Text: pick the encoding.

@@ -53,6 +53,9 @@ class Table:
     delimiter: str | None = None
     kind: str = ""  # what the file is: csv, xlsx, xls, xlsb, ods (``format`` is csv or xlsx)
     strict_xml: bool = False  # a Strict Open XML workbook
+    # Whether the reader could see number formats (a percent-formatted 0.87 reads "87%" only
+    # then): False for a workbook whose cell styles could not be read. CSV holds shown text.
+    formats_seen: bool = True
     # Cells with bytes that are not UTF-8 were decoded as U+FFFD: validation flags them.
     bad_bytes: bool = False
     # Things a person should know that do not stop the run (e.g. which sheet was read).
@@ -63,9 +66,6 @@ class Table:
     # the course name the person picked; columns that held the same values in the sample).
     checks: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)  # columns left out (``ignore_columns``)
-    # False when the reader could not see the cells' number formats (a percent-formatted score
-    # then reads as 0.87): validation asks how to read scores that are all between 0 and 1.
-    formats_seen: bool = True
     _source: _Source | None = field(default=None, repr=False)
     # Every header of the file, in order, when some are left out of ``columns`` (a re-run
     # failed-rows file's old status/message columns); None when ``columns`` is all of them.
@@ -185,6 +185,7 @@ def open_table(
     source: _Source
     warnings: list[str] = []
     strict_xml = False
+    formats_seen = True
     if facts.format == "xlsx":
 
         def probe(rows: list[list[str]]) -> set[str]:
@@ -195,6 +196,7 @@ def open_table(
         table_sheet, delimiter = xsrc.sheet, None
         warnings.extend(xsrc.warnings)
         strict_xml = xsrc.strict
+        formats_seen = xsrc.formats_seen
     else:
         csrc = CsvSource(path, facts)
         source, where = csrc, str(path)
@@ -260,12 +262,12 @@ def open_table(
         delimiter=delimiter,
         kind=facts.kind or facts.format,
         strict_xml=strict_xml,
+        formats_seen=formats_seen,
         bad_bytes=facts.lenient,
         warnings=warnings,
         carried=carried,
         checks=decided.checks,
         ignored=decided.ignored,
-        formats_seen=getattr(source, "formats_seen", True),
         _source=source,
         _all_columns=all_columns if tool else None,
     )

@@ -11,18 +11,20 @@ rules (which formats are dates) so results match what Excel shows.
 from __future__ import annotations
 
 import posixpath
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
-from xml.etree.ElementTree import ParseError, fromstring, iterparse
+from xml.etree.ElementTree import fromstring, iterparse
 
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format, is_timedelta_format
 from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH
 
+from batch.reading.book import NO_STYLES, BookError, NumberStyles, SheetInfo, number_styles
+from batch.reading.cells import unescape_ooxml
+from batch.reading.limits import bounded_strings, open_zip, shared_strings_allowed
 from batch.reading.xlsx_fast import sheet_rows
+
+__all__ = ["STRICT_NS", "BookError", "SheetInfo", "XlsxBook"]
 
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -32,49 +34,24 @@ STRICT_NS = "{http://purl.oclc.org/ooxml/spreadsheetml/main}"
 _STRICT_REL_NS = "{http://purl.oclc.org/ooxml/officeDocument/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _WORKSHEET_TYPE = "/worksheet"
-# Zip bombs: a part that unpacks past these is refused before a byte of it is parsed. Real
-# sheets pack 5-30 times; 1,000 times is the signature of a bomb. zipfile never yields more
-# than a member's declared size, so checking the declared sizes is enough.
-MAX_PART_BYTES = 2 * 1024**3
-MAX_RATIO = 100
-RATIO_FROM_BYTES = 32 * 1024**2  # small parts may pack tighter (a blank styles.xml)
-
-
-class BookError(Exception):
-    """The workbook's structure is broken (turned into an InputError by the caller)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SheetInfo:
-    name: str
-    state: str  # "visible", "hidden", "veryHidden"
-    part: str  # zip member of the sheet XML
-
-
-@dataclass(frozen=True, slots=True)
-class NumberStyles:
-    dates: frozenset[int]
-    timedeltas: frozenset[int]
-    percents: frozenset[int]
+_SHARED_STRINGS = "xl/sharedStrings.xml"
 
 
 class XlsxBook:
-    """An open workbook: ``sheets``, and ``rows(sheet)`` streaming ``(row_number, texts)``."""
+    """An open workbook: ``sheets``, ``active``, and ``rows(sheet)`` streaming
+    ``(row_number, texts)``. Any failure to open is a ``BookError``."""
+
+    formats_seen = True
 
     def __init__(self, path: Path) -> None:
+        self.zip = open_zip(path)
         try:
-            self.zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise BookError(type(exc).__name__) from None
-        try:
-            _check_sizes(self.zip)
+            self.sheets, self.epoch, self.active = self._read_workbook()
+            self.styles = self._read_styles()
         except BookError:
             self.zip.close()
             raise
-        try:
-            self.sheets, self.epoch = self._read_workbook()
-            self.styles = self._read_styles()
-        except (KeyError, ParseError, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any parse failure: a broken workbook
             self.zip.close()
             raise BookError(type(exc).__name__) from None
         self._strings: list[str] | None = None
@@ -84,17 +61,10 @@ class XlsxBook:
         """True for a Strict Open XML workbook."""
         return self.ns == STRICT_NS
 
-    @property
-    def has_percent_styles(self) -> bool:
-        return bool(self.styles.percents)
-
     def close(self) -> None:
         self.zip.close()
 
-    def _xml(self, name: str) -> object:
-        return fromstring(self.zip.read(name))
-
-    def _read_workbook(self) -> tuple[list[SheetInfo], datetime]:
+    def _read_workbook(self) -> tuple[list[SheetInfo], datetime, str | None]:
         names = set(self.zip.namelist())
         book_part = "xl/workbook.xml"
         if book_part not in names:
@@ -117,42 +87,39 @@ class XlsxBook:
         pr = root.find(f"{_NS_}workbookPr")
         date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
         epoch = MAC_EPOCH if date1904 else WINDOWS_EPOCH
-        sheets = []
+        sheets, tabs = [], []
         for sheet in root.iter(f"{_NS_}sheet"):
             kind, part = targets.get(sheet.get(f"{rel_ns}id", ""), ("", ""))
+            tabs.append(sheet.get("name", ""))
             if kind.endswith(_WORKSHEET_TYPE) and part in names:
                 sheets.append(SheetInfo(sheet.get("name", ""), sheet.get("state", "visible"), part))
-        return sheets, epoch
+        view = root.find(f"{_NS_}bookViews/{_NS_}workbookView")
+        tab = view.get("activeTab", "0") if view is not None else "0"
+        active = tabs[int(tab)] if tab.isdigit() and int(tab) < len(tabs) else None
+        return sheets, epoch, active
 
     def _read_styles(self) -> NumberStyles:
         try:
             root = fromstring(self.zip.read("xl/styles.xml"))
         except KeyError:
-            return NumberStyles(frozenset(), frozenset(), frozenset())
+            return NO_STYLES
         custom = {
             int(f.get("numFmtId", "0")): f.get("formatCode", "")
             for f in root.iter(f"{self.ns}numFmt")
         }
-        dates, timedeltas, percents = set(), set(), set()
         xfs = root.find(f"{self.ns}cellXfs")
-        for idx, xf in enumerate(xfs.iter(f"{self.ns}xf") if xfs is not None else ()):
-            fmt_id = int(xf.get("numFmtId", "0"))
-            code = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id, "General")
-            if is_date_format(code):
-                dates.add(idx)
-            if is_timedelta_format(code):
-                timedeltas.add(idx)
-            if "%" in code:
-                percents.add(idx)
-        return NumberStyles(frozenset(dates), frozenset(timedeltas), frozenset(percents))
+        cell_styles = xfs.iter(f"{self.ns}xf") if xfs is not None else ()
+        return number_styles(custom, (int(xf.get("numFmtId", "0")) for xf in cell_styles))
 
     def shared_strings(self) -> list[str]:
-        """Shared strings, read once per open (plain and rich-text; phonetic runs skipped)."""
+        """Shared strings, read once per open (plain and rich-text; phonetic runs skipped),
+        bounded in count and characters (``limits``)."""
         if self._strings is None:
             out: list[str] = []
-            if "xl/sharedStrings.xml" in self.zip.namelist():
-                with self.zip.open("xl/sharedStrings.xml") as src:
-                    out = list(_iter_shared_strings(src, self.ns))
+            if _SHARED_STRINGS in self.zip.namelist():
+                allowed = shared_strings_allowed(self.zip, [s.part for s in self.sheets])
+                with self.zip.open(_SHARED_STRINGS) as src:
+                    out = bounded_strings(_iter_shared_strings(src, self.ns), allowed)
             self._strings = out
         return self._strings
 
@@ -162,25 +129,22 @@ class XlsxBook:
             self.shared_strings(),
             self.styles,
             self.epoch,
+            sheet=sheet.name,
             ns=self.ns,
         )
 
 
-def _check_sizes(zf: zipfile.ZipFile) -> None:
-    for info in zf.infolist():
-        size, packed = info.file_size, max(1, info.compress_size)
-        if size > MAX_PART_BYTES or (size > RATIO_FROM_BYTES and size > MAX_RATIO * packed):
-            raise BookError(
-                f"part {info.filename[:80]} unpacks to {size / 1024**2:,.0f} MB, "
-                f"{size // packed:,} times its packed size: not a workbook Excel writes"
-            )
-
-
 def _iter_shared_strings(src: IO[bytes], ns: str = _NS) -> Iterator[str]:
     si, t, r = f"{ns}si", f"{ns}t", f"{ns}r"
-    for _, elem in iterparse(src):
+    root = None
+    for event, elem in iterparse(src, events=("start", "end")):
+        if event == "start":
+            if root is None:
+                root = elem
+            continue
         if elem.tag == si:
             parts = [elem.findtext(t) or ""]
             parts += [run.findtext(t) or "" for run in elem.iter(r)]
-            yield "".join(parts)
-            elem.clear()
+            yield unescape_ooxml("".join(parts))
+            if root is not None:
+                root.clear()  # read items leave the tree: memory stays flat whatever the count

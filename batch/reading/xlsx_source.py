@@ -1,68 +1,250 @@
 """Streaming workbook rows as text, with the real spreadsheet row numbers.
 
-``.xlsx`` / ``.xlsm`` (Transitional or Strict Open XML) are read by our own streaming reader
-(``xlsx_book`` / ``xlsx_fast``), or by python-calamine (``calamine_book``) when that gives the
-same text faster: the workbook has no percent-formatted cells (calamine does not see number
-formats) and the sheet is small enough to load at once (``CALAMINE_MAX_SHEET_BYTES``), so
-memory stays bounded. ``.xls`` (Excel 97-2003), ``.xlsb`` and ``.ods`` are read by calamine.
+Each workbook kind has its own bounded reader (``book.Book``): ``.xlsx`` / ``.xlsm`` (Transitional
+or Strict Open XML) ``xlsx_book``, ``.xlsb`` ``xlsb_book``, ``.ods`` ``ods_book``, all three
+streaming; ``.xls`` (Excel 97-2003) ``xls_book`` through xlrd. Every one checks a sheet's extent
+and row order as it reads (``limits``), and any failure to read becomes one ``InputError``
+(exit 2) that says what is wrong and how to fix the file.
 
 Values are the ones the spreadsheet cached for formulas; a formula never calculated (e.g.
 written by a script) has no cached value and reads as an empty cell: validation then says the
 cell is empty and suggests opening and saving the file in Excel.
 
-Every value becomes text here, the way a person sees it (``batch.reading.cells``), so
-validation is the one place that interprets it.
-
-Sheet choice without ``--sheet``: the first visible sheet that has a column for every required
-field; when that is not the first sheet with data, a warning says which sheet was read, and
-when several sheets would do, the run stops and names them with the ``--sheet`` to pick.
+Sheet choice without ``--sheet`` (``decide_sheet``, the one rule for the CLI and the page): the
+visible sheets that have a column for every required field are the candidates. One candidate is
+read (with a warning when it is not the first sheet with data, e.g. behind a Summary tab);
+several stop the run with a ``ShapeQuestion`` naming each with its row count and a few values
+(the tab the workbook opens on is named as the likely one, never picked silently); none fall
+back to the first sheet with headers, whose missing columns are then named.
 """
 
 from __future__ import annotations
 
-import threading
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-from xml.etree.ElementTree import ParseError
 
-from batch.errors import InputError
-from batch.reading.xlsx_book import BookError, SheetInfo, XlsxBook
-from batch.reading.xlsx_fast import SheetLimitError
+from batch.errors import BatchError, Choice, InputError, ShapeQuestion
+from batch.reading.book import Book, BookError, SheetInfo, SheetLimitError
 
 _HEADER_SCAN_ROWS = 30
-CALAMINE_MAX_SHEET_BYTES = 64 * 1024**2  # an .xlsx sheet part larger than this is streamed
-_READ_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    ParseError,
-    KeyError,
-    ValueError,
-    IndexError,
-    OSError,
-    EOFError,
-    BookError,
-)
+_SAMPLES = 3
 KIND_LABEL = {
     "xlsx": "Excel workbook",
     "xls": "Excel 97-2003 workbook (.xls)",
     "xlsb": "Excel binary workbook (.xlsb)",
     "ods": "OpenDocument spreadsheet (.ods)",
 }
-
-
-class _Book(Protocol):
-    sheets: list[SheetInfo]
-
-    def rows(self, sheet: SheetInfo) -> Iterator[tuple[int, list[str]]]: ...
-
-    def close(self) -> None: ...
-
+# The column whose values tell candidate sheets apart best (month tabs differ by their dates).
+_SAMPLE_FIELDS = ("completion_date", "email", "course")
 
 # Probe: the first rows of a sheet -> the fields its best header row names.
 HeaderProbe = Callable[[list[list[str]]], set[str]]
+
+
+def open_book(path: Path, kind: str, *, list_sheets: bool = True) -> Book:
+    """The bounded reader for this kind of workbook, its sheets listed unless told not to;
+    ``InputError`` when it cannot open."""
+    book: Book
+    try:
+        if kind == "xls":
+            from batch.reading.xls_book import XlsBook
+
+            book = XlsBook(path)
+        elif kind == "xlsb":
+            from batch.reading.xlsb_book import XlsbBook
+
+            book = XlsbBook(path)
+        elif kind == "ods":
+            from batch.reading.ods_book import OdsBook
+
+            book = OdsBook(path)
+        else:
+            from batch.reading.xlsx_book import XlsxBook
+
+            book = XlsxBook(path)
+        if list_sheets:
+            try:
+                book.sheets  # noqa: B018 - an .ods lists them on first use
+            except BookError:
+                book.close()
+                raise
+        return book
+    except BookError as exc:
+        label = KIND_LABEL.get(kind, "workbook")
+        raise InputError(
+            f"{path} could not be read as an {label} ({exc}): open it in Excel and "
+            "save it again as .xlsx, or export it as 'CSV UTF-8'."
+        ) from None
+
+
+def read_failure(path: Path, exc: BaseException) -> InputError:
+    """Any failure while reading a workbook, as the one line a person gets (exit 2)."""
+    if isinstance(exc, SheetLimitError):
+        return InputError(f"{path}: cannot be read: {exc}.")
+    detail = (
+        f"{type(exc).__name__}: {str(exc)[:120]}"
+        if isinstance(exc, BookError)
+        else (type(exc).__name__)
+    )
+    return InputError(
+        f"{path}: a sheet could not be read ({detail}): open the file in Excel or LibreOffice "
+        "and save it again as .xlsx."
+    )
+
+
+@dataclass(frozen=True)
+class SheetCandidate:
+    """A visible sheet that has a column for every required field."""
+
+    name: str
+    rows: int  # data rows below its header (blank rows not counted); -1 when not counted
+    samples: tuple[str, ...] = ()
+
+
+@dataclass
+class SheetDecision:
+    """Which sheet a run reads when no sheet is named, and why (module docstring)."""
+
+    sheets: list[str]  # every sheet, in workbook order (hidden ones too)
+    candidates: list[SheetCandidate]
+    chosen: str | None  # the sheet read; None when the person must choose (``question``)
+    active: str | None = None  # the tab the workbook opens on
+    warnings: list[str] = field(default_factory=list)
+    question: ShapeQuestion | None = None
+
+
+def decide_sheet(
+    book: Book, path: Path, header_probe: HeaderProbe, required: tuple[str, ...]
+) -> SheetDecision:
+    """The sheet choice rule (module docstring); raises ``InputError`` when no sheet holds data."""
+    names = [s.name for s in book.sheets]
+    first_with_data: str | None = None
+    first_with_headers: str | None = None
+    complete: list[tuple[SheetInfo, list[tuple[int, list[str]]]]] = []
+    need = set(required)
+    for info in book.sheets:
+        if info.state != "visible":
+            continue
+        head = _head_rows(book, info)
+        if not any(any(c.strip() for c in cells) for _, cells in head):
+            continue
+        first_with_data = first_with_data or info.name
+        found = header_probe([cells for _, cells in head])
+        if found and first_with_headers is None:
+            first_with_headers = info.name
+        if need and need <= found:
+            complete.append((info, head))
+    if first_with_data is None:
+        raise InputError(
+            f"{path}: no visible sheet holds any data (sheets: "
+            f"{', '.join(repr(n) for n in names) or 'none'}); put the rows on the first "
+            "sheet or pass --sheet NAME."
+        )
+    decision = SheetDecision(names, [], None, _active(book))
+    if len(complete) == 1:
+        info, _ = complete[0]
+        decision.candidates = [SheetCandidate(info.name, -1)]
+        decision.chosen = info.name
+        if info.name != first_with_data:
+            first = next(s for s in book.sheets if s.name == first_with_data)
+            lacking = need - header_probe([cells for _, cells in _head_rows(book, first)])
+            decision.warnings.append(
+                f"{path}: the first sheet, {first_with_data!r}, has no column for "
+                f"{', '.join(sorted(lacking))}; read sheet {info.name!r}, the only sheet that "
+                "has them."
+            )
+        return decision
+    if not complete:
+        decision.chosen = first_with_headers or first_with_data
+        return decision
+    decision.candidates = [_candidate(book, info, head, header_probe) for info, head in complete]
+    decision.question = _which_sheet(path, decision)
+    return decision
+
+
+def _active(book: Book) -> str | None:
+    try:
+        return book.active
+    except Exception:  # noqa: BLE001 - which tab is active is a hint, never a reason to fail
+        return None
+
+
+def _candidate(
+    book: Book, info: SheetInfo, head: list[tuple[int, list[str]]], header_probe: HeaderProbe
+) -> SheetCandidate:
+    """Count the sheet's data rows and take a few values of its most telling column."""
+    header_number, header = max(head, key=lambda nc: (len(header_probe([nc[1]])), -nc[0]))
+    column = next(
+        (
+            i
+            for f in _SAMPLE_FIELDS
+            for i, cell in enumerate(header)
+            if cell.strip() and f in header_probe([[cell]])
+        ),
+        0,
+    )
+    rows, samples = 0, list[str]()
+    for number, cells in book.rows(info):
+        if number <= header_number or not "".join(cells).strip():
+            continue
+        rows += 1
+        value = cells[column].strip() if column < len(cells) else ""
+        if value and len(samples) < _SAMPLES and value not in samples:
+            samples.append(value[:40])
+    return SheetCandidate(info.name, rows, tuple(samples))
+
+
+def _which_sheet(path: Path, decision: SheetDecision) -> ShapeQuestion:
+    shown = ", ".join(repr(c.name) for c in decision.candidates)
+    details = "; ".join(
+        f"{c.name!r}: {c.rows:,} data row{'s' if c.rows != 1 else ''}"
+        + (f" (e.g. {', '.join(c.samples)})" if c.samples else "")
+        for c in decision.candidates
+    )
+    names = [c.name for c in decision.candidates]
+    likely = decision.active if decision.active in names else None
+    message = (
+        f"{path}: several sheets have them ({shown}), all the columns this run needs, so "
+        f"which one holds the rows to post cannot be told: {details}."
+    )
+    if likely:
+        message += f" The workbook opens on {likely!r}, likely the one: say so to read it."
+    return ShapeQuestion(
+        message,
+        ask="sheet",
+        hint=f'Pick one with --sheet "{likely or names[0]}".',
+        choices=[
+            Choice(c.name, f"{c.name} ({c.rows:,} data rows)", c.samples)
+            for c in decision.candidates
+        ],
+        suggested=likely,
+    )
+
+
+def _head_rows(book: Book, info: SheetInfo) -> list[tuple[int, list[str]]]:
+    out = []
+    for number, cells in book.rows(info):
+        if number > _HEADER_SCAN_ROWS:
+            break
+        out.append((number, cells))
+    return out
+
+
+def _named_sheet(book: Book, path: Path, sheet: str) -> str:
+    chosen = next((s for s in book.sheets if s.name == sheet), None) or next(
+        (s for s in book.sheets if s.name.casefold() == sheet.strip().casefold()), None
+    )
+    if chosen is None:
+        names = [s.name for s in book.sheets]
+        raise ShapeQuestion(
+            f"{path}: there is no sheet named {sheet!r}; sheets: "
+            f"{', '.join(repr(n) for n in names)}.",
+            ask="sheet",
+            hint="Pass one of them to --sheet.",
+            choices=[Choice(s.name, s.name) for s in book.sheets],
+        )
+    return chosen.name
 
 
 class XlsxSource:
@@ -77,224 +259,43 @@ class XlsxSource:
         kind: str = "xlsx",
         required: tuple[str, ...] = (),
     ) -> None:
-        """Open the workbook once to pick the sheet (see the module docstring).
-
-        ``header_probe(rows)`` names the fields the first rows of a sheet hold; ``required``
-        are the fields a usable sheet must have. A named sheet may be hidden.
-        """
+        """Open the workbook once to pick the sheet (``decide_sheet``); a named sheet may be
+        hidden. ``header_probe(rows)`` names the fields the first rows of a sheet hold;
+        ``required`` are the fields a usable sheet must have."""
         self.path = path
         self.kind = kind
         self.warnings: list[str] = []
-        self.use_calamine = kind != "xlsx"
-        self._kept: _Book | None = None
-        book = self._open(calamine=self.use_calamine)
+        book = open_book(path, kind)
         try:
-            if isinstance(book, XlsxBook):
-                self.strict = book.strict
-                self.use_calamine = _calamine_fits(book)
+            self.strict = bool(getattr(book, "strict", False))
+            self.formats_seen = book.formats_seen
+            if sheet is not None:
+                self.sheet = _named_sheet(book, path, sheet)
             else:
-                self.strict = False
-            self.sheet = self._choose(book, sheet, header_probe, required)
-            if isinstance(book, XlsxBook) and self.use_calamine:
-                info = next(s for s in book.sheets if s.name == self.sheet)
-                self.use_calamine = _sheet_fits(book, info) and self._calamine_opens()
-        except _READ_ERRORS as exc:
-            raise self._broken(exc) from None
+                decision = decide_sheet(book, path, header_probe, required)
+                if decision.question is not None:
+                    raise decision.question
+                assert decision.chosen is not None
+                self.sheet = decision.chosen
+                self.warnings.extend(decision.warnings)
+            # Where the sheet is in the file stays the same between opens: each pass reads
+            # it directly (an .ods need not list its sheets again).
+            self._info = next(s for s in book.sheets if s.name == self.sheet)
+        except BatchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any reader failure is the file's, exit 2
+            raise read_failure(path, exc) from None
         finally:
             book.close()
 
-    def _calamine_opens(self) -> bool:
-        """Calamine is stricter about a workbook's packaging than Excel: if it cannot open
-        this one, our own reader does."""
-        try:
-            from batch.reading.calamine_book import CalamineBook
-
-            CalamineBook(self.path).close()
-        except BookError:
-            return False
-        return True
-
-    def _open(self, *, calamine: bool) -> _Book:
-        try:
-            if calamine:
-                from batch.reading.calamine_book import CalamineBook
-
-                return CalamineBook(self.path)
-            return XlsxBook(self.path)
-        except BookError as exc:
-            label = KIND_LABEL.get(self.kind, "workbook")
-            raise InputError(
-                f"{self.path} could not be read as an {label} ({exc}): open it in Excel and "
-                "save it again as .xlsx, or export it as 'CSV UTF-8'."
-            ) from None
-
-    def _choose(
-        self,
-        book: _Book,
-        sheet: str | None,
-        header_probe: HeaderProbe,
-        required: tuple[str, ...],
-    ) -> str:
-        path = self.path
-        names = [s.name for s in book.sheets]
-        if sheet is not None:
-            chosen = next((s for s in book.sheets if s.name == sheet), None) or next(
-                (s for s in book.sheets if s.name.casefold() == sheet.strip().casefold()),
-                None,
-            )
-            if chosen is None:
-                raise InputError(
-                    f"{path}: there is no sheet named {sheet!r}; sheets: "
-                    f"{', '.join(repr(n) for n in names)}. Pass one of them to --sheet."
-                )
-            return chosen.name
-        first_with_data: str | None = None
-        first_with_headers: str | None = None
-        complete: list[str] = []
-        need = set(required)
-        for info in book.sheets:
-            if info.state != "visible":
-                continue
-            head = self._head_rows(book, info)
-            if not any(any(c.strip() for c in cells) for cells in head):
-                continue
-            if first_with_data is None:
-                first_with_data = info.name
-            found = header_probe(head)
-            if found and first_with_headers is None:
-                first_with_headers = info.name
-            if need and need <= found:
-                if info.name == first_with_data:
-                    return info.name  # the first sheet has everything: as always
-                complete.append(info.name)
-        if first_with_data is None:
-            raise InputError(
-                f"{path}: no visible sheet holds any data (sheets: "
-                f"{', '.join(repr(n) for n in names) or 'none'}); put the rows on the first "
-                "sheet or pass --sheet NAME."
-            )
-        if len(complete) == 1:
-            self.warnings.append(
-                f"{path}: the first sheet, {first_with_data!r}, has no column for "
-                f"{', '.join(sorted(need - header_probe(self._head_of(book, first_with_data))))}"
-                f"; read sheet {complete[0]!r}, which has them (--sheet picks another)."
-            )
-            return complete[0]
-        if len(complete) > 1:
-            shown = ", ".join(repr(n) for n in complete)
-            raise InputError(
-                f"{path}: the first sheet, {first_with_data!r}, lacks required columns and "
-                f"several sheets have them ({shown}): pick one with --sheet, e.g. "
-                f'--sheet "{complete[0]}".'
-            )
-        return first_with_headers or first_with_data
-
-    def _head_of(self, book: _Book, name: str) -> list[list[str]]:
-        return self._head_rows(book, next(s for s in book.sheets if s.name == name))
-
-    def _broken(self, exc: BaseException) -> InputError:
-        if isinstance(exc, SheetLimitError):
-            return InputError(
-                f"{self.path}: a sheet cannot be read: {exc}. Open the file in Excel, delete "
-                "the stray cells and save it again."
-            )
-        return InputError(
-            f"{self.path}: a sheet could not be read ({type(exc).__name__}): open the file in "
-            "Excel and save it again as .xlsx."
-        )
-
-    @staticmethod
-    def _head_rows(book: _Book, info: SheetInfo) -> list[list[str]]:
-        out = []
-        for number, cells in book.rows(info):
-            if number > _HEADER_SCAN_ROWS:
-                break
-            out.append(cells)
-        return out
-
     def records(self) -> Iterator[tuple[int, list[str]]]:
-        """Every row of the chosen sheet, numbered as the spreadsheet numbers them.
-
-        Calamine's workbook stays open between passes (validation makes two): loading the
-        sheet is most of its cost, and its size is bounded (``CALAMINE_MAX_SHEET_BYTES``)."""
-        if self.use_calamine:
-            if self._kept is None:
-                self._kept = self._open(calamine=True)
-            book = self._kept
-        else:
-            book = self._open(calamine=False)
+        """Every row of the chosen sheet, numbered as the spreadsheet numbers them."""
+        book = open_book(self.path, self.kind, list_sheets=False)
         try:
-            info = next(s for s in book.sheets if s.name == self.sheet)
-            yield from book.rows(info)
-        except _READ_ERRORS as exc:
-            raise self._broken(exc) from None
+            yield from book.rows(self._info)
+        except BatchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any reader failure is the file's, exit 2
+            raise read_failure(self.path, exc) from None
         finally:
-            if book is not self._kept:
-                book.close()
-
-
-def _calamine_fits(book: XlsxBook) -> bool:
-    """Calamine reads this .xlsx to the same text: no percent styles (it does not see formats),
-    no rich text or phonetic runs in the shared strings (it joins them differently)."""
-    if book.has_percent_styles:
-        return False
-    if "xl/sharedStrings.xml" in book.zip.namelist():
-        markers = (b"<r>", b"<r ", b":r>", b"<rPh", b":rPh", *_SPACE_MARKERS)
-        return not _holds(book, "xl/sharedStrings.xml", markers)
-    return True
-
-
-# A text that starts or ends with whitespace (" ", a no-break space...): calamine trims some
-# of these, so such workbooks stay on our reader, which keeps every cell exactly as stored.
-# Excel and openpyxl mark every such text xml:space="preserve"; the rest catch hand-made XML.
-# Plain substring tests: a 40 MB sheet is scanned in milliseconds.
-_SPACE_MARKERS = tuple(
-    [b'xml:space="preserve"', b"xml:space='preserve'"]
-    + [b"<t>" + ws for ws in (b" ", b"\t", b"\n", b"\r", b"\xc2\xa0", b"\xe2\x80")]
-    + [ws + b"</t>" for ws in (b" ", b"\t", b"\n", b"\r", b"\xa0", b"\x80\xaf")]
-)
-
-
-# Cells calamine reads differently: errors (#N/A: calamine gives ""), rich inline strings.
-_SHEET_MARKERS = (b't="e"', b"t='e'", b"<r>", b":r>", b"<rPh", *_SPACE_MARKERS)
-
-
-def _sheet_fits(book: XlsxBook, info: SheetInfo) -> bool:
-    if book.zip.getinfo(info.part).file_size > CALAMINE_MAX_SHEET_BYTES:
-        return False  # calamine would hold it all in memory: stream it instead
-    return not _holds(book, info.part, _SHEET_MARKERS)
-
-
-def _holds(book: XlsxBook, part: str, markers: tuple[bytes, ...]) -> bool:
-    """Whether a zip part contains any marker (a byte scan, chunk by chunk, in C).
-
-    Remembered per part content (its CRC and sizes, in the file at that path and time): the
-    upload page opens a file for its Shape step and again for the run, and the scan is half
-    the cost of opening a 20,000-row sheet (0.05 s for its 5 MB of XML)."""
-    info = book.zip.getinfo(part)
-    key = (str(book.zip.filename), part, info.CRC, info.file_size, info.compress_size, markers)
-    with _HOLDS_LOCK:
-        found = _HOLDS.get(key)
-    if found is None:
-        found = _scan(book, part, markers)
-        with _HOLDS_LOCK:
-            if len(_HOLDS) >= _HOLDS_KEPT:
-                _HOLDS.pop(next(iter(_HOLDS)))  # the oldest: a few booleans, bounded
-            _HOLDS[key] = found
-    return found
-
-
-_HOLDS: dict[tuple[object, ...], bool] = {}
-_HOLDS_KEPT = 64
-_HOLDS_LOCK = threading.Lock()
-
-
-def _scan(book: XlsxBook, part: str, markers: tuple[bytes, ...]) -> bool:
-    tail = b""
-    with book.zip.open(part) as src:
-        while chunk := src.read(1 << 20):
-            data = tail + chunk
-            if any(m in data for m in markers):
-                return True
-            tail = data[-256:]
-    return False
+            book.close()

@@ -30,7 +30,7 @@ TIME_LIMIT = 60.0
 # No shrinking: each example is a subprocess, and a shrink could take longer than the suite.
 # A failure shows the file as generated (the assertion messages carry the evidence).
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
-STATUSES = {"would_complete", "duplicate", "invalid"}
+STATUSES = {"valid", "would_complete", "duplicate", "invalid"}  # --offline: "valid"
 HEADER = ["Email", "Course", "Completion Date", "Score"]
 
 
@@ -243,6 +243,9 @@ def _good_xlsx() -> str:
     return craft.sheet_xml([craft.HEADER, ("a@b.example", "X", "2025-01-01", "")])
 
 
+_FAR = '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+
+
 CRAFTED: dict[str, Callable[[Path], Path]] = {
     "10mb-single-line.csv": lambda p: (
         _text(p, "Email,Course,Completion Date\na@b.example,C," + "x" * 10_000_000 + "\n"),
@@ -313,6 +316,72 @@ CRAFTED: dict[str, Callable[[Path], Path]] = {
         p, craft.sheet_xml([craft.HEADER, ("a@b\x01.example", "X\x07", "2025-01-01", "")], raw=True)
     ),
     "plain-zip.xlsx": lambda p: (zipfile.ZipFile(p, "w").writestr("notes.txt", "hello"), p)[1],
+    # A value far from the data: python-calamine allocated rows x columns and aborted (134).
+    "far-cell-XFD1048576.xlsx": lambda p: craft.write_xlsx(
+        p, craft.sheet_xml([craft.HEADER]).replace(craft.SHEET_TAIL, _FAR + craft.SHEET_TAIL)
+    ),
+    "far-cell-XFD6000.xlsx": lambda p: craft.write_xlsx(
+        p,
+        craft.sheet_xml([craft.HEADER]).replace(
+            craft.SHEET_TAIL, _FAR.replace("1048576", "6000") + craft.SHEET_TAIL
+        ),
+    ),
+    "far-cell-XFD1048576.xlsb": lambda p: craft.write_xlsb(
+        p, [*((0, c, v) for c, v in enumerate(craft.HEADER)), (1_048_575, 16_383, "x")]
+    ),
+    "far-cell-XFD1048576.ods": lambda p: craft.write_ods(
+        p,
+        craft.ODS_HEAD
+        + craft.ods_row(craft.HEADER)
+        + '<table:table-row table:number-rows-repeated="1048574"><table:table-cell/>'
+        "</table:table-row><table:table-row>"
+        '<table:table-cell table:number-columns-repeated="16383"/>'
+        + craft.ods_row(["x"])[len("<table:table-row>") :]
+        + craft.ODS_TAIL,
+    ),
+    "897-byte-repeats.ods": lambda p: craft.write_ods(
+        p,
+        craft.ODS_HEAD
+        + craft.ods_row(craft.HEADER)
+        + craft.ods_row(["x"], repeat=1_000_000, cell_repeat=16_384)
+        + craft.ODS_TAIL,
+    ),
+    "zip-bomb-1gb-content.ods": lambda p: craft.write_ods(
+        p, (b" " * (1 << 20) for _ in range(1024))
+    ),
+    "zip-bomb-1gb-sheet.xlsb": lambda p: craft.write_xlsb(
+        p, ((0, c, v) for c, v in enumerate(craft.HEADER)), pad=1024**3
+    ),
+    "1.8m-shared-strings.xlsx": lambda p: craft.write_xlsx(
+        p,
+        craft.SHEET_HEAD + '<row r="1"><c r="A1" t="s"><v>0</v></c></row>' + craft.SHEET_TAIL,
+        extra={
+            "xl/sharedStrings.xml": b'<sst xmlns="http://schemas.openxmlformats.org/'
+            b'spreadsheetml/2006/main">' + b"<si><t>x</t></si>" * 1_800_000 + b"</sst>"
+        },
+    ),
+    "row-2-twice.xlsx": lambda p: craft.write_xlsx(
+        p,
+        craft.sheet_xml([craft.HEADER, ("a@b.example", "X", "2025-01-01", "")]).replace(
+            craft.SHEET_TAIL,
+            craft.row_xml(2, ("c@b.example", "X", "2025-01-01")) + craft.SHEET_TAIL,
+        ),
+    ),
+    "unknown-xml-encoding.xlsx": lambda p: craft.write_xlsx(
+        p, _good_xlsx().replace('encoding="UTF-8"', 'encoding="x-no-such-codec"')
+    ),
+}
+# Exit 2 with these words, for the files that once crashed the process or lost a row.
+EXPECTED_MESSAGE = {
+    "far-cell-XFD1048576.xlsx": "has a value in cell XFD1048576",
+    "far-cell-XFD6000.xlsx": "has a value in cell XFD6000",
+    "far-cell-XFD1048576.xlsb": "has a value in cell XFD1048576",
+    "far-cell-XFD1048576.ods": "has a value in cell XFD1048576",
+    "897-byte-repeats.ods": "has a value in cell XFD",
+    "zip-bomb-1gb-content.ods": "unpacks to 1,024 MB",
+    "zip-bomb-1gb-sheet.xlsb": "unpacks to",
+    "1.8m-shared-strings.xlsx": "shared-string table holds more than",
+    "row-2-twice.xlsx": "row 2 appears twice in sheet 'Sheet1'",
 }
 
 
@@ -327,6 +396,8 @@ def test_crafted(name: str, tmp_path: Path, soak_line: Callable[[str], None]) ->
         soak_line(f"SOAK hostile/{name}: FAIL exit {result.returncode} in {result.seconds:.1f} s")
         raise
     message = result.stderr.strip().replace(str(path), path.name)
+    if name in EXPECTED_MESSAGE:
+        assert result.returncode == 2 and EXPECTED_MESSAGE[name] in message, message
     what = f"{len(rows)} report rows" if result.returncode != 2 else message[:140]
     soak_line(
         f"SOAK hostile/{name}: PASS exit {result.returncode} in {result.seconds:.1f} s, "
