@@ -56,13 +56,19 @@ class Shape:
 
 
 def sheet_names(path: Path) -> list[str]:
-    """The sheets of an XLSX file (empty for anything else, or a workbook that cannot open)."""
+    """The sheets of a workbook: .xlsx/.xlsm by our own reader, .xls/.xlsb/.ods by calamine
+    (empty for a CSV, or a workbook that cannot open)."""
+    from batch.reading.calamine_book import CalamineBook
     from batch.reading.xlsx_book import BookError, XlsxBook
 
+    book: XlsxBook | CalamineBook
     try:
         book = XlsxBook(path)
-    except BookError:
-        return []
+    except (BookError, StopIteration):  # not an Open XML workbook (StopIteration: no workbook part)
+        try:
+            book = CalamineBook(path)
+        except BookError:
+            return []
     try:
         return [s.name for s in book.sheets]
     finally:
