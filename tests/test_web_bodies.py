@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from batch.web.app import MAX_CELL_CHARS, WebConfig, create_app
-from batch.web.limits import BodyRules
+from batch.web.app import WebConfig, create_app
+from batch.web.limits import MAX_CELL_CHARS, BodyRules
 from batch.web.server import Running, start_in_thread
 from tests.e2e_support import SAMPLE_CSV
 from tests.web_support import H, dry_run, site, upload

@@ -20,7 +20,7 @@ from batch.errors import UsageError
 from batch.web.app import HERE, WebConfig, create_app
 from batch.web.hosts import AllowedHosts, split_host
 from batch.web.security import Guard, LoginThrottle
-from batch.web.server import ServeOptions, check_binding, check_limits
+from batch.web.server import ServeOptions, check_binding, check_limits, network_notes
 from tests.web_support import H, problem_xlsx, site, upload
 
 PASSWORD = "correct horse battery"
@@ -275,3 +275,11 @@ def test_allow_host_refuses_a_url_at_start(capsys: pytest.CaptureFixture[str]) -
     code = main(["serve", "--allow-host", "http://x.example/", "--no-browser"], CliEnv())
     err = capsys.readouterr().err
     assert code == 2 and "argument --allow-host: 'http://x.example/' is not a host name" in err
+
+
+def test_serve_says_where_it_can_be_reached_off_loopback() -> None:
+    assert network_notes(ServeOptions(), 8700) == []
+    notes = network_notes(ServeOptions(host="0.0.0.0", allow_hosts=("alm.example.com",)), 8700)
+    assert "ALM_BATCH_WEB_PASSWORD" in notes[0]
+    assert "localhost" in notes[1] and "alm.example.com" in notes[1] and "port 8700" in notes[1]
+    assert "HTTPS" in notes[1]

@@ -34,15 +34,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from batch.errors import BatchError, InputError
+from batch.errors import BatchError
 from batch.jobs.inspect import fields as input_fields
 from batch.jobs.options import ShapeOptions
 from batch.settings import Settings
 from batch.web import views
 from batch.web.engine import BusyError, Engine, Upload, WebJob
-from batch.web.limits import BodyRules, TooSlow
+from batch.web.limits import BodyRules, TooSlow, long_cell
 from batch.web.security import protect
-from batch.web.uploads import TooLarge, UploadStore, capped, stored_suffix
+from batch.web.uploads import TooLarge, UploadStore, capped, stored_suffix, unreadable
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
@@ -214,29 +214,6 @@ async def _favicon(request: Request) -> Response:
     )
 
 
-MAX_CELL_CHARS = 32_767  # what one Excel cell holds
-
-
-def _refuse_long_cells(cells: dict[str, str]) -> None:
-    """An edited cell holds at most what Excel's cell does: 413 beyond."""
-    for header, value in cells.items():
-        if len(value) > MAX_CELL_CHARS:
-            raise ApiError(
-                413,
-                f"The new value for {header[:60]!r} has {len(value):,} characters: a cell holds "
-                f"at most {MAX_CELL_CHARS:,} (Excel's limit).",
-            )
-
-
-def _unreadable(upload: Upload, exc: BaseException) -> InputError:
-    """The CLI's exit-2 answer for a file its reader failed on in an unforeseen way."""
-    log.warning("upload %s could not be read: %s", upload.upload_id, type(exc).__name__)
-    return InputError(
-        f"{upload.path} could not be read ({type(exc).__name__}): open it in Excel and save it "
-        "again as .xlsx, or export it as 'CSV UTF-8'."
-    )
-
-
 async def _body(request: Request) -> dict[str, Any]:
     """A JSON body, or htmx's form-encoded one, as a dict (repeated keys become lists)."""
     if "application/json" in request.headers.get("content-type", ""):
@@ -308,7 +285,8 @@ class _State:
         except BatchError:
             raise
         except BaseException as exc:  # noqa: BLE001 - calamine's panics are BaseExceptions
-            raise _unreadable(upload, exc) from None
+            log.warning("upload %s could not be read: %s", upload.upload_id, type(exc).__name__)
+            raise unreadable(upload.path, exc) from None
 
     async def sheet_names(self, upload: Upload) -> list[str]:
         def names() -> list[str]:
@@ -547,8 +525,9 @@ class _State:
             not isinstance(cells, dict) or not all(isinstance(v, str) for v in cells.values())
         ):
             raise ApiError(400, '"cells" must map column names to text values.')
-        if cells:
-            _refuse_long_cells(cells)
+        too_long = long_cell(cells or {})
+        if too_long:
+            raise ApiError(413, too_long)
         try:
             changed = await asyncio.to_thread(
                 self.engine.recheck, job, row, cells=cells, exclude=exclude, every_row=every

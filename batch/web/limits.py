@@ -21,6 +21,7 @@ from typing import TypeVar
 from batch.web.asgi import SAFE_METHODS, ASGIApp, Message, Receive, Scope, Send, refuse
 
 MB = 1024 * 1024
+MAX_CELL_CHARS = 32_767  # what one Excel cell holds: the most an edit may put in a cell
 T = TypeVar("T")
 
 
@@ -122,3 +123,14 @@ class BodyLimits:
             return await receive()  # after the body: disconnect notices, as before
 
         await self.app(scope, replay, send)
+
+
+def long_cell(cells: dict[str, str]) -> str | None:
+    """Why an edit is refused (413) when one of its values is longer than a cell holds."""
+    for header, value in cells.items():
+        if len(value) > MAX_CELL_CHARS:
+            return (
+                f"The new value for {header[:60]!r} has {len(value):,} characters: a cell holds "
+                f"at most {MAX_CELL_CHARS:,} (Excel's limit)."
+            )
+    return None

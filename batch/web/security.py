@@ -49,23 +49,37 @@ SAFETY_HEADERS = [
 ]
 
 
-class SafetyHeaders:
-    """The outermost layer: adds ``SAFETY_HEADERS`` to every answer, refusals included."""
+class AddHeaders:
+    """Adds ``make(started)`` to the headers of every answer (``started``: when the request
+    reached this layer, a ``time.perf_counter()``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, make: Callable[[float], list[tuple[bytes, bytes]]]) -> None:
         self.app = app
+        self.make = make
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SAFETY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *self.make(started)]
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def safety_headers(started: float) -> list[tuple[bytes, bytes]]:
+    return SAFETY_HEADERS
+
+
+def server_timing(started: float) -> list[tuple[bytes, bytes]]:
+    """``Server-Timing: app;dur=<ms>``: how long the app took to start answering (the figure the
+    benchmarks read)."""
+    ms = (time.perf_counter() - started) * 1000
+    return [(b"server-timing", f"app;dur={ms:.1f}".encode())]
 
 
 class LoginThrottle:
@@ -210,30 +224,6 @@ def same_site(origin: str, host: str) -> bool:
     return origin_name == host_name and (host_port is None or host_port == origin_port)
 
 
-class ServerTiming:
-    """Adds ``Server-Timing: app;dur=<ms>`` to every answer: how long the app took to start
-    answering (the figure the benchmarks read)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-
-        async def timed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                ms = (time.perf_counter() - started) * 1000
-                headers = list(message.get("headers", []))
-                headers.append((b"server-timing", f"app;dur={ms:.1f}".encode()))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, timed)
-
-
 def protect(
     app: ASGIApp,
     *,
@@ -246,7 +236,7 @@ def protect(
     """``app`` behind every guard, outermost first: the safety headers (so refusals carry them
     too), the Host check, the password and cross-site checks, the body limits (only for requests
     that passed the guard), the timing header."""
-    timed = ServerTiming(app)
+    timed = AddHeaders(app, server_timing)
     bodies = BodyLimits(timed, body_rules or BodyRules(), streamed)
     hosts = AllowedHosts.for_binding(host, allow_hosts)
-    return SafetyHeaders(Guard(bodies, hosts=hosts, password=password))
+    return AddHeaders(Guard(bodies, hosts=hosts, password=password), safety_headers)

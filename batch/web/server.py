@@ -165,6 +165,18 @@ def sandbox_state_dir() -> str:
     return tempfile.mkdtemp(prefix="alm-batch-serve-sandbox-")
 
 
+def network_notes(options: ServeOptions, port: int) -> list[str]:
+    """What ``serve`` says at start when the page is reachable from the network."""
+    if is_loopback(options.host):
+        return []
+    names = AllowedHosts.for_binding(options.host, options.allow_hosts).shown()
+    return [
+        f"Listening on {options.host}: the page asks for the password in {PASSWORD_ENV}.",
+        f"It answers to {', '.join(names)} on port {port} (add a name with --allow-host NAME). "
+        "Beyond one trusted network, put HTTPS in front of it (a reverse proxy).",
+    ]
+
+
 def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     """``alm-batch serve``: runs until Ctrl-C or SIGTERM; returns the exit code."""
     import signal
@@ -173,13 +185,8 @@ def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     running = start_in_thread(app, options.host, options.port)
     try:
         emit(f"alm-batch upload page: {running.url}")
-        if not is_loopback(options.host):
-            emit(f"Listening on {options.host}: the page asks for the password in {PASSWORD_ENV}.")
-            names = AllowedHosts.for_binding(options.host, options.allow_hosts).shown()
-            emit(
-                f"It answers to {', '.join(names)} on port {running.port} (add a name with "
-                "--allow-host NAME). Beyond one trusted network, put HTTPS in front of it."
-            )
+        for line in network_notes(options, running.port):
+            emit(line)
         emit("Press Ctrl-C to stop.")
         if options.open_browser:
             threading.Thread(target=webbrowser.open, args=(running.url,), daemon=True).start()

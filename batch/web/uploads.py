@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+from batch.errors import InputError
 from batch.web.limits import BodyRules, paced
 
 # The suffixes the CLI's reader is known for. The reader goes by the content, not the name (a
@@ -50,6 +51,15 @@ def stored_suffix(filename: str) -> str:
     """The suffix the stored copy of ``filename`` gets."""
     suffix = Path(filename).suffix.lower()
     return suffix if suffix in READER_SUFFIXES else UNKNOWN_SUFFIX
+
+
+def unreadable(path: Path, exc: BaseException) -> InputError:
+    """The command line's exit-2 answer for a file its reader failed on in an unforeseen way
+    (the words of ``xlsx_source`` for a workbook it cannot open)."""
+    return InputError(
+        f"{path} could not be read ({type(exc).__name__}): open it in Excel and save it again "
+        "as .xlsx, or export it as 'CSV UTF-8'."
+    )
 
 
 class UploadStore:
