@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -75,6 +76,24 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
+
+
+def _finite_positive(text: str) -> float:
+    """A number above 0 that is neither ``inf`` nor ``nan`` (a size or an age)."""
+    value = _positive_float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
+    return value
+
+
+def _allowed_host(text: str) -> str:
+    from batch.web.hosts import parse_allowed_host
+
+    try:
+        parse_allowed_host(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _duration(text: str) -> float:
@@ -254,10 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", action="store_true", help="run against an in-process sandbox")
     p.add_argument("--state-dir", type=Path, help="cache, ledger and uploads (default as run)")
     p.add_argument(
-        "--max-upload-mb", type=_positive_float, default=50.0, help="upload size cap (default 50)"
+        "--max-upload-mb", type=_finite_positive, default=50.0, help="upload size cap (default 50)"
     )
     p.add_argument(
-        "--keep-days", type=_positive_float, default=30.0, help="delete uploads after N days"
+        "--keep-days", type=_finite_positive, default=30.0, help="delete uploads after N days"
+    )
+    p.add_argument(
+        "--allow-host",
+        type=_allowed_host,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name the page answers to (Host header), e.g. a reverse proxy's; repeatable",
     )
 
     p = sub.add_parser(
@@ -608,6 +635,7 @@ def _cmd_serve(args: argparse.Namespace, env: CliEnv) -> int:
         state_dir=args.state_dir,
         max_upload_mb=args.max_upload_mb,
         keep_days=args.keep_days,
+        allow_hosts=tuple(args.allow_host),
     )
     return serve(options, emit=env.err)
 

@@ -245,7 +245,7 @@ def test_refusals(tmp_path: Path) -> None:
         assert list((s.state_dir / "web" / "uploads").iterdir()) == []
         # not a spreadsheet; an unreadable one (the CLI's exit-2 message)
         r = c.post("/api/uploads", files={"file": ("x.pdf", b"%PDF")}, headers=H)
-        assert r.status_code == 400 and "not a CSV or Excel" in r.json()["error"]
+        assert r.status_code == 400 and "x.pdf is a PDF document" in r.json()["error"]
         r = c.post("/api/uploads", files={"file": ("x.xlsx", b"not a zip")}, headers=H)
         assert r.status_code == 400 and r.json()["error"].startswith("x.xlsx ")
         assert "uploads" not in r.json()["error"]  # the stored name never shows
@@ -273,13 +273,13 @@ def test_password_required_off_loopback(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="Refusing to listen on 192.168.1.5"):
         check_binding("192.168.1.5", "")
     check_binding("127.0.0.1", None)
-    check_binding("0.0.0.0", "s3cret-pw")
+    check_binding("0.0.0.0", "s3cret-passphrase")
     app = create_app(
         WebConfig(
             state_dir=tmp_path,
             settings_factory=lambda: pytest.fail("no ALM call"),
             host="192.168.1.5",
-            password="s3cret-pw",
+            password="s3cret-passphrase",
         )
     )
     c = TestClient(app, base_url="http://192.168.1.5:8700")
@@ -287,9 +287,9 @@ def test_password_required_off_loopback(tmp_path: Path) -> None:
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
     bad = base64.b64encode(b"hr:wrong").decode()
     assert c.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401
-    good = base64.b64encode(b"hr:s3cret-pw").decode()
+    good = base64.b64encode(b"hr:s3cret-passphrase").decode()
     page = c.get("/", headers={"Authorization": f"Basic {good}"})
-    assert page.status_code == 200 and "s3cret-pw" not in page.text
+    assert page.status_code == 200 and "s3cret-passphrase" not in page.text
     assert c.get("/", headers={"Host": "evil.example"}).status_code == 400
 
 

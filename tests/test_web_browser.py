@@ -5,6 +5,7 @@ an axe-core scan of each step, and a screenshot of each step in web-screenshots/
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,27 @@ def page() -> Iterator[Any]:
         )
         tab = context.new_page()
         tab.set_default_timeout(TIMEOUT_MS)
+        blocked = watch_csp(tab)
         try:
             yield tab
         finally:
             context.close()
             browser.close()
+        assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
+
+
+def watch_csp(tab: Any) -> list[str]:
+    """Collects what the page's Content-Security-Policy blocked (Chromium logs each to the
+    console) and what htmx refused to evaluate: the pages must need neither."""
+    blocked: list[str] = []
+
+    def seen(message: Any) -> None:
+        text = message.text
+        if "Content Security Policy" in text or "evalDisallowed" in text:
+            blocked.append(text)
+
+    tab.on("console", seen)
+    return blocked
 
 
 def check_step(page: Any, name: str) -> None:
@@ -174,6 +191,15 @@ def test_whole_flow_with_the_mouse(server: Server, page: Any, tmp_path: Path) ->
     check_step(page, "mouse-7-history")
 
 
+def wait_for_js(page: Any, expression: str) -> None:
+    """Poll ``expression`` until it is true. (Playwright's ``wait_for_function`` builds its
+    predicate with eval in the page, which the page's Content-Security-Policy refuses.)"""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        page.wait_for_timeout(50)
+
+
 def tab_to(page: Any, selector: str, limit: int = 120) -> None:
     """Press Tab until the element matching ``selector`` has the focus."""
     for _ in range(limit):
@@ -225,16 +251,14 @@ def test_whole_flow_with_the_keyboard_only(server: Server, page: Any, tmp_path: 
     page.keyboard.press("Enter")
     page.locator("#row-3 .badge", has_text="would complete").wait_for()
     # the focus lands on the fixed row, and its new status is announced
-    page.wait_for_function("document.activeElement.closest('tr')?.id === 'row-3'")
+    wait_for_js(page, "document.activeElement.closest('tr')?.id === 'row-3'")
     assert "Row 3 re-checked: would complete" in page.locator("#announce").inner_text()
     # the summary and the filter counts follow the fix
     assert page.locator("#chips .problems .count").inner_text() == "2"
     # typing a search keeps the focus in the search box while the table follows
     page.locator("#q").focus()
     page.keyboard.type("fire safety")
-    page.wait_for_function(
-        "document.querySelectorAll('#rows-area table.rows tbody tr').length === 2"
-    )
+    wait_for_js(page, "document.querySelectorAll('#rows-area table.rows tbody tr').length === 2")
     assert page.evaluate("document.activeElement.id") == "q"
     check_step(page, "keyboard-4-fixed")
     page.goto(page.url)  # start the Tab order from the top of the page again

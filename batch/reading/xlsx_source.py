@@ -82,15 +82,23 @@ def read_failure(path: Path, exc: BaseException) -> InputError:
     """Any failure while reading a workbook, as the one line a person gets (exit 2)."""
     if isinstance(exc, SheetLimitError):
         return InputError(f"{path}: cannot be read: {exc}.")
-    detail = (
-        f"{type(exc).__name__}: {str(exc)[:120]}"
-        if isinstance(exc, BookError)
-        else (type(exc).__name__)
-    )
     return InputError(
-        f"{path}: a sheet could not be read ({detail}): open the file in Excel or LibreOffice "
-        "and save it again as .xlsx."
+        f"{path} could not be read ({_failure_words(exc)}): open the file in Excel or "
+        "LibreOffice and save it again as .xlsx."
     )
+
+
+def _failure_words(exc: BaseException) -> str:
+    """What went wrong, in a person's words (the exception's type only when nothing better)."""
+    if isinstance(exc, LookupError) and not isinstance(exc, (IndexError, KeyError)):
+        return "a sheet declares a text encoding that does not exist"
+    if isinstance(exc, UnicodeError):
+        return "a sheet holds text that is not in the encoding it declares"
+    if isinstance(exc, SyntaxError):  # xml.etree's ParseError, expat's errors
+        return "a sheet's XML is damaged"
+    if isinstance(exc, BookError):
+        return f"damaged: {str(exc)[:120]}"
+    return f"damaged: {type(exc).__name__}"
 
 
 @dataclass(frozen=True)

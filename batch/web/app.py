@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -39,10 +40,12 @@ from batch.jobs.options import ShapeOptions
 from batch.settings import Settings
 from batch.web import views
 from batch.web.engine import BusyError, Engine, Upload, WebJob
-from batch.web.security import Guard, ServerTiming
-from batch.web.uploads import TooLarge, UploadStore, capped, suffix_for
+from batch.web.limits import BodyRules, TooSlow, long_cell
+from batch.web.security import protect
+from batch.web.uploads import TooLarge, UploadStore, capped, stored_suffix, unreadable
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 REPORT_FORMATS = ("xlsx", "csv", "json")
 CLEAN_EVERY_SECONDS = 3600.0
 FIELD_LABELS = {
@@ -71,6 +74,8 @@ class WebConfig:
     keep_days: float = 30.0
     account_note: str = ""  # shown in the header: which ALM the page talks to
     uploads: dict[str, Upload] = field(default_factory=dict)
+    allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
+    body_rules: BodyRules = field(default_factory=BodyRules)  # request size and pace
 
 
 def human_seconds(seconds: float | None) -> str:
@@ -110,6 +115,7 @@ def create_app(config: WebConfig) -> Any:
     app_state = _State(config, engine, store, templates)
     routes = [
         Route("/", app_state.index),
+        Route("/favicon.ico", _favicon),
         Route("/history", app_state.history_page),
         Route("/uploads/{upload_id}", app_state.shape_page),
         Route("/jobs/{job_id}", app_state.job_page),
@@ -134,7 +140,14 @@ def create_app(config: WebConfig) -> Any:
     )
     app.state.engine = engine
     app.state.config = config
-    guarded = Guard(ServerTiming(app), bound_host=config.host, password=config.password)
+    guarded = protect(
+        app,
+        host=config.host,
+        password=config.password,
+        allow_hosts=config.allow_hosts,
+        body_rules=config.body_rules,
+        streamed=frozenset({("POST", "/api/uploads")}),  # streamed to disk under its own cap
+    )
     guarded.engine = engine  # type: ignore[attr-defined]  # for tests and the server
     last_clean = [time.monotonic()]
 
@@ -191,6 +204,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+async def _favicon(request: Request) -> Response:
+    return FileResponse(
+        HERE / "static" / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "max-age=86400"},
+    )
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -251,6 +272,31 @@ class _State:
             raise ApiError(404, f"No job {job_id!r} on this server: see the history page.")
         return found
 
+    async def read_shape(self, upload: Upload, choice: ShapeOptions) -> dict[str, Any]:
+        """The upload's shape, read on a worker thread. Any failure of the reader, not only the
+        ``BatchError`` it means to raise, becomes the CLI's exit-2 answer: never a 500 page."""
+        return await asyncio.to_thread(self._shape_in_thread, upload, choice)
+
+    def _shape_in_thread(self, upload: Upload, choice: ShapeOptions) -> dict[str, Any]:
+        # Converted here, in the worker: a StopIteration cannot cross into the awaiting
+        # coroutine (asyncio would leave the request hanging), nor should a pyo3 panic.
+        try:
+            return self.engine.shape(upload, choice)
+        except BatchError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - no reader failure may end the server
+            log.warning("upload %s could not be read: %s", upload.upload_id, type(exc).__name__)
+            raise unreadable(upload.path, exc) from None
+
+    async def sheet_names(self, upload: Upload) -> list[str]:
+        def names() -> list[str]:
+            try:
+                return self.engine.sheet_names(upload)
+            except BaseException:  # noqa: BLE001 - only offers a list; the error is shown already
+                return []
+
+        return await asyncio.to_thread(names)
+
     def render(self, request: Request, name: str, **context: Any) -> Response:
         return self.templates.TemplateResponse(request, name, context)
 
@@ -275,17 +321,17 @@ class _State:
 
     async def shape_page(self, request: Request) -> Response:
         upload = self.upload(request.path_params["upload_id"])
+        # A preview of the choice in the query: a GET stores nothing (the dry run's POST does).
         choice = upload.choice
         if request.query_params:
             choice = _choice(request.query_params, upload.choice)
         error = None
         shape: dict[str, Any] | None = None
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
-            upload.choice = choice
+            shape = await self.read_shape(upload, choice)
         except BatchError as exc:
             error = upload.friendly(str(exc))
-        sheets = shape["sheets"] if shape else self.engine.sheet_names(upload)
+        sheets = shape["sheets"] if shape else await self.sheet_names(upload)
         return self.render(
             request,
             "shape.html",
@@ -355,13 +401,14 @@ class _State:
             raise ApiError(413, too_big)
         if "multipart/form-data" not in request.headers.get("content-type", ""):
             raise ApiError(400, "Send the file as multipart/form-data in a field named 'file'.")
-        parser = MultiPartParser(
-            request.headers, capped(request.stream(), limit + 64 * 1024), max_files=1
-        )
+        stream = capped(request.stream(), limit + 64 * 1024, self.config.body_rules)
+        parser = MultiPartParser(request.headers, stream, max_files=1)
         try:
             form: FormData = await parser.parse()
         except TooLarge:
             raise ApiError(413, too_big) from None
+        except TooSlow as exc:
+            raise ApiError(408, exc.message) from None
         except MultiPartException as exc:
             raise ApiError(400, f"The upload could not be read: {exc.message}.") from None
         try:
@@ -374,32 +421,31 @@ class _State:
     ) -> Response:
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
-            raise ApiError(400, "Choose a file to upload (CSV or Excel .xlsx).")
+            raise ApiError(400, "Choose a file to upload (CSV, Excel or OpenDocument).")
         if file.size is not None and file.size > limit:
             raise ApiError(413, too_big)
-        suffix = suffix_for(file.filename)
-        if suffix is None:
-            raise ApiError(
-                400,
-                f"{file.filename!r} is not a CSV or Excel file: upload a .csv or .xlsx "
-                "(in Excel: File > Save As > Excel Workbook or CSV UTF-8).",
-            )
-        path = await asyncio.to_thread(self.store.save, file.file, suffix)
+        path = await asyncio.to_thread(self.store.save, file.file, stored_suffix(file.filename))
         upload = Upload(
             upload_id=path.stem[:16], file=Path(file.filename).name, path=path, created=0.0
         )
+        try:
+            return await self._shape_new_upload(request, form, upload)
+        except BaseException:  # the upload is not kept unless it was read (cancelled too)
+            path.unlink(missing_ok=True)
+            raise
+
+    async def _shape_new_upload(self, request: Request, form: FormData, upload: Upload) -> Response:
         choice = _choice(form)
         remembered = False
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await self.read_shape(upload, choice)
             saved = self.store.remembered_choice(shape["columns"])
             if saved and not choice.mapping:
                 choice.mapping = dict(saved.get("mapping") or {})
                 choice.date_format = choice.date_format or saved.get("date_format")
-                shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+                shape = await self.read_shape(upload, choice)
                 remembered = True
         except BatchError as exc:
-            path.unlink(missing_ok=True)
             raise ApiError(400, upload.friendly(str(exc))) from None
         upload.choice = choice
         self.config.uploads[upload.upload_id] = upload
@@ -419,7 +465,7 @@ class _State:
         upload = self.upload(request.path_params["upload_id"])
         choice = _choice(request.query_params, upload.choice)
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await self.read_shape(upload, choice)
         except BatchError as exc:
             raise ApiError(400, upload.friendly(str(exc))) from None
         return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
@@ -429,7 +475,7 @@ class _State:
         data = await _body(request)
         choice = _choice(data, upload.choice)
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await self.read_shape(upload, choice)
         except BatchError as exc:
             raise ApiError(400, upload.friendly(str(exc))) from None
         if shape["missing"]:
@@ -479,6 +525,9 @@ class _State:
             not isinstance(cells, dict) or not all(isinstance(v, str) for v in cells.values())
         ):
             raise ApiError(400, '"cells" must map column names to text values.')
+        too_long = long_cell(cells or {})
+        if too_long:
+            raise ApiError(413, too_long)
         try:
             changed = await asyncio.to_thread(
                 self.engine.recheck, job, row, cells=cells, exclude=exclude, every_row=every

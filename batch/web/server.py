@@ -4,6 +4,7 @@ and ledger saved)."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -15,9 +16,10 @@ from typing import Any
 
 from batch.errors import UsageError
 from batch.settings import Settings
-from batch.web.security import is_loopback
+from batch.web.hosts import AllowedHosts, is_loopback, parse_allowed_host
 
 PASSWORD_ENV = "ALM_BATCH_WEB_PASSWORD"
+MIN_PASSWORD_CHARS = 12
 CLEAN_EVERY_SECONDS = 3600.0
 
 
@@ -30,16 +32,20 @@ class ServeOptions:
     state_dir: Path | None = None
     max_upload_mb: float = 50.0
     keep_days: float = 30.0
+    allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
 
 
 class Running:
     """A started server (used by ``serve`` and by tests that need a real port)."""
 
-    def __init__(self, server: Any, thread: threading.Thread, url: str, app: Any) -> None:
+    def __init__(
+        self, server: Any, thread: threading.Thread, url: str, app: Any, port: int = 0
+    ) -> None:
         self.server = server
         self.thread = thread
         self.url = url
         self.app = app
+        self.port = port
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -47,12 +53,36 @@ class Running:
 
 
 def check_binding(host: str, password: str | None) -> None:
+    """Off loopback a password is required; any password the page asks for must be long enough
+    to resist guessing (the page also slows repeated wrong ones)."""
     if not is_loopback(host) and not password:
         raise UsageError(
             f"Refusing to listen on {host}: anyone on the network could use the page.",
-            hint=f"Set {PASSWORD_ENV} to a password (the browser asks for it), or keep the "
-            "default --host 127.0.0.1.",
+            hint=f"Set {PASSWORD_ENV} to a password of at least {MIN_PASSWORD_CHARS} characters "
+            "(the browser asks for it), or keep the default --host 127.0.0.1.",
         )
+    if password and len(password.strip()) < MIN_PASSWORD_CHARS:
+        raise UsageError(
+            f"{PASSWORD_ENV} is too short: the page's password needs at least "
+            f"{MIN_PASSWORD_CHARS} characters.",
+            hint="Choose a longer one, e.g. three or four unrelated words.",
+        )
+
+
+def check_limits(options: ServeOptions) -> None:
+    """``--max-upload-mb`` and ``--keep-days`` are finite numbers above 0 (``inf`` or ``nan``
+    would make every upload fail or nothing ever be deleted); ``--allow-host`` values are names."""
+    for flag, value in (
+        ("--max-upload-mb", options.max_upload_mb),
+        ("--keep-days", options.keep_days),
+    ):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} must be a number above 0, got {value}.")
+    for name in options.allow_hosts:
+        try:
+            parse_allowed_host(name)
+        except ValueError as exc:
+            raise UsageError(f"--allow-host {exc}.") from None
 
 
 def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Running:
@@ -80,7 +110,7 @@ def start_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Running
     while not server.started and thread.is_alive():
         threading.Event().wait(0.02)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return Running(server, thread, f"http://{shown}:{bound_port}/", app)
+    return Running(server, thread, f"http://{shown}:{bound_port}/", app, bound_port)
 
 
 def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Callable[[], None]]:
@@ -91,6 +121,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
 
     password = os.environ.get(PASSWORD_ENV) or None
     check_binding(options.host, password)
+    check_limits(options)
     if password:
         register_secrets([password])
     release: Callable[[], None] = lambda: None  # noqa: E731
@@ -123,6 +154,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         max_upload_mb=options.max_upload_mb,
         keep_days=options.keep_days,
         account_note=note,
+        allow_hosts=options.allow_hosts,
     )
     return create_app(config), release
 
@@ -133,6 +165,18 @@ def sandbox_state_dir() -> str:
     return tempfile.mkdtemp(prefix="alm-batch-serve-sandbox-")
 
 
+def network_notes(options: ServeOptions, port: int) -> list[str]:
+    """What ``serve`` says at start when the page is reachable from the network."""
+    if is_loopback(options.host):
+        return []
+    names = AllowedHosts.for_binding(options.host, options.allow_hosts).shown()
+    return [
+        f"Listening on {options.host}: the page asks for the password in {PASSWORD_ENV}.",
+        f"It answers to {', '.join(names)} on port {port} (add a name with --allow-host NAME). "
+        "Beyond one trusted network, put HTTPS in front of it (a reverse proxy).",
+    ]
+
+
 def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     """``alm-batch serve``: runs until Ctrl-C or SIGTERM; returns the exit code."""
     import signal
@@ -141,8 +185,8 @@ def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     running = start_in_thread(app, options.host, options.port)
     try:
         emit(f"alm-batch upload page: {running.url}")
-        if not is_loopback(options.host):
-            emit(f"Listening on {options.host}: the page asks for the password in {PASSWORD_ENV}.")
+        for line in network_notes(options, running.port):
+            emit(line)
         emit("Press Ctrl-C to stop.")
         if options.open_browser:
             threading.Thread(target=webbrowser.open, args=(running.url,), daemon=True).start()

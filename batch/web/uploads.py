@@ -13,27 +13,53 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-# What the reader reads (it sniffs the content; the suffix only keeps the stored name honest).
-ALLOWED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
+from batch.errors import InputError
+from batch.web.limits import BodyRules, paced
+
+# The suffixes the CLI's reader is known for. The reader goes by the content, not the name (a
+# web page saved as .xls gets its own explanation), so any file is accepted, as the CLI accepts
+# any path; a known suffix is kept on the stored copy (messages name the kind it claims to be),
+# any other becomes UNKNOWN_SUFFIX.
+READER_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
+UNKNOWN_SUFFIX = ".upload"
 
 
 class TooLarge(Exception):
     """The request body passed the size cap: stop reading it."""
 
 
-async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    """Pass ``stream`` through, raising ``TooLarge`` as soon as more than ``limit`` bytes came."""
-    seen = 0
-    async for chunk in stream:
+async def capped(
+    stream: AsyncIterator[bytes], limit: int, rules: BodyRules | None = None
+) -> AsyncGenerator[bytes, None]:
+    """Pass ``stream`` through, raising ``TooLarge`` as soon as more than ``limit`` bytes came
+    and ``TooSlow`` as soon as the bytes fall behind the pace of ``rules``."""
+    rules = rules or BodyRules()
+    seen, started = 0, time.monotonic()
+    chunks = stream.__aiter__()
+    while True:
+        try:
+            chunk = await paced(chunks.__anext__, rules, seen, started)
+        except StopAsyncIteration:
+            return
         seen += len(chunk)
         if seen > limit:
             raise TooLarge
         yield chunk
 
 
-def suffix_for(filename: str) -> str | None:
+def stored_suffix(filename: str) -> str:
+    """The suffix the stored copy of ``filename`` gets."""
     suffix = Path(filename).suffix.lower()
-    return suffix if suffix in ALLOWED_SUFFIXES else None
+    return suffix if suffix in READER_SUFFIXES else UNKNOWN_SUFFIX
+
+
+def unreadable(path: Path, exc: BaseException) -> InputError:
+    """The command line's exit-2 answer for a file its reader failed on in an unforeseen way
+    (the words of ``xlsx_source`` for a workbook it cannot open)."""
+    return InputError(
+        f"{path} could not be read ({type(exc).__name__}): open it in Excel and save it again "
+        "as .xlsx, or export it as 'CSV UTF-8'."
+    )
 
 
 class UploadStore:

@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // The Content-Security-Policy runs only the page's own script files and style sheet: htmx
+  // must not evaluate code from attributes (hx-on, js: values, event filters), add an inline
+  // <style>, or copy style="" attributes onto swapped content (the page uses none).
+  htmx.config.allowEval = false;
+  htmx.config.allowScriptTags = false;
+  htmx.config.includeIndicatorStyles = false;
+  htmx.config.attributesToSettle = ["class", "width", "height"];
+
   function showError(text) {
     var box = document.getElementById("errors");
     if (!box) return;
