@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from batch.alm.jobs import POLL_SECONDS as JOB_POLL_SECONDS
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
@@ -164,7 +165,7 @@ class Resolver:
         export_job_seconds: float = 120.0,
         workers: int | Callable[[], int] = 4,
         max_workers: int | None = None,
-        export_poll_seconds: float = 2.0,
+        export_poll_seconds: float = JOB_POLL_SECONDS,
         stop: threading.Event | None = None,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
