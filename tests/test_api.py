@@ -502,7 +502,7 @@ def test_a_write_slot_is_held_only_while_the_request_is_out(srv: ScriptedServer)
         Settings(_env_file=None, base_url=srv.base_url, access_token="tok-abcdefgh"),  # type: ignore[call-arg]
         give_up_after=30.0,
     ) as alm:
-        gate = alm.limit_writes(lambda: 1)
+        gate = alm.limit_writes(1)
         when = datetime(2026, 10, 1, tzinfo=UTC)
         done: dict[str, float] = {}
         start = time.monotonic()

@@ -191,7 +191,7 @@ class AlmClient:
 
     def allowance_per_minute(self, method: str) -> float:
         """The requests per minute ALM grants this verb now (from its live headers when seen,
-        else the settings): what default concurrency and the time estimate follow."""
+        else the settings): what the time estimate follows."""
         return self.http.limiter.allowance(method) * 60.0
 
     def announced_per_minute(self, method: str) -> float | None:
@@ -356,11 +356,11 @@ class AlmClient:
             shapes.accepted(index)
             return
 
-    def limit_writes(self, target: Callable[[], int]) -> PoolGate:
-        """At most ``target()`` writes (enrollments, grades) on their way to ALM at once, asked
-        again before each. A slot is held only while the request is out: a worker waiting for
-        the grade body's verdict or for the pacer holds none. Returns the gate (its ``peak``)."""
-        self._write_gate = PoolGate(target)
+    def limit_writes(self, size: int) -> PoolGate:
+        """At most ``size`` writes (enrollments, grades) on their way to ALM at once. A slot is
+        held only while the request is out: a worker waiting for the grade body's verdict or
+        for the pacer holds none. Returns the gate (its ``peak``)."""
+        self._write_gate = PoolGate(size)
         return self._write_gate
 
     def _write(
