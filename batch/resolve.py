@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from batch.alm.jobs import POLL_SECONDS as JOB_POLL_SECONDS
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
@@ -43,7 +42,7 @@ class AlmReader(Protocol):
     def find_user_by_email(self, email: str) -> User | None: ...
 
     def export_users(
-        self, *, poll_seconds: float = ..., timeout: float = ...
+        self, *, poll_seconds: float | None = ..., timeout: float = ...
     ) -> Iterable[User]: ...
 
     def iter_catalogue(self, lo_types: Iterable[str] = ...) -> Iterable[CourseSummary]: ...
@@ -163,7 +162,7 @@ class Resolver:
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
         workers: int = 4,
-        export_poll_seconds: float = JOB_POLL_SECONDS,
+        export_poll_seconds: float | None = None,  # None: the client's (ALM_JOB_POLL_SECONDS)
         stop: threading.Event | None = None,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:

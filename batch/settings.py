@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # (exit 4). Env: ALM_WRITE_RETRIES, ALM_WRITE_RETRY_SECONDS.
     write_retries: int = Field(default=8, ge=0, le=100)
     write_retry_seconds: float = Field(default=300.0, ge=0.0)
+    # How often ALM's jobs (the users export, the learner transcript) are polled; each poll is an
+    # admin GET out of the run's allowance. Adobe's own client polls every 5 s; the first poll
+    # comes after 0.6 of it. Env: ALM_JOB_POLL_SECONDS.
+    job_poll_seconds: float = Field(default=5.0, gt=0.0)
 
     # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
     batch_state_dir: Path | None = Field(default=None)

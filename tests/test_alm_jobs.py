@@ -10,11 +10,12 @@ import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer, Seen
 
 from batch.alm.api import AlmClient
-from batch.alm.jobs import FIRST_POLL_SECONDS, LINK_RENEWALS, POLL_SECONDS, job_state
+from batch.alm.jobs import LINK_RENEWALS, job_state
 from batch.errors import ApiError
 from batch.settings import Settings
 
 API = "/primeapi/v2"
+POLL_SECONDS, FIRST_POLL_SECONDS = 5.0, 3.0  # Adobe's client polls every 5 s
 CSV = b"userEmail,internalUserID\r\na@x.example,1\r\n"
 EXPIRED = (
     "<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
@@ -69,7 +70,6 @@ def test_the_classic_shape_is_polled_after_seconds_and_its_s3url_fetched_without
         assert [(u.id, u.email) for u in alm.export_users()] == [("1", "a@x.example")]
         assert alm.stats.calls["GET /jobs/{id}"] == 3
     assert clock.sleeps == [FIRST_POLL_SECONDS, POLL_SECONDS, POLL_SECONDS]
-    assert FIRST_POLL_SECONDS >= 2.0 and POLL_SECONDS == 5.0  # Adobe's client: every 5 s
     assert (
         srv.requests_to("POST", f"{API}/jobs")[0].json()["data"]["attributes"]["jobType"]
         == "generateUsers"
@@ -149,6 +149,21 @@ def test_a_link_that_stays_expired_is_an_error_that_says_so(srv: ScriptedServer)
         list(alm.export_users())
     assert "file of ALM's users export job could not be fetched" in str(err.value)
     assert len(srv.requests_to("GET", "/s3/old.csv")) == LINK_RENEWALS + 1
+
+
+def test_the_poll_interval_is_a_setting(srv: ScriptedServer) -> None:
+    url = f"{srv.base_url}/s3/users.csv"
+    srv.script("GET", f"{API}/jobs/77", current("IN_PROGRESS"), current("COMPLETED", url))
+    clock = FakeClock()
+    sets = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_url=srv.base_url,
+        access_token="tok-jobs-0001",
+        job_poll_seconds=20.0,
+    )
+    with AlmClient(sets, clock=clock, sleep=clock.sleep) as alm:
+        assert [u.id for u in alm.export_users()] == ["1"]
+    assert clock.sleeps == [12.0, 20.0]
 
 
 def test_a_job_that_outlasts_its_timeout_stops_polling(srv: ScriptedServer) -> None:

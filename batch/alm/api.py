@@ -16,7 +16,7 @@ from urllib.parse import quote, urljoin
 
 from batch.alm.grade_shapes import SHAPES_FILE, GradeShapes, ShapeStore, is_shape_refusal
 from batch.alm.http import HttpClient, Reply
-from batch.alm.jobs import JOB_TIMEOUT_SECONDS, POLL_SECONDS, AlmJobs
+from batch.alm.jobs import JOB_TIMEOUT_SECONDS, AlmJobs
 from batch.alm.parse import (
     as_list,
     parse_course_detail,
@@ -240,11 +240,11 @@ class AlmClient:
         return None
 
     def export_users(
-        self, *, poll_seconds: float = POLL_SECONDS, timeout: float = JOB_TIMEOUT_SECONDS
+        self, *, poll_seconds: float | None = None, timeout: float = JOB_TIMEOUT_SECONDS
     ) -> Iterator[User]:
         """Every user of the account, deleted ones too, from one ``generateUsers`` job
-        (``batch.alm.jobs``: polled every ``poll_seconds``, its file fetched without our
-        token)."""
+        (``batch.alm.jobs``: polled every ``poll_seconds``, else ``ALM_JOB_POLL_SECONDS``; its
+        file fetched without our token)."""
         export = self.jobs.run(
             "generateUsers",
             {"expandMetadata": True},

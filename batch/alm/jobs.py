@@ -3,10 +3,10 @@
 The users export (``generateUsers``) and the learner transcript (``generateLearnerTranscript``)
 run the same way, through ``AlmJobs.run``:
 
-- Polled as Adobe's own client polls (its reference site: every 5 s): the first poll after
-  ``FIRST_POLL_SECONDS``, then every ``POLL_SECONDS``. Each poll is an admin GET out of the
-  same allowance as the run's reads, so a job is never polled tens of times in its first
-  seconds.
+- Polled as Adobe's own client polls (its reference site: every 5 s): every
+  ``ALM_JOB_POLL_SECONDS`` (5 s), the first poll after ``FIRST_POLL`` of that (3 s). Each poll
+  is an admin GET out of the same allowance as the run's reads, so a job is never polled tens
+  of times in its first seconds. (A time-scaled sandbox scales the interval with its clock.)
 - Both documented answers are read: the classic ``attributes.status.code`` (``Submitted`` ...
   ``Completed``) with the file at ``attributes.status.data.s3Url``, and the 2026 shape
   ``attributes.status`` (``QUEUED``, ``IN_PROGRESS``, ``COMPLETED``, ``FAILED``) with
@@ -29,8 +29,7 @@ from batch.alm.http import HttpClient, Reply
 from batch.alm.parse import as_list, str_id
 from batch.errors import ApiError
 
-FIRST_POLL_SECONDS = 3.0
-POLL_SECONDS = 5.0
+FIRST_POLL = 0.6  # of the interval: polling every 5 s, the first poll comes after 3 s
 JOB_TIMEOUT_SECONDS = 1800.0
 LINK_RENEWALS = 2  # expired links replaced by reading the job again, per file
 DONE = frozenset({"completed", "complete", "success", "succeeded", "done", "finished"})
@@ -101,12 +100,13 @@ class AlmJobs:
         payload: Mapping[str, Any],
         *,
         what: str,
-        poll_seconds: float = POLL_SECONDS,
+        poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
     ) -> JobFile:
         """Submit a job, wait for it, return its file. ``what`` names it in errors ("users
-        export"). Raises ``ApiError`` when ALM refuses the job (a quota, a 4xx), when it fails
-        or outlasts ``timeout``, or when its file cannot be fetched."""
+        export"); ``poll_seconds`` None: ``ALM_JOB_POLL_SECONDS``. Raises ``ApiError`` when ALM
+        refuses the job (a quota, a 4xx), when it fails or outlasts ``timeout``, or when its file
+        cannot be fetched."""
         job_id = self.submit(job_type, payload, what=what)
         state = self.wait(job_id, what=what, poll_seconds=poll_seconds, timeout=timeout)
         return JobFile(job_id, self.fetch(job_id, state, what=what))
@@ -134,17 +134,18 @@ class AlmJobs:
         job_id: str,
         *,
         what: str,
-        poll_seconds: float = POLL_SECONDS,
+        poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
     ) -> JobState:
         """Poll until the job is done (its state, with the file's link) or fails."""
+        every = poll_seconds or self.http.settings.job_poll_seconds
         clock, deadline = self.http.clock, self.http.clock() + timeout
-        wait = min(FIRST_POLL_SECONDS, poll_seconds)
+        wait = every * FIRST_POLL
         while True:
             if clock() + wait > deadline:
                 raise ApiError(0, f"ALM's {what} job timed out", f"job {job_id}, {timeout:g} s")
             self.http.sleep(wait)
-            wait = poll_seconds
+            wait = every
             reply = self._read(job_id)
             state = job_state(reply.data)
             if state.failed:
