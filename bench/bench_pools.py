@@ -41,6 +41,7 @@ from bench.common import (
     Scenario,
     Stopwatch,
     World,
+    aligned,
     api_calls,
     diff_calls,
     fmt,
@@ -245,10 +246,7 @@ def summary(scenarios: list[Scenario]) -> str:
                 f"{d['client_cpu_seconds'] / max(d['wall_seconds'], 1e-9):.0%}",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
