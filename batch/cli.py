@@ -181,7 +181,8 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--concurrency",
         type=_positive_int,
-        help="cap on requests in flight (default: sized from ALM's allowance and latency)",
+        help="requests in flight for reads and for writes (default 8: enough for ALM's "
+        "documented limits; raise it for a raised allowance or slow answers)",
     )
     g.add_argument("--max-rps", type=_positive_float, help="ceiling on requests per second")
     g.add_argument(

@@ -56,6 +56,8 @@ def settings_for_sandbox(sandbox: Any, **overrides: Any) -> Settings:
         "post_burst": config.post_burst,
         "users_get_per_hour": config.users_per_hour * scale,
         "lo_get_per_hour": config.lo_per_hour * scale,
+        # ALM's jobs are polled on the sandbox's clock too (every 5 of its seconds).
+        "job_poll_seconds": Settings.model_fields["job_poll_seconds"].default / scale,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -68,7 +70,13 @@ def sandbox_env(sandbox: Any) -> dict[str, str]:
     env = dict(sandbox.env())
     settings = settings_for_sandbox(sandbox)
     if sandbox.config.time_scale != 1.0:
-        for name in ("get_per_minute", "post_per_minute", "users_get_per_hour", "lo_get_per_hour"):
+        for name in (
+            "get_per_minute",
+            "post_per_minute",
+            "users_get_per_hour",
+            "lo_get_per_hour",
+            "job_poll_seconds",
+        ):
             env[f"ALM_{name.upper()}"] = f"{getattr(settings, name):g}"
     return env
 

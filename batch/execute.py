@@ -18,8 +18,8 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
   open entries. Once a row's enrollment exists, its module grades are independent writes: they
   are posted side by side (each journaled on its own), so a learner's chain of round trips is
   enrollment + one grade, not enrollment + every grade. The shared rate limiter lives in the
-  client, and a gate admits at most ``workers()`` writes in flight (``--concurrency`` caps it),
-  so the write allowance is kept busy without being exceeded.
+  client, and a gate admits at most ``concurrency`` writes in flight (``--concurrency``), so
+  the write allowance is kept busy without being exceeded.
 * Row-level problems never raise. ``AuthError`` / ``ApiUnreachable`` stop the run: no new
   write starts, writes in flight finish, and ``ExecuteResult.aborted`` says why (exit 3).
   ``stop`` (Ctrl-C) does the same with ``interrupted=True`` (exit 130).
@@ -88,12 +88,9 @@ class ExecuteOptions:
     run_id: str
     base_url: str
     input_sha256: str
-    concurrency: int = 4
+    concurrency: int = 4  # writes in flight at once, and the threads that send them
     overwrite: bool = False
     verify: bool = False  # recorded for the run; the caller runs ``verify_results`` afterwards
-    # Writers allowed at once, asked again before each learner (None: ``concurrency``, which
-    # is also the number of threads).
-    workers: Callable[[], int] | None = None
     # The retry budget of each write through transient faults; None: the client's
     # (``AlmClient.write_retry``, from ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS).
     retry: WriteRetry | None = None
@@ -239,14 +236,13 @@ class _Executor:
         self.peak_workers = 0
         self.t0 = time.monotonic()
         self._hook = write_hook  # None outside the crash tests
-        # Writes in flight at once: as many as ALM's allowance and latency call for now. The
-        # real client holds a slot only while a write is out; a double is gated around the call.
-        target = options.workers or (lambda: options.concurrency)
+        # Writes in flight at once: ``concurrency``. The real client holds a slot only while a
+        # write is out; a double is gated around the call.
         self._call_gate: PoolGate | None = None
         if isinstance(client, GatesWrites):
-            self._gate = client.limit_writes(target)
+            self._gate = client.limit_writes(options.concurrency)
         else:
-            self._gate = self._call_gate = PoolGate(target)
+            self._gate = self._call_gate = PoolGate(options.concurrency)
         # Threads for a row's grades posted beside its first one (None: one at a time).
         self._grades: ThreadPoolExecutor | None = None
         retry = options.retry or getattr(client, "write_retry", None)
@@ -316,8 +312,8 @@ class _Executor:
             cap = max(1, self.opt.concurrency)
             growing = True  # totals grow as learners are planned
         # ``cap`` long-lived workers pull learners from one queue (bounded memory, O(1)
-        # scheduling for tens of thousands of learners); the gate lets as many writes go at
-        # once as ALM's allowance and latency call for now.
+        # scheduling for tens of thousands of learners); the gate lets ``concurrency`` writes
+        # go at once.
         queue = iter(stream)
         queue_lock = threading.Lock()
         if self.opt.concurrency > 1:  # one writer (--concurrency 1): one write at a time

@@ -1,8 +1,7 @@
-"""``PoolGate``: lets at most ``target()`` of a thread pool's workers call ALM at once.
+"""``PoolGate``: at most ``size`` calls to ALM in flight at once, from any number of threads.
 
-A pool is started with as many threads as it may ever need (the cap); the gate admits as many
-as the current target, asked again each time a call starts, so the number of requests in
-flight follows ALM's live allowance and latency during a run without restarting the pool.
+A slot is held only while a call is out (the write pool's grades side by side share it with the
+learners' enrollments), and ``peak`` records the most held at once, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -17,11 +16,12 @@ _R = TypeVar("_R")
 
 
 class PoolGate:
-    def __init__(self, target: Callable[[], int]) -> None:
-        self._target = target
-        self._cond = threading.Condition()
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._slots = threading.BoundedSemaphore(self.size)
+        self._lock = threading.Lock()
         self.active = 0
-        self.peak = 0  # the most calls in flight at once (for tests and benchmarks)
+        self.peak = 0  # the most calls in flight at once
 
     def run(self, fn: Callable[[_T], _R], item: _T) -> _R:
         with self.slot():
@@ -29,17 +29,13 @@ class PoolGate:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of the ``target()`` places for the duration of the block."""
-        with self._cond:
-            while self.active >= max(1, self._target()):
-                # Re-asked every 50 ms: a target that grows (new headers, slower answers)
-                # admits waiting workers without a notify.
-                self._cond.wait(0.05)
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.active -= 1
-                self._cond.notify()
+        """Hold one of the ``size`` places for the duration of the block."""
+        with self._slots:
+            with self._lock:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+            try:
+                yield
+            finally:
+                with self._lock:
+                    self.active -= 1

@@ -28,7 +28,6 @@ from typing import Protocol, TypeVar
 from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
-from batch.gate import PoolGate
 from batch.models import CourseCheck, CourseRef, RowStatus, email_key, name_key, shown_value
 
 USER_LOOKUPS = ("auto", "per-email", "export")
@@ -43,7 +42,7 @@ class AlmReader(Protocol):
     def find_user_by_email(self, email: str) -> User | None: ...
 
     def export_users(
-        self, *, poll_seconds: float = ..., timeout: float = ...
+        self, *, poll_seconds: float | None = ..., timeout: float = ...
     ) -> Iterable[User]: ...
 
     def iter_catalogue(self, lo_types: Iterable[str] = ...) -> Iterable[CourseSummary]: ...
@@ -207,9 +206,8 @@ class Resolver:
         per_email_limit: int = 50,
         users_per_hour: float = 500.0,
         export_job_seconds: float = 120.0,
-        workers: int | Callable[[], int] = 4,
-        max_workers: int | None = None,
-        export_poll_seconds: float = 2.0,
+        workers: int = 4,
+        export_poll_seconds: float | None = None,  # None: the client's (ALM_JOB_POLL_SECONDS)
         stop: threading.Event | None = None,
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
@@ -221,15 +219,7 @@ class Resolver:
         self.per_email_limit = per_email_limit
         self.users_per_hour = users_per_hour
         self.export_job_seconds = export_job_seconds
-        # A number, or a function asked before each call (the pool sized from ALM's live
-        # allowance and latency), with up to ``max_workers`` threads (default: ``workers``).
-        if callable(workers):
-            self.workers: Callable[[], int] = workers
-            self.max_workers = max_workers or 4
-        else:
-            count = int(workers)
-            self.workers = lambda: count
-            self.max_workers = max_workers or count
+        self.workers = max(1, workers)  # lookups in flight at once (the client paces them)
         self.export_poll_seconds = export_poll_seconds
         self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
         self.stats = LookupStats()
@@ -273,14 +263,13 @@ class Resolver:
             self._progress(stage, done, total)
             return value
 
-        if self.max_workers <= 1 or total <= 1:
+        if self.workers <= 1 or total <= 1:
             return [step(item) for item in items]
-        gate = PoolGate(self.workers)
         pool = ThreadPoolExecutor(
-            max_workers=min(self.max_workers, total), thread_name_prefix=stage.replace(" ", "-")
+            max_workers=min(self.workers, total), thread_name_prefix=stage.replace(" ", "-")
         )
         try:
-            return list(pool.map(lambda item: gate.run(step, item), items))
+            return list(pool.map(step, items))
         finally:
             # On an abort or Ctrl-C, drop the queued lookups instead of waiting for them.
             pool.shutdown(wait=True, cancel_futures=True)

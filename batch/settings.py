@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # (exit 4). Env: ALM_WRITE_RETRIES, ALM_WRITE_RETRY_SECONDS.
     write_retries: int = Field(default=8, ge=0, le=100)
     write_retry_seconds: float = Field(default=300.0, ge=0.0)
+    # How often ALM's jobs (the users export, the learner transcript) are polled; each poll is an
+    # admin GET out of the run's allowance. Adobe's own client polls every 5 s; the first poll
+    # comes after 0.6 of it. Env: ALM_JOB_POLL_SECONDS.
+    job_poll_seconds: float = Field(default=5.0, gt=0.0)
 
     # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
     batch_state_dir: Path | None = Field(default=None)
@@ -114,7 +118,10 @@ class Settings(BaseSettings):
 
     @property
     def host(self) -> str:
-        return urlsplit(self.base_url).netloc
+        """ALM's host (and port, when not the scheme's default), as shown to people and as the
+        key of what the state directory remembers per account: never a user name or password
+        that ``ALM_BASE_URL`` may carry."""
+        return host_of(self.base_url)
 
     def secrets(self) -> list[str]:
         """Every secret value set, for redaction of anything that might echo one."""
@@ -123,6 +130,21 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
         return out
+
+
+def host_of(url: str) -> str:
+    """``https://user:pass@LMS.example:8443/x`` -> ``lms.example:8443``; the default port of
+    the scheme is left out (``https://h:443`` -> ``h``). Also takes a bare ``host[:port]``."""
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: keep none of it
+        port = None
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{host}:{port}" if port is not None and port != default else host
 
 
 # --- the state directory (lookup cache + ledger) ------------------------------------------------

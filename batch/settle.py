@@ -7,7 +7,7 @@ that died mid-request, and by ``--verify``. Everything here is read-only.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from batch.alm.types import Enrollment, GradeRequest
@@ -31,7 +31,7 @@ class GatesWrites(Protocol):
     """A client that bounds its writes in flight itself (``AlmClient.limit_writes``): it holds
     a slot only while a request is out, not while waiting for the grade body's verdict."""
 
-    def limit_writes(self, target: Callable[[], int]) -> PoolGate: ...
+    def limit_writes(self, size: int) -> PoolGate: ...
 
 
 def course_enrollments(

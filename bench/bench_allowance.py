@@ -75,6 +75,7 @@ from bench.common import (
     Scenario,
     Stopwatch,
     World,
+    aligned,
     api_calls,
     diff_calls,
     duration,
@@ -655,10 +656,7 @@ def summary_table(scenarios: list[Scenario]) -> str:
                 f"{met}/{len(checked)}" + ("" if met == len(checked) else " FAIL"),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned(rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,12 +94,14 @@ def table(figures: Iterable[Figure]) -> str:
         (f.scenario, f.name + (f" ({f.note})" if f.note else ""), fmt(f.value), f.target, f.verdict)
         for f in figures
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = []
-    for n, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    return aligned(rows)
+
+
+def aligned(rows: list[tuple[str, ...]]) -> str:
+    """Rows of text as fixed-width columns, the first row a heading underlined with dashes."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 

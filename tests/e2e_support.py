@@ -74,6 +74,7 @@ def limits_env(config: SandboxConfig) -> dict[str, str]:
         "ALM_POST_BURST": str(config.post_burst),
         "ALM_USERS_GET_PER_HOUR": str(config.users_per_hour * scale),
         "ALM_LO_GET_PER_HOUR": str(config.lo_per_hour * scale),
+        "ALM_JOB_POLL_SECONDS": str(5.0 / scale),  # ALM's jobs polled every 5 sandbox seconds
     }
 
 

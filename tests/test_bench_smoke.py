@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench import bench_dryrun, bench_live, bench_read, bench_report
+from bench import bench_dryrun, bench_live, bench_pools, bench_read, bench_report
 from bench.common import Scenario, table, time_at_real_limits
 
 
@@ -73,3 +73,15 @@ def test_time_at_real_limits_uses_the_documented_buckets() -> None:
     # 40 grade POSTs: burst 10, then 30 at 30/min = one minute.
     seconds, bucket = time_at_real_limits({"POST /users/{id}/userModuleGrade": 40})
     assert bucket == "POST" and round(seconds) == 60
+
+
+def test_the_pools_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    dry, live = bench_pools.run(["dry", "live"], [8], tmp_path, tiny=True)
+    for scenario in (dry, live):
+        assert _figure(scenario, "exit status warm-up / run").passed is True
+        assert _figure(scenario, "requests before a retry-after passed").passed is True
+        assert scenario.details["alm_minutes"] > 0
+    assert dry.details["buckets"]["GET"] >= 30 and dry.details["buckets"]["POST"] == 0
+    assert live.details["buckets"]["POST"] > 0  # the live run wrote
+    lines = bench_pools.summary([dry, live]).splitlines()
+    assert [line.split()[:2] for line in lines[2:]] == [["dry", "8"], ["live", "8"]]

@@ -126,12 +126,14 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
         ["sandbox", "--port", "0", "--time-scale", "600"], cwd=tmp_path, name="sandbox"
     ) as server:
         keys = {"ALM_BASE_URL", "ALM_CLIENT_ID", "ALM_CLIENT_SECRET", "ALM_REFRESH_TOKEN"}
-        # At --time-scale 600 it also prints the client limits scaled the same way.
+        # At --time-scale 600 it also prints the client limits and the jobs' poll interval
+        # scaled the same way.
         keys |= {
             "ALM_GET_PER_MINUTE",
             "ALM_POST_PER_MINUTE",
             "ALM_USERS_GET_PER_HOUR",
             "ALM_LO_GET_PER_HOUR",
+            "ALM_JOB_POLL_SECONDS",
         }
         assert wait_for(lambda: set(read_exports(server.out_path)) == keys, timeout=15), (
             server.err_path.read_text()
@@ -148,6 +150,7 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
 
         # The CLI against it, with exactly the settings it printed.
         assert exports["ALM_GET_PER_MINUTE"] == "60000"
+        assert float(exports["ALM_JOB_POLL_SECONDS"]) == pytest.approx(5.0 / 600)  # 5 sandbox s
         started = time.monotonic()
         run = run_cli(
             ["validate", "completions.csv", "--state-dir", "state"], cwd=tmp_path, alm=exports

@@ -7,11 +7,12 @@ import threading
 from typing import Any
 
 import pytest
+import requests
 from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch import __version__
 from batch.alm.api import AlmClient
-from batch.alm.http import MAX_TOKEN_REFRESHES, parse_error, parse_retry_after
+from batch.alm.http import MAX_TOKEN_REFRESHES
 from batch.errors import (
     ApiError,
     ApiUnreachable,
@@ -353,46 +354,6 @@ def test_get_gives_up_after_silence(srv: ScriptedServer) -> None:
     assert sum(clock.sleeps) <= 30.0 and len(clock.sleeps) >= 3
 
 
-@pytest.mark.parametrize(
-    "body, expected",
-    [
-        (
-            {
-                "status": "BAD_REQUEST",
-                "title": "Field Type incorrect",
-                "source": {"info": "incorrect relation type"},
-            },
-            ("BAD_REQUEST", "Field Type incorrect", "incorrect relation type"),
-        ),
-        (
-            {"meta": {"error": "Not permitted", "detail": "scope admin:write"}},
-            (None, "Not permitted", "scope admin:write"),
-        ),
-        ({"message": "429 Too many requests"}, (None, "429 Too many requests", None)),
-        ({"errors": [{"code": "E1", "title": "Bad", "detail": "worse"}]}, ("E1", "Bad", "worse")),
-        (  # a gateway's page is never quoted: the status's reason phrase instead (issue 13)
-            "<html><body>Bad   Gateway</body></html>",
-            (None, "Bad Request", None),
-        ),
-        ("Invalid   loInstanceId", (None, "Invalid loInstanceId", None)),
-        ("", (None, "Bad Request", None)),
-    ],
-)
-def test_parse_error_shapes(body: Any, expected: tuple[Any, ...]) -> None:
-    import json
-
-    text = body if isinstance(body, str) else json.dumps(body)
-    err = parse_error(400, text)
-    assert (err.code, err.title, err.detail) == expected and err.status == 400
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("10.752") == 10.752
-    assert parse_retry_after(" 2 ") == 2.0
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
-    assert parse_retry_after(None) is None
-
-
 def test_token_check_never_logs_or_returns_the_token(
     srv: ScriptedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -412,56 +373,68 @@ def test_token_check_never_logs_or_returns_the_token(
 
 def test_pool_sized_to_concurrency(srv: ScriptedServer) -> None:
     with client(srv, concurrency=16) as alm:
-        assert alm.http.transport.direct.connection_pool_kw["maxsize"] >= 16
-        pool = alm.http.transport.direct.connection_from_url(srv.base_url)
-        assert pool.pool.maxsize >= 16  # type: ignore[union-attr]
+        adapter = alm.http.session.get_adapter(srv.base_url)
+        assert adapter.poolmanager.connection_pool_kw["maxsize"] >= 16  # type: ignore[attr-defined]
+
+
+def test_the_session_retries_nothing_below_the_products_rules(srv: ScriptedServer) -> None:
+    """A 503 reaches our loop (one backoff, one more request), never urllib3's retries."""
+    srv.script("GET", USERS, Canned(503, {"message": "busy"}), Canned(200, {"data": []}))
+    clock = FakeClock()
+    with client(srv, clock) as alm:
+        assert alm.http.session.get_adapter(srv.base_url).max_retries.total == 0  # type: ignore[attr-defined]
+        alm.http.request("GET", "/users")
+        assert alm.stats.calls["GET /users"] == 2 and alm.stats.retries == 1
+    assert len(srv.requests_to("GET", USERS)) == 2 and len(clock.sleeps) == 1
 
 
 def test_transport_failures_are_described_in_a_few_words() -> None:
+    """The words and the "safe to re-send" verdict come from the exception requests raises
+    (what it wraps), never from its text, which names hosts and paths."""
+    import socket
     from http.client import RemoteDisconnected
 
-    from urllib3.exceptions import (
-        ConnectTimeoutError,
-        MaxRetryError,
-        NewConnectionError,
-        ProtocolError,
-        ReadTimeoutError,
-    )
+    from batch.alm.http import sent_nothing, transport_reason
 
-    from batch.alm.http import RedirectLoop, _sent_nothing, transport_reason
+    def wrapped(outer: requests.RequestException, inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise outer from exc
+        except requests.RequestException as exc:
+            return exc
 
-    refused = MaxRetryError(
-        None,  # type: ignore[arg-type]
-        "/x",
-        NewConnectionError(
-            None,  # type: ignore[arg-type]
-            "Failed to establish a new connection: [Errno 111] Connection refused",
-        ),
-    )
-    assert transport_reason(refused) == "connection refused" and _sent_nothing(refused)
-    slow_connect = MaxRetryError(None, "/x", ConnectTimeoutError("connect timed out"))  # type: ignore[arg-type]
-    assert transport_reason(slow_connect) == "timed out" and _sent_nothing(slow_connect)
-    slow_read = ReadTimeoutError(None, "/x", "Read timed out. (read timeout=2.0)")  # type: ignore[arg-type]
-    assert transport_reason(slow_read) == "timed out" and not _sent_nothing(slow_read)
-    dropped = ProtocolError("Connection aborted.", RemoteDisconnected("closed"))
+    refused = wrapped(requests.ConnectionError("pool: max retries"), ConnectionRefusedError(111))
+    assert transport_reason(refused) == "connection refused" and sent_nothing(refused)
+    no_host = wrapped(requests.ConnectionError("x"), socket.gaierror(-2, "Name unknown"))
+    assert transport_reason(no_host) == "host name not found" and sent_nothing(no_host)
+    slow_connect = requests.ConnectTimeout("connect timed out")
+    assert transport_reason(slow_connect) == "timed out" and sent_nothing(slow_connect)
+    slow_read = requests.ReadTimeout("read timed out")
+    assert transport_reason(slow_read) == "timed out" and not sent_nothing(slow_read)
+    dropped = wrapped(requests.ConnectionError("aborted"), RemoteDisconnected("closed"))
     assert transport_reason(dropped) == "connection closed without an answer"
-    assert not _sent_nothing(dropped)
-    assert transport_reason(RedirectLoop("more than 30 redirects")) == "too many redirects"
+    assert not sent_nothing(dropped)
+    reset = wrapped(requests.ConnectionError("x"), ConnectionResetError(104, "reset"))
+    assert transport_reason(reset) == "connection reset" and not sent_nothing(reset)
+    assert transport_reason(requests.TooManyRedirects("30")) == "too many redirects"
+    broken = requests.exceptions.ChunkedEncodingError("Connection broken")
+    assert transport_reason(broken) == "connection dropped" and not sent_nothing(broken)
 
 
-def test_proxy_settings_are_read_once_per_host_with_the_environments_rules(
+def test_proxy_settings_are_read_once_per_host_by_requests_rules(
     srv: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp-ca.pem")
     with client(srv) as alm:
-        http = alm.http
-        assert http.transport.verify == "/etc/ssl/corp-ca.pem"  # read once
-        assert http.transport.direct.connection_pool_kw["ca_certs"] == "/etc/ssl/corp-ca.pem"
-        alm_proxy = http._proxies_for("https://learningmanager.adobe.com/primeapi/v2/users")
-        assert alm_proxy.get("https") == "http://proxy.corp.example:3128"
-        assert http._proxies_for(srv.base_url + "/primeapi/v2/users") == {}  # NO_PROXY
+        environment = alm.http.environment
+        alm_route = environment.route("http://learningmanager.adobe.com/primeapi/v2/users")
+        assert alm_route.verify == "/etc/ssl/corp-ca.pem"
+        assert alm_route.proxies.get("https") == "http://proxy.corp.example:3128"
+        assert environment.route(srv.base_url + "/primeapi/v2/users").proxies == {}  # NO_PROXY
         monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
-        again = http._proxies_for("https://learningmanager.adobe.com/primeapi/v2/jobs")
-        assert again is alm_proxy  # the same host: read once
+        again = environment.route("http://learningmanager.adobe.com/primeapi/v2/jobs")
+        assert again is alm_route  # the same host: read once

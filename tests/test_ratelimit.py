@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,9 +12,21 @@ from scripted_server import Canned, FakeClock, ScriptedServer
 
 from batch.alm.api import AlmClient
 from batch.alm.http import endpoint_bucket
-from batch.alm.ratelimit import RateLimiter, jitter_reserve, parse_rate, usable_burst
+from batch.alm.ratelimit import (
+    JITTER_SECONDS,
+    RateLimiter,
+    jitter_reserve,
+    parse_rate,
+    usable_burst,
+)
 from batch.alm.stats import endpoint_template
 from batch.settings import Settings
+
+
+@pytest.fixture
+def srv() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as server:
+        yield server
 
 
 def limiter(
@@ -60,8 +73,8 @@ def test_burst_then_paced() -> None:
     lim = limiter(clock)  # GET: 1 per second, burst 2
     waits = []
     for _ in range(5):
-        waits.append(lim.acquire("GET", "GET /users/{id}/enrollments"))
-        lim.settled("GET", "GET /users/{id}/enrollments")
+        with lim.sending("GET", "GET /users/{id}/enrollments") as turn:
+            waits.append(turn.waited)
     # Of the burst of 2, half a token (0.5 s of jitter at 1/s) stays in ALM's bucket.
     assert waits[:2] == [0.0, pytest.approx(0.5)]
     assert waits[2:] == [pytest.approx(1.0)] * 3
@@ -80,15 +93,15 @@ def test_endpoint_bucket_and_max_rps_ceiling() -> None:
     lim = limiter(clock, get=(6000.0, 100), users=(3600.0, 2), max_rps=4.0)
     start = clock()
     for _ in range(4):
-        lim.acquire("GET", "GET /users")
-        lim.settled("GET", "GET /users")
+        with lim.sending("GET", "GET /users"):
+            pass
     # 1.5 of the users burst of 2 (0.5 is the jitter reserve), then 1/s (3600/h)
     assert clock() - start == pytest.approx(2.5)
     clock2 = FakeClock()
     lim2 = limiter(clock2, get=(6000.0, 100), max_rps=4.0)
     for _ in range(9):
-        lim2.acquire("GET", "GET /users/{id}/enrollments")
-        lim2.settled("GET", "GET /users/{id}/enrollments")
+        with lim2.sending("GET", "GET /users/{id}/enrollments"):
+            pass
     assert clock2() - 1000.0 == pytest.approx(2.0)  # the ceiling: 4/s, no burst
 
 
@@ -105,30 +118,95 @@ def test_headers_repace_the_verb_or_the_endpoint() -> None:
 def test_probe_mode_lets_one_request_out_until_it_is_answered() -> None:
     clock = FakeClock()
     lim = limiter(clock, get=(6000.0, 100))
-    lim.acquire("GET", "GET /users/{id}/enrollments")  # the probe, not answered yet
-    before = clock()
-    done = threading.Timer(0.05, lim.settled, ("GET", "GET /users/{id}/enrollments"))
-    done.start()
-    lim.acquire("GET", "GET /users/{id}/enrollments")  # waits for the probe's answer
-    done.join()
-    assert clock() > before  # it polled (fake time) until settled
-    assert lim.acquire("GET", "GET /users/{id}/enrollments") == 0.0  # burst mode again
+    enrollments = "GET /users/{id}/enrollments"
+    probe_out, answer = threading.Event(), threading.Event()
+
+    def probe() -> None:
+        with lim.sending("GET", enrollments):  # the probe, answered when ``answer`` is set
+            probe_out.set()
+            answer.wait(5)
+
+    first = threading.Thread(target=probe)
+    first.start()
+    probe_out.wait(5)
+    threading.Timer(0.05, answer.set).start()
+    with lim.sending("GET", enrollments) as second:  # waits for the probe's answer
+        pass
+    first.join()
+    assert second.waited > 0  # it polled (fake time) until the probe was answered
+    with lim.sending("GET", enrollments) as third:
+        assert third.waited == 0.0  # burst mode again
 
 
 def test_throttle_blocks_every_request_of_the_bucket() -> None:
     clock = FakeClock()
     lim = limiter(clock, get=(6000.0, 100))
     lim.throttled("GET", "GET /users/{id}/enrollments", 2.5)
-    assert lim.acquire("GET", "GET /learningObjects/{id}") == pytest.approx(2.5)
-    assert lim.acquire("POST", "POST /users/{id}/userModuleGrade") == 0.0  # other verb
+    with lim.sending("GET", "GET /learningObjects/{id}") as turn:
+        assert turn.waited == pytest.approx(2.5)
+    with lim.sending("POST", "POST /users/{id}/userModuleGrade") as turn:
+        assert turn.waited == 0.0  # another verb
 
 
 def test_hourly_429_blocks_only_the_endpoint() -> None:
     clock = FakeClock()
     lim = limiter(clock, get=(6000.0, 100))
     lim.throttled("GET", "GET /users", 30.0, "500r/h")
-    assert lim.acquire("GET", "GET /users/{id}/enrollments") == 0.0
-    assert lim.acquire("GET", "GET /users/{id}") >= 30.0
+    with lim.sending("GET", "GET /users/{id}/enrollments") as turn:
+        assert turn.waited == 0.0
+    with lim.sending("GET", "GET /users/{id}") as turn:
+        assert turn.waited >= 30.0
+
+
+RETRY_AFTER = 1.5
+# What a wait may exceed the retry-after by: the jitter added to it (at most 5 % + 0.03 s) and,
+# on a bucket whose rate ALM announced, the refill of the jitter reserve (JITTER_SECONDS).
+MARGIN = 0.05 * RETRY_AFTER + 0.03 + JITTER_SECONDS
+
+
+def test_a_429_on_a_buckets_first_request_holds_no_thread_past_its_retry_after() -> None:
+    """The bucket learns its rate from the 429's own headers and the probe that met the 429
+    is answered: every thread goes once the retry-after (and the reserve) has passed. (Before,
+    the probe stayed out and every thread, its own retry included, waited 60 s for it.)"""
+    clock = FakeClock()
+    lim = limiter(clock)
+    template = "GET /users/{id}/enrollments"
+    with lim.sending("GET", template) as probe:  # the bucket's very first request
+        lim.observe("GET", template, "600r/m", "10")  # the 429's headers, seen first
+        probe.throttled(RETRY_AFTER, "600r/m")
+    waits: list[float] = []
+
+    def request() -> None:
+        with lim.sending("GET", template) as turn:
+            waits.append(turn.waited)
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(waits) == 4
+    assert max(waits) <= RETRY_AFTER + MARGIN
+
+
+def test_a_429_on_the_first_request_is_retried_after_its_retry_after(
+    srv: ScriptedServer,
+) -> None:
+    """Through the client: the first answer of a run is a 429 naming ALM's rate; the retry
+    goes after the retry-after, not after the pacer's old 60 s probe timeout."""
+    limits = {"x-rate-limit": "600r/m", "x-burst": "10"}
+    srv.script(
+        "GET",
+        "/primeapi/v2/users/1/enrollments",
+        Canned(429, {"message": "429 Too many requests"}, {**limits, "retry-after": "1.5"}),
+        Canned(200, {"data": []}, limits),
+    )
+    clock = FakeClock()
+    sets = Settings(_env_file=None, base_url=srv.base_url, access_token="tok-abcdefgh")  # type: ignore[call-arg]
+    with AlmClient(sets, clock=clock, sleep=clock.sleep) as alm:
+        alm.http.request("GET", "/users/1/enrollments")
+        assert alm.stats.throttled == 1
+    assert RETRY_AFTER <= sum(clock.sleeps) <= RETRY_AFTER + MARGIN
 
 
 def test_endpoint_templates() -> None:
@@ -207,18 +285,18 @@ def run_pool(server: BucketServer, *, threads: int, each: int, **settings: Any) 
 
 def test_pool_paced_from_headers_sends_nothing_early() -> None:
     # The client's defaults are wrong (bigger burst, slower rate): it must learn from headers.
-    server = BucketServer(rate=40.0, burst=4)
+    server = BucketServer(rate=150.0, burst=4)
     alm = run_pool(server, threads=6, each=5, get_per_minute=600, get_burst=10)
     assert server.count == 30 + server.throttled
     assert alm.stats.throttled == server.throttled
     assert server.early == 0
-    assert alm.http.limiter.describe()["GET"] == "2388/min, burst 4"
+    assert alm.http.limiter.describe()["GET"] == "8955/min, burst 4"  # 9,000/min less 0.5 %
 
 
 def test_drained_server_bucket_429s_are_honoured_by_every_thread() -> None:
-    server = BucketServer(rate=25.0, burst=2)
+    server = BucketServer(rate=100.0, burst=2)
     server.tokens = 0.0  # another client just used the allowance
-    alm = run_pool(server, threads=4, each=4, get_per_minute=1500, get_burst=2)
+    alm = run_pool(server, threads=4, each=4, get_per_minute=6000, get_burst=2)
     assert server.throttled >= 1 and alm.stats.throttled == server.throttled
     assert server.count == 16 + server.throttled
     assert server.early <= 1  # at most the requests already on the wire when the 429 left

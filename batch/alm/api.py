@@ -16,6 +16,7 @@ from urllib.parse import quote, urljoin
 
 from batch.alm.grade_shapes import SHAPES_FILE, GradeShapes, ShapeStore, is_shape_refusal
 from batch.alm.http import HttpClient, Reply
+from batch.alm.jobs import JOB_TIMEOUT_SECONDS, AlmJobs
 from batch.alm.parse import (
     as_list,
     parse_course_detail,
@@ -23,7 +24,6 @@ from batch.alm.parse import (
     parse_enrollment,
     parse_user,
     parse_user_csv,
-    str_id,
 )
 from batch.alm.payloads import grade_payload
 from batch.alm.retry import WriteRetry
@@ -37,9 +37,6 @@ __all__ = ["AlmClient", "CallStats"]
 
 PAGE_MAX = 100  # without include (alm-api.md §2, §3; unconfirmed, hence the fallback)
 PAGE_MAX_INCLUDE = 10  # with include, and the documented safe size
-FIRST_POLL_SECONDS = 0.05  # the users export's first wait; it doubles up to poll_seconds
-JOB_DONE = {"completed", "complete", "success", "succeeded", "done", "finished"}
-JOB_FAILED = {"failed", "failure", "error", "errored", "cancelled", "canceled", "aborted"}
 
 
 def _seg(value: str) -> str:
@@ -98,6 +95,7 @@ class AlmClient:
         # How long one write keeps trying through transient faults (the executor's budget),
         # on this client's clock: ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS.
         self.write_retry = WriteRetry.from_settings(settings, clock=clock, sleep=sleep)
+        self.jobs = AlmJobs(self.http)  # ALM's jobs: the users export, the learner transcript
         self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
         self._lock = threading.Lock()
 
@@ -193,7 +191,7 @@ class AlmClient:
 
     def allowance_per_minute(self, method: str) -> float:
         """The requests per minute ALM grants this verb now (from its live headers when seen,
-        else the settings): what default concurrency and the time estimate follow."""
+        else the settings): what the time estimate follows."""
         return self.http.limiter.allowance(method) * 60.0
 
     def announced_per_minute(self, method: str) -> float | None:
@@ -241,85 +239,20 @@ class AlmClient:
                 return user
         return None
 
-    def export_users(self, *, poll_seconds: float = 2.0, timeout: float = 1800.0) -> Iterator[User]:
-        """POST /jobs generateUsers, poll GET /jobs/{id}, download the CSV, yield every user.
-
-        The download URL is an S3-style presigned link: it is fetched without the Authorization
-        header (sending our token to a third-party host would leak it) and without pacing.
-        """
-        body = {
-            "data": {
-                "type": "job",
-                "attributes": {
-                    "description": "alm-batch users export",
-                    "jobType": "generateUsers",
-                    "payload": {"expandMetadata": True},
-                },
-            }
-        }
-        created = self.http.request("POST", "/jobs", body=body)
-        job = as_list((created.data or {}).get("data") if isinstance(created.data, dict) else None)
-        job_id = str_id(job[0].get("id")) if job else ""
-        if not job_id:
-            raise ApiError(created.status, "ALM created no job id for the users export")
-        deadline = self.http.clock() + timeout
-        # Poll soon, then less and less often (0.05 s, 0.1 s, 0.2 s ... up to ``poll_seconds``):
-        # a small account's export is ready in a moment, a large one takes minutes (where
-        # starting this low costs three more polls than starting at 0.25 s).
-        wait = min(FIRST_POLL_SECONDS, poll_seconds)
-        while True:
-            reply = self.http.request("GET", f"/jobs/{_seg(job_id)}")
-            status, url = self._job_state(reply.data)
-            if status in JOB_DONE:
-                if not url:
-                    raise ApiError(
-                        reply.status,
-                        "users export job finished without a file URL",
-                        f"job {job_id}",
-                    )
-                break
-            if status in JOB_FAILED:
-                raise ApiError(reply.status, f"users export job {status}", f"job {job_id}")
-            if self.http.clock() >= deadline:
-                raise ApiError(
-                    0,
-                    "users export job timed out",
-                    f"job {job_id} still '{status}' after {timeout:g} s",
-                )
-            self.http.sleep(wait)
-            wait = min(wait * 2, poll_seconds)
-        download = self.http.request(
-            "GET", url, auth=False, paced=False, headers={"Accept": "text/csv, */*"}
+    def export_users(
+        self, *, poll_seconds: float | None = None, timeout: float = JOB_TIMEOUT_SECONDS
+    ) -> Iterator[User]:
+        """Every user of the account, deleted ones too, from one ``generateUsers`` job
+        (``batch.alm.jobs``: polled every ``poll_seconds``, else ``ALM_JOB_POLL_SECONDS``; its
+        file fetched without our token)."""
+        export = self.jobs.run(
+            "generateUsers",
+            {"expandMetadata": True},
+            what="users export",
+            poll_seconds=poll_seconds,
+            timeout=timeout,
         )
-        yield from parse_user_csv(download.content)
-
-    @staticmethod
-    def _job_state(doc: Any) -> tuple[str, str]:
-        """(lower-cased status, download URL) from a job document, wherever ALM put them.
-
-        The docs say to "copy the S3 URL from the response" without naming the attribute, so
-        the URL is searched for: first well-known names at the top of the attributes, then any
-        http(s) URL nested in the attributes, then the job's links (never ``self``, nor a link
-        back to the jobs endpoint).
-        """
-        data = as_list(doc.get("data")) if isinstance(doc, dict) else []
-        job = data[0] if data else {}
-        a = job.get("attributes", {}) if isinstance(job, dict) else {}
-        a = a if isinstance(a, dict) else {}
-        raw = a.get("status") or a.get("jobStatus") or a.get("state") or ""
-        if isinstance(raw, dict):
-            raw = raw.get("code") or raw.get("status") or ""
-        url = ""
-        for key in ("url", "downloadUrl", "fileUrl", "resultUrl", "reportUrl", "s3Url"):
-            if _is_url(a.get(key)):
-                url = a[key]
-                break
-        if not url:
-            url = _find_url(a)
-        links = job.get("links") if isinstance(job, dict) else None
-        if not url and isinstance(links, dict):
-            url = _find_url({k: v for k, v in links.items() if k != "self"})
-        return str(raw).strip().casefold(), url
+        yield from parse_user_csv(export.content)
 
     def get_user(self, user_id: str) -> User | None:
         reply = self._get_or_none(f"/users/{_seg(user_id)}")
@@ -423,11 +356,11 @@ class AlmClient:
             shapes.accepted(index)
             return
 
-    def limit_writes(self, target: Callable[[], int]) -> PoolGate:
-        """At most ``target()`` writes (enrollments, grades) on their way to ALM at once, asked
-        again before each. A slot is held only while the request is out: a worker waiting for
-        the grade body's verdict or for the pacer holds none. Returns the gate (its ``peak``)."""
-        self._write_gate = PoolGate(target)
+    def limit_writes(self, size: int) -> PoolGate:
+        """At most ``size`` writes (enrollments, grades) on their way to ALM at once. A slot is
+        held only while the request is out: a worker waiting for the grade body's verdict or
+        for the pacer holds none. Returns the gate (its ``peak``)."""
+        self._write_gate = PoolGate(size)
         return self._write_gate
 
     def _write(
@@ -453,27 +386,3 @@ class AlmClient:
                     "scope admin:read,admin:write, then run the same command again.",
                 ) from None
             raise
-
-
-def _is_url(value: Any) -> bool:
-    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
-
-
-def _find_url(value: Any, depth: int = 0) -> str:
-    """The first http(s) URL nested anywhere in ``value`` (dicts and lists, a few levels deep)
-    that is not a link back to the jobs API itself."""
-    if depth > 6:
-        return ""
-    if _is_url(value):
-        text = str(value).strip()
-        return "" if "/primeapi/" in text and "/jobs" in text else text
-    items: Iterable[Any] = ()
-    if isinstance(value, dict):
-        items = value.values()
-    elif isinstance(value, list):
-        items = value
-    for item in items:
-        found = _find_url(item, depth + 1)
-        if found:
-            return found
-    return ""

@@ -25,19 +25,17 @@ them, starting with the one closest to Adobe's only public sample (no instance f
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from batch.alm.hostfile import HostFile
 from batch.errors import ApiError, GradeBodyRefused
 from batch.settings import Settings
 
@@ -150,46 +148,21 @@ def is_shape_refusal(error: ApiError) -> bool:
 
 # --- the store: one small JSON file in the state directory -----------------------------------
 class ShapeStore:
-    """``{host: {"shape": key, "learned_on": "YYYY-MM-DD", "answers": [...]}}`` in one file.
-
-    Read once at start; written atomically (temp file + replace) when a shape is learned. A
-    missing or unreadable file is an empty store (the client learns again); never raises.
-    """
+    """``{host: {"shape": key, "learned_on": "YYYY-MM-DD", "refused_answers": [...]}}`` in one
+    file (``hostfile.HostFile``: keyed by host and port, never a password; never raises)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._file = HostFile(path)
 
     def load(self, host: str) -> tuple[GradeShape, str] | None:
-        data = self._read()
-        entry = data.get(host) if isinstance(data.get(host), dict) else None
-        if entry is None:
-            return None
+        entry = self._file.entry(host)
         shape = GradeShape.from_key(str(entry.get("shape", "")))
         return (shape, str(entry.get("learned_on", ""))) if shape else None
 
     def save(self, host: str, shape: GradeShape, learned_on: str, answers: list[str]) -> None:
-        if self.path is None:
-            return
-        data = self._read()
-        data["format"] = _FILE_FORMAT
-        data[host] = {"shape": shape.key, "learned_on": learned_on, "refused_answers": answers}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".grade_shapes.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.warning("could not remember the grade body in %s: %s", self.path, exc)
-
-    def _read(self) -> dict[str, Any]:
-        if self.path is None or not self.path.exists():
-            return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        entry = {"shape": shape.key, "learned_on": learned_on, "refused_answers": answers}
+        self._file.update(host, entry, format=_FILE_FORMAT)
 
 
 class GradeShapes:

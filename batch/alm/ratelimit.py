@@ -7,6 +7,9 @@ until its ``retry-after`` has passed, and the sandbox counts every request that 
 early. So each bucket carries, besides its tokens, a shared "not before" time: every thread waits
 for it before sending, not only the thread that met the 429.
 
+Every request takes its turn through ``RateLimiter.sending``, which hands the answer back on
+every path: no state of a bucket waits for anything but an answer or the clock.
+
 Time is injected (``clock``/``sleep``) so tests never wait for real.
 """
 
@@ -14,7 +17,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 # Per-minute (rate, burst) for verbs Settings has no knob for: the published admin table (§7).
@@ -40,8 +44,7 @@ _UNIT_SECONDS = {
 
 _EPSILON = 1e-9
 _MIN_SLEEP = 0.001
-_PROBE_POLL = 0.005
-PROBE_TIMEOUT = 60.0  # a probe never answered (a caller that forgot settled()) stops blocking
+_PROBE_POLL = 0.005  # how often a request waiting for a probe's answer looks again
 # Pace a little under the rate ALM announces, so a small mismatch between ALM's counting and
 # ours (clock drift, a per-minute window instead of a bucket) never adds up to a 429.
 HEADER_RATE_MARGIN = 0.995
@@ -84,6 +87,18 @@ def usable_burst(rate: float, burst: float) -> float:
 
 
 @dataclass
+class Turn:
+    """What one request's answer says to the pacer (see ``RateLimiter.sending``)."""
+
+    waited: float = 0.0  # seconds the request waited for its turn
+    delay: float | None = None  # a 429: nothing more to its bucket for this many seconds
+    rate_header: str | None = None  # the 429's x-rate-limit (which bucket it names)
+
+    def throttled(self, delay: float, rate_header: str | None) -> None:
+        self.delay, self.rate_header = delay, rate_header
+
+
+@dataclass
 class Bucket:
     """A token bucket plus the shared "not before" time a 429 sets."""
 
@@ -99,9 +114,11 @@ class Bucket:
     known: bool = False
     # "Probe" mode, at the start and after a 429: one request goes alone and the others wait
     # for its answer, so a pool never bursts into a bucket whose state on ALM's side is unknown.
+    # A probe is out from the request's turn (``acquire``) until its answer (``settled`` or
+    # ``throttled``); ``RateLimiter.sending`` pairs them on every path, so nothing but an answer
+    # (or a failure to send) ends the wait of the others: no timeout is needed to end it.
     probing: bool = True
     probe_out: bool = False
-    probe_since: float = 0.0
 
     @property
     def reserve(self) -> float:
@@ -123,7 +140,7 @@ class Bucket:
     def wait_time(self, now: float) -> float:
         """Seconds until this bucket lets one request go (0 when it can go now)."""
         wait = max(0.0, self.not_before - now)
-        if self.probing and self.probe_out and now - self.probe_since < PROBE_TIMEOUT:
+        if self.probing and self.probe_out:
             wait = max(wait, _PROBE_POLL)
         if self.tokens < 1.0 - _EPSILON:
             wait = max(wait, (1.0 - self.tokens) / self.rate if self.rate > 0 else 3600.0)
@@ -204,7 +221,7 @@ class RateLimiter:
             buckets.append(self._global)
         return buckets
 
-    def acquire(self, method: str, template: str) -> float:
+    def _acquire(self, method: str, template: str) -> float:
         """Block until the request may go, take its tokens, return the seconds waited."""
         waited = 0.0
         while True:
@@ -219,11 +236,26 @@ class RateLimiter:
                     for bucket in buckets:
                         bucket.tokens -= 1.0
                         if bucket.probing:
-                            bucket.probe_out, bucket.probe_since = True, now
+                            bucket.probe_out = True
                     return waited
             wait = max(wait, _MIN_SLEEP)  # float dust must not spin the loop
             self._sleep(wait)
             waited += wait
+
+    @contextmanager
+    def sending(self, method: str, template: str) -> Iterator[Turn]:
+        """One request's turn, the only way to take one: waits for it, and when the block ends,
+        whatever way, hands the answer back: ``throttled`` when the block called
+        ``turn.throttled`` (a 429), else the answer ends probe mode (any other answer, a
+        failure, or a request never sent). So a probe is out exactly as long as its request."""
+        turn = Turn(waited=self._acquire(method, template))
+        try:
+            yield turn
+        finally:
+            if turn.delay is None:
+                self._settled(method, template)
+            else:
+                self.throttled(method, template, turn.delay, turn.rate_header)
 
     def throttled(
         self, method: str, template: str, delay: float, rate_header: str | None = None
@@ -244,21 +276,27 @@ class RateLimiter:
             targets = [verb] if endpoint is None else [verb, endpoint]
             if parsed is not None and endpoint is not None:
                 targets = [endpoint] if parsed[1] == "h" else [verb]
+            for bucket in self.buckets_for(method, template):
+                # A 429 is an answer: the probe that met it is no longer out. (Left out, every
+                # request of the bucket, the probe's own retry included, waited for an answer
+                # that had already come, until a 60 s timeout.)
+                bucket.probe_out = False
             for bucket in targets:
                 bucket.refill(now)
                 bucket.not_before = max(bucket.not_before, now + delay)
                 if bucket.known:
                     # ALM's bucket is empty now and its rate is known: resume paced once it
                     # holds one token plus the jitter reserve again (a fraction of a second),
-                    # never in a burst.
+                    # never in a burst, and without a probe.
                     bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate - bucket.reserve)
+                    bucket.probing = False
                 else:
                     # An allowance we never saw announced: one request goes alone when the
                     # wait ends, and the others wait for its answer (and its headers).
                     bucket.tokens = min(bucket.tokens, 1.0 - delay * bucket.rate)
-                    bucket.probing, bucket.probe_out = True, False
+                    bucket.probing = True
 
-    def settled(self, method: str, template: str) -> None:
+    def _settled(self, method: str, template: str) -> None:
         """A request of these buckets got an answer other than 429 (or failed): end probe mode."""
         with self._lock:
             for bucket in self.buckets_for(method, template):

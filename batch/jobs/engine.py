@@ -47,7 +47,7 @@ from batch.execute import (
     close_entries_alm_shows_complete,
     execute_plan,
 )
-from batch.jobs.concurrency import MAX_CONCURRENCY, MAX_READERS, readers, writers
+from batch.jobs.concurrency import pool_size
 from batch.jobs.estimate import Allowance, allowance, expect_remembered
 from batch.jobs.events import (
     ConfirmationNeeded,
@@ -528,7 +528,8 @@ class _OnlineRun:
             )
             client = AlmClient(
                 settings,
-                concurrency=MAX_READERS,  # the connection pool: readers and writers at once
+                # The connection pool: the read and the write pools at once.
+                concurrency=2 * pool_size(options.concurrency),
                 max_rps=options.max_rps,
                 give_up_after=options.give_up_after,
                 state_dir=state_dir,  # the grade body learned on this ALM host is kept there
@@ -546,8 +547,7 @@ class _OnlineRun:
                     user_lookup=options.user_lookup,
                     on_progress=self._stage,
                     users_per_hour=settings.users_get_per_hour,
-                    workers=readers(client, options.concurrency),
-                    max_workers=options.concurrency or MAX_READERS,
+                    workers=pool_size(options.concurrency),
                     stop=self.lookup_stop,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
@@ -813,8 +813,7 @@ class _OnlineRun:
                 run_id=summary.run_id,
                 base_url=self.settings.base_url,
                 input_sha256=summary.input_sha256,
-                concurrency=options.concurrency or MAX_CONCURRENCY,
-                workers=writers(client, options.concurrency),
+                concurrency=pool_size(options.concurrency),
                 overwrite=options.overwrite,
                 verify=options.verify,
             ),

@@ -8,17 +8,14 @@ configured limits (GET 100 : POST 30 per minute); the settings are the last reso
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from batch.alm.hostfile import HostFile
 from batch.alm.ratelimit import HEADER_RATE_MARGIN
 from batch.settings import Settings
-
-log = logging.getLogger(__name__)
 
 ALLOWANCE_FILE = "allowance.json"
 
@@ -52,7 +49,7 @@ class Allowance:
 
 def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -> Allowance:
     host = settings.host
-    remembered = _load(state_dir).get(host, {}) if state_dir is not None else {}
+    remembered = _file(state_dir).entry(host)
     reads = client.announced_per_minute("GET")
     writes = client.announced_per_minute("POST")
     if state_dir is not None and (reads is not None or writes is not None):
@@ -80,7 +77,7 @@ def expect_remembered(client: Paced, settings: Settings, state_dir: Path | None)
     runs saw ALM grant on this host, so the pools start at full speed instead of probing one
     request at a time. Returns the verbs primed. ALM's headers take over from the first
     answer, and a 429 (an allowance that changed) is honoured as always."""
-    remembered = _load(state_dir).get(settings.host, {}) if state_dir is not None else {}
+    remembered = _file(state_dir).entry(settings.host)
     primed = []
     for verb in ("GET", "POST"):
         per_minute = _number(remembered.get(verb))
@@ -97,19 +94,14 @@ def _number(value: object) -> float | None:
     return None
 
 
-def _load(state_dir: Path | None) -> dict[str, dict[str, object]]:
-    if state_dir is None:
-        return {}
-    try:
-        data = json.loads((state_dir / ALLOWANCE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def _file(state_dir: Path | None) -> HostFile:
+    """``<state_dir>/allowance.json``, keyed by ALM host and port (never a password)."""
+    return HostFile(state_dir / ALLOWANCE_FILE if state_dir is not None else None)
 
 
 def _remember(state_dir: Path, host: str, client: SeesHeaders) -> None:
-    data = _load(state_dir)
-    entry = dict(data.get(host, {}))
+    store = _file(state_dir)
+    entry = store.entry(host)
     for verb in ("GET", "POST"):
         per_minute = client.announced_per_minute(verb)
         if per_minute is None:
@@ -120,11 +112,4 @@ def _remember(state_dir: Path, host: str, client: SeesHeaders) -> None:
             entry[f"{verb} burst"] = burst
         if verb == "POST":
             entry["seen"] = datetime.now(UTC).date().isoformat()
-    data[host] = entry
-    path = state_dir / ALLOWANCE_FILE
-    try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:  # a lost estimate hint must never stop a run
-        log.warning("could not save %s: %s", path, exc.strerror)
+    store.update(host, entry)  # a lost estimate hint never stops a run: never raises
