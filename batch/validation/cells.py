@@ -58,23 +58,44 @@ def _clean_email(text: str) -> str:
 
 
 _COURSE_ID = re.compile(r"^(?:course\s*:\s*)?(\d+)$", re.IGNORECASE)
-_OTHER_LO = re.compile(r"^(learningProgram|certification|jobAid)\s*:\s*\d+$", re.IGNORECASE)
+_LO_ID = re.compile(r"^(course|learningProgram|certification|jobAid)\s*:\s*(\d+)$", re.IGNORECASE)
+# An ALM link names the object in its path or fragment (Adobe's own client builds
+# ".../app/learner#/learningProgram/131072"), or as an id in its query (loId=course%3A123).
+_LINKED_LO = re.compile(
+    r"(?:^|[/#?&=])(course|learningProgram|certification|jobAid)(?:/|:|%3A)(\d+)", re.IGNORECASE
+)
+_LO_TYPES = {t.casefold(): t for t in ("course", "learningProgram", "certification", "jobAid")}
 _WS = re.compile(r"\s+")
 
 
 def parse_course(text: str) -> CourseRef:
-    """A course name, ``course:123`` or ``123`` (normalised to ``course:123``)."""
+    """A course, learning program or certification: a name, ``course:123`` or ``123``
+    (normalised to ``course:123``), ``learningProgram:123``, ``certification:123``, or a link
+    to it in ALM. A job aid's ID is kept too: resolving says why it has no completion."""
     value = _WS.sub(" ", text if text.isascii() else unicodedata.normalize("NFC", text)).strip()
-    m = _COURSE_ID.match(value if value.isascii() else unicodedata.normalize("NFKC", value))
+    plain = value if value.isascii() else unicodedata.normalize("NFKC", value)
+    m = _COURSE_ID.match(plain)
     if m:
         return CourseRef(text=value, course_id=f"course:{int(m[1])}")
-    if _OTHER_LO.match(value):
-        kind = value.split(":")[0]
-        raise CellProblem(
-            f"is a {kind} ID, not a course",
-            "list the courses it contains, one row per course",
-        )
+    m = _LO_ID.match(plain)
+    if m:
+        return CourseRef(text=value, course_id=f"{_LO_TYPES[m[1].casefold()]}:{int(m[2])}")
+    if plain.casefold().startswith(("http://", "https://")):
+        return CourseRef(text=value, course_id=_linked_id(plain))
     return CourseRef(text=value)
+
+
+def _linked_id(url: str) -> str:
+    """The learning object an ALM link points at; a link elsewhere is a problem, not a name."""
+    host, _, rest = url.split("//", 1)[-1].partition("/")
+    in_alm = "/app/" in f"/{rest}" or host.casefold().endswith(("adobe.com", "adobe.com:443"))
+    found = _LINKED_LO.search(rest) if in_alm else None
+    if found is None:
+        raise CellProblem(
+            "is a link, but not to a course, learning program or certification in ALM",
+            "paste the link of its page in ALM (.../app/learner#/course/123) or its ID",
+        )
+    return f"{_LO_TYPES[found[1].casefold()]}:{int(found[2])}"
 
 
 def parse_number(text: str) -> tuple[float, bool]:
