@@ -373,7 +373,7 @@ class _RowPlanner:
         out.course_id = found.lo_id or res.course_id
         out.instance_id = program.instance_id if program is not None else ""
         out.enroll, out.grades = found.enroll, found.grades
-        out.module_ids = [g.module_id for g in found.grades]
+        out.module_ids = found.module_ids
         return out
 
     def _plan_course(

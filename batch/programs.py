@@ -96,6 +96,9 @@ class Expansion:
     enroll: bool = False  # in the program itself
     grades: list[GradeRequest] = field(default_factory=list)
     lo_id: str = ""  # the program, or the learner's recurrence of a certification
+    # The core modules of the courses the row grades or ALM shows completed (the report's
+    # ``module_ids``: the modules concerned, to grade or already graded).
+    module_ids: list[str] = field(default_factory=list)
 
 
 def course_rows(
@@ -174,6 +177,7 @@ class _Course:
     instance: Instance | None = None
     enrolled: bool = False  # the learner has (or an earlier row plans) an enrollment in it
     todo: tuple[str, ...] = ()  # modules to grade
+    modules: tuple[str, ...] = ()  # every core module of the learner's instance
 
 
 class ProgramPlanner:
@@ -240,20 +244,23 @@ class ProgramPlanner:
             )
         mine = next((e for e in enrolled_programs if e.lo_id == program.id), None)
         if mine is not None and mine.completed and not self.overwrite:
-            return Expansion(
-                RowStatus.ALREADY_COMPLETED,
-                f"ALM already shows {c.email} completed the {kind} '{name}'"
-                f"{_day(mine.date_completed)}{note}.",
-            )
-        instance, problem = self._instance(c, program, name, kind, mine)
-        if instance is None:
-            return Expansion(RowStatus.REJECTED, problem)
+            done = f"ALM already shows {c.email} completed the {kind} '{name}'"
+            done += f"{_day(mine.date_completed)}{note}."
+            instance = program.instance(mine.instance_id)
+            if instance is None:
+                return Expansion(RowStatus.ALREADY_COMPLETED, done)
+        else:
+            done = ""
+            instance, problem = self._instance(c, program, name, kind, mine)
+            if instance is None:
+                return Expansion(RowStatus.REJECTED, problem)
         planned = self.file.programs.get((user.id, program.id))
         enroll = mine is None and planned is None
         plan = ProgramPlan(program.id, name, program.lo_type, instance.id)
         blocked: list[str] = []
         choose: list[str] = []
         chosen: list[_Course] = []
+        concerned: list[str] = []
         for section in program.sections:
             section_name = display_name(section.names, f"section {section.id}")
             courses = [
@@ -267,6 +274,10 @@ class ProgramPlanner:
                 choose.append(f"its section '{section_name}' {verdict}")
             chosen.extend(x for x in courses if x.sub.state == "grade")
             plan.courses.extend(x.sub for x in courses)
+            concerned.extend(m for x in courses if x.sub.state in ("grade", "completed")
+                             for m in x.modules)  # fmt: skip
+        if done:
+            return Expansion(RowStatus.ALREADY_COMPLETED, done, plan, module_ids=concerned)
         if blocked:
             return Expansion(
                 RowStatus.REJECTED,
@@ -283,7 +294,9 @@ class ProgramPlanner:
                 f"list the courses instead of the {kind}.",
                 plan,
             )
-        return self._grades(row, c, user, plan, chosen, enroll, mine, note, program)
+        found = self._grades(row, c, user, plan, chosen, enroll, mine, note, program)
+        found.module_ids = concerned
+        return found
 
     def _recurrence(
         self, c: Completion, res: CourseResolution, enrolled: list[Enrollment]
@@ -375,7 +388,10 @@ class ProgramPlanner:
         done = next((e for e in mine if e.completed), None)
         if done is not None and not self.overwrite:
             note = f"completed{_day(done.date_completed)}"
-            return _Course(sub("completed", instance_id=done.instance_id, note=note), True, False)
+            where = detail.instance(done.instance_id) if detail is not None else None
+            modules = tuple(m.id for m in where.content_modules) if where is not None else ()
+            completed = sub("completed", instance_id=done.instance_id, note=note)
+            return _Course(completed, True, False, modules=modules)
         other = self.file.course_rows.get((user.id, course_id))
         other = other if other != row else None
         other = other or self.file.covered.get((user.id, course_id))
@@ -411,9 +427,13 @@ class ProgramPlanner:
             for m in content
             if (self.overwrite or m.id not in graded) and (user.id, m.id) not in self.file.graded
         )
-        if not todo:  # every core module is graded already (in ALM, or by an earlier row)
-            return _Course(sub("completed", instance_id=instance.id, note="modules completed"),
-                           True, False)  # fmt: skip
+        modules = tuple(m.id for m in content)
+        if not todo:  # every core module is graded already (in ALM, or by earlier rows)
+            rows = [r for m in content if (r := self.file.graded.get((user.id, m.id)))]
+            if rows:
+                return _Course(sub("other_row", row=min(rows)), True, False)
+            completed = sub("completed", instance_id=instance.id, note="modules completed")
+            return _Course(completed, True, False, modules=modules)
         enrolled = enrollment is not None or (user.id, course_id) in self.file.through_program
         return _Course(
             sub("candidate", instance_id=instance.id),
@@ -422,6 +442,7 @@ class ProgramPlanner:
             instance,
             enrolled,
             todo,
+            modules,
         )
 
     @staticmethod
