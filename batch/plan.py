@@ -20,7 +20,14 @@ from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Mo
 from batch.errors import ApiError
 from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
-from batch.programs import FilePlan, ProgramPlan, ProgramPlanner, course_rows, match_instances
+from batch.programs import (
+    FilePlan,
+    ProgramPlan,
+    ProgramPlanner,
+    course_rows,
+    grade_for,
+    match_instances,
+)
 from batch.programs import label as _label
 from batch.resolve import CourseResolution, Resolver, display_name
 from batch.validate import duplicate_message, summarise_issues
@@ -566,21 +573,7 @@ class _RowPlanner:
         out.enroll = enrollment is None or enrollment.id == _PLANNED
         if enrollment is None:
             self.planned[(user.id, course.id)] = instance.id
-        out.grades = [
-            GradeRequest(
-                user_id=user.id,
-                course_id=course.id,
-                instance_id=instance.id,
-                module_id=m.id,
-                date_completed=c.completion_date,
-                date_started=c.start_date,
-                score=c.score,
-                min_score=c.min_score,
-                max_score=c.max_score,
-                passed=c.passed,
-            )
-            for m in todo
-        ]
+        out.grades = [grade_for(c, user.id, course.id, instance.id, m.id) for m in todo]
         if out.enroll:
             inst = _label(instance.names, instance.id)
             out.message = (

@@ -122,6 +122,24 @@ def course_rows(
     return out
 
 
+def grade_for(
+    c: Completion, user_id: str, course_id: str, instance_id: str, module_id: str
+) -> GradeRequest:
+    """The grade a row sends for one module: the row's dates and score rules."""
+    return GradeRequest(
+        user_id=user_id,
+        course_id=course_id,
+        instance_id=instance_id,
+        module_id=module_id,
+        date_completed=c.completion_date,
+        date_started=c.start_date,
+        score=c.score,
+        min_score=c.min_score,
+        max_score=c.max_score,
+        passed=c.passed,
+    )
+
+
 def current_recurrence(
     recurrences: tuple[CourseSummary, ...], enrollments: Iterable[Enrollment]
 ) -> CourseSummary:
@@ -512,20 +530,7 @@ class ProgramPlanner:
             self.file.covered[(user.id, x.sub.course_id)] = row
             for module_id in x.todo:
                 self.file.graded[(user.id, module_id)] = row
-                grades.append(
-                    GradeRequest(
-                        user_id=user.id,
-                        course_id=x.sub.course_id,
-                        instance_id=x.instance.id,
-                        module_id=module_id,
-                        date_completed=c.completion_date,
-                        date_started=c.start_date,
-                        score=c.score,
-                        min_score=c.min_score,
-                        max_score=c.max_score,
-                        passed=c.passed,
-                    )
-                )
+                grades.append(grade_for(c, user.id, x.sub.course_id, x.instance.id, module_id))
         subs = {x.sub.course_id: x.sub for x in chosen}
         plan.courses = [subs.get(s.course_id, s) for s in plan.courses]
         if enroll:

@@ -680,19 +680,28 @@ class Resolver:
         self._map("learner state", read, todo)
 
     def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
+        return self._read_once(self._enrollments, self.client.get_enrollments, user_id)
+
+    def _read_once(
+        self,
+        memo: dict[str, list[Enrollment] | ApiError],
+        read: Callable[[str], list[Enrollment]],
+        user_id: str,
+    ) -> list[Enrollment] | ApiError:
+        """One read per user per run; a failed read is remembered as its ``ApiError``."""
         with self._lock:
-            if user_id in self._enrollments:
-                return self._enrollments[user_id]
+            if user_id in memo:
+                return memo[user_id]
         self.stats.miss("enrollments")
         value: list[Enrollment] | ApiError
         try:
-            value = list(self.client.get_enrollments(user_id))
+            value = list(read(user_id))
         except AbortError:
             raise
         except ApiError as exc:
             value = exc
         with self._lock:
-            self._enrollments[user_id] = value
+            memo[user_id] = value
         return value
 
     def enrollments(self, user_id: str) -> list[Enrollment]:
@@ -711,17 +720,7 @@ class Resolver:
     def program_enrollments(self, user_id: str) -> list[Enrollment]:
         """The user's learning program and certification enrollments, read once per run (only
         for learners with such a row); raises the ``ApiError`` if the read failed."""
-        with self._lock:
-            value = self._programs.get(user_id)
-        if value is None:
-            try:
-                value = list(self.client.get_program_enrollments(user_id))
-            except AbortError:
-                raise
-            except ApiError as exc:
-                value = exc
-            with self._lock:
-                self._programs[user_id] = value
+        value = self._read_once(self._programs, self.client.get_program_enrollments, user_id)
         if isinstance(value, ApiError):
             raise value
         return value
