@@ -62,7 +62,7 @@ from batch.ledger import (
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
-from batch.programs import ProgramPlan, leftovers
+from batch.programs import PROGRAM_ENROLLS_COURSES, ProgramPlan, leftovers
 from batch.resolve import type_label
 from batch.settle import GatesWrites, LearnerState, WriteClient
 
@@ -157,6 +157,7 @@ class _RowRun:
     posted: int = 0  # grades accepted in this run
     enrolled: bool = False  # enrollment created in this run
     program_note: str = ""  # a program row: what ALM shows of the program once its grades landed
+    unplanned: list[str] = field(default_factory=list)  # courses ALM did not enroll through it
     earlier: list[LedgerEntry] = field(default_factory=list)  # grades done before
     failure: str = ""
     unknown: str = ""
@@ -204,6 +205,12 @@ class _RowRun:
         elif rp.program is not None:
             status = RowStatus.COMPLETED
             message = program_done_message(rp, self.posted, self.enrolled, self.program_note)
+            if self.unplanned:
+                names = ", ".join(f"'{n}'" for n in self.unplanned)
+                message += (
+                    f" ALM did not enroll the learner in {names} through the program: enrolled "
+                    "directly, a write more than planned each."
+                )
             if self.earlier:
                 runs = ", ".join(sorted({e.run_id for e in self.earlier}))
                 message += f" {len(self.earlier)} more already posted by run {runs}."
@@ -469,8 +476,22 @@ class _Executor:
 
     def _enroll_courses(self, rr: _RowRun, learner: LearnerState, program: ProgramPlan) -> bool:
         """A program row: enroll the learner in the courses its program enrollment did not
-        (``batch.programs``), each journaled like any enrollment."""
-        for course_id, instance_id in program.course_enrolls:
+        (``batch.programs``), each journaled like any enrollment.
+
+        The plan counts on a program's enrollment enrolling the learner in its courses
+        (``PROGRAM_ENROLLS_COURSES``), which ALM implies but does not document: once this row
+        enrolled the learner, one read checks it, and a course the row grades but ALM did not
+        enroll them in is enrolled directly (a write the plan did not count; the row says so)
+        rather than left to fail on its grades."""
+        wanted = list(program.course_enrolls)
+        if rr.rp.enroll and PROGRAM_ENROLLS_COURSES:
+            enrollments = learner.read(fresh=True)
+            have = {e.lo_id for e in enrollments or ()}
+            for sub in program.graded if enrollments is not None else ():
+                if sub.course_id not in have and (sub.course_id, sub.instance_id) not in wanted:
+                    wanted.append((sub.course_id, sub.instance_id))
+                    rr.unplanned.append(sub.name)
+        for course_id, instance_id in wanted:
             key = WriteKey.for_enroll(self.opt.base_url, rr.rp.user_id, course_id, instance_id)
             if not self._write(rr, key, learner, None):
                 return False

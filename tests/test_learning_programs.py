@@ -525,3 +525,39 @@ def test_the_sample_seed_grades_are_not_reposted_by_a_program_row(sb: Sandbox, c
     assert posted(sb, LEAH) == set(EXPORT)
     assert not {m for (u, m) in seed_grades() if u == LEAH} & posted(sb, LEAH)
     assert ledger_states(cli.folder / "state") == {"done": 1}
+
+
+# --------------------------------------------------------------------------- an ALM that differs
+def test_courses_alm_did_not_enroll_through_the_program_are_enrolled_before_their_grades(
+    tmp_path: Path,
+) -> None:
+    """The plan counts on a program's enrollment enrolling the learner in its courses (ALM shows
+    courses "enrolled through" a program, but does not document the answer). An ALM that does
+    not: one read after the program's enrollment finds it, and the course is enrolled directly
+    (journaled) before its grades, which would otherwise be refused."""
+    from batch.execute import ExecuteOptions, execute_plan
+    from batch.ledger import LEDGER_NAME, Ledger
+    from batch.models import SubCourse
+    from batch.programs import ProgramPlan
+    from tests.fake_writer import FakeWriter, make_plan, module_ids, row_plan
+
+    rp = row_plan(2, "u1", course="course:1", modules=2)
+    rp.course_id, rp.instance_id, rp.enroll = "learningProgram:9", "learningProgram:9_1", True
+    graded = SubCourse("course:1", "Course 1", "Core", "grade", "course:1_1", tuple(module_ids()))
+    rp.program = ProgramPlan("learningProgram:9", "Onboarding", "learningProgram",
+                             "learningProgram:9_1", [graded])  # fmt: skip
+    fake = FakeWriter(modules={"course:1_1": module_ids()}, require_enrollment=True)
+    with Ledger(tmp_path / LEDGER_NAME) as ledger:
+        options = ExecuteOptions(run_id="r1", base_url="http://alm.test", input_sha256="x")
+        out = execute_plan(make_plan(rp), fake, ledger, options)
+        assert ledger.counts("http://alm.test") == {"done": 4}
+    (result,) = out.results
+    assert result.status is RowStatus.COMPLETED, result.message
+    assert result.message.startswith(
+        "Enrolled the learner in the learning program 'Onboarding' and posted 2 module grades "
+        "in 1 course."
+    )
+    assert "ALM did not enroll the learner in 'Course 1' through the program: enrolled " \
+        "directly, a write more than planned each." in result.message  # fmt: skip
+    assert [kind for kind, _, _ in fake.log] == ["enroll", "enroll", "grade", "grade"]
+    assert fake.double_grades == 0
