@@ -561,3 +561,39 @@ def test_courses_alm_did_not_enroll_through_the_program_are_enrolled_before_thei
         "directly, a write more than planned each." in result.message  # fmt: skip
     assert [kind for kind, _, _ in fake.log] == ["enroll", "enroll", "grade", "grade"]
     assert fake.double_grades == 0
+
+
+def test_the_instance_column_picks_the_programs_instance_and_its_course_instances(
+    sb: Sandbox, cli: Cli
+) -> None:
+    """The Berlin intake maps Fire Safety 2025 to its Classroom - Berlin instance: its grades go
+    there; the other courses keep their default instances."""
+    path = cli.folder / "hr.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow([*HEADER, "Instance"])
+        out.writerow(
+            [f"samuel.andersson{ACME}", "New Hire Onboarding", "2025-03-28", "", "Berlin intake"]
+        )
+        for course in ("First Aid at Work", "Export Controls Fundamentals"):
+            out.writerow([f"samuel.andersson{ACME}", course, "2025-03-28", "", ""])
+        out.writerow(
+            [f"leah.cohen{ACME}", "New Hire Onboarding", "2025-03-28", "", "Berlin intake"]
+        )
+    run = cli(sb, "run", "hr.csv", "--yes", "--report", "out.json")
+    assert run.code == 1, run
+    rows = cli.rows("out.json")
+    assert statuses(list(rows.values())) == {2: "completed", 3: "completed", 4: "completed",
+                                             5: "rejected"}  # fmt: skip
+    assert rows[2]["cells"]["instance_id"] == "learningProgram:131072_140002"
+    berlin = {"course:7968486_8123457_13210487_0", "course:7968486_8123457_13210488_0"}
+    assert berlin <= posted(sb, SAMUEL)
+    assert not set(CORE["course:7968486"]) & posted(sb, SAMUEL)
+    instances = {
+        g["instance_id"] for g in sb.books()["grades"] if g["course_id"] == "course:7968486"
+    }
+    assert instances == {"course:7968486_8123457"}
+    assert rows[5]["message"].startswith(  # Leah is in the 2025 intake: no second enrollment
+        f"leah.cohen{ACME} is enrolled in instance learningProgram:131072_140001 of the learning "
+        "program 'New Hire Onboarding', not 'Berlin intake' (learningProgram:131072_140002)"
+    )
