@@ -34,10 +34,18 @@ from batch.errors import StateError
 from batch.models import email_key
 
 T = TypeVar("T")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Schema 2 keys users by ``models.email_key`` (Unicode-folded); schema-1 rows were keyed by a
 # plain case-fold, so they are dropped on open (a one-off re-lookup) rather than mis-keyed.
-_MIGRATIONS = {"1": ("DELETE FROM users",)}
+# Schema 3's catalogue lists every learning-object type (programs, certifications, job aids),
+# and its details of programs and certifications carry their sections: a schema-2 catalogue
+# (courses only) would hide a program's name until the TTL ran out, so it is dropped, with
+# every detail that is not a course's.
+_PROGRAMS = (
+    "DELETE FROM catalogue",
+    "DELETE FROM courses WHERE course_id NOT LIKE 'course:%'",
+)
+_MIGRATIONS = {"1": ("DELETE FROM users", *_PROGRAMS), "2": _PROGRAMS}
 CACHE_FILENAME = "cache.sqlite3"
 
 _SCHEMA = {

@@ -62,6 +62,8 @@ from batch.ledger import (
 )
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan, RowPlan
+from batch.programs import PROGRAM_ENROLLS_COURSES, ProgramPlan, leftovers
+from batch.resolve import type_label
 from batch.settle import GatesWrites, LearnerState, WriteClient
 
 __all__ = [
@@ -151,6 +153,8 @@ class _RowRun:
     posted_at: str = ""
     posted: int = 0  # grades accepted in this run
     enrolled: bool = False  # enrollment created in this run
+    program_note: str = ""  # a program row: what ALM shows of the program once its grades landed
+    unplanned: list[str] = field(default_factory=list)  # courses ALM did not enroll through it
     earlier: list[LedgerEntry] = field(default_factory=list)  # grades done before
     failure: str = ""
     unknown: str = ""
@@ -195,6 +199,18 @@ class _RowRun:
             latest = max(self.earlier, key=lambda e: e.done_at or e.updated_at)
             message = already_posted_message(latest)
             self.posted_at = self.posted_at or (latest.done_at or "")
+        elif rp.program is not None:
+            status = RowStatus.COMPLETED
+            message = program_done_message(rp, self.posted, self.enrolled, self.program_note)
+            if self.unplanned:
+                names = ", ".join(f"'{n}'" for n in self.unplanned)
+                message += (
+                    f" ALM did not enroll the learner in {names} through the program: enrolled "
+                    "directly, a write more than planned each."
+                )
+            if self.earlier:
+                runs = ", ".join(sorted({e.run_id for e in self.earlier}))
+                message += f" {len(self.earlier)} more already posted by run {runs}."
         else:
             status = RowStatus.COMPLETED
             noun = "grade" if self.posted == 1 else "grades"
@@ -382,6 +398,7 @@ class _Executor:
             self._abort(exc)
         except Exception:  # rows below report what they cannot settle; never lose a worker
             log.exception("settling earlier writes of learner %s failed", user_id)
+        programs: list[tuple[int, _RowRun]] = []  # program rows that completed
         for i in indexes:
             rp = self.plan.rows[i]
             if self.halted():
@@ -397,9 +414,24 @@ class _Executor:
                 rr.unknown = _internal_error(rp.row, exc)
             result = rr.result()
             self.results[i] = result
+            if rp.program is not None and result.status is RowStatus.COMPLETED:
+                programs.append((i, rr))
             self._emit(
                 "row_done", rp.row, str(result.status), rows_done=1, **{str(result.status): 1}
             )
+        if programs and not self.halted():
+            self._program_notes(learner, programs)
+
+    def _program_notes(self, learner: LearnerState, runs: list[tuple[int, _RowRun]]) -> None:
+        """Once all the learner's rows are written (other rows may grade a program's courses):
+        say on each program row whether ALM shows the program completed yet (one read)."""
+        try:
+            for n, (i, rr) in enumerate(runs):
+                assert rr.rp.program is not None
+                rr.program_note = program_state(learner, rr.rp.program, fresh=n == 0)
+                self.results[i] = rr.result()
+        except AbortError as exc:  # the rows are written; only the note is missing
+            self._abort(exc)
 
     def _settle_open(self, learner: LearnerState) -> None:
         """Settle what earlier runs left open for this learner, with one read, before any
@@ -434,6 +466,35 @@ class _Executor:
             key = WriteKey.for_enroll(self.opt.base_url, rp.user_id, rp.course_id, rp.instance_id)
             if not self._write(rr, key, learner, None):
                 return
+        if rp.program is not None and not self._enroll_courses(rr, learner, rp.program):
+            return
+        self._grade(rr, learner)
+
+    def _enroll_courses(self, rr: _RowRun, learner: LearnerState, program: ProgramPlan) -> bool:
+        """A program row: enroll the learner in the courses its program enrollment did not
+        (``batch.programs``), each journaled like any enrollment.
+
+        The plan counts on a program's enrollment enrolling the learner in its courses
+        (``PROGRAM_ENROLLS_COURSES``), which ALM implies but does not document: once this row
+        enrolled the learner, one read checks it, and a course the row grades but ALM did not
+        enroll them in is enrolled directly (a write the plan did not count; the row says so)
+        rather than left to fail on its grades."""
+        wanted = list(program.course_enrolls)
+        if rr.rp.enroll and PROGRAM_ENROLLS_COURSES:
+            enrollments = learner.read(fresh=True)
+            have = {e.lo_id for e in enrollments or ()}
+            for sub in program.graded if enrollments is not None else ():
+                if sub.course_id not in have and (sub.course_id, sub.instance_id) not in wanted:
+                    wanted.append((sub.course_id, sub.instance_id))
+                    rr.unplanned.append(sub.name)
+        for course_id, instance_id in wanted:
+            key = WriteKey.for_enroll(self.opt.base_url, rr.rp.user_id, course_id, instance_id)
+            if not self._write(rr, key, learner, None):
+                return False
+        return True
+
+    def _grade(self, rr: _RowRun, learner: LearnerState) -> None:
+        rp = rr.rp
         grades = list(rp.grades)
         if self._grades is None or len(grades) < 2:
             for grade in grades:
@@ -589,6 +650,39 @@ class _Executor:
             self._emit("write", rr.rp.row, "done", writes_done=1, enrollments_made=1)
 
 
+def program_state(learner: LearnerState, program: ProgramPlan, *, fresh: bool = True) -> str:
+    """Once a program row's grades landed: what ALM shows of the program itself (one read).
+    ALM rolls a program up from its courses, which can take a moment after the last grade."""
+    found = learner.program(program.program_id, fresh=fresh)
+    kind = type_label(program.lo_type)
+    if isinstance(found, ApiError):
+        return f"ALM could not be read to check the {kind} itself ({found.describe()})."
+    if found is not None and found.completed:
+        return f"ALM shows the {kind} completed."
+    state = found.state.lower() if found is not None else "not enrolled"
+    return (
+        f"ALM does not show the {kind} completed yet ({state}): it rolls a {kind} up from its "
+        "courses, which can take a moment; verifying the run waits for it."
+    )
+
+
+def program_done_message(rp: RowPlan, posted: int, enrolled: bool, note: str) -> str:
+    """ "Enrolled the learner in the learning program 'X' and posted 7 module grades in 3
+    courses." plus what ALM shows of the program."""
+    assert rp.program is not None
+    program = rp.program
+    courses = len({g.course_id for g in rp.grades})
+    grades = f"posted {posted} module grade{'s' if posted != 1 else ''}"
+    if courses:
+        grades += f" in {courses} course{'s' if courses != 1 else ''}"
+    if enrolled and rp.enroll:
+        text = f"Enrolled the learner in {program.label} and {grades}."
+    else:
+        text = f"{grades[:1].upper()}{grades[1:]} of {program.label}."
+    text += leftovers(program)
+    return f"{text} {note}".strip()
+
+
 def _internal_error(row: int, exc: Exception) -> str:
     """Log a bug met on a row (call from its ``except``) and say what the report shows."""
     log.exception("row %s failed unexpectedly", row)
@@ -618,6 +712,9 @@ def close_entries_alm_shows_complete(plan: Plan, ledger: Ledger, options: Execut
         for r in plan.rows
         if r.status is RowStatus.ALREADY_COMPLETED and r.user_id and r.course_id
     }
+    for r in plan.rows:  # a program row: the courses ALM shows completed (and the program)
+        if r.program is not None and r.status is RowStatus.ALREADY_COMPLETED:
+            completed.update((r.user_id, c) for c in r.program.completed_course_ids())
     if not completed:
         return 0
     closed = 0

@@ -159,10 +159,11 @@ def shown_value(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CourseRef:
-    """A course as written in the file: an ID (``course:123`` / ``123``) or a name."""
+    """A course as written in the file: an ID (``course:123`` / ``123``, ``learningProgram:123``,
+    ``certification:123``, an ALM link) or a name (of a course, program or certification)."""
 
     text: str  # as written, trimmed
-    course_id: str | None = None  # normalised "course:123" when the cell is an ID
+    course_id: str | None = None  # normalised "course:123" / "learningProgram:123" for an ID
 
     @property
     def is_id(self) -> bool:
@@ -233,6 +234,29 @@ class CheckedRow:
         return self.input.row
 
 
+@dataclass(frozen=True, slots=True)
+class SubCourse:
+    """One course of a learning program or certification, as a program row sees it.
+
+    ``state`` says what the row does with it: ``grade`` (it grades ``module_ids`` in
+    ``instance_id``; ``enroll``: after enrolling the learner in the course itself),
+    ``completed`` (ALM already shows it completed), ``other_row`` (row ``row`` of the file
+    grades it), ``not_needed`` (its section is complete without it), ``optional`` (an optional
+    section), ``choose`` (its section needs some of its courses and the file does not say
+    which: it could count), ``unavailable`` (``note`` says why: retired, not found, ...).
+    """
+
+    course_id: str
+    name: str
+    section: str
+    state: str
+    instance_id: str = ""
+    module_ids: tuple[str, ...] = ()
+    row: int | None = None
+    enroll: bool = False
+    note: str = ""
+
+
 @dataclass(slots=True)
 class RowResult:
     """One line of the report: what happened to one input row, and why."""
@@ -255,6 +279,17 @@ class RowResult:
     # A ``failed`` / ``unknown`` row that a later re-run can settle with no change to the file
     # (ALM errors or timeouts that outlasted the retries, a run that stopped): no person needed.
     retryable: bool = False
+    # The writes the plan counted for this row (a live run makes exactly these, less what an
+    # earlier run already made): enrollments (a program's own, and any of its courses) and
+    # module grades. A front end shows them beside the row and sums them in its confirmation.
+    planned_enrollments: int = 0
+    planned_grades: int = 0
+    # A learning program or certification row: what it does with each of its courses.
+    courses: list[SubCourse] = field(default_factory=list)
+
+    @property
+    def writes_planned(self) -> int:
+        return self.planned_enrollments + self.planned_grades
 
     @property
     def needs_person(self) -> bool:

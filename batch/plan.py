@@ -20,6 +20,15 @@ from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Mo
 from batch.errors import ApiError
 from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
+from batch.programs import (
+    FilePlan,
+    ProgramPlan,
+    ProgramPlanner,
+    course_rows,
+    grade_for,
+    match_instances,
+)
+from batch.programs import label as _label
 from batch.resolve import CourseResolution, Resolver, display_name, settle_course_check
 from batch.validate import duplicate_message, summarise_issues
 
@@ -45,6 +54,9 @@ class RowPlan:
     module_ids: list[str] = field(default_factory=list)
     enroll: bool = False
     grades: list[GradeRequest] = field(default_factory=list)
+    # A learning program or certification row: its courses (``course_id`` / ``instance_id``
+    # name the program and its instance; ``enroll`` is the program's enrollment).
+    program: ProgramPlan | None = None
 
     @property
     def row(self) -> int:
@@ -57,14 +69,30 @@ class RowPlan:
             return "skip" if self.status.ok else "none"
         n = len(self.grades)
         grade = f"grade {n} module{'s' if n != 1 else ''}"
+        if self.program is not None:
+            courses = len({g.course_id for g in self.grades})
+            grade += f" in {courses} course{'s' if courses != 1 else ''}"
+            if self.program.course_enrolls:
+                grade = f"enroll in {len(self.program.course_enrolls)} + {grade}"
+            if not n:
+                return "enroll" if self.enroll else "none"
         return f"enroll + {grade}" if self.enroll else grade
 
     @property
-    def writes(self) -> int:
-        """HTTP writes this row needs: one enrollment (if any) plus one per grade."""
+    def enrollments(self) -> int:
+        """Enrollments this row needs: its own (or its program's) and any of a program's
+        courses the learner must be enrolled in directly."""
         if self.status is not RowStatus.WOULD_COMPLETE:
             return 0
-        return len(self.grades) + (1 if self.enroll else 0)
+        direct = len(self.program.course_enrolls) if self.program is not None else 0
+        return (1 if self.enroll else 0) + direct
+
+    @property
+    def writes(self) -> int:
+        """HTTP writes this row needs: its enrollments plus one per grade."""
+        if self.status is not RowStatus.WOULD_COMPLETE:
+            return 0
+        return len(self.grades) + self.enrollments
 
     @property
     def posted_values(self) -> tuple[str, str]:
@@ -92,6 +120,9 @@ class RowPlan:
             action=self.action,
             date_completed=date_completed,
             score=score,
+            planned_enrollments=self.enrollments,
+            planned_grades=len(self.grades) if self.status is RowStatus.WOULD_COMPLETE else 0,
+            courses=list(self.program.courses) if self.program is not None else [],
         )
 
 
@@ -111,7 +142,7 @@ class Plan:
 
     @property
     def enrollments_needed(self) -> int:
-        return sum(1 for r in self.rows if r.status is RowStatus.WOULD_COMPLETE and r.enroll)
+        return sum(r.enrollments for r in self.rows)
 
     @property
     def writes_needed(self) -> int:
@@ -127,6 +158,7 @@ class PlanOptions:
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total)
 
 _PLANNED = "(planned)"  # id of an enrollment an earlier row of this plan creates
+_THROUGH_PROGRAM = "(through a program)"  # one an earlier row's program enrollment creates
 
 
 LearnerReady = Callable[[str, list[int]], None]  # (user id, indexes into plan.rows)
@@ -169,6 +201,7 @@ def build_plan(
         checks = [c.course_check.ref for c in live if c.course_check is not None]
         courses = resolver.resolve_courses([*(c.course for c in live), *checks])
         planner = _RowPlanner(resolver, options, users, courses)
+        planner.file.course_rows = course_rows(checked, users, courses)
         plan = into if into is not None else Plan()
         by_learner: dict[str, list[int]] = {}
         rows_planned: list[RowPlan] = []
@@ -180,11 +213,14 @@ def build_plan(
                 rows_planned.append(RowPlan(row, RowStatus.UNKNOWN, NOT_PLANNED))
                 by_learner.setdefault(learner, []).append(index)
         plan.rows = rows_planned
-        plan.learner_reads = len(by_learner)
+        programs = {u for u, ix in by_learner.items() if planner.has_program_row(checked, ix)}
+        plan.learner_reads = len(by_learner) + len(programs)  # program enrollments: a read more
         lock = threading.Lock()
 
         def ready(user_id: str) -> None:
             indexes = by_learner[user_id]
+            if user_id in programs:  # their own read, in this reading thread, not under the lock
+                planner.prefetch_programs(user_id, [checked[i] for i in indexes])
             with lock:  # one learner at a time: the planner remembers planned enrollments
                 for index in indexes:
                     plan.rows[index] = planner.plan(checked[index])
@@ -218,25 +254,6 @@ def _course_module_number(module_id: str) -> str:
     """The derived courseModule id of Adobe's sample: course:<c>_<i>_<m>_<n> -> <c><m><n>."""
     parts = module_id.split(":", 1)[-1].split("_")
     return f"{parts[0]}{parts[2]}{parts[3]}" if len(parts) == 4 else ""
-
-
-def _label(names: dict[str, str], ident: str) -> str:
-    name = display_name(names)
-    return f"'{name}' ({ident})" if name else ident
-
-
-def _match_instances(course: CourseDetail, text: str) -> list[Instance]:
-    """By ID (``course:1_2``, ``1_2`` or ``2``) or by name in any locale."""
-    wanted = text.strip().casefold()
-    by_id = [
-        i
-        for i in course.instances
-        if wanted in (i.id.casefold(), i.id.split(":", 1)[-1].casefold(), i.id.rsplit("_", 1)[-1])
-    ]
-    if by_id:
-        return by_id
-    key = name_key(text)
-    return [i for i in course.instances if any(name_key(n) == key for n in i.names.values())]
 
 
 def _match_modules(instance: Instance, text: str) -> list[Module]:
@@ -275,6 +292,24 @@ class _RowPlanner:
         # look different in the file (an email in other case, a course by name and by ID)
         # but name the same learner and course are one completion, posted once.
         self.resolved_first: dict[tuple[str, str, str], int] = {}
+        # What rows of the file plan per learner (modules graded, program enrollments), shared
+        # with the planner of learning program and certification rows.
+        self.file = FilePlan()
+        self.programs = ProgramPlanner(resolver, overwrite=options.overwrite, file=self.file)
+
+    def has_program_row(self, checked: list[CheckedRow], indexes: list[int]) -> bool:
+        return any(self._program_of(checked[i]) is not None for i in indexes)
+
+    def _program_of(self, row: CheckedRow) -> CourseResolution | None:
+        c = row.completion
+        res = self.courses.get(c.course.key) if c is not None else None
+        if res is None or not res.ok or res.course is None or not res.course.is_container:
+            return None
+        return res
+
+    def prefetch_programs(self, user_id: str, rows: list[CheckedRow]) -> None:
+        found = [res for row in rows if (res := self._program_of(row)) is not None]
+        self.programs.prefetch(user_id, found)
 
     def learner_of(self, row: CheckedRow) -> str | None:
         """The user id whose ALM state this row's plan needs (None: it needs none)."""
@@ -343,7 +378,22 @@ class _RowPlanner:
         if not res.ok or res.course is None:
             status = res.status or RowStatus.COURSE_NOT_FOUND
             return RowPlan(row, status, res.message, user_id=user.id, course_id=res.course_id)
+        if res.course.is_container:
+            return self._plan_program(row, c, user, res)
         return self._plan_course(row, c, user, res.course)
+
+    def _plan_program(
+        self, row: CheckedRow, c: Completion, user: User, res: CourseResolution
+    ) -> RowPlan:
+        """A learning program or certification row: its expansion (``batch.programs``)."""
+        found = self.programs.plan(row, c, user, res)
+        program = found.program
+        out = RowPlan(row, found.status, found.message, user_id=user.id, program=program)
+        out.course_id = found.lo_id or res.course_id
+        out.instance_id = program.instance_id if program is not None else ""
+        out.enroll, out.grades = found.enroll, found.grades
+        out.module_ids = found.module_ids
+        return out
 
     def _plan_course(
         self, row: CheckedRow, c: Completion, user: User, course: CourseDetail
@@ -362,6 +412,9 @@ class _RowPlanner:
         planned = self.planned.get((user.id, course.id))
         if not enrolled and planned is not None:
             enrolled = [Enrollment(_PLANNED, course.id, planned, "ENROLLED")]
+        through = self.file.through_program.get((user.id, course.id))
+        if not enrolled and through is not None:  # an earlier row's program enrolls it there
+            enrolled = [Enrollment(_THROUGH_PROGRAM, course.id, through, "ENROLLED")]
         instance, enrollment, problem = self._instance(c, course, name, enrolled)
         if instance is None:
             out.message = problem
@@ -374,7 +427,7 @@ class _RowPlanner:
             out.message = (
                 f"ALM already shows {c.email} completed '{name}'{_day(enrollment.date_completed)}."
             )
-            if c.instance and _match_instances(course, c.instance) != [instance]:
+            if c.instance and match_instances(course, c.instance) != [instance]:
                 out.message = out.message[:-1] + (
                     f" in instance {_label(instance.names, instance.id)}, not '{c.instance}'."
                 )
@@ -394,7 +447,7 @@ class _RowPlanner:
         self, c: Completion, course: CourseDetail, name: str, enrolled: list[Enrollment]
     ) -> tuple[Instance | None, Enrollment | None, str]:
         if c.instance:
-            matches = _match_instances(course, c.instance)
+            matches = match_instances(course, c.instance)
             listing = ", ".join(_label(i.names, i.id) for i in course.instances) or "none"
             if not matches:
                 return (
@@ -500,6 +553,25 @@ class _RowPlanner:
         graded = {k for k, g in (enrollment.grades if enrollment else {}).items() if g.completed}
         todo = [m for m in modules if self.options.overwrite or m.id not in graded]
         done = [m for m in modules if m not in todo]
+        by_rows = {
+            self.file.graded[key] for m in todo if (key := (user.id, m.id)) in self.file.graded
+        }
+        if by_rows:  # an earlier row (a program's, or one naming a module) grades these
+            todo = [m for m in todo if (user.id, m.id) not in self.file.graded]
+            if not todo:
+                rows = sorted(by_rows)
+                who = (
+                    "that row grades"
+                    if len(rows) == 1
+                    else f"rows {', '.join(map(str, rows))} grade"
+                )
+                out.status = RowStatus.DUPLICATE
+                out.message = duplicate_message(
+                    rows[0], f"{who} the same modules of '{name}' for {c.email}"
+                )
+                return out
+        for m in todo:
+            self.file.graded[(user.id, m.id)] = out.row
         if not todo:
             out.status = RowStatus.ALREADY_COMPLETED
             assert enrollment is not None
@@ -513,21 +585,7 @@ class _RowPlanner:
         out.enroll = enrollment is None or enrollment.id == _PLANNED
         if enrollment is None:
             self.planned[(user.id, course.id)] = instance.id
-        out.grades = [
-            GradeRequest(
-                user_id=user.id,
-                course_id=course.id,
-                instance_id=instance.id,
-                module_id=m.id,
-                date_completed=c.completion_date,
-                date_started=c.start_date,
-                score=c.score,
-                min_score=c.min_score,
-                max_score=c.max_score,
-                passed=c.passed,
-            )
-            for m in todo
-        ]
+        out.grades = [grade_for(c, user.id, course.id, instance.id, m.id) for m in todo]
         if out.enroll:
             inst = _label(instance.names, instance.id)
             out.message = (
@@ -547,6 +605,9 @@ class _RowPlanner:
             )
         else:
             out.message = f"Would grade {_modules(len(todo))} of '{name}' for {c.email}."
+        if by_rows:
+            shown = ", ".join(map(str, sorted(by_rows)))
+            out.message += f" Its other modules are graded by row {shown}."
         return out
 
 
@@ -584,11 +645,27 @@ def apply_ledger(plan: Plan, ledger: Ledger, base_url: str, *, overwrite: bool) 
             done or (enroll_entry is not None and enroll_entry.state is WriteState.DONE)
         ):
             rp.enroll = False
+        if rp.program is not None:
+            _drop_enrolled_courses(rp.program, entries, base_url, rp.user_id)
         if done and not remaining:
             latest = max(done, key=lambda e: e.done_at or e.updated_at)
             rp.status = RowStatus.ALREADY_COMPLETED
             rp.message = already_posted_message(latest)
             rp.grades = []
             rp.enroll = False
+            if rp.program is not None:
+                rp.program.course_enrolls = []
         else:
             rp.grades = remaining
+
+
+def _drop_enrolled_courses(
+    program: ProgramPlan, entries: dict[WriteKey, LedgerEntry], base_url: str, user_id: str
+) -> None:
+    """A program row's enrollments in its courses that an earlier run already made."""
+
+    def made(course_id: str, instance_id: str) -> bool:
+        entry = entries.get(WriteKey.for_enroll(base_url, user_id, course_id, instance_id))
+        return entry is not None and entry.state is WriteState.DONE
+
+    program.course_enrolls = [ce for ce in program.course_enrolls if not made(*ce)]

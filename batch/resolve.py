@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from batch.alm.types import CourseDetail, CourseSummary, Enrollment, User
+from batch.alm.types import CONTAINER_TYPES, LO_TYPES, CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
 from batch.models import CourseCheck, CourseRef, RowStatus, email_key, name_key, shown_value
@@ -49,7 +49,11 @@ class AlmReader(Protocol):
 
     def get_course(self, course_id: str) -> CourseDetail | None: ...
 
+    def get_program(self, lo_id: str) -> CourseDetail | None: ...
+
     def get_enrollments(self, user_id: str) -> list[Enrollment]: ...
+
+    def get_program_enrollments(self, user_id: str) -> list[Enrollment]: ...
 
 
 @dataclass
@@ -75,14 +79,35 @@ class CourseResolution:
     """A course reference resolved: ``course`` when usable, else a row status and message."""
 
     ref: CourseRef
-    course: CourseDetail | None = None
+    course: CourseDetail | None = None  # a course, a learning program or a certification
     status: RowStatus | None = None  # None when the course is usable
     message: str = ""
-    course_id: str = ""  # known even when rejected (retired, learning program)
+    course_id: str = ""  # known even when rejected (retired, external certification)
+    # A recurring certification: every recurrence, oldest first (each learner is planned in
+    # their own, ``batch.programs.current_recurrence``); empty otherwise.
+    recurrences: tuple[CourseSummary, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.status is None and self.course is not None
+
+
+_TYPE_LABELS = {
+    "course": "course",
+    "learningProgram": "learning program",
+    "certification": "certification",
+    "jobAid": "job aid",
+}
+
+
+def type_label(lo_type: str) -> str:
+    """How a message names a learning-object type: "learning program", "job aid", ..."""
+    return _TYPE_LABELS.get(lo_type, lo_type)
+
+
+def with_article(lo_type: str) -> str:
+    label = type_label(lo_type)
+    return f"{'an' if label[:1] in 'aeiou' else 'a'} {label}"
 
 
 def display_name(names: dict[str, str], fallback: str = "") -> str:
@@ -103,11 +128,12 @@ def _locales_of(names: dict[str, str], key: str) -> list[str]:
 def _not_published(
     ref: CourseRef, detail: CourseDetail | None, course_id: str, name: str, state: str
 ) -> CourseResolution:
-    """A retired (or draft) course: rejected, with what to do instead."""
+    """A retired (or draft) course, program or certification: rejected, with what to do."""
+    kind = type_label(course_id.split(":", 1)[0] if ":" in course_id else "course")
     return CourseResolution(
         ref, detail, RowStatus.REJECTED,
-        f"Course {course_id} '{name}' is {state.lower()} in ALM; completions cannot be "
-        "recorded on it. Use its replacement course or remove the row.",
+        f"{kind[:1].upper()}{kind[1:]} {course_id} '{name}' is {state.lower()} in ALM; "
+        f"completions cannot be recorded on it. Use its replacement {kind} or remove the row.",
         course_id,
     )  # fmt: skip
 
@@ -157,8 +183,76 @@ def _names(res: CourseResolution) -> str:
     return res.course_id or "no course in ALM"
 
 
+def _not_completable(ref: CourseRef, detail: CourseDetail, name: str) -> CourseResolution | None:
+    """Why a learning object that is not a course cannot take this row, or None (it can)."""
+    what = f"{detail.id} '{name}'"
+    if detail.lo_type == "jobAid":
+        message = (
+            f"{what} is a job aid: ALM keeps no enrollment or completion for job aids, so "
+            "there is nothing to record. Remove the row, or name the course the learner "
+            "completed instead."
+        )
+    elif detail.lo_type == "certification" and detail.is_external:
+        message = (
+            f"{what} is an external certification: ALM completes it only when the learner "
+            "uploads proof and a manager or administrator approves it, which no API call can "
+            "do. Have the proof uploaded and approved in ALM, then remove the row."
+        )
+    elif not detail.is_container:
+        message = f"{what} is {with_article(detail.lo_type)}, not a course; name a course instead."
+    elif not detail.sections:
+        message = (
+            f"{what} is {with_article(detail.lo_type)} for which ALM lists no sections, so "
+            "which of its courses complete it is not known; list its courses instead, one row "
+            "per course."
+        )
+    else:
+        return None
+    return CourseResolution(ref, detail, RowStatus.REJECTED, message, detail.id)
+
+
+def _one_per_recurrence(matches: list[CourseSummary]) -> list[CourseSummary]:
+    """The recurrences of one recurring certification (same ``rootCertificationId``) are one
+    match: the latest published one stands for them (each learner gets their own later)."""
+    chains: dict[str, list[CourseSummary]] = {}
+    out: list[CourseSummary] = []
+    for match in matches:
+        if match.lo_type == "certification":
+            chain = chains.setdefault(match.root_id or match.id, [])
+            if not chain:
+                out.append(match)
+            chain.append(match)
+        else:
+            out.append(match)
+    return [
+        latest_recurrence(chains[m.root_id or m.id]) if m.lo_type == "certification" else m
+        for m in out
+    ]
+
+
+def recurrence_order(recurrences: Iterable[CourseSummary]) -> list[CourseSummary]:
+    """Oldest first: by ``dateCreated``, then by id (ALM's ids grow with time)."""
+    return sorted(
+        recurrences,
+        key=lambda c: (c.date_created.timestamp() if c.date_created else 0.0, _id_number(c.id)),
+    )
+
+
+def latest_recurrence(recurrences: Iterable[CourseSummary]) -> CourseSummary:
+    """The recurrence new enrollments go to: the newest published one (else the newest)."""
+    ordered = recurrence_order(recurrences)
+    published = [c for c in ordered if c.state.casefold() == "published"]
+    return (published or ordered)[-1]
+
+
+def _id_number(lo_id: str) -> int:
+    number = lo_id.rsplit(":", 1)[-1]
+    return int(number) if number.isdigit() else 0
+
+
 def not_found_message(text: str, courses: list[CourseSummary], locale: str | None) -> str:
-    """ "No course named 'x'." with up to three "did you mean" courses.
+    """ "No course named 'x'." with up to three "did you mean" courses, learning programs or
+    certifications (those say which they are).
 
     Each course is suggested once, however many locales name it, under the name closest to
     the input, or under ``locale`` (the file's language) when the course has a name there. A
@@ -182,13 +276,17 @@ def not_found_message(text: str, courses: list[CourseSummary], locale: str | Non
     ranked = sorted(best.values(), key=lambda t: (-t[0], t[2].id))[:3]
     message = f"No course named '{shown_value(text)}'."
     if not ranked:
-        return message + " Check the name in ALM (Admin > Courses) or use the course ID."
+        return message + (
+            " Check the name in ALM (Admin > Courses, Learning Programs or Certifications) or "
+            "use the ID."
+        )
     names: list[str] = []
     for _, closest, course in ranked:
         shown = course.names.get(locale, "").strip() if locale else ""
         if not shown or name_key(shown) == wanted:
             shown = closest
-        names.append(f"'{shown}'")
+        kind = "" if course.lo_type == "course" else f" ({type_label(course.lo_type)})"
+        names.append(f"'{shown}'{kind}")
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return message + f" Did you mean {joined}?"
 
@@ -236,6 +334,7 @@ class Resolver:
         self._details: dict[str, CourseDetail | None] = {}
         self._detail_locks: dict[str, threading.Lock] = {}
         self._enrollments: dict[str, list[Enrollment] | ApiError] = {}
+        self._programs: dict[str, list[Enrollment] | ApiError] = {}
         self._name_index: dict[str, list[tuple[CourseSummary, str]]] | None = None
         self.preferred_locale: str | None = None  # the file's language, once names are matched
 
@@ -409,7 +508,8 @@ class Resolver:
 
     # --- catalogue and courses --------------------------------------------------------------------
     def catalogue(self) -> list[CourseSummary]:
-        """Every course of the account: from the cache, else listed once per run."""
+        """Every course, learning program, certification and job aid of the account: from the
+        cache, else listed once per run."""
         with self._catalogue_lock:
             if self._catalogue is None:
                 cached = self.cache.get_catalogue()
@@ -419,14 +519,15 @@ class Resolver:
                 else:
                     self.stats.miss("catalogue")
                     self._progress("catalogue", 0, 1)
-                    listing = list(self.client.iter_catalogue(("course",)))
+                    listing = list(self.client.iter_catalogue(LO_TYPES))
                     self.cache.put_catalogue(listing)
                     self._catalogue = listing
                     self._progress("catalogue", 1, 1)
             return self._catalogue
 
     def course_detail(self, course_id: str) -> CourseDetail | None:
-        """The course with instances and modules (cache, else one GET); None when it 404s.
+        """The course with instances and modules, or the learning program / certification with
+        its sections and mapped instances (cache, else one GET); None when it 404s.
 
         Two names can lead to one ID; a lock per ID makes sure it is fetched once."""
         with self._lock:
@@ -439,7 +540,9 @@ class Resolver:
                 self.stats.hit("courses")
             else:
                 self.stats.miss("courses")
-                detail = self.client.get_course(course_id)
+                program = course_id.split(":", 1)[0] in CONTAINER_TYPES
+                fetch = self.client.get_program if program else self.client.get_course
+                detail = fetch(course_id)
                 self.cache.put_course(course_id, detail)
             self._details[course_id] = detail
             return detail
@@ -461,17 +564,37 @@ class Resolver:
             if locales and self.preferred_locale is None:
                 self.preferred_locale = locales.most_common(1)[0][0]
         resolved = self._map("courses", self.resolve_course, distinct)
+        self._read_program_courses(resolved)
         return {ref.key: res for ref, res in zip(distinct, resolved, strict=True)}
 
+    def _read_program_courses(self, resolved: Iterable[CourseResolution]) -> None:
+        """Read the courses of every learning program and certification named (each once,
+        cached), so planning needs no call for them. A course that cannot be read is left for
+        the planner, which says so on the rows that need it."""
+        wanted: dict[str, None] = {}
+        for res in resolved:
+            if res.ok and res.course is not None and res.course.is_container:
+                for section in res.course.sections:
+                    wanted.update(dict.fromkeys(section.lo_ids))
+
+        def read(course_id: str) -> None:
+            try:
+                self.course_detail(course_id)
+            except AbortError:
+                raise
+            except ApiError:
+                pass  # the planner reads it again and words the failure for the row
+
+        self._map("courses", read, list(wanted))
+
     def name_index(self) -> dict[str, list[tuple[CourseSummary, str]]]:
-        """Folded name -> the (course, locale) pairs that carry it, built once per run."""
+        """Folded name -> the (learning object, locale) pairs that carry it, built once per run
+        (courses, programs, certifications and job aids alike: one name may match several)."""
         with self._catalogue_lock:
             index = self._name_index
         if index is None:
             index = {}
             for course in self.catalogue():
-                if course.lo_type != "course":
-                    continue
                 for locale, text in course.names.items():
                     if text.strip():
                         index.setdefault(name_key(text), []).append((course, locale))
@@ -489,6 +612,7 @@ class Resolver:
         return resolution
 
     def _by_id(self, ref: CourseRef, course_id: str) -> CourseResolution:
+        kind = type_label(course_id.split(":", 1)[0])
         try:
             detail = self.course_detail(course_id)
         except AbortError:
@@ -501,48 +625,62 @@ class Resolver:
                 course_id,
             )  # fmt: skip
         if detail is None:
+            where = "Courses" if kind == "course" else f"{kind.title()}s"
             return CourseResolution(
                 ref, None, RowStatus.COURSE_NOT_FOUND,
-                f"No course has the ID {course_id}. Check the ID in ALM (Admin > Courses).",
+                f"No {kind} has the ID {course_id}. Check the ID in ALM (Admin > {where}).",
             )  # fmt: skip
         name = display_name(detail.names, detail.id)
         if detail.lo_type != "course":
-            article = (
-                "a learning program"
-                if detail.lo_type == "learningProgram"
-                else (f"a {detail.lo_type}")
-            )
-            return CourseResolution(
-                ref, detail, RowStatus.REJECTED,
-                f"{detail.id} '{name}' is {article}, not a course; list its courses instead.",
-                detail.id,
-            )  # fmt: skip
+            refused = _not_completable(ref, detail, name)
+            if refused is not None:
+                return refused
         if not detail.published:
             return _not_published(ref, detail, detail.id, name, detail.state)
+        if detail.lo_type == "certification":
+            return self._with_recurrences(ref, detail)
         return CourseResolution(ref, detail, None, "", detail.id)
+
+    def _with_recurrences(self, ref: CourseRef, detail: CourseDetail) -> CourseResolution:
+        """A certification and, when it recurs, all its recurrences from the catalogue (each
+        learner is planned in their own: ALM's ``applicableCertification`` is learner-scope
+        only, so the admin way is the learner's certification enrollments)."""
+        root = detail.root_id or detail.id
+        chain = [
+            c
+            for c in self.catalogue()
+            if c.lo_type == "certification" and (c.root_id or c.id) == root
+        ]
+        if len(chain) < 2:
+            return CourseResolution(ref, detail, None, "", detail.id)
+        return CourseResolution(
+            ref, detail, None, "", detail.id, recurrences=tuple(recurrence_order(chain))
+        )
 
     def _by_name(self, ref: CourseRef) -> CourseResolution:
         key = name_key(ref.text)
         hits = self.name_index().get(key, [])
-        matches = list({c.id: c for c, _ in hits}.values())
+        matches = _one_per_recurrence(list({c.id: c for c, _ in hits}.values()))
         if len(matches) > 1:
             shown = []
             for c in sorted(matches, key=lambda c: c.id):
                 locales = ", ".join(_locales_of(c.names, key)) or "?"
                 state = "" if c.state.casefold() == "published" else f", {c.state.lower()}"
                 shown.append(f"{c.id} '{display_name(c.names, c.id)}' ({locales}{state})")
+            courses = all(c.lo_type == "course" for c in matches)
+            kinds = ", ".join(sorted({type_label(c.lo_type) for c in matches}))
+            what = "courses" if courses else f"learning objects ({kinds})"
+            use = "the course ID" if courses else "the ID"
             return CourseResolution(
                 ref, None, RowStatus.AMBIGUOUS_COURSE,
-                f"'{ref.text}' matches {len(matches)} courses: {', '.join(shown)}. "
-                "Use the course ID.",
+                f"'{ref.text}' matches {len(matches)} {what}: {', '.join(shown)}. Use {use}.",
             )  # fmt: skip
         if not matches:
-            courses = [c for c in self.catalogue() if c.lo_type == "course"]
             return CourseResolution(
                 ref,
                 None,
                 RowStatus.COURSE_NOT_FOUND,
-                not_found_message(ref.text, courses, self.preferred_locale),
+                not_found_message(ref.text, self.catalogue(), self.preferred_locale),
             )
         match = matches[0]
         if match.state.casefold() != "published":
@@ -576,19 +714,28 @@ class Resolver:
         self._map("learner state", read, todo)
 
     def _read_enrollments(self, user_id: str) -> list[Enrollment] | ApiError:
+        return self._read_once(self._enrollments, self.client.get_enrollments, user_id)
+
+    def _read_once(
+        self,
+        memo: dict[str, list[Enrollment] | ApiError],
+        read: Callable[[str], list[Enrollment]],
+        user_id: str,
+    ) -> list[Enrollment] | ApiError:
+        """One read per user per run; a failed read is remembered as its ``ApiError``."""
         with self._lock:
-            if user_id in self._enrollments:
-                return self._enrollments[user_id]
+            if user_id in memo:
+                return memo[user_id]
         self.stats.miss("enrollments")
         value: list[Enrollment] | ApiError
         try:
-            value = list(self.client.get_enrollments(user_id))
+            value = list(read(user_id))
         except AbortError:
             raise
         except ApiError as exc:
             value = exc
         with self._lock:
-            self._enrollments[user_id] = value
+            memo[user_id] = value
         return value
 
     def enrollments(self, user_id: str) -> list[Enrollment]:
@@ -604,7 +751,16 @@ class Resolver:
             details = {k: v for k, v in self._details.items() if v is not None}
         return {d.id: display_name(d.names, d.id) for d in details.values()}
 
+    def program_enrollments(self, user_id: str) -> list[Enrollment]:
+        """The user's learning program and certification enrollments, read once per run (only
+        for learners with such a row); raises the ``ApiError`` if the read failed."""
+        value = self._read_once(self._programs, self.client.get_program_enrollments, user_id)
+        if isinstance(value, ApiError):
+            raise value
+        return value
+
     def forget_enrollments(self, user_id: str) -> None:
         """Drop the memo (after writes, so a verify pass reads fresh state)."""
         with self._lock:
             self._enrollments.pop(user_id, None)
+            self._programs.pop(user_id, None)

@@ -25,6 +25,8 @@ class WriteClient(Protocol):
 
     def get_enrollments(self, user_id: str) -> list[Enrollment]: ...
 
+    def get_program_enrollments(self, user_id: str) -> list[Enrollment]: ...
+
 
 @runtime_checkable
 class GatesWrites(Protocol):
@@ -72,6 +74,12 @@ def enrollment_landed(enrollments: Iterable[Enrollment], key: WriteKey) -> bool:
     return False
 
 
+def is_course(lo_id: str) -> bool:
+    """A course's id (``course:123``), as opposed to a learning program's or certification's,
+    whose enrollments ALM lists only when asked for their types."""
+    return lo_id.startswith("course:")
+
+
 def landed(enrollments: Iterable[Enrollment], key: WriteKey) -> bool:
     if key.kind is WriteKind.ENROLL:
         return enrollment_landed(enrollments, key)
@@ -91,6 +99,7 @@ class LearnerState:
         self.client = client
         self.user_id = user_id
         self._enrollments: list[Enrollment] | None = None
+        self._programs: list[Enrollment] | None = None  # read only for a program's writes
         self.error: ApiError | None = None
         self.reads = 0
         # A row's grades may be settled from several threads: one read at a time.
@@ -116,8 +125,33 @@ class LearnerState:
             self.error = None
             return self._enrollments
 
+    def read_programs(self, *, fresh: bool = False) -> list[Enrollment] | None:
+        """The learner's learning program and certification enrollments (``read``'s rules)."""
+        with self._lock:
+            if self._programs is not None and not fresh:
+                return self._programs
+            self.reads += 1
+            try:
+                self._programs = self.client.get_program_enrollments(self.user_id)
+            except ApiError as exc:
+                self._programs = None
+                self.error = exc
+                return None
+            return self._programs
+
+    def program(self, lo_id: str, *, fresh: bool = False) -> Enrollment | None | ApiError:
+        """The learner's enrollment in a program or certification: None when there is none,
+        the ``ApiError`` when ALM cannot be read."""
+        programs = self.read_programs(fresh=fresh)
+        if programs is None:
+            return self.error or ApiError(0, "no answer")
+        return next((e for e in programs if e.lo_id == lo_id), None)
+
     def landed(self, key: WriteKey, *, fresh: bool = False) -> bool | None:
         """True / False from ALM's state, None when it cannot be read."""
+        if not is_course(key.course_id):  # a program's or certification's own enrollment
+            programs = self.read_programs(fresh=fresh)
+            return None if programs is None else landed(programs, key)
         enrollments = self.read(fresh=fresh)
         if enrollments is None:
             return None

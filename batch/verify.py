@@ -10,20 +10,37 @@ rows were not confirmed so the caller can show it in the summary.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from batch.errors import AbortError, ApiError
 from batch.ledger import WriteKey, WriteKind
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan
-from batch.settle import WriteClient, course_enrollments, grade_landed
+from batch.resolve import type_label
+from batch.settle import WriteClient, course_enrollments, grade_landed, is_course
 
 NOT_COMPLETED = (
     "ALM does not show the course as completed after the grades were posted: check the "
     "course's completion rules (mandatory modules, minimum score)."
 )
 _CHECKED = (RowStatus.COMPLETED, RowStatus.ALREADY_COMPLETED)
+# How long ``--verify`` waits for ALM to roll a learning program or certification up from its
+# courses ("may take a moment": alm-api.md §12), reading again at growing intervals.
+ROLLUP_WAIT_SECONDS = 120.0
+_FIRST_LOOK_SECONDS = 1.0
+_LONGEST_LOOK_SECONDS = 15.0
 
 
-def verify_results(results: list[RowResult], plan: Plan, client: WriteClient) -> int:
+def verify_results(
+    results: list[RowResult],
+    plan: Plan,
+    client: WriteClient,
+    *,
+    rollup_wait: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """Re-read each learner's enrollments once and extend the message of every completed row
     ALM does not confirm. Returns the number of rows not confirmed (or not checkable).
 
@@ -35,10 +52,13 @@ def verify_results(results: list[RowResult], plan: Plan, client: WriteClient) ->
     """
     plans = plan.rows if len(plan.rows) == len(results) else None
     by_user: dict[str, list[int]] = {}
+    programs: dict[str, list[int]] = {}
     for i, result in enumerate(results):
         if result.status in _CHECKED and result.user_id and result.course_id:
-            by_user.setdefault(result.user_id, []).append(i)
-    unconfirmed = 0
+            mine = by_user if is_course(result.course_id) else programs
+            mine.setdefault(result.user_id, []).append(i)
+    wait = ROLLUP_WAIT_SECONDS if rollup_wait is None else rollup_wait
+    unconfirmed = verify_programs(results, programs, client, wait, clock, sleep)
     stopped: str | None = None
     for user_id, indexes in by_user.items():
         if stopped is None:
@@ -84,3 +104,64 @@ def verify_results(results: list[RowResult], plan: Plan, client: WriteClient) ->
 
 def _note(result: RowResult, text: str) -> None:
     result.message = f"{result.message} {text}".strip() if result.message else text
+
+
+def verify_programs(
+    results: list[RowResult],
+    by_user: dict[str, list[int]],
+    client: WriteClient,
+    wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> int:
+    """Learning program and certification rows: read each learner's program enrollments until
+    ALM shows every program of theirs completed, for at most ``wait`` seconds; a row ALM still
+    does not show completed by then is noted. Returns the rows not confirmed."""
+    pending = {user: list(indexes) for user, indexes in by_user.items()}
+    deadline = clock() + wait
+    pause = _FIRST_LOOK_SECONDS
+    unconfirmed = 0
+    while pending:
+        for user_id in list(pending):
+            try:
+                enrolled = {e.lo_id: e for e in client.get_program_enrollments(user_id)}
+            except ApiError as exc:
+                for i in pending.pop(user_id):
+                    _note(results[i], f"Could not be verified: {exc.describe()}.")
+                    unconfirmed += 1
+                continue
+            except AbortError as exc:  # the run is over: say so on every row left
+                for indexes in pending.values():
+                    for i in indexes:
+                        _note(results[i], f"Could not be verified: {exc.message}")
+                        unconfirmed += 1
+                return unconfirmed
+            left = []
+            for i in pending[user_id]:
+                found = enrolled.get(results[i].course_id)
+                if found is not None and found.completed:
+                    kind = type_label(results[i].course_id.split(":", 1)[0])
+                    if f"ALM shows the {kind} completed" not in results[i].message:
+                        _note(results[i], f"Verified: ALM now shows the {kind} completed.")
+                else:
+                    left.append(i)
+            if left:
+                pending[user_id] = left
+            else:
+                del pending[user_id]
+        now = clock()
+        if not pending or now >= deadline:
+            break
+        sleep(min(pause, deadline - now))
+        pause = min(pause * 2, _LONGEST_LOOK_SECONDS)
+    for indexes in pending.values():
+        for i in indexes:
+            kind = type_label(results[i].course_id.split(":", 1)[0])
+            _note(
+                results[i],
+                f"ALM still does not show the {kind} completed after {wait:g} s of waiting: "
+                f"check its sections' completion rules in ALM, or look again later (ALM rolls a "
+                f"{kind} up from its courses).",
+            )
+            unconfirmed += 1
+    return unconfirmed

@@ -35,7 +35,8 @@ OK_STATUSES = {"completed", "would_complete", "already_completed", "duplicate"}
 TIME_SCALE = 600.0  # ten sandbox minutes per real second: ALM's limits, fast enough for tests
 
 # sample_data/README.md, "Expected outcome of every row of completions.csv" (a live run).
-EXPECTED_LIVE: dict[int, str] = {row: "completed" for row in range(2, 37)}
+SAMPLE_ROWS = list(range(2, 41))  # sample_data/completions.csv: spreadsheet rows 2..40
+EXPECTED_LIVE: dict[int, str] = {row: "completed" for row in SAMPLE_ROWS}
 EXPECTED_LIVE.update(
     {
         6: "already_completed",
@@ -54,7 +55,7 @@ EXPECTED_DRY = {
     row: ("would_complete" if s == "completed" else s) for row, s in EXPECTED_LIVE.items()
 }
 FAILING_ROWS = sorted(row for row, s in EXPECTED_LIVE.items() if s not in OK_STATUSES)
-SAMPLE_GRADES = 49  # sample_data/README.md: grades a live run records on a fresh sandbox
+SAMPLE_GRADES = 62  # sample_data/README.md: grades a live run records on a fresh sandbox
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -273,7 +274,7 @@ def rerun_finishes_the_job(
     run = run_cli(["run", "completions.csv", "--yes", "--report", report], cwd=tmp_path, alm=alm)
     assert run.code == 1, run
     rows = read_report(tmp_path / report)
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     final = statuses(rows)
     for row, expected in EXPECTED_LIVE.items():
         ok = ("completed", "already_completed") if expected == "completed" else (expected,)

@@ -148,16 +148,34 @@ class FakeAlm:
         wanted = set(lo_types)
         for c in list(self.courses.values()):
             if c.lo_type in wanted:
-                yield CourseSummary(id=c.id, state=c.state, names=c.names, lo_type=c.lo_type)
+                yield CourseSummary(
+                    id=c.id,
+                    state=c.state,
+                    names=c.names,
+                    lo_type=c.lo_type,
+                    root_id=c.root_id,
+                    is_external=c.is_external,
+                    date_created=c.date_created,
+                )
 
     def get_course(self, course_id: str) -> CourseDetail | None:
         self._count("get_course")
         return self.courses.get(course_id)
 
+    def get_program(self, lo_id: str) -> CourseDetail | None:
+        self._count("get_program")
+        return self.courses.get(lo_id)
+
     # --- enrollments ------------------------------------------------------------------------
     def get_enrollments(self, user_id: str) -> list[Enrollment]:
         self._count("get_enrollments")
-        return list(self.enrollment_map.get(user_id, []))
+        return [e for e in self.enrollment_map.get(user_id, []) if e.lo_id.startswith("course:")]
+
+    def get_program_enrollments(self, user_id: str) -> list[Enrollment]:
+        self._count("get_program_enrollments")
+        return [
+            e for e in self.enrollment_map.get(user_id, []) if not e.lo_id.startswith("course:")
+        ]
 
     def enroll(self, user_id: str, course_id: str, instance_id: str) -> Enrollment | None:
         raise AssertionError("a dry run must never enroll")

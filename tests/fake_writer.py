@@ -117,6 +117,14 @@ class FakeWriter:
                     raise ApiError(503, "Service Unavailable", code="SERVICE_UNAVAILABLE")
             return [self._view(e) for e in self.enrollments.get(user_id, {}).values()]
 
+    def get_program_enrollments(self, user_id: str) -> list[Enrollment]:
+        """Program and certification enrollments (enrolling in one enrolls in nothing else
+        here: an ALM that does not enroll a learner in a program's courses)."""
+        with self.lock:
+            self.reads += 1
+            mine = self.enrollments.get(user_id, {}).values()
+            return [self._view(e) for e in mine if not e.course_id.startswith("course:")]
+
     def enroll(self, user_id: str, course_id: str, instance_id: str) -> Enrollment | None:
         self._pause()
         with self.lock:

@@ -523,3 +523,99 @@ def test_a_write_slot_is_held_only_while_the_request_is_out(srv: ScriptedServer)
     assert gate.peak == 1
     grade_at = srv.requests_to("POST", f"{api}/users/1/userModuleGrade")[0].at
     assert grade_at < srv.requests_to("POST", f"{api}/users/2/enrollments")[0].at
+
+
+PROGRAM_DOC = {
+    "data": {
+        "id": "learningProgram:9",
+        "type": "learningObject",
+        "attributes": {
+            "loType": "learningProgram",
+            "state": "Published",
+            "localizedMetadata": [{"locale": "en-US", "name": "Onboarding"}],
+            "sections": [
+                {"sectionId": "1", "loIds": ["course:1", "course:2"], "mandatory": True,
+                 "mandatoryLOCount": 1, "localizedMetadata": [{"locale": "en-US", "name": "A"}]},
+                {"loIds": ["3"], "mandatory": False},
+            ],
+        },
+        "relationships": {
+            "instances": {"data": [{"id": "learningProgram:9_1", "type": "learningObjectInstance"}]},
+            "subLOs": {"data": [{"id": "course:1"}, {"id": "course:2"}, {"id": "course:3"}]},
+        },
+    },
+    "included": [
+        {"id": "learningProgram:9_1", "type": "learningObjectInstance",
+         "attributes": {"isDefault": True, "state": "Active"},
+         "relationships": {"subLoInstances": {"data": [{"id": "course:1_11"}, {"id": "course:2_22"}]}}},
+        {"id": "course:1_11", "type": "learningObjectInstance", "attributes": {"state": "Active"},
+         "relationships": {"learningObject": {"data": {"id": "course:1"}}}},
+    ],
+}  # fmt: skip
+
+
+def test_get_program_reads_sections_and_mapped_instances_and_falls_back_on_400(
+    srv: ScriptedServer,
+) -> None:
+    """ALM documents ``subLoInstances`` but no include path naming it: a 400 to the path asks
+    for the instances alone, whose relationships still carry the mapping."""
+    path = f"{API}/learningObjects/learningProgram:9"
+    srv.handle(
+        "GET",
+        path,
+        lambda seen: (
+            Canned(400, {"title": "Invalid include"})
+            if seen.query.get("include") == ["instances.subLoInstances"]
+            else Canned(200, PROGRAM_DOC)
+        ),
+    )
+    with client(srv) as alm:
+        program = alm.get_program("learningProgram:9")
+    assert [s.query["include"] for s in srv.requests_to("GET", path)] == [
+        ["instances.subLoInstances"], ["instances"],
+    ]  # fmt: skip
+    assert program is not None and program.is_container and program.published
+    assert [i.id for i in program.instances] == ["learningProgram:9_1"]  # not the course's
+    (instance,) = program.instances
+    assert instance.is_default and instance.sub_instance("course:2") == "course:2_22"
+    assert instance.sub_instance("course:3") == ""
+    first, optional = program.sections
+    assert (first.lo_ids, first.needed, first.names) == (
+        ("course:1", "course:2"),
+        1,
+        {"en-US": "A"},
+    )
+    assert (optional.lo_ids, optional.needed) == (("course:3",), 0)
+    assert program.sub_lo_ids == ("course:1", "course:2", "course:3")
+
+
+def test_program_enrollments_ask_for_both_types_then_one_at_a_time_after_a_400(
+    srv: ScriptedServer,
+) -> None:
+    path = f"{API}/users/7/enrollments"
+
+    def answer(seen: Any) -> Canned:
+        types = seen.query["filter.loTypes"][0]
+        if "," in types:
+            return Canned(400, {"title": "Invalid filter.loTypes"})
+        lo = "learningProgram:9" if types == "learningProgram" else "certification:5"
+        return Canned(200, {"data": [{
+            "id": f"{lo}_1_7", "type": "learningObjectInstanceEnrollment",
+            "attributes": {"state": "COMPLETED" if lo.startswith("cert") else "STARTED"},
+            "relationships": {"learningObject": {"data": {"id": lo}},
+                              "loInstance": {"data": {"id": f"{lo}_1"}}},
+        }]})  # fmt: skip
+
+    srv.handle("GET", path, answer)
+    with client(srv) as alm:
+        first = alm.get_program_enrollments("7")
+        second = alm.get_program_enrollments("7")
+    assert [(e.lo_id, e.completed) for e in first] == [
+        ("learningProgram:9", False), ("certification:5", True),
+    ]  # fmt: skip
+    assert second == first
+    asked = [s.query["filter.loTypes"][0] for s in srv.requests_to("GET", path)]
+    assert asked == [
+        "learningProgram,certification", "learningProgram", "certification",
+        "learningProgram", "certification",  # remembered: no second 400
+    ]  # fmt: skip

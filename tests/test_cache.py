@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.alm.types import CourseSummary, User
+from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.cache import (
     LookupCache,
     cache_path,
@@ -275,3 +275,22 @@ def test_a_payload_of_the_wrong_shape_is_a_miss(tmp_path: Path) -> None:
     conn.close()
     with LookupCache(path, BASE) as cache:
         assert cache.get_user("a@acme.com") == (False, None)
+
+
+def test_a_catalogue_of_courses_only_is_dropped_when_programs_join_it(tmp_path: Path) -> None:
+    """A schema-2 cache listed courses only: kept, it would hide a program's name for a day."""
+    path = cache_path(tmp_path)
+    now = 1_000_000.0
+    with LookupCache(path, BASE, clock=Clock(now)) as cache:
+        cache.put_catalogue([CourseSummary(id="course:7", state="Published", names={"": "F"})])
+        cache.put_course("course:7", CourseDetail("course:7", "Published", {"": "F"}))
+        cache.put_course("learningProgram:9", CourseDetail("learningProgram:9", "Published", {}))
+        cache.put_user("a@acme.com", User(id="1", email="a@acme.com"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+    with LookupCache(path, BASE, clock=Clock(now + 1)) as cache:
+        assert cache.warnings == []
+        assert cache.get_catalogue() is None  # listed again, every type this time
+        assert cache.get_course("learningProgram:9") == (False, None)  # read again, sections too
+        assert cache.get_course("course:7")[0] is True
+        assert cache.get_user("a@acme.com")[0] is True

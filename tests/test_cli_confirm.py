@@ -37,8 +37,8 @@ def ask(answer: str, tmp_path: Path) -> tuple[int, str]:
 
 def test_answering_no_writes_nothing_and_leaves_the_plan(alm: Sandbox, tmp_path: Path) -> None:
     code, err = ask("n\n", tmp_path)
-    assert "Plan for c.csv (35 rows)" in err and "would_complete     25" in err
-    assert "Writes needed: 71" in err and "Proceed and write to ALM? [y/N]" in err
+    assert "Plan for c.csv (39 rows)" in err and "would_complete     29" in err
+    assert "Writes needed: 87" in err and "Proceed and write to ALM? [y/N]" in err
     assert "Nothing was written" in err
     assert alm.books()["grades"] == [] and alm.books()["enrollments_created"] == 0
     report = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
@@ -48,8 +48,8 @@ def test_answering_no_writes_nothing_and_leaves_the_plan(alm: Sandbox, tmp_path:
 
 def test_answering_yes_runs(alm: Sandbox, tmp_path: Path) -> None:
     code, err = ask("yes\n", tmp_path)
-    assert code == 1 and "completed          25" in err
-    assert len(alm.books()["grades"]) == 49
+    assert code == 1 and "completed          29" in err
+    assert len(alm.books()["grades"]) == 62
 
 
 def test_the_plan_names_alms_write_limit_not_a_rate_derived_from_the_estimate() -> None:

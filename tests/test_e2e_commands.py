@@ -64,12 +64,12 @@ def test_demo_writes_the_dry_run_live_and_failed_rows_reports(tmp_path: Path) ->
         "== 1. Dry run",
         "== 2. Live run",
         "== 3. Re-run",
-        "alm-batch demo (dry run): completions.csv, 35 rows",
-        "alm-batch demo (live): completions.csv, 35 rows",
-        "completed          25",
-        "writes: 71 made of 71 planned",
+        "alm-batch demo (dry run): completions.csv, 39 rows",
+        "alm-batch demo (live): completions.csv, 39 rows",
+        "completed          29",
+        "writes: 87 made of 87 planned",
         "writes: 0 made of 0 planned",
-        "49 module grades recorded, 0 posted twice",
+        "62 module grades recorded, 0 posted twice",
         "alm-batch serve --sandbox",
     ):
         assert text in run.stderr, text

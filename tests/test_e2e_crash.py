@@ -21,6 +21,7 @@ from tests.e2e_support import (
     SAMPLE_GRADES,
     graded,
     ledger_states,
+    read_report,
     rerun_finishes_the_job,
     run_cli,
     sandbox_env,
@@ -100,3 +101,52 @@ def test_kill_9_at_a_random_moment_with_latency_then_rerun(sb: Sandbox, tmp_path
     assert target <= at_kill < SAMPLE_GRADES, f"seed {seed}"
     sb.configure(latency_ms=(0.0, 0.0))
     rerun_finishes_the_job(sb, tmp_path, alm)
+
+
+SAMUEL = "15263422"
+# Samuel's two electives, then New Hire Onboarding (core: 7 modules in 3 courses). With
+# --concurrency 1: write 1 enrolls him in First Aid, 2-4 grade it; 5 enrolls him in Export
+# Controls, 6 grades it; 7 is the program's enrollment, 8-14 its grades.
+PROGRAM_FILE = (
+    "Learner Email,Course Name,Completion Date\n"
+    "samuel.andersson@acme-corp.example,First Aid at Work,2025-03-27\n"
+    "samuel.andersson@acme-corp.example,Export Controls Fundamentals,2025-03-27\n"
+    "samuel.andersson@acme-corp.example,New Hire Onboarding,2025-03-28\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("crash", "grades_at_kill"),
+    [
+        ("before-send:7", 4),  # the program's enrollment journaled, never sent
+        ("after-send:7", 4),  # ALM enrolled him in the program; the journal does not know
+        ("after-send:10", 7),  # in the middle of the program's grades
+        ("before-send:14", 10),  # its last grade journaled, never sent
+    ],
+)
+def test_kill_9_in_the_middle_of_a_program_row_then_rerun(
+    sb: Sandbox, tmp_path: Path, crash: str, grades_at_kill: int
+) -> None:
+    (tmp_path / "program.csv").write_text(PROGRAM_FILE, encoding="utf-8")
+    alm = sandbox_env(sb, tmp_path / "state")
+    args = ["run", "program.csv", "--yes", "--concurrency", "1", "--report", "out.json"]
+    killed = run_cli([crash, *args], cwd=tmp_path, alm=alm, module="tests.crash_cli")
+    assert killed.code == -signal.SIGKILL, killed
+    assert len(graded(sb.books())) == grades_at_kill
+    assert ledger_states(tmp_path / "state").get("pending") == 1
+
+    again = run_cli(args, cwd=tmp_path, alm=alm)
+    assert again.code == 0, again
+    rows = read_report(tmp_path / "out.json")
+    assert {r["status"] for r in rows} <= {"completed", "already_completed"}
+    program = rows[2]
+    assert program["status"] == "completed", program
+    assert program["message"].endswith("ALM shows the learning program completed.")
+    books = sb.books()
+    mine = {m: n for (u, m), n in graded(books).items() if u == SAMUEL}
+    assert len(mine) == 3 + 1 + 7 and set(mine.values()) == {1}  # every module once
+    assert books["double_grades"] == 0
+    assert books["enrollments_by_type"]["learningProgram"] == 1
+    # Settled by reading ALM, never re-sent: no "already enrolled" answer either.
+    assert set(books["endpoint_statuses"]["POST /users/{id}/enrollments"]) == {"200"}
+    assert ledger_states(tmp_path / "state") == {"done": 14}

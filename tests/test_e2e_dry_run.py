@@ -12,6 +12,7 @@ from batch.sandbox import Sandbox
 from tests.e2e_support import (
     EXPECTED_DRY,
     SAMPLE_CSV,
+    SAMPLE_ROWS,
     posts,
     read_report,
     run_cli,
@@ -43,13 +44,13 @@ def test_validate_then_dry_run_post_nothing_and_the_second_is_served_from_the_ca
     first = run_cli(["validate", "completions.csv"], cwd=tmp_path, alm=alm)
     assert first.code == 1, first
     rows = read_report(tmp_path / "completions.report.csv")
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     assert statuses(rows) == EXPECTED_DRY
     assert rows[0]["message"].startswith("Would enroll")
     assert (tmp_path / "completions.failed.csv").exists()
     cold = sb.books()
     assert_read_only(cold)
-    assert "dry run" in first.stderr and "the live run needs 71 writes" in first.stderr
+    assert "dry run" in first.stderr and "the live run needs 87 writes" in first.stderr
 
     sb.reset_books()
     second = run_cli(
@@ -92,8 +93,8 @@ def test_offline_validation_needs_no_alm_setting_and_no_sandbox(tmp_path: Path) 
     run = run_cli(["validate", "completions.csv", "--offline"], cwd=tmp_path, alm={})
     assert run.code == 1, run  # two invalid rows
     rows = read_report(tmp_path / "completions.report.csv")
-    assert [r["row"] for r in rows] == list(range(2, 37))
-    expected = {row: "valid" for row in range(2, 37)}  # valid: nothing was resolved
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
+    expected = {row: "valid" for row in SAMPLE_ROWS}  # valid: nothing was resolved
     expected.update({17: "invalid", 28: "invalid", 22: "duplicate"})
     assert statuses(rows) == expected
     assert "--offline" in rows[0]["message"]

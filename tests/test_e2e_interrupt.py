@@ -13,6 +13,7 @@ import pytest
 from batch.sandbox import Sandbox
 from tests.e2e_support import (
     EXPECTED_LIVE,
+    SAMPLE_ROWS,
     graded,
     interrupt,
     ledger_states,
@@ -46,7 +47,7 @@ def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(
     assert "exit 130" in run.stderr
 
     rows = read_report(tmp_path / "interrupted.json")
-    assert [r["row"] for r in rows] == list(range(2, 37))  # every row, even those not attempted
+    assert [r["row"] for r in rows] == SAMPLE_ROWS  # every row, even those not attempted
     final = statuses(rows)
     for row, expected in EXPECTED_LIVE.items():  # rows with nothing to write keep their status
         if expected != "completed":
@@ -56,7 +57,7 @@ def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(
     assert all("Run the same command again" in r["message"] for r in stopped)
     assert any(r["message"].startswith("Not attempted: the run was interrupted") for r in stopped)
     done_rows = [r for r in rows if r["status"] == "completed"]
-    assert done_rows and len(done_rows) + len(stopped) == 25
+    assert done_rows and len(done_rows) + len(stopped) == 29
     # the ledger is saved and closed: every write it knows of has its answer, none pending
     journal = ledger_states(tmp_path / "state")
     assert journal.get("pending", 0) == 0 and journal.get("done", 0) > 0
@@ -86,7 +87,7 @@ def test_refused_credentials_exit_3_naming_the_setting_not_the_secret(
     # The report of what was done (nothing): every row, the ones needing ALM "Not attempted".
     report = tmp_path / sample.name.replace(".csv", ".report.csv")
     rows = read_report(report)
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     waiting = [r for r in rows if r["status"] == "unknown"]
     assert waiting and all(
         r["message"].startswith("Not attempted: ALM stopped the run") for r in waiting
@@ -157,7 +158,7 @@ def test_ctrl_c_while_resolving_writes_nothing_and_reports_every_row(
         == set()
     )
     rows = read_report(tmp_path / "early.csv")
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     # The first Ctrl-C stops the lookups: rows checked without ALM keep their status (invalid,
     # duplicate); every other row is "Not attempted" and the re-run settles it.
     offline = {"invalid", "duplicate"}

@@ -18,6 +18,7 @@ from tests.e2e_support import (
     FAILING_ROWS,
     SAMPLE_CSV,
     SAMPLE_GRADES,
+    SAMPLE_ROWS,
     graded,
     posts,
     read_csv,
@@ -45,16 +46,16 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
     # --json-summary: valid JSON on stdout, and nothing else there
     summary = json.loads(run.stdout)
     assert summary["exit_status"] == 1 and summary["dry_run"] is False
-    assert summary["rows"] == 35
-    assert summary["counts"]["completed"] == 25
+    assert summary["rows"] == len(SAMPLE_ROWS)
+    assert summary["counts"]["completed"] == 29
     assert summary["counts"]["already_completed"] == 2
     assert summary["rows_failed"] == len(FAILING_ROWS) == 7
-    assert summary["writes_made"] == summary["writes_planned"] == 71
+    assert summary["writes_made"] == summary["writes_planned"] == 87
     assert summary["report_paths"] == [str(tmp_path / "out.json"), str(tmp_path / "out.failed.csv")]
 
     # the report: every input row once, in input order, with the status the README promises
     rows = read_report(tmp_path / "out.json")
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     assert statuses(rows) == EXPECTED_LIVE
     assert rows[0]["cells"]["Department"] == "Finance"  # extra columns are echoed
     by_row = {r["row"]: r for r in rows}
@@ -67,7 +68,7 @@ def test_sample_run_reports_every_row_and_grades_each_module_once(
     assert len(wanted) == SAMPLE_GRADES
     assert graded(books) == {key: 1 for key in wanted}
     assert books["double_grades"] == 0
-    assert books["enrollments_created"] == 22
+    assert books["enrollments_created"] == 30  # row 39's program enrolls in 5 courses
     assert books["early_requests"] == 0
 
     # the failed-rows file: exactly the failing rows, in the input's columns, re-readable
@@ -109,7 +110,7 @@ def test_rerun_posts_nothing_and_writes_an_xlsx_report(
     assert set(posts(books)) <= {"POST /oauth/token/refresh"}  # no enrollment, no grade
     assert books["grades"] == []
     rows = read_report(tmp_path / "again.xlsx")
-    assert [r["row"] for r in rows] == list(range(2, 37))
+    assert [r["row"] for r in rows] == SAMPLE_ROWS
     done_before = {
         row: "already_completed" if s == "completed" else s for row, s in EXPECTED_LIVE.items()
     }

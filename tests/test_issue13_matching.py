@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from batch.alm.types import User
-from batch.cache import LookupCache, cache_path
+from batch.cache import SCHEMA_VERSION, LookupCache, cache_path
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus, name_key
 from batch.plan import PlanOptions, build_plan
 from batch.resolve import Resolver, not_found_message
@@ -174,7 +174,8 @@ def test_an_old_cache_is_migrated_not_mismatched(tmp_path: Path) -> None:
         assert cache.warnings == []
         assert cache.get_user("renée@acme.com") == (False, None)  # dropped, looked up again
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+        current = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        assert current == (SCHEMA_VERSION,)
 
 
 # -- dry run and live run against the sandbox: the same rows, the same writes -------------------

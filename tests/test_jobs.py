@@ -28,6 +28,7 @@ from batch.jobs import (
 )
 from batch.models import RunSummary
 from batch.sandbox import Sandbox
+from tests.e2e_support import SAMPLE_GRADES, SAMPLE_ROWS
 
 
 class Recorder:
@@ -72,12 +73,12 @@ def test_a_dry_run_announces_its_stages_plan_rows_and_end(
     stages = [e.stage for e in seen.of(StageStarted)]  # type: ignore[attr-defined]
     assert stages == ["read", "lookup", "report"]
     (plan,) = seen.of(PlanReady)
-    assert plan.summary.counts["would_complete"] == 25  # type: ignore[attr-defined]
-    assert plan.summary.writes_planned == 71  # type: ignore[attr-defined]
-    assert [e.result.row for e in seen.of(RowFinished)] == list(range(2, 37))  # type: ignore[attr-defined]
+    assert plan.summary.counts["would_complete"] == 29  # type: ignore[attr-defined]
+    assert plan.summary.writes_planned == 87  # type: ignore[attr-defined]
+    assert [e.result.row for e in seen.of(RowFinished)] == SAMPLE_ROWS  # type: ignore[attr-defined]
     assert isinstance(seen.events[-1], JobFinished) and seen.events[-1].outcome is outcome
     assert not seen.of(WriteProgress) and not seen.of(ConfirmationNeeded)
-    assert len(job.results) == 35 and statuses(job)[15] == "course_not_found"
+    assert len(job.results) == len(SAMPLE_ROWS) and statuses(job)[15] == "course_not_found"
     assert sb.books()["calls"].get("POST /users/{id}/userModuleGrade", 0) == 0
 
 
@@ -112,13 +113,13 @@ def test_cancel_during_a_live_run_finishes_writes_in_flight_and_reports(
     assert outcome.interrupted and outcome.exit_status is ExitStatus.INTERRUPTED
     assert job.state is JobState.CANCELLED
     books = sb.books()
-    assert 0 < len(books["grades"]) < 49 and books["double_grades"] == 0
+    assert 0 < len(books["grades"]) < SAMPLE_GRADES and books["double_grades"] == 0
     assert "unknown" in statuses(job).values()  # rows not reached: a re-run settles them
     rerun = options(sample, tmp_path, dry_run=False, report=tmp_path / "again.json")
     again = Job(rerun, settings_for_sandbox(sb)).run()
     counts = again.summary.counts
-    assert counts["completed"] + counts.get("already_completed", 0) == 27  # 25 + 2 done before
-    assert sb.books()["double_grades"] == 0 and len(sb.books()["grades"]) == 49
+    assert counts["completed"] + counts.get("already_completed", 0) == 31  # 29 + 2 done before
+    assert sb.books()["double_grades"] == 0 and len(sb.books()["grades"]) == SAMPLE_GRADES
 
 
 def test_a_job_cancelled_before_it_starts_never_runs(sample: Path, tmp_path: Path) -> None:
@@ -180,7 +181,7 @@ def test_recheck_fixes_one_row_of_a_finished_dry_run(
     assert job.recheck(exclude=[17]) == []
     assert 17 not in statuses(job)
     summary = job.outcome.summary  # type: ignore[union-attr]
-    assert summary.counts["would_complete"] == 26 and summary.rows == 34
+    assert summary.counts["would_complete"] == 30 and summary.rows == 38
     assert {e["row"] for e in summary.edits} == {"15", "17"}
     with pytest.raises(Exception, match="No row 99"):
         job.recheck({99: {"Course Name": "x"}})
@@ -195,7 +196,7 @@ def test_export_writes_the_kept_rows_in_another_format(
     paths = job.export(tmp_path / "again.csv")
     assert paths.report == tmp_path / "again.csv"
     lines = (tmp_path / "again.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert len(lines) == 1 + 35
+    assert len(lines) == 1 + len(SAMPLE_ROWS)
     assert paths.failed is not None and paths.failed.exists()
 
 
@@ -217,9 +218,9 @@ def test_an_unattended_live_run_writes_while_learners_are_still_being_read(
         if isinstance(e, StageProgress) and e.stage == "learner state"
     ]
     assert reads and first_write < reads[-1]  # writing began before the last read answered
-    assert outcome.summary.counts["completed"] == 25
+    assert outcome.summary.counts["completed"] == 29
     books = sb.books()
-    assert len(books["grades"]) == 49 and books["double_grades"] == 0
+    assert len(books["grades"]) == SAMPLE_GRADES and books["double_grades"] == 0
     assert outcome.summary.actual_seconds is not None and outcome.summary.estimate_seconds
     assert "learner reads" in outcome.summary.estimate_basis
 
@@ -241,10 +242,10 @@ def test_a_confirmed_live_run_reads_everything_first_and_estimates_the_writes(
     assert not any(isinstance(e, WriteProgress) for e in seen.events[:question])
     # The writes left to make, at the pace the client keeps (a little under ALM's grant), plus
     # the last learner's chain of round trips; no more than that.
-    at_the_limit = 71 * 60.0 / settings_for_sandbox(sb).post_per_minute
+    at_the_limit = 87 * 60.0 / settings_for_sandbox(sb).post_per_minute
     (estimate,) = asked
     assert estimate is not None and at_the_limit <= estimate <= at_the_limit / 0.97 + 1.0
-    assert outcome.summary.counts["completed"] == 25
+    assert outcome.summary.counts["completed"] == 29
 
 
 def test_the_reports_course_chart_names_the_courses_alm_holds(

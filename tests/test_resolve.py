@@ -186,7 +186,7 @@ def test_a_near_miss_suggests_close_names() -> None:
 def test_an_unknown_name_without_close_names_says_what_to_do() -> None:
     res = Resolver(fake(), LookupCache(None, BASE)).resolve_course(name("Quantum Knitting"))
     assert res.status is RowStatus.COURSE_NOT_FOUND
-    assert "use the course ID" in res.message
+    assert "or use the ID" in res.message
 
 
 def test_names_match_in_any_locale_with_stray_spaces_and_case() -> None:
@@ -208,15 +208,17 @@ def test_retired_course_by_name_and_by_id_is_rejected() -> None:
         assert res.course_id == "course:400"
 
 
-def test_a_learning_program_id_is_rejected_and_names_only_match_courses() -> None:
+def test_a_learning_program_without_sections_is_rejected_by_id_and_by_name() -> None:
     resolver = Resolver(fake(), LookupCache(None, BASE))
-    lp = resolver.resolve_course(CourseRef("learningProgram:500", "learningProgram:500"))
-    assert lp.status is RowStatus.REJECTED
-    assert lp.message == (
-        "learningProgram:500 'Leadership Path' is a learning program, not a course; "
-        "list its courses instead."
-    )
-    assert resolver.resolve_course(name("Leadership Path")).status is RowStatus.COURSE_NOT_FOUND
+    by_id = resolver.resolve_course(CourseRef("learningProgram:500", "learningProgram:500"))
+    by_name = resolver.resolve_course(name("Leadership Path"))
+    for res in (by_id, by_name):
+        assert res.status is RowStatus.REJECTED
+        assert res.message == (
+            "learningProgram:500 'Leadership Path' is a learning program for which ALM lists no "
+            "sections, so which of its courses complete it is not known; list its courses "
+            "instead, one row per course."
+        )
 
 
 def test_an_unknown_id_is_course_not_found() -> None:

@@ -98,9 +98,10 @@ def test_course_ids(tmp_path: Path, cell: str, course_id: str) -> None:
         ({0: "jane@localhost"}, "Email 'jane@localhost' is not a valid email address"),
         ({1: "  "}, "Course is empty: fill in the course name or ID (course:123)."),
         (
-            {1: "learningProgram:12"},
-            "Course 'learningProgram:12' is a learningProgram ID, not a "
-            "course: list the courses it contains, one row per course.",
+            {1: "https://lms.example.com/course/12"},
+            "Course 'https://lms.example.com/course/12' is a link, but not to a course, learning "
+            "program or certification in ALM: paste the link of its page in ALM "
+            "(.../app/learner#/course/123) or its ID.",
         ),
         (
             {2: ""},

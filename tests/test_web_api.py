@@ -398,7 +398,7 @@ def test_several_dry_runs_at_once_while_a_live_run_writes(tmp_path: Path) -> Non
         assert len(set(started)) == 3
         for job_id in started:
             status = wait(c, job_id)
-            assert status["state"] == "done" and sum(status["counts"].values()) == 35
+            assert status["state"] == "done" and sum(status["counts"].values()) == 39
         status = wait(c, live)
         assert status["state"] == "done" and status["writes_made"] == first["writes_planned"]
         assert s.sandbox.books()["double_grades"] == 0
@@ -461,7 +461,7 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         assert [(r["file"], r["command"], r["exit_status"]) for r in runs] == [
             ("cli.csv", "run", 1)  # the sample's rows that fail on purpose
         ]
-        assert runs[0]["writes_done"] == 71 and runs[0]["writes_failed"] == 0
+        assert runs[0]["writes_done"] == 87 and runs[0]["writes_failed"] == 0
         page = s.client.get("/history").text
         assert "Live runs from the command line" in page and "cli.csv" in page
 

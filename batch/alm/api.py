@@ -28,7 +28,14 @@ from batch.alm.parse import (
 from batch.alm.payloads import grade_payload
 from batch.alm.retry import WriteRetry
 from batch.alm.stats import CallStats, endpoint_template
-from batch.alm.types import CourseDetail, CourseSummary, Enrollment, GradeRequest, User
+from batch.alm.types import (
+    CONTAINER_TYPES,
+    CourseDetail,
+    CourseSummary,
+    Enrollment,
+    GradeRequest,
+    User,
+)
 from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
 from batch.gate import PoolGate
 from batch.settings import Settings
@@ -37,6 +44,7 @@ __all__ = ["AlmClient", "CallStats"]
 
 PAGE_MAX = 100  # without include (alm-api.md §2, §3; unconfirmed, hence the fallback)
 PAGE_MAX_INCLUDE = 10  # with include, and the documented safe size
+PROGRAM_INCLUDE = "instances.subLoInstances"  # a program's instances, mapped to its courses
 
 
 def _seg(value: str) -> str:
@@ -97,6 +105,7 @@ class AlmClient:
         self.write_retry = WriteRetry.from_settings(settings, clock=clock, sleep=sleep)
         self.jobs = AlmJobs(self.http)  # ALM's jobs: the users export, the learner transcript
         self._page_limits: dict[str, int] = {}  # endpoint -> page size after a 400 fallback
+        self._program_types_one_by_one = False  # see get_program_enrollments
         self._lock = threading.Lock()
 
     stats: CallStats
@@ -278,12 +287,59 @@ class AlmClient:
         )
         return parse_course_detail(reply.data) if reply is not None else None
 
+    def get_program(self, lo_id: str) -> CourseDetail | None:
+        """GET /learningObjects/{id}?include=instances.subLoInstances (a learning program or a
+        certification: its ``sections`` and, per instance, the course instance used for each
+        course); None on 404.
+
+        ALM documents ``subLoInstances`` as a relationship of the instance but no include path
+        that names it: when ALM refuses the path (400), the instances alone are asked for, where
+        the relationship's ids still come with each instance."""
+        path = f"/learningObjects/{_seg(lo_id.strip())}"
+        try:
+            reply = self._get_or_none(path, {"include": PROGRAM_INCLUDE})
+        except ApiError as exc:
+            if exc.status != 400:
+                raise
+            reply = self._get_or_none(path, {"include": "instances"})
+        return parse_course_detail(reply.data) if reply is not None else None
+
     # --- enrollments and grades ----------------------------------------------------------------
     def get_enrollments(self, user_id: str) -> list[Enrollment]:
         """GET /users/{id}/enrollments?include=loResourceGrades, every page."""
         out: list[Enrollment] = []
         path = f"/users/{_seg(user_id)}/enrollments"
         for doc in self.pages(path, {"include": "loResourceGrades"}, include=True):
+            for resource in as_list(doc.get("data")):
+                out.append(parse_enrollment(resource, doc.get("included"), str(user_id)))
+        return out
+
+    def get_program_enrollments(self, user_id: str) -> list[Enrollment]:
+        """The learner's learning program and certification enrollments, every page.
+
+        ``GET /users/{id}/enrollments`` lists courses unless ``filter.loTypes`` says otherwise
+        (alm-api.md §6). Both types are asked for in one call; an ALM that refuses the list
+        (400) is asked once per type, and remembered."""
+        path = f"/users/{_seg(user_id)}/enrollments"
+        with self._lock:
+            one_by_one = self._program_types_one_by_one
+        if not one_by_one:
+            try:
+                return self._enrollments_of(path, ",".join(CONTAINER_TYPES), user_id)
+            except ApiError as exc:
+                if exc.status != 400:
+                    raise
+                with self._lock:
+                    self._program_types_one_by_one = True
+        out: list[Enrollment] = []
+        for lo_type in CONTAINER_TYPES:
+            out.extend(self._enrollments_of(path, lo_type, user_id))
+        return out
+
+    def _enrollments_of(self, path: str, lo_types: str, user_id: str) -> list[Enrollment]:
+        out: list[Enrollment] = []
+        # ``include=True``: ALM's documented page size for enrollments is 10 (alm-api.md §6).
+        for doc in self.pages(path, {"filter.loTypes": lo_types}, include=True):
             for resource in as_list(doc.get("data")):
                 out.append(parse_enrollment(resource, doc.get("included"), str(user_id)))
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from batch.alm.types import (
     Instance,
     Module,
     ModuleGrade,
+    Section,
     User,
 )
 
@@ -115,8 +117,39 @@ def parse_course_summary(resource: Resource) -> CourseSummary:
     lo_id = str_id(resource.get("id"))
     lo_type = str(a.get("loType") or (lo_id.split(":", 1)[0] if ":" in lo_id else "course"))
     return CourseSummary(
-        id=lo_id, state=str(a.get("state") or ""), names=names_of(resource), lo_type=lo_type
+        id=lo_id,
+        state=str(a.get("state") or ""),
+        names=names_of(resource),
+        lo_type=lo_type,
+        root_id=str_id(a.get("rootCertificationId")),
+        is_external=bool(parse_bool(a.get("isExternal"))),
+        date_created=parse_datetime(a.get("dateCreated")),
     )
+
+
+def parse_sections(resource: Resource) -> tuple[Section, ...]:
+    """``attributes.sections`` of a learning program or certification (April 2026 docs):
+    ``loIds``, ``mandatory``, ``mandatoryLOCount``; a section without ``mandatory`` is read as
+    mandatory, one without a count as needing every course (``Section.needed``)."""
+    raw = attrs(resource).get("sections")
+    out: list[Section] = []
+    for index, section in enumerate(raw if isinstance(raw, list) else as_list(raw), start=1):
+        if not isinstance(section, dict):
+            continue
+        ids = section.get("loIds")
+        lo_ids = tuple(str_id(i) for i in (ids if isinstance(ids, list) else [ids]) if i)
+        count = parse_float(section.get("mandatoryLOCount"))
+        mandatory = parse_bool(section.get("mandatory"))
+        out.append(
+            Section(
+                id=str_id(section.get("sectionId") or section.get("id") or index),
+                lo_ids=tuple(f"course:{i}" if i.isdigit() else i for i in lo_ids),
+                mandatory=True if mandatory is None else mandatory,
+                count=None if count is None else int(count),
+                names=names_of({"attributes": section}),
+            )
+        )
+    return tuple(out)
 
 
 def _index(included: Any) -> dict[tuple[str, str], Resource]:
@@ -191,11 +224,11 @@ def parse_course_detail(doc: Any) -> CourseDetail | None:
                 is_default=bool(parse_bool(a.get("isDefault"))),
                 names=names_of(inst),
                 modules=modules,
+                sub_instances=tuple(rel_ids(inst, "subLoInstances")),
             )
         )
     if len(instances) == 1 and "isDefault" not in attrs(by_id.get(instances[0].id, {})):
-        only = instances[0]
-        instances[0] = Instance(only.id, only.state, True, only.names, only.modules)
+        instances[0] = replace(instances[0], is_default=True)
     a = attrs(lo)
     return CourseDetail(
         id=lo_id,
@@ -203,6 +236,11 @@ def parse_course_detail(doc: Any) -> CourseDetail | None:
         names=names_of(lo),
         instances=tuple(instances),
         lo_type=str(a.get("loType") or lo_id.split(":", 1)[0] or "course"),
+        sections=parse_sections(lo),
+        sub_lo_ids=tuple(rel_ids(lo, "subLOs")),
+        is_external=bool(parse_bool(a.get("isExternal"))),
+        root_id=str_id(a.get("rootCertificationId")),
+        date_created=parse_datetime(a.get("dateCreated")),
     )
 
 

@@ -31,6 +31,36 @@ class CourseSummary:
     state: str  # "Published", "Retired", ...
     names: dict[str, str]  # locale -> name, exactly as ALM gives it (stray spaces and all)
     lo_type: str = "course"
+    # Certifications: the first recurrence's id ("" when ALM does not say); every recurrence
+    # of a recurring certification carries the same one. ``date_created`` orders them.
+    root_id: str = ""
+    is_external: bool = False
+    date_created: datetime | None = None
+
+
+CONTAINER_TYPES = ("learningProgram", "certification")  # have sections of courses
+LO_TYPES = ("course", *CONTAINER_TYPES, "jobAid")  # every type the catalogue lists
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of a learning program or certification (``attributes.sections``)."""
+
+    id: str
+    lo_ids: tuple[str, ...]  # the courses, "course:123"
+    mandatory: bool = True
+    count: int | None = None  # ``mandatoryLOCount``: courses that complete it (None: absent)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def needed(self) -> int:
+        """Courses that complete this section: ``mandatoryLOCount`` when it says, else every
+        course; 0 for an optional section (it never holds the program back)."""
+        if not self.mandatory:
+            return 0
+        if self.count is None or self.count <= 0 or self.count > len(self.lo_ids):
+            return len(self.lo_ids)
+        return self.count
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +86,17 @@ class Instance:
     is_default: bool
     names: dict[str, str] = field(default_factory=dict)
     modules: tuple[Module, ...] = ()
+    # A program's or certification's instance: the course instance used for each of its
+    # courses (``subLoInstances``), "course:123_456".
+    sub_instances: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.state.casefold() == "active"
+
+    def sub_instance(self, course_id: str) -> str:
+        """The course instance this program instance maps ``course_id`` to ("" if none)."""
+        return next((s for s in self.sub_instances if s.rsplit("_", 1)[0] == course_id), "")
 
     @property
     def content_modules(self) -> tuple[Module, ...]:
@@ -75,6 +112,17 @@ class CourseDetail:
     names: dict[str, str]
     instances: tuple[Instance, ...] = ()
     lo_type: str = "course"
+    # Learning programs and certifications (empty for a course):
+    sections: tuple[Section, ...] = ()
+    sub_lo_ids: tuple[str, ...] = ()  # ``relationships.subLOs``: every course it holds
+    is_external: bool = False
+    root_id: str = ""  # see CourseSummary
+    date_created: datetime | None = None
+
+    @property
+    def is_container(self) -> bool:
+        """A learning program or a certification: completed through its courses."""
+        return self.lo_type in CONTAINER_TYPES
 
     @property
     def published(self) -> bool:

@@ -67,25 +67,33 @@ _COURSE_ID = re.compile(r"^(?:course\s*:\s*)?(\d+)$", re.IGNORECASE)
 _DECIMAL_ID = re.compile(r"^(\d+)[.,]0+$")
 _EXPONENT_ID = re.compile(r"^(\d)(?:[.,](\d+))?[eE]\+?(\d{1,2})$")
 SHORTENED_ID = "Excel shortened this ID: format the column as Text and export again"
-_OTHER_LO = re.compile(r"^(learningProgram|certification|jobAid)\s*:\s*\d+$", re.IGNORECASE)
+_LO_ID = re.compile(r"^(course|learningProgram|certification|jobAid)\s*:\s*(\d+)$", re.IGNORECASE)
+# An ALM link names the object in its path or fragment (Adobe's own client builds
+# ".../app/learner#/learningProgram/131072"), or as an id in its query (loId=course%3A123).
+_LINKED_LO = re.compile(
+    r"(?:^|[/#?&=])(course|learningProgram|certification|jobAid)(?:/|:|%3A)(\d+)", re.IGNORECASE
+)
+_LO_TYPES = {t.casefold(): t for t in ("course", "learningProgram", "certification", "jobAid")}
 _WS = re.compile(r"\s+")
 
 
 def parse_course(text: str) -> CourseRef:
-    """A course name, ``course:123`` or ``123`` (normalised to ``course:123``)."""
+    """A course, learning program or certification: a name, ``course:123`` or ``123``
+    (normalised to ``course:123``), ``learningProgram:123``, ``certification:123``, or a link
+    to it in ALM. A job aid's ID is kept too: resolving says why it has no completion."""
     value = _WS.sub(" ", text if text.isascii() else unicodedata.normalize("NFC", text)).strip()
-    m = _COURSE_ID.match(value if value.isascii() else unicodedata.normalize("NFKC", value))
+    plain = value if value.isascii() else unicodedata.normalize("NFKC", value)
+    m = _COURSE_ID.match(plain)
     if m:
         return CourseRef(text=value, course_id=f"course:{int(m[1])}")
     number = number_form_id(value)
     if number is not None:
         return CourseRef(text=value, course_id=f"course:{number}")
-    if _OTHER_LO.match(value):
-        kind = value.split(":")[0]
-        raise CellProblem(
-            f"is a {kind} ID, not a course",
-            "list the courses it contains, one row per course",
-        )
+    m = _LO_ID.match(plain)
+    if m:
+        return CourseRef(text=value, course_id=f"{_LO_TYPES[m[1].casefold()]}:{int(m[2])}")
+    if plain.casefold().startswith(("http://", "https://")):
+        return CourseRef(text=value, course_id=_linked_id(plain))
     return CourseRef(text=value)
 
 
@@ -111,6 +119,20 @@ def number_form_id(value: str) -> int | None:
 def is_number_form_id(ref: CourseRef) -> bool:
     """True for a course ID that was written as a number ("1009221.0"), not as typed digits."""
     return ref.course_id is not None and _COURSE_ID.match(ref.text) is None
+
+
+def _linked_id(url: str) -> str:
+    """The learning object an ALM link points at; a link elsewhere is a problem, not a name."""
+    host, _, rest = url.split("//", 1)[-1].partition("/")
+    name = host.casefold().rsplit("@", 1)[-1].split(":", 1)[0]
+    in_alm = "/app/" in f"/{rest}" or name == "adobe.com" or name.endswith(".adobe.com")
+    found = _LINKED_LO.search(rest) if in_alm else None
+    if found is None:
+        raise CellProblem(
+            "is a link, but not to a course, learning program or certification in ALM",
+            "paste the link of its page in ALM (.../app/learner#/course/123) or its ID",
+        )
+    return f"{_LO_TYPES[found[1].casefold()]}:{int(found[2])}"
 
 
 def parse_number(text: str) -> tuple[float, bool]:
