@@ -35,7 +35,8 @@ from types import TracebackType
 from typing import Any
 
 from batch.alm.types import GradeRequest
-from batch.errors import StateError
+from batch.errors import StateError, StateWriteFailed
+from batch.settings import private_dir, private_file
 
 LOCK_NAME = "alm-batch.lock"
 LEDGER_NAME = "ledger.sqlite3"
@@ -234,8 +235,19 @@ def list_runs(path: Path, limit: int = 50) -> list[RunRecord]:
     (WAL: readers never block the writer). No ledger yet means no runs: ``[]``.
     """
     _check_limit(limit)
-    path = Path(path)
-    if not path.is_file():
+    return _read_runs(Path(path), "", (limit,))
+
+
+def read_run(path: Path, run_id: str) -> RunRecord | None:
+    """One run of the ledger file at ``path`` with its write counts, read-only (as
+    ``list_runs``); None when the ledger or the run is not there (a run that died before its
+    first write may have no record)."""
+    found = _read_runs(Path(path), "WHERE run_id = ?", (run_id, 1))
+    return found[0] if found else None
+
+
+def _read_runs(path: Path, where: str, args: tuple[Any, ...]) -> list[RunRecord]:
+    if not path.is_file() or path.stat().st_size == 0:
         return []
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
@@ -252,7 +264,7 @@ def list_runs(path: Path, limit: int = 50) -> list[RunRecord]:
             is None
         ):
             return []
-        rows = db.execute(_RUNS_SQL.format(where=""), (limit,)).fetchall()
+        rows = db.execute(_RUNS_SQL.format(where=where), args).fetchall()
     except sqlite3.DatabaseError as exc:
         raise StateError(
             f"The run ledger {path} cannot be read: {exc}.",
@@ -280,8 +292,19 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # Things a person should know that do not stop the run.
+        self.warnings: list[str] = []
+        try:
+            private_dir(self.path.parent)
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                self.warnings.append(_EMPTY_LEDGER.format(path=self.path))
+            private_file(self.path)
+        except OSError as exc:
+            raise StateError(
+                f"The run ledger {self.path} cannot be created: {exc.strerror or exc}.",
+                hint="Check the folder's permissions and free space, or use another --state-dir.",
+            ) from exc
         try:
             self._db = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
@@ -315,12 +338,24 @@ class Ledger:
     ) -> None:
         self.close()
 
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run one statement that changes the journal (the caller holds ``_lock``).
+
+        A journal that cannot be written (disk full, a read-only or vanished folder) raises
+        ``StateWriteFailed``: the executor stops before the next write instead of sending
+        writes it cannot journal."""
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StateWriteFailed(_write_failed_message(self.path, exc)) from exc
+
     # --- writes --------------------------------------------------------------------------
     def begin(self, key: WriteKey, run_id: str, input_sha256: str, row: int) -> LedgerEntry:
-        """Journal a write as ``pending`` (attempts + 1), committed before the request is sent."""
+        """Journal a write as ``pending`` (attempts + 1), committed before the request is sent.
+        ``StateWriteFailed`` when the journal cannot be written: then nothing may be sent."""
         now = utc_now()
         with self._lock:
-            self._db.execute(
+            self._write(
                 f"INSERT INTO writes ({_COLUMNS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 1, NULL, '', ?, ?, NULL) "
                 "ON CONFLICT DO UPDATE SET state = 'pending', run_id = excluded.run_id, "
@@ -346,7 +381,7 @@ class Ledger:
         re-attributes the entry (used when a settlement is made by a later run)."""
         now = utc_now()
         with self._lock:
-            self._db.execute(
+            self._write(
                 "UPDATE writes SET state = ?, http_status = ?, message = ?, updated_at = ?, "
                 "done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END, "
                 "run_id = COALESCE(?, run_id) WHERE " + _KEY_WHERE,
@@ -425,7 +460,7 @@ class Ledger:
     ) -> None:
         """Record a run (idempotent: a second call fills in what the first left blank)."""
         with self._lock:
-            self._db.execute(
+            self._write(
                 "INSERT INTO runs (run_id, started_at, input_path, input_sha256, options) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
                 "input_path = CASE WHEN excluded.input_path != '' THEN excluded.input_path "
@@ -445,7 +480,7 @@ class Ledger:
 
     def end_run(self, run_id: str, exit_status: int) -> None:
         with self._lock:
-            self._db.execute(
+            self._write(
                 "UPDATE runs SET ended_at = ?, exit_status = ? WHERE run_id = ?",
                 (utc_now(), int(exit_status), run_id),
             )
@@ -487,8 +522,8 @@ class StateLock:
 
     def acquire(self) -> None:
         try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            private_dir(self.state_dir)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StateError(
                 f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
@@ -548,6 +583,32 @@ def _read_holder(fd: int) -> str:
     if pid:
         return f" (pid {pid})"
     return ""
+
+
+_EMPTY_LEDGER = (
+    "The run ledger {path} was an empty file (0 bytes): it is used as a new ledger. If earlier "
+    "live runs used this state directory, their journal is lost (a disk that filled up, a "
+    "copy that went wrong): what they wrote is known only from ALM, which this run reads "
+    "before planning each learner."
+)
+
+
+def _write_failed_message(path: Path, exc: sqlite3.Error) -> str:
+    """Why the journal could not be written, in the words a person acts on."""
+    text = str(exc)
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in text
+    if full:
+        return (
+            f"No space left in the state directory {path.parent}: the run ledger could not "
+            "journal the next write, so the run stopped before sending it. What was journaled "
+            "is kept; free some space and run again (writes whose answer was not recorded are "
+            "checked in ALM before anything is sent again)."
+        )
+    return (
+        f"The run ledger {path} could not be written ({text}), so the run stopped before "
+        "sending the next write. What was journaled is kept; fix the state directory (its "
+        "permissions, the disk) and run again."
+    )
 
 
 def already_posted_message(entry: LedgerEntry) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from batch.alm.ratelimit import HEADER_RATE_MARGIN
-from batch.settings import Settings
+from batch.settings import Settings, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,6 @@ def _remember(state_dir: Path, host: str, client: SeesHeaders) -> None:
     data[host] = entry
     path = state_dir / ALLOWANCE_FILE
     try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
+        write_private_text(path, json.dumps(data, indent=2, sort_keys=True))
     except OSError as exc:  # a lost estimate hint must never stop a run
         log.warning("could not save %s: %s", path, exc.strerror)

@@ -9,8 +9,8 @@ table after a fix). Read-only pages are plain GETs rendered with Jinja2.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -36,9 +36,9 @@ from starlette.templating import Jinja2Templates
 from batch.errors import BatchError
 from batch.jobs.inspect import fields as input_fields
 from batch.jobs.options import ShapeOptions
-from batch.settings import Settings
+from batch.settings import PRIVATE_FILE, Settings, private_dir
 from batch.web import views
-from batch.web.engine import BusyError, Engine, Upload, WebJob
+from batch.web.registry import MAX_ROWS, PageRun, Registry, Upload
 from batch.web.security import Guard, ServerTiming
 from batch.web.uploads import TooLarge, UploadStore, capped, suffix_for
 
@@ -69,6 +69,7 @@ class WebConfig:
     password: str | None = None
     max_upload_mb: float = 50.0
     keep_days: float = 30.0
+    max_rows: int = MAX_ROWS  # data rows per upload (--max-rows)
     account_note: str = ""  # shown in the header: which ALM the page talks to
     uploads: dict[str, Upload] = field(default_factory=dict)
 
@@ -86,7 +87,9 @@ def human_seconds(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class ApiError(Exception):
+class PageError(Exception):
+    """A refusal of the page's API: the HTTP status and the message shown (``{"error"}``)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -95,9 +98,9 @@ class ApiError(Exception):
 
 def create_app(config: WebConfig) -> Any:
     """The ASGI app (the Starlette app wrapped in the security guard)."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(config.state_dir, config.settings_factory)
-    engine.on_loaded = views.warm
+    # Uploads and jobs hold learners' data: this user only (the files inside are 0600 too).
+    private_dir(config.state_dir / "web" / "uploads")
+    registry = Registry(config.state_dir, config.settings_factory, config.max_rows)
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -107,7 +110,7 @@ def create_app(config: WebConfig) -> Any:
         account_note=config.account_note,
         report_formats=REPORT_FORMATS,
     )
-    app_state = _State(config, engine, store, templates)
+    app_state = _State(config, registry, store, templates)
     routes = [
         Route("/", app_state.index),
         Route("/history", app_state.history_page),
@@ -130,12 +133,12 @@ def create_app(config: WebConfig) -> Any:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={PageError: _page_error, HTTPException: _http_error},
     )
-    app.state.engine = engine
+    app.state.registry = registry
     app.state.config = config
     guarded = Guard(ServerTiming(app), bound_host=config.host, password=config.password)
-    guarded.engine = engine  # type: ignore[attr-defined]  # for tests and the server
+    guarded.registry = registry  # type: ignore[attr-defined]  # for tests and the server
     last_clean = [time.monotonic()]
 
     def clean() -> None:
@@ -145,39 +148,15 @@ def create_app(config: WebConfig) -> Any:
             store.clean()
 
     guarded.clean = clean  # type: ignore[attr-defined]
-    settle_collector()
     return guarded
 
 
 PROGRESS_EVERY = 0.25  # seconds between two progress events of one job's stream
 DONE_POLL = 0.05  # seconds between two looks for the job's end (was the progress interval)
 
-_collector_settled = False
-# Generation-1 collections between two full ones (Python's default: 10). A dry run allocates
-# rows by the hundred thousand: at 10, the collector walked the whole heap five or six times
-# during a 20,000-row upload (0.4 s of its 3 s); at 100, once. Young objects are collected as
-# often as before, so only reference cycles that outlive two young collections wait longer.
-FULL_COLLECTION_AFTER = 100
 
-
-def settle_collector() -> None:
-    """The page's process is long-running and builds big, mostly acyclic structures (rows by
-    the hundred thousand): run the collector's full pass less often (``FULL_COLLECTION_AFTER``),
-    once per process. Reference counting frees objects as before.
-
-    ``gc.freeze`` of the startup heap was tried too: no faster once full passes are rare, and it
-    kept whatever the process held at startup that later became garbage (in the benchmark, 40
-    MB of its first world)."""
-    global _collector_settled
-    if _collector_settled:
-        return
-    _collector_settled = True
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, max(full, FULL_COLLECTION_AFTER))
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
@@ -199,9 +178,9 @@ async def _body(request: Request) -> dict[str, Any]:
         try:
             data = await request.json()
         except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
+            raise PageError(400, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
+            raise PageError(400, "The request body must be a JSON object.")
         return data
     form = await request.form()
     out: dict[str, Any] = {}
@@ -226,15 +205,15 @@ def _choice(data: Any, base: ShapeOptions | None = None) -> ShapeOptions:
     try:
         return ShapeOptions.parse(raw, base)
     except BatchError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise PageError(400, str(exc)) from None
 
 
 class _State:
     def __init__(
-        self, config: WebConfig, engine: Engine, store: UploadStore, templates: Jinja2Templates
+        self, config: WebConfig, registry: Registry, store: UploadStore, templates: Jinja2Templates
     ) -> None:
         self.config = config
-        self.engine = engine
+        self.registry = registry
         self.store = store
         self.templates = templates
 
@@ -242,13 +221,13 @@ class _State:
     def upload(self, upload_id: str) -> Upload:
         found = self.config.uploads.get(upload_id)
         if found is None:
-            raise ApiError(404, f"No upload {upload_id!r}: it may have expired; upload again.")
+            raise PageError(404, f"No upload {upload_id!r}: it may have expired; upload again.")
         return found
 
-    def job(self, job_id: str) -> WebJob:
-        found = self.engine.get(job_id)
+    def job(self, job_id: str) -> PageRun:
+        found = self.registry.get(job_id)
         if found is None:
-            raise ApiError(404, f"No job {job_id!r} on this server: see the history page.")
+            raise PageError(404, f"No job {job_id!r} on this server: see the history page.")
         return found
 
     def render(self, request: Request, name: str, **context: Any) -> Response:
@@ -261,7 +240,7 @@ class _State:
             "index.html",
             step=1,
             max_mb=self.config.max_upload_mb,
-            recent=self.engine.history()[:5],
+            recent=self.registry.history()[:5],
         )
 
     async def history_page(self, request: Request) -> Response:
@@ -269,8 +248,8 @@ class _State:
             request,
             "history.html",
             step=0,
-            runs=self.engine.history(),
-            ledger_runs=self.engine.ledger_runs(),
+            runs=self.registry.history(),
+            ledger_runs=self.registry.ledger_runs(),
         )
 
     async def shape_page(self, request: Request) -> Response:
@@ -281,11 +260,11 @@ class _State:
         error = None
         shape: dict[str, Any] | None = None
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await asyncio.to_thread(self.registry.shape, upload, choice)
             upload.choice = choice
         except BatchError as exc:
             error = upload.friendly(str(exc))
-        sheets = shape["sheets"] if shape else self.engine.sheet_names(upload)
+        sheets = shape["sheets"] if shape else self.registry.sheet_names(upload)
         return self.render(
             request,
             "shape.html",
@@ -311,9 +290,10 @@ class _State:
 
     async def confirm_page(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
-        return self.render(request, "confirm.html", step=5, job=job, status=job.status())
+        status = views.status(job, self.registry)
+        return self.render(request, "confirm.html", step=5, job=job, status=status)
 
-    def _job_context(self, job: WebJob, query: views.RowQuery) -> dict[str, Any]:
+    def _job_context(self, job: PageRun, query: views.RowQuery) -> dict[str, Any]:
         total, rows = views.query_rows(job, query) if job.done else (0, [])
         mapping = (job.upload.shape or {}).get("mapping") or {}
         shown = []
@@ -332,7 +312,7 @@ class _State:
         return {
             "step": step,
             "job": job,
-            "status": job.status(),
+            "status": views.status(job, self.registry),
             "query": query,
             "total": total,
             "rows": shown,
@@ -352,18 +332,18 @@ class _State:
         )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise ApiError(413, too_big)
+            raise PageError(413, too_big)
         if "multipart/form-data" not in request.headers.get("content-type", ""):
-            raise ApiError(400, "Send the file as multipart/form-data in a field named 'file'.")
+            raise PageError(400, "Send the file as multipart/form-data in a field named 'file'.")
         parser = MultiPartParser(
             request.headers, capped(request.stream(), limit + 64 * 1024), max_files=1
         )
         try:
             form: FormData = await parser.parse()
         except TooLarge:
-            raise ApiError(413, too_big) from None
+            raise PageError(413, too_big) from None
         except MultiPartException as exc:
-            raise ApiError(400, f"The upload could not be read: {exc.message}.") from None
+            raise PageError(400, f"The upload could not be read: {exc.message}.") from None
         try:
             return await self._accept_upload(request, form, limit, too_big)
         finally:
@@ -374,33 +354,38 @@ class _State:
     ) -> Response:
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
-            raise ApiError(400, "Choose a file to upload (CSV or Excel .xlsx).")
+            raise PageError(400, "Choose a file to upload (CSV or Excel .xlsx).")
         if file.size is not None and file.size > limit:
-            raise ApiError(413, too_big)
+            raise PageError(413, too_big)
         suffix = suffix_for(file.filename)
         if suffix is None:
-            raise ApiError(
+            raise PageError(
                 400,
                 f"{file.filename!r} is not a CSV or Excel file: upload a .csv or .xlsx "
                 "(in Excel: File > Save As > Excel Workbook or CSV UTF-8).",
             )
         path = await asyncio.to_thread(self.store.save, file.file, suffix)
+        os.chmod(path, PRIVATE_FILE)  # learners' data: this user only
         upload = Upload(
             upload_id=path.stem[:16], file=Path(file.filename).name, path=path, created=0.0
         )
         choice = _choice(form)
         remembered = False
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await asyncio.to_thread(self.registry.shape, upload, choice)
             saved = self.store.remembered_choice(shape["columns"])
             if saved and not choice.mapping:
                 choice.mapping = dict(saved.get("mapping") or {})
                 choice.date_format = choice.date_format or saved.get("date_format")
-                shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+                shape = await asyncio.to_thread(self.registry.shape, upload, choice)
                 remembered = True
         except BatchError as exc:
             path.unlink(missing_ok=True)
-            raise ApiError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(str(exc))) from None
+        too_many = self.registry.too_many_rows(shape["rows"])
+        if too_many is not None:
+            path.unlink(missing_ok=True)
+            raise PageError(413, too_many)
         upload.choice = choice
         self.config.uploads[upload.upload_id] = upload
         body = {
@@ -419,9 +404,9 @@ class _State:
         upload = self.upload(request.path_params["upload_id"])
         choice = _choice(request.query_params, upload.choice)
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await asyncio.to_thread(self.registry.shape, upload, choice)
         except BatchError as exc:
-            raise ApiError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(str(exc))) from None
         return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
 
     async def api_dry_run(self, request: Request) -> Response:
@@ -429,32 +414,35 @@ class _State:
         data = await _body(request)
         choice = _choice(data, upload.choice)
         try:
-            shape = await asyncio.to_thread(self.engine.shape, upload, choice)
+            shape = await asyncio.to_thread(self.registry.shape, upload, choice)
         except BatchError as exc:
-            raise ApiError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(str(exc))) from None
         if shape["missing"]:
             names = ", ".join(FIELD_LABELS.get(f, f) for f in shape["missing"])
-            raise ApiError(400, f"Choose the column that holds: {names}.")
+            raise PageError(400, f"Choose the column that holds: {names}.")
         if shape["ambiguous_dates"] and not choice.date_format:
-            raise ApiError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
+            raise PageError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
         if shape["error"]:
-            raise ApiError(400, upload.friendly(shape["error"]))
+            raise PageError(400, upload.friendly(shape["error"]))
         upload.choice = choice
         if str(data.get("remember", "")).lower() in ("1", "true", "on", "yes"):
             mapping = {h: f for f, h in shape["mapping"].items()}
             self.store.remember(shape["columns"], mapping, {"date_format": choice.date_format})
-        job = self.engine.start_dry_run(upload, choice)
+        try:
+            job = self.registry.start_dry_run(upload, choice)
+        except BatchError as exc:
+            raise PageError(400, upload.friendly(str(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{job.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": job.job_id}, status_code=202, headers=headers)
 
     # -- API: jobs ----------------------------------------------------------------------------
     async def api_history(self, request: Request) -> Response:
         return JSONResponse(
-            {"runs": self.engine.history(), "ledger_runs": self.engine.ledger_runs()}
+            {"runs": self.registry.history(), "ledger_runs": self.registry.ledger_runs()}
         )
 
     async def api_job(self, request: Request) -> Response:
-        return JSONResponse(self.job(request.path_params["job_id"]).status())
+        return JSONResponse(views.status(self.job(request.path_params["job_id"]), self.registry))
 
     async def api_rows(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
@@ -474,46 +462,47 @@ class _State:
             "1", "true", "on", "yes")  # fmt: skip
         every = str(data.get("every_row", "")).lower() in ("1", "true", "on", "yes")
         if cells is None and exclude is None:
-            raise ApiError(400, 'Send {"cells": {header: value}} or {"exclude": true}.')
+            raise PageError(400, 'Send {"cells": {header: value}} or {"exclude": true}.')
         if cells is not None and (
             not isinstance(cells, dict) or not all(isinstance(v, str) for v in cells.values())
         ):
-            raise ApiError(400, '"cells" must map column names to text values.')
+            raise PageError(400, '"cells" must map column names to text values.')
         try:
             changed = await asyncio.to_thread(
-                self.engine.recheck, job, row, cells=cells, exclude=exclude, every_row=every
+                self.registry.recheck, job, row, cells=cells, exclude=exclude, every_row=every
             )
         except KeyError:
-            raise ApiError(404, f"Job {job.job_id} has no row {row}.") from None
+            raise PageError(404, f"Job {job.job_id} has no row {row}.") from None
         except BatchError as exc:
-            raise ApiError(409, job.friendly(str(exc))) from None
+            raise PageError(409, job.friendly(str(exc))) from None
         if _is_htmx(request):
             query = views.RowQuery.from_params(data)
             return self.render(request, "_patch.html", **self._job_context(job, query))
-        first = views.public_row(changed[0])
+        first = views.row_json(job, changed[0])
         if len(changed) > 1:
-            first["also_changed"] = [r["row"] for r in changed[1:]]
+            first["also_changed"] = [found.result.row for found in changed[1:]]
         return JSONResponse(first)
 
     async def api_run(self, request: Request) -> Response:
-        dry = self.job(request.path_params["job_id"])
+        """A dry run goes live; a live run that stopped runs its remaining rows."""
+        source = self.job(request.path_params["job_id"])
+        start = self.registry.run_remaining if source.kind == "live" else self.registry.start_live
         try:
-            live = await asyncio.to_thread(self.engine.start_live, dry)
-        except BusyError as exc:
-            raise ApiError(409, str(exc)) from None
-        except BatchError as exc:
-            raise ApiError(409, str(exc)) from None
+            live = await asyncio.to_thread(start, source)
+        except BatchError as exc:  # another live run holds the account (AccountBusy), ...
+            raise PageError(409, source.friendly(str(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{live.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": live.job_id}, status_code=202, headers=headers)
 
     async def api_cancel(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
-        self.engine.cancel(job)
+        self.registry.cancel(job)
         headers = {"HX-Refresh": "true"} if _is_htmx(request) else None
         return JSONResponse({"job_id": job.job_id, "state": job.state}, 202, headers=headers)
 
     async def api_events(self, request: Request) -> Response:
-        job = self.job(request.path_params["job_id"])
+        run = self.job(request.path_params["job_id"])
+        job = run.job
 
         async def stream() -> AsyncIterator[str]:
             # Progress at most every PROGRESS_EVERY seconds; the end is looked for every
@@ -523,10 +512,12 @@ class _State:
                 done, now = job.done, time.monotonic()
                 if job.version != seen and (done or now - sent >= PROGRESS_EVERY):
                     seen, sent = job.version, now
-                    yield f"event: progress\ndata: {json.dumps(_progress(job))}\n\n"
+                    yield f"event: progress\ndata: {json.dumps(self._progress(run))}\n\n"
                 if done:
-                    yield f"event: done\ndata: {json.dumps(_progress(job))}\n\n"
+                    yield f"event: done\ndata: {json.dumps(self._progress(run))}\n\n"
                     return
+                if job.restored:
+                    return  # runs in another process: nothing moves here
                 if await request.is_disconnected():
                     return
                 await asyncio.sleep(DONE_POLL)
@@ -537,6 +528,12 @@ class _State:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    def _progress(self, run: PageRun) -> dict[str, Any]:
+        status = views.status(run, self.registry)
+        status.pop("edits", None)
+        status.pop("excluded", None)
+        return status
+
     async def api_download(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
         name, fmt = request.path_params["name"], request.path_params["fmt"]
@@ -545,20 +542,13 @@ class _State:
             or fmt not in REPORT_FORMATS
             or (name == "failed" and fmt == "json")
         ):
-            raise ApiError(404, "Downloads: report.xlsx, report.csv, report.json, failed.xlsx, "
+            raise PageError(404, "Downloads: report.xlsx, report.csv, report.json, failed.xlsx, "
                            "failed.csv.")  # fmt: skip
         try:
-            path = await asyncio.to_thread(self.engine.export, job, fmt, failed=name == "failed")
+            path = await asyncio.to_thread(self.registry.export, job, fmt, failed=name == "failed")
         except BatchError as exc:
-            raise ApiError(409, str(exc)) from None
+            raise PageError(409, str(exc)) from None
         return FileResponse(path, filename=path.name)
-
-
-def _progress(job: WebJob) -> dict[str, Any]:
-    status = job.status()
-    status.pop("edits", None)
-    status.pop("excluded", None)
-    return status
 
 
 __all__ = ["WebConfig", "create_app"]

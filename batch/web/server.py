@@ -87,7 +87,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
     """The app for ``options`` and a function that releases what it started (the sandbox)."""
     from batch.redact import register_secrets
     from batch.web.app import WebConfig, create_app
-    from batch.web.engine import default_state_dir, sandbox_settings
+    from batch.web.registry import default_state_dir, sandbox_settings
 
     password = os.environ.get(PASSWORD_ENV) or None
     check_binding(options.host, password)
@@ -162,7 +162,7 @@ def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     finally:
         emit("Stopping: running jobs finish their writes in flight and save their reports…")
         running.server.should_exit = True
-        left = app.engine.shutdown()
+        left = app.registry.shutdown()
         running.stop()
         release()
         emit(f"Stopped ({len(left)} running job(s) cancelled)." if left else "Stopped.")
