@@ -25,6 +25,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -492,17 +493,18 @@ class Job:
         if interrupted or aborted is not None:
             summary.exit_status = int(exit_status_for([], aborted=aborted, interrupted=interrupted))
         self.emit(StageStarted("report"))
-        paths = write_reports(
-            stream(),
-            columns=table.columns,
-            summary=summary,
-            input_path=options.path,
-            input_format=table.format,
-            explicit=options.report,
-            live=live,
-            sheet=options.sheet,
-            course_names=course_names,
-        )
+        with self.rows.bulk() if self.rows is not None else nullcontext():
+            paths = write_reports(
+                stream(),
+                columns=table.columns,
+                summary=summary,
+                input_path=options.path,
+                input_format=table.format,
+                explicit=options.report,
+                live=live,
+                sheet=options.sheet,
+                course_names=course_names,
+            )
         self.course_names = course_names or {}
         status = exit_status_for(deciding.values(), aborted=aborted, interrupted=interrupted)
         summary.exit_status = int(status)
