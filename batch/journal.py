@@ -107,8 +107,8 @@ class Journal:
     def end(self, exit_status: int) -> None:
         try:
             self.ledger.end_run(self.run_id, exit_status)
-        except StateWriteFailed as exc:  # the writes are journaled; only the end is missing
-            log.warning("the end of run %s was not recorded: %s", self.run_id, exc.message)
+        except StateWriteFailed:  # the writes are journaled; only the run's end is missing
+            log.warning("the end of run %s is not in the ledger either", self.run_id)
 
     def close(self) -> None:
         self.ledger.close()

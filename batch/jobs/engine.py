@@ -54,7 +54,7 @@ from batch.journal import Journal
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.reader import Table, open_table
 from batch.reporting import ReportPaths, summary_json, write_reports
-from batch.settings import Settings
+from batch.settings import PRIVATE_FILE, Settings
 from batch.validate import ValidationOptions, check_rows
 
 log = logging.getLogger(__name__)
@@ -506,6 +506,7 @@ class Job:
                 course_names=course_names,
             )
         self.course_names = course_names or {}
+        self._private_folder()
         status = exit_status_for(deciding.values(), aborted=aborted, interrupted=interrupted)
         summary.exit_status = int(status)
         if live and journal is not None:
@@ -530,7 +531,7 @@ class Job:
             raise UsageError("The report is ready when the job has finished.")
         summary = replace(self.summary, report_paths=[], edits=self.edits.for_report())
         fmt = path.suffix.lower().lstrip(".")
-        return write_reports(
+        paths = write_reports(
             self.rows.results(),
             columns=self.columns,
             summary=summary,
@@ -541,6 +542,21 @@ class Job:
             sheet=self.options.sheet,
             course_names=self.course_names,
         )
+        self._private_folder()
+        return paths
+
+    def _private_folder(self) -> None:
+        """The reports in the job's folder hold learners' data: this user's only, as the
+        folder itself (the report writers create files as any other)."""
+        folder = self.options.folder
+        if folder is None:
+            return
+        for path in folder.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mode & 0o077:
+                    path.chmod(PRIVATE_FILE)
+            except OSError:
+                continue  # a file removed meanwhile: nothing to protect
 
     def recheck(
         self, edits: dict[int, dict[str, str]] | None = None, exclude: Iterable[int] = ()

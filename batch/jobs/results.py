@@ -194,7 +194,11 @@ class ResultStore:
         with self._lock:
             self._counts = None
             changed = (
-                self._db().execute("UPDATE rows SET excluded = 1 WHERE row = ?", (row,)).rowcount
+                self._db()
+                .execute(
+                    "UPDATE rows SET excluded = 1, rank = ? WHERE row = ?", (_RANK[EXCLUDED], row)
+                )
+                .rowcount
             )
         if not changed and placeholder is not None:
             self._insert([self._record(placeholder, excluded=True)])
@@ -238,7 +242,7 @@ class ResultStore:
         return (
             result.row,
             status,
-            _RANK[status],
+            _RANK[EXCLUDED if excluded else status],
             int(excluded),
             int(finished(result)),
             result.writes_planned if result.status is RowStatus.WOULD_COMPLETE else 0,

@@ -390,12 +390,16 @@ class Registry:
             record = job.record()
             file = live.upload.file
         else:
-            data = load_record(folder)
             notes = _read_json(folder / PAGE_FILE)
+            if notes is None:
+                notes = _migrate(folder)  # a folder of an earlier version of the page
+            data = load_record(folder)
             if data is None or notes is None or not is_record(data):
                 return None
             record = JobRecord.from_json(data)
             file = str(notes.get("file", ""))
+            if record.state not in {s.value for s in JobState}:
+                return None
             if not JobState(record.state).finished:
                 loaded = self.get(folder.name)  # running elsewhere, or interrupted
                 record.state = loaded.job.state.value if loaded is not None else record.state
