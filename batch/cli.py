@@ -264,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-days", type=_positive_float, default=30.0, help="delete uploads after N days"
     )
+    p.add_argument(
+        "--max-rows",
+        type=_positive_int,
+        default=200_000,
+        help="data rows per upload (default 200000): bounds the page's memory",
+    )
 
     p = sub.add_parser(
         "doctor",
@@ -614,6 +620,7 @@ def _cmd_serve(args: argparse.Namespace, env: CliEnv) -> int:
         state_dir=args.state_dir,
         max_upload_mb=args.max_upload_mb,
         keep_days=args.keep_days,
+        max_rows=args.max_rows,
     )
     return serve(options, emit=env.err)
 

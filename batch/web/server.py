@@ -30,6 +30,7 @@ class ServeOptions:
     state_dir: Path | None = None
     max_upload_mb: float = 50.0
     keep_days: float = 30.0
+    max_rows: int = 200_000  # data rows per upload (registry.MAX_ROWS)
 
 
 class Running:
@@ -122,6 +123,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         password=password,
         max_upload_mb=options.max_upload_mb,
         keep_days=options.keep_days,
+        max_rows=options.max_rows,
         account_note=note,
     )
     return create_app(config), release
