@@ -508,40 +508,45 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-class StateLock:
-    """Exclusive use of a state directory by one run (non-blocking ``flock``).
+class LockFile:
+    """An exclusive, non-blocking ``flock`` on a file that says who holds it (``key=value``
+    lines: the pid and what the holder adds), for the refusal message of whoever comes second.
 
-    The file is never deleted: removing a lock file while another process opens it is itself a
-    race. Its content (pid, start time) only feeds the refusal message.
+    The OS drops the lock when the process dies, even on ``kill -9``, so a stale lock never
+    blocks a re-run. The file is never deleted: removing a lock file while another process opens
+    it is itself a race. It is this user's only (0600).
     """
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        self.path = self.state_dir / LOCK_NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
-    def acquire(self) -> None:
-        try:
-            private_dir(self.state_dir)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StateError(
-                f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
-                hint="Use --state-dir to choose another one.",
-            ) from exc
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, **about: str) -> dict[str, str] | None:
+        """Take the lock and write the pid and ``about`` into the file: None. When another
+        holds it: what its file says (``{"pid": ..., ...}``). ``OSError`` when the file cannot
+        be opened."""
+        if self._fd is not None:
+            return None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = _read_holder(fd)
+            try:
+                text = os.pread(fd, 1000, 0).decode("utf-8", "replace")
+            except OSError:
+                text = ""
             os.close(fd)
-            raise StateError(
-                f"Another alm-batch run is using the state directory {self.state_dir}"
-                f"{holder}. Wait for it to finish, or use --state-dir to run separately."
-            ) from None
-        started = datetime.now().astimezone().strftime("%H:%M")
+            return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        lines = {"pid": str(os.getpid()), **about}
+        text = "".join(f"{key}={' '.join(value.split())}\n" for key, value in lines.items())
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()}\nstarted={started}\n".encode(), 0)
+        os.pwrite(fd, text.encode("utf-8"), 0)
         self._fd = fd
+        return None
 
     def release(self) -> None:
         if self._fd is None:
@@ -549,13 +554,42 @@ class StateLock:
         fd, self._fd = self._fd, None
         try:
             os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            os.close(fd)
+            os.close(fd)  # closing drops the flock
+
+
+class StateLock:
+    """Exclusive use of a state directory by one run (``LockFile``: pid and start time, for the
+    refusal message)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / LOCK_NAME
+        self._lock = LockFile(self.path)
+
+    def acquire(self) -> None:
+        started = datetime.now().astimezone().strftime("%H:%M")
+        try:
+            private_dir(self.state_dir)
+            holder = self._lock.acquire(started=started)
+        except OSError as exc:
+            raise StateError(
+                f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
+                hint="Use --state-dir to choose another one.",
+            ) from exc
+        if holder is not None:
+            raise StateError(
+                f"Another alm-batch run is using the state directory {self.state_dir}"
+                f"{_holder_text(holder)}. Wait for it to finish, or use --state-dir to run "
+                "separately."
+            )
+
+    def release(self) -> None:
+        self._lock.release()
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def __enter__(self) -> StateLock:
         self.acquire()
@@ -570,13 +604,8 @@ class StateLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _holder_text(fields: dict[str, str]) -> str:
     """`` (pid N, started HH:MM)`` from the lock file, or ``""`` when it says nothing usable."""
-    try:
-        text = os.pread(fd, 200, 0).decode("utf-8", "replace")
-    except OSError:
-        return ""
-    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     pid, started = fields.get("pid", "").strip(), fields.get("started", "").strip()
     if pid and started:
         return f" (pid {pid}, started {started})"

@@ -14,7 +14,6 @@ the refusal message. Across machines nothing is shared: see docs/reruns-and-ledg
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sys
@@ -25,7 +24,8 @@ from urllib.parse import urlsplit
 from platformdirs import user_runtime_dir, user_state_dir
 
 from batch.errors import AccountBusy, StateError
-from batch.settings import PRIVATE_FILE, Settings, private_dir
+from batch.ledger import LockFile
+from batch.settings import Settings, private_dir
 
 LOCK_DIR_ENV = "ALM_BATCH_LOCK_DIR"
 
@@ -61,57 +61,37 @@ class AccountLock:
         self.path = self.folder / f"account-{account_key(settings)}.lock"
         self.host = settings.host.rsplit("@", 1)[-1]
         self.holder = holder
-        self._fd: int | None = None
+        self._lock = LockFile(self.path)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def acquire(self) -> None:
         """Take the lock now, or raise ``AccountBusy`` naming the run that holds it."""
-        if self._fd is not None:
-            return
+        started = datetime.now().astimezone().isoformat(timespec="seconds")
         try:
             private_dir(self.folder)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+            other = self._lock.acquire(started=started, run=self.holder[:200])
         except OSError as exc:
             raise StateError(
                 f"The account lock folder {self.folder} cannot be used: {exc.strerror or exc}.",
                 hint=f"Set {LOCK_DIR_ENV} to a folder of your own.",
             ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _describe(os.pread(fd, 1000, 0).decode("utf-8", "replace"))
-            os.close(fd)
+        if other is not None:
             raise AccountBusy(
-                f"Another live run is writing to this ALM account ({self.host}): {holder}. "
-                "Its writes share the account's allowance, and two runs could post the same "
-                "grade twice: wait for it to finish, then start this run again."
-            ) from None
-        started = datetime.now().astimezone().isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        text = f"pid={os.getpid()}\nstarted={started}\nrun={_one_line(self.holder)}\n"
-        os.pwrite(fd, text.encode("utf-8"), 0)
-        self._fd = fd
+                f"Another live run is writing to this ALM account ({self.host}): "
+                f"{_describe(other)}. Its writes share the account's allowance, and two runs "
+                "could post the same grade twice: wait for it to finish, then start this run "
+                "again."
+            )
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            os.ftruncate(fd, 0)
-        finally:
-            os.close(fd)  # closing drops the flock
+        self._lock.release()
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
-
-
-def _describe(text: str) -> str:
+def _describe(fields: dict[str, str]) -> str:
     """``alm-batch run march.csv (pid 4242, started 2026-12-07 14:05)`` from the lock file."""
-    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     run = fields.get("run", "").strip() or "a run"
     details = []
     if fields.get("pid", "").strip():

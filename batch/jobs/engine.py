@@ -394,35 +394,32 @@ class Job:
         )
 
     def _open_table(self) -> Table:
+        """The file as this job reads it: its shape options, then the edits."""
         options = self.options
         require = ["email", "course"] + ([] if options.completion_date else ["completion_date"])
-        table = open_table(
-            options.path,
-            encoding=options.encoding,
-            sheet=options.sheet,
-            header_row=options.header_row,
-            mapping=options.mapping or None,
-            require=require,
-        )
+        table = self._read(options.header_row, require)
         if options.edits or options.exclude:
             table = table.edited(options.edits, options.exclude)
         return table
 
     def _originals(self, table: Table) -> dict[int, dict[str, str]]:
         """The file's own values of the rows the edits name (one pass over the file)."""
-        options = self.options
-        wanted = set(options.edits) | set(options.exclude)
+        wanted = set(self.options.edits) | set(self.options.exclude)
         if not wanted:
             return {}
-        source = open_table(
+        source = self._read(table.header_row, ())
+        return {row.row: row.values for row in source.iter_rows() if row.row in wanted}
+
+    def _read(self, header_row: int | None, require: Iterable[str]) -> Table:
+        options = self.options
+        return open_table(
             options.path,
             encoding=options.encoding,
             sheet=options.sheet,
-            header_row=table.header_row,
+            header_row=header_row,
             mapping=options.mapping or None,
-            require=(),
+            require=require,
         )
-        return {row.row: row.values for row in source.iter_rows() if row.row in wanted}
 
     def _keep_rows(self, table: Table, originals: dict[int, dict[str, str]]) -> None:
         """Open the job's row store (``keep_results``) and list the excluded rows in it."""

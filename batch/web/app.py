@@ -296,16 +296,7 @@ class _State:
     def _job_context(self, job: PageRun, query: views.RowQuery) -> dict[str, Any]:
         total, rows = views.query_rows(job, query) if job.done else (0, [])
         mapping = (job.upload.shape or {}).get("mapping") or {}
-        shown = []
-        for row in rows:
-            # Exactly what the live run posts (or posted), as the engine planned it.
-            preview = {"date_completed": "", "score": ""}
-            if row["status"] in ("would_complete", "completed"):
-                preview = {
-                    "date_completed": str(row.get("date_completed") or ""),
-                    "score": str(row.get("score") or ""),
-                }
-            shown.append((row, preview, views.suggestions(row)))
+        shown = [(row, views.posted(row), views.suggestions(row)) for row in rows]
         step = 3 if job.kind == "dry-run" else 5
         if job.done:
             step = 4 if job.kind == "dry-run" else 6

@@ -20,6 +20,8 @@ DEFAULT_LIMIT = 50
 EXCLUDED_MESSAGE = "Left out of the run (excluded)."
 # Rows that need a person: the product's statuses that do not end well.
 PROBLEM_STATUSES = frozenset(s.value for s in RowStatus if not s.ok)
+# Rows that are (or would be) posted: their date and score are shown.
+POSTED = frozenset({RowStatus.WOULD_COMPLETE.value, RowStatus.COMPLETED.value})
 _SUGGEST = re.compile(r"Did you mean (.+)\?\s*$")
 _QUOTED = re.compile(r"'([^']+)'")
 
@@ -90,6 +92,17 @@ def row_json(run: PageRun, found: StoredRow) -> dict[str, Any]:
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def posted(row: dict[str, Any]) -> dict[str, str]:
+    """The date and score a live run posts (or posted) for this row, as the job planned them;
+    empty for rows that post nothing."""
+    if row["status"] not in POSTED:
+        return {"date_completed": "", "score": ""}
+    return {
+        "date_completed": str(row.get("date_completed") or ""),
+        "score": str(row.get("score") or ""),
+    }
 
 
 def suggestions(row: dict[str, Any]) -> list[str]:
