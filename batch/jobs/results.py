@@ -152,18 +152,22 @@ class ResultStore:
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        """Many rows at once (a job's report): the indexes are built once at the end."""
+        """Many rows at once (a job's report): one transaction, and the indexes built once at
+        the end."""
         with self._lock:
             self._loading = True
             db = self._db()
             for name in _INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
+            db.execute("BEGIN")
         try:
             yield
         finally:
             with self._lock:
                 self._loading = False
                 try:
+                    if self._db().in_transaction:
+                        self._db().execute("COMMIT")
                     self._index(self._db())
                 except sqlite3.Error as exc:
                     self._broken = True
@@ -209,8 +213,9 @@ class ResultStore:
         try:
             with self._lock:
                 self._counts = None
-                self._db().execute("BEGIN")
                 db = self._db()
+                if not db.in_transaction:
+                    db.execute("BEGIN")
                 db.executemany(
                     "INSERT OR REPLACE INTO rows (row, status, rank, excluded, finished, "
                     "writes, email, course, course_cell, message, result) "
@@ -221,7 +226,8 @@ class ResultStore:
                     "INSERT OR REPLACE INTO search (row, text) VALUES (?, ?)",
                     [(record[0], record[-1]) for record in batch],
                 )
-                self._db().execute("COMMIT")
+                if not self._loading:
+                    db.execute("COMMIT")
         except sqlite3.Error as exc:
             # The page's copy of the rows; the report and the ledger hold the truth. A full
             # disk must not stop a run that can still journal its writes.
