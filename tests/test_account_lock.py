@@ -97,7 +97,7 @@ def test_a_page_run_and_a_command_line_run_never_write_to_one_account_at_once(
 ) -> None:
     """The page writes (a slow account); the command line, with a state directory of its own,
     is refused, naming the page's run; then the other way round. Nothing is posted twice."""
-    with site(tmp_path, sandbox={"time_scale": 5.0}) as s:
+    with site(tmp_path, sandbox={"time_scale": 20.0}) as s:
         c = s.client
         sample = Path(__file__).parents[1] / "sample_data" / "completions.csv"
         first = dry_run(c, upload(c, sample)["upload_id"])

@@ -209,7 +209,7 @@ class Job:
                 self.emit(JobFinished(None))
                 raise
             except BaseException as exc:
-                self.error = BatchError(f"Unexpected error ({type(exc).__name__}).")
+                self.error = BatchError(f"Unexpected error ({type(exc).__name__}: {exc}).")
                 self._end(JobState.FAILED)
                 raise
             self.outcome = outcome

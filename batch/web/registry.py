@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from batch.errors import UsageError
+from batch.errors import BatchError, ConfigError, UsageError
 from batch.jobs import Edit, EditLog, Job, JobOptions, JobState, StoredRow, inspect
 from batch.jobs.history import live_run, live_runs
 from batch.jobs.options import ShapeOptions
@@ -156,7 +156,15 @@ class Registry:
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
-        return self._settings_factory()
+        try:
+            return self._settings_factory()
+        except BatchError:
+            raise
+        except Exception:  # pydantic's refusal of an ALM_* value (it may quote a secret)
+            raise ConfigError(
+                "The ALM settings of this page (its ALM_* variables or .env) cannot be read: "
+                "ask whoever started the page to check them."
+            ) from None
 
     # -- shape --------------------------------------------------------------------------------
     def shape(self, upload: Upload, choice: ShapeOptions) -> dict[str, Any]:
