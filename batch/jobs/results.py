@@ -139,6 +139,7 @@ class ResultStore:
             # store, is what protects ALM, so a power loss may lose the last rows shown.
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-1024")  # 1 MB of pages: a page of rows needs little
         conn.executescript(_SCHEMA)
         self._conn = conn
         if not self._loading:
