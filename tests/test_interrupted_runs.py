@@ -22,7 +22,13 @@ from starlette.testclient import TestClient
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
-from tests.e2e_support import SAMPLE_CSV, child_env, graded, sandbox_env, wanted_grades
+from tests.e2e_support import (
+    SAMPLE_CSV,
+    child_env,
+    graded,
+    sandbox_env,
+    wanted_grades,
+)
 from tests.web_support import ORIGIN, H, wait
 
 pytestmark = pytest.mark.timeout(120)
@@ -69,9 +75,17 @@ def test_a_live_run_whose_page_died_is_interrupted_and_its_remaining_rows_finish
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    before = sb.books()
-    landed = len(before["grades"]) + before["enrollments_created"]
-    assert KILLED_AT <= landed < 71
+
+    def writes() -> int:
+        calls = sb.books()["calls"]
+        return int(
+            calls.get("POST /users/{id}/userModuleGrade", 0)
+            + calls.get("POST /users/{id}/enrollments", 0)
+        )
+
+    # ALM answered write 6 (writes are numbered as journaled, and go side by side: some of
+    # 1-5 may not have been sent yet); far from all of them
+    assert 1 <= writes() < 71
 
     # The same state directory, a new server: the run is there, interrupted, with the ledger's
     # counts, and nothing else pretends it finished.
@@ -80,9 +94,9 @@ def test_a_live_run_whose_page_died_is_interrupted_and_its_remaining_rows_finish
         status = c.get(f"/api/jobs/{live_id}").json()
         assert status["state"] == "interrupted" and status["kind"] == "live"
         ledger = status["ledger"]
-        # Writes go side by side: when write 6 landed, others were journaled and on the wire
-        assert ledger["written"] >= 1 and ledger["unsure"] >= 1  # write 6 is unsure at least
-        assert ledger["written"] + ledger["unsure"] >= KILLED_AT
+        # Writes 1-6 were journaled before they went; write 6 landed, its answer never recorded
+        assert ledger["unsure"] >= 1
+        assert ledger["written"] + ledger["unsure"] >= KILLED_AT and ledger["failed"] == 0
         assert sum(ledger.values()) == 71  # written, failed, unsure and not tried: the plan
         assert status["can_run_rest"] and "Interrupted" in status["message"]
         history = {r["job_id"]: r for r in c.get("/api/history").json()["runs"]}
