@@ -32,6 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.errors import StateError
 from batch.models import email_key
+from batch.settings import private_file
 
 T = TypeVar("T")
 SCHEMA_VERSION = "3"
@@ -145,6 +146,15 @@ class LookupCache:
             return self._rebuild(exc)
 
     def _connect(self, target: str) -> sqlite3.Connection:
+        if target != ":memory:":
+            try:
+                private_file(Path(target))  # learners' emails: this user only (before SQLite)
+            except OSError as exc:
+                raise StateError(
+                    f"The lookup cache {target} cannot be created: {exc.strerror or exc}.",
+                    hint="Choose another state directory with --state-dir or "
+                    "ALM_BATCH_STATE_DIR, or run with --no-cache.",
+                ) from exc
         conn = sqlite3.connect(
             target, timeout=self.lock_timeout, check_same_thread=False, isolation_level=None
         )

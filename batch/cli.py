@@ -287,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="another name the page answers to (Host header), e.g. a reverse proxy's; repeatable",
     )
+    p.add_argument(
+        "--max-rows",
+        type=_positive_int,
+        default=200_000,
+        help="data rows per upload (default 200000): bounds the page's memory",
+    )
 
     p = sub.add_parser(
         "doctor",
@@ -637,6 +643,7 @@ def _cmd_serve(args: argparse.Namespace, env: CliEnv) -> int:
         max_upload_mb=args.max_upload_mb,
         keep_days=args.keep_days,
         allow_hosts=tuple(args.allow_host),
+        max_rows=args.max_rows,
     )
     return serve(options, emit=env.err)
 

@@ -121,6 +121,12 @@ class StateError(BatchError):
     """The state directory is locked by another run or cannot be used."""
 
 
+class AccountBusy(StateError):
+    """Another live run on this machine holds the ALM account's writer lock (exit 2): its
+    writes share one allowance, and two writers on one account could post the same grade
+    twice. Nothing was written by this run."""
+
+
 class AbortError(BatchError):
     """ALM stopped the run: nothing more can be done now (exit 3)."""
 
@@ -149,6 +155,18 @@ class WriteScopeMissing(WriteRefused):
 
 class GradeBodyRefused(WriteRefused):
     """ALM refused every known userModuleGrade body (or the one pinned by ALM_GRADE_*)."""
+
+
+class StateWriteFailed(AbortError):
+    """The state directory could not be written during a live run (its disk is full, it
+    became read-only or was removed): the run ledger cannot journal the next write, so no
+    write is sent unjournaled; the run stops as an abort does (writes in flight finish).
+
+    Exit 4, as for failures a later run can fix: free some space and run again; what was
+    journaled is kept, and writes whose answer was not recorded are settled by reading ALM
+    before anything is sent again."""
+
+    exit_status = ExitStatus.RETRYABLE
 
 
 class Interrupted(BatchError):

@@ -116,6 +116,7 @@ class ProgressEvent:
     status: str
     counts: dict[str, int]
     elapsed: float
+    result: RowResult | None = None  # ``row_done``: the row's result, as the report shows it
 
     @property
     def rate(self) -> float:
@@ -222,6 +223,7 @@ class _RowRun:
                 message += f" {len(self.earlier)} more already posted by run {runs}."
         out = rp.to_result(status, message)
         out.attempts = self.attempts
+        out.writes_made = self.posted + (1 if self.enrolled else 0)
         out.posted_at = self.posted_at
         out.retryable = retryable and not status.ok
         return out
@@ -297,12 +299,15 @@ class _Executor:
             self.counts.update(writes_made=1)
             return self.counts["writes_made"]
 
-    def _emit(self, kind: str, row: int, status: str, **add: int) -> None:
+    def _emit(
+        self, kind: str, row: int, status: str, result: RowResult | None = None, **add: int
+    ) -> None:
         with self._lock:
             self.counts.update(add)
             if self.on_progress is None:
                 return
-            event = ProgressEvent(kind, row, status, dict(self.counts), time.monotonic() - self.t0)
+            elapsed = time.monotonic() - self.t0
+            event = ProgressEvent(kind, row, status, dict(self.counts), elapsed, result)
             try:
                 self.on_progress(event)
             except Exception:  # a progress display must never break a run
@@ -417,7 +422,12 @@ class _Executor:
             if rp.program is not None and result.status is RowStatus.COMPLETED:
                 programs.append((i, rr))
             self._emit(
-                "row_done", rp.row, str(result.status), rows_done=1, **{str(result.status): 1}
+                "row_done",
+                rp.row,
+                str(result.status),
+                result,
+                rows_done=1,
+                **{str(result.status): 1},
             )
         if programs and not self.halted():
             self._program_notes(learner, programs)
@@ -699,37 +709,6 @@ def _sentence(text: str) -> str:
     return text
 
 
-def close_entries_alm_shows_complete(plan: Plan, ledger: Ledger, options: ExecuteOptions) -> int:
-    """Settle open journal entries of courses ALM already shows completed.
-
-    A run killed right after a row's last grade was accepted leaves that grade ``pending``; the
-    next plan (which read the learner's enrollments) then finds the course COMPLETED and never
-    schedules the row, so nothing else would ever settle the entry. The plan's own read is the
-    proof: the entries are closed as done. Returns how many were closed.
-    """
-    completed = {
-        (r.user_id, r.course_id)
-        for r in plan.rows
-        if r.status is RowStatus.ALREADY_COMPLETED and r.user_id and r.course_id
-    }
-    for r in plan.rows:  # a program row: the courses ALM shows completed (and the program)
-        if r.program is not None and r.status is RowStatus.ALREADY_COMPLETED:
-            completed.update((r.user_id, c) for c in r.program.completed_course_ids())
-    if not completed:
-        return 0
-    closed = 0
-    for entry in ledger.unsettled(options.base_url):
-        if (entry.key.user_id, entry.key.course_id) in completed:
-            ledger.finish(
-                entry.key,
-                WriteState.DONE,
-                message="settled: ALM shows the course completed",
-                run_id=options.run_id,
-            )
-            closed += 1
-    return closed
-
-
 def execute_plan(
     plan: Plan,
     client: WriteClient,
@@ -746,10 +725,11 @@ def execute_plan(
     ``AuthError`` / ``ApiUnreachable`` end the run with ``aborted`` set, ``stop`` with
     ``interrupted=True``; either way the ledger holds everything done, and the same command
     finishes the job. Verification is the caller's next step (``batch.verify.verify_results``),
-    run only when the run was neither aborted nor interrupted.
+    run only when the run was neither aborted nor interrupted. The run's record in the ledger
+    and what earlier runs already wrote are the caller's (``batch.journal.Journal``); this
+    journals each write. A journal that cannot be written stops the run as an abort does
+    (``StateWriteFailed``): no write is sent unjournaled.
     """
-    ledger.start_run(options.run_id, input_sha256=options.input_sha256)
-    close_entries_alm_shows_complete(plan, ledger, options)
     ex = _Executor(plan, client, ledger, options, on_progress, stop)
     ex.run(stream)
     results = ex.finish()

@@ -35,7 +35,8 @@ from types import TracebackType
 from typing import Any
 
 from batch.alm.types import GradeRequest
-from batch.errors import StateError
+from batch.errors import StateError, StateWriteFailed
+from batch.settings import private_dir, private_file
 
 LOCK_NAME = "alm-batch.lock"
 LEDGER_NAME = "ledger.sqlite3"
@@ -234,8 +235,19 @@ def list_runs(path: Path, limit: int = 50) -> list[RunRecord]:
     (WAL: readers never block the writer). No ledger yet means no runs: ``[]``.
     """
     _check_limit(limit)
-    path = Path(path)
-    if not path.is_file():
+    return _read_runs(Path(path), "", (limit,))
+
+
+def read_run(path: Path, run_id: str) -> RunRecord | None:
+    """One run of the ledger file at ``path`` with its write counts, read-only (as
+    ``list_runs``); None when the ledger or the run is not there (a run that died before its
+    first write may have no record)."""
+    found = _read_runs(Path(path), "WHERE run_id = ?", (run_id, 1))
+    return found[0] if found else None
+
+
+def _read_runs(path: Path, where: str, args: tuple[Any, ...]) -> list[RunRecord]:
+    if not path.is_file() or path.stat().st_size == 0:
         return []
     try:
         db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0)
@@ -252,7 +264,7 @@ def list_runs(path: Path, limit: int = 50) -> list[RunRecord]:
             is None
         ):
             return []
-        rows = db.execute(_RUNS_SQL.format(where=""), (limit,)).fetchall()
+        rows = db.execute(_RUNS_SQL.format(where=where), args).fetchall()
     except sqlite3.DatabaseError as exc:
         raise StateError(
             f"The run ledger {path} cannot be read: {exc}.",
@@ -280,8 +292,19 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        # Things a person should know that do not stop the run.
+        self.warnings: list[str] = []
+        try:
+            private_dir(self.path.parent)
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                self.warnings.append(_EMPTY_LEDGER.format(path=self.path))
+            private_file(self.path)
+        except OSError as exc:
+            raise StateError(
+                f"The run ledger {self.path} cannot be created: {exc.strerror or exc}.",
+                hint="Check the folder's permissions and free space, or use another --state-dir.",
+            ) from exc
         try:
             self._db = sqlite3.connect(
                 str(self.path), check_same_thread=False, isolation_level=None, timeout=30.0
@@ -315,12 +338,24 @@ class Ledger:
     ) -> None:
         self.close()
 
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Run one statement that changes the journal (the caller holds ``_lock``).
+
+        A journal that cannot be written (disk full, a read-only or vanished folder) raises
+        ``StateWriteFailed``: the executor stops before the next write instead of sending
+        writes it cannot journal."""
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StateWriteFailed(_write_failed_message(self.path, exc)) from exc
+
     # --- writes --------------------------------------------------------------------------
     def begin(self, key: WriteKey, run_id: str, input_sha256: str, row: int) -> LedgerEntry:
-        """Journal a write as ``pending`` (attempts + 1), committed before the request is sent."""
+        """Journal a write as ``pending`` (attempts + 1), committed before the request is sent.
+        ``StateWriteFailed`` when the journal cannot be written: then nothing may be sent."""
         now = utc_now()
         with self._lock:
-            self._db.execute(
+            self._write(
                 f"INSERT INTO writes ({_COLUMNS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 1, NULL, '', ?, ?, NULL) "
                 "ON CONFLICT DO UPDATE SET state = 'pending', run_id = excluded.run_id, "
@@ -346,7 +381,7 @@ class Ledger:
         re-attributes the entry (used when a settlement is made by a later run)."""
         now = utc_now()
         with self._lock:
-            self._db.execute(
+            self._write(
                 "UPDATE writes SET state = ?, http_status = ?, message = ?, updated_at = ?, "
                 "done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END, "
                 "run_id = COALESCE(?, run_id) WHERE " + _KEY_WHERE,
@@ -425,7 +460,7 @@ class Ledger:
     ) -> None:
         """Record a run (idempotent: a second call fills in what the first left blank)."""
         with self._lock:
-            self._db.execute(
+            self._write(
                 "INSERT INTO runs (run_id, started_at, input_path, input_sha256, options) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
                 "input_path = CASE WHEN excluded.input_path != '' THEN excluded.input_path "
@@ -445,7 +480,7 @@ class Ledger:
 
     def end_run(self, run_id: str, exit_status: int) -> None:
         with self._lock:
-            self._db.execute(
+            self._write(
                 "UPDATE runs SET ended_at = ?, exit_status = ? WHERE run_id = ?",
                 (utc_now(), int(exit_status), run_id),
             )
@@ -473,40 +508,45 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[i : i + size]
 
 
-class StateLock:
-    """Exclusive use of a state directory by one run (non-blocking ``flock``).
+class LockFile:
+    """An exclusive, non-blocking ``flock`` on a file that says who holds it (``key=value``
+    lines: the pid and what the holder adds), for the refusal message of whoever comes second.
 
-    The file is never deleted: removing a lock file while another process opens it is itself a
-    race. Its content (pid, start time) only feeds the refusal message.
+    The OS drops the lock when the process dies, even on ``kill -9``, so a stale lock never
+    blocks a re-run. The file is never deleted: removing a lock file while another process opens
+    it is itself a race. It is this user's only (0600).
     """
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = Path(state_dir)
-        self.path = self.state_dir / LOCK_NAME
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: int | None = None
 
-    def acquire(self) -> None:
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StateError(
-                f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
-                hint="Use --state-dir to choose another one.",
-            ) from exc
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, **about: str) -> dict[str, str] | None:
+        """Take the lock and write the pid and ``about`` into the file: None. When another
+        holds it: what its file says (``{"pid": ..., ...}``). ``OSError`` when the file cannot
+        be opened."""
+        if self._fd is not None:
+            return None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            holder = _read_holder(fd)
+            try:
+                text = os.pread(fd, 1000, 0).decode("utf-8", "replace")
+            except OSError:
+                text = ""
             os.close(fd)
-            raise StateError(
-                f"Another alm-batch run is using the state directory {self.state_dir}"
-                f"{holder}. Wait for it to finish, or use --state-dir to run separately."
-            ) from None
-        started = datetime.now().astimezone().strftime("%H:%M")
+            return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        lines = {"pid": str(os.getpid()), **about}
+        text = "".join(f"{key}={' '.join(value.split())}\n" for key, value in lines.items())
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()}\nstarted={started}\n".encode(), 0)
+        os.pwrite(fd, text.encode("utf-8"), 0)
         self._fd = fd
+        return None
 
     def release(self) -> None:
         if self._fd is None:
@@ -514,13 +554,42 @@ class StateLock:
         fd, self._fd = self._fd, None
         try:
             os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            os.close(fd)
+            os.close(fd)  # closing drops the flock
+
+
+class StateLock:
+    """Exclusive use of a state directory by one run (``LockFile``: pid and start time, for the
+    refusal message)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / LOCK_NAME
+        self._lock = LockFile(self.path)
+
+    def acquire(self) -> None:
+        started = datetime.now().astimezone().strftime("%H:%M")
+        try:
+            private_dir(self.state_dir)
+            holder = self._lock.acquire(started=started)
+        except OSError as exc:
+            raise StateError(
+                f"The state directory {self.state_dir} cannot be used: {exc.strerror}.",
+                hint="Use --state-dir to choose another one.",
+            ) from exc
+        if holder is not None:
+            raise StateError(
+                f"Another alm-batch run is using the state directory {self.state_dir}"
+                f"{_holder_text(holder)}. Wait for it to finish, or use --state-dir to run "
+                "separately."
+            )
+
+    def release(self) -> None:
+        self._lock.release()
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def __enter__(self) -> StateLock:
         self.acquire()
@@ -535,19 +604,40 @@ class StateLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _holder_text(fields: dict[str, str]) -> str:
     """`` (pid N, started HH:MM)`` from the lock file, or ``""`` when it says nothing usable."""
-    try:
-        text = os.pread(fd, 200, 0).decode("utf-8", "replace")
-    except OSError:
-        return ""
-    fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     pid, started = fields.get("pid", "").strip(), fields.get("started", "").strip()
     if pid and started:
         return f" (pid {pid}, started {started})"
     if pid:
         return f" (pid {pid})"
     return ""
+
+
+_EMPTY_LEDGER = (
+    "The run ledger {path} was an empty file (0 bytes): it is used as a new ledger. If earlier "
+    "live runs used this state directory, their journal is lost (a disk that filled up, a "
+    "copy that went wrong): what they wrote is known only from ALM, which this run reads "
+    "before planning each learner."
+)
+
+
+def _write_failed_message(path: Path, exc: sqlite3.Error) -> str:
+    """Why the journal could not be written, in the words a person acts on."""
+    text = str(exc)
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in text
+    if full:
+        return (
+            f"No space left in the state directory {path.parent}: the run ledger could not "
+            "journal the next write, so the run stopped before sending it. What was journaled "
+            "is kept; free some space and run again (writes whose answer was not recorded are "
+            "checked in ALM before anything is sent again)."
+        )
+    return (
+        f"The run ledger {path} could not be written ({text}), so the run stopped before "
+        "sending the next write. What was journaled is kept; fix the state directory (its "
+        "permissions, the disk) and run again."
+    )
 
 
 def already_posted_message(entry: LedgerEntry) -> str:

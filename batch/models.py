@@ -275,6 +275,9 @@ class RowResult:
     date_completed: str = ""
     score: str = ""
     attempts: int = 0  # live runs: HTTP write attempts made for this row
+    # Writes as numbers (the ``action`` text says the same for people): in a live run, the
+    # writes ALM accepted for this row in this run (what it plans: ``writes_planned``).
+    writes_made: int = 0
     posted_at: str = ""  # live runs: ISO time of the last accepted write
     # A ``failed`` / ``unknown`` row that a later re-run can settle with no change to the file
     # (ALM errors or timeouts that outlasted the retries, a run that stopped): no person needed.

@@ -18,7 +18,6 @@ from datetime import datetime
 from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
 from batch.errors import ApiError
-from batch.ledger import Ledger, LedgerEntry, WriteKey, WriteState, already_posted_message
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
 from batch.programs import (
     FilePlan,
@@ -609,63 +608,3 @@ class _RowPlanner:
             shown = ", ".join(map(str, sorted(by_rows)))
             out.message += f" Its other modules are graded by row {shown}."
         return out
-
-
-def apply_ledger(plan: Plan, ledger: Ledger, base_url: str, *, overwrite: bool) -> None:
-    """Take out of ``plan`` the writes an earlier run already made (used by dry and live runs).
-
-    A row whose every planned grade is ``done`` becomes ALREADY_COMPLETED ("Already posted by
-    run <id> on <date>; not posted again.", naming the latest run involved); a partly done row
-    keeps only the grades still needed, and drops its enrollment when the ledger (or a done
-    grade of the same course) shows the learner enrolled. ``overwrite`` skips nothing: the
-    user asked to re-post on purpose. Pending/unknown/failed entries stay planned: the executor
-    settles them by reading ALM before any re-send.
-    """
-    if overwrite:
-        return
-    rows = [r for r in plan.rows if r.status is RowStatus.WOULD_COMPLETE]
-    if not rows:
-        return
-    entries = ledger.for_users(base_url, (r.user_id for r in rows))
-    if not entries:
-        return
-    for rp in rows:
-        done: list[LedgerEntry] = []
-        remaining = []
-        for grade in rp.grades:
-            entry = entries.get(WriteKey.for_grade(base_url, grade))
-            if entry is not None and entry.state is WriteState.DONE:
-                done.append(entry)
-            else:
-                remaining.append(grade)
-        enroll_entry = entries.get(
-            WriteKey.for_enroll(base_url, rp.user_id, rp.course_id, rp.instance_id)
-        )
-        if rp.enroll and (
-            done or (enroll_entry is not None and enroll_entry.state is WriteState.DONE)
-        ):
-            rp.enroll = False
-        if rp.program is not None:
-            _drop_enrolled_courses(rp.program, entries, base_url, rp.user_id)
-        if done and not remaining:
-            latest = max(done, key=lambda e: e.done_at or e.updated_at)
-            rp.status = RowStatus.ALREADY_COMPLETED
-            rp.message = already_posted_message(latest)
-            rp.grades = []
-            rp.enroll = False
-            if rp.program is not None:
-                rp.program.course_enrolls = []
-        else:
-            rp.grades = remaining
-
-
-def _drop_enrolled_courses(
-    program: ProgramPlan, entries: dict[WriteKey, LedgerEntry], base_url: str, user_id: str
-) -> None:
-    """A program row's enrollments in its courses that an earlier run already made."""
-
-    def made(course_id: str, instance_id: str) -> bool:
-        entry = entries.get(WriteKey.for_enroll(base_url, user_id, course_id, instance_id))
-        return entry is not None and entry.state is WriteState.DONE
-
-    program.course_enrolls = [ce for ce in program.course_enrolls if not made(*ce)]

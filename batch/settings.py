@@ -160,15 +160,69 @@ def default_state_dir(configured: Path | str | None = None) -> Path:
 
 
 def resolve_state_dir(explicit: Path | None, settings: Settings) -> Path:
-    """The state directory a run uses, created if missing: ``explicit`` (``--state-dir``), else
-    ``ALM_BATCH_STATE_DIR`` (the setting or the environment), else the platform's per-user data
-    directory. ``StateError`` (exit 2) with a hint when it cannot be created."""
+    """The state directory a run uses, created if missing (``0700``): ``explicit``
+    (``--state-dir``), else ``ALM_BATCH_STATE_DIR`` (the setting or the environment), else the
+    platform's per-user data directory. ``StateError`` (exit 2) with a hint when it cannot be
+    created."""
     state_dir = default_state_dir(explicit or settings.batch_state_dir)
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(state_dir)
     except OSError as exc:
         raise StateError(
             f"Cannot create the state directory {state_dir}: {exc.strerror or exc}.",
             hint="Pass --state-dir DIR (or set ALM_BATCH_STATE_DIR) to a writable folder.",
         ) from exc
     return state_dir
+
+
+# --- state files: learners' emails, ids and completions, for this user only ---------------------
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by this user only. A folder that already
+    exists keeps its mode: it may be one the person chose and shares on purpose; the files
+    alm-batch writes in it are private either way (``private_file``)."""
+    missing = []
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(folder, PRIVATE_DIR)  # mkdir's mode is masked by the umask
+    if not path.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(path))
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make sure ``path`` exists and is readable by this user only (``0600``), before SQLite or
+    anything else writes learners' data into it: a new file is created empty with that mode
+    (SQLite gives its -wal and -shm files the mode of the database), and a file alm-batch
+    created earlier with a wider mode is narrowed."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (a temporary file beside it, then a rename),
+    readable by this user only. ``OSError`` when the disk is full or the folder is gone."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batch.jobs.account import LOCK_DIR_ENV
 from batch.sandbox import Sandbox, SandboxConfig, load_seed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,8 +144,11 @@ def posts(books: Mapping[str, Any]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------- the CLI
 def child_env(alm: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment minus every ``ALM_*`` variable, plus ``alm``."""
+    """The caller's environment minus every ``ALM_*`` variable (but the test session's account
+    lock folder), plus ``alm``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALM_")}
+    if LOCK_DIR_ENV in os.environ:
+        env[LOCK_DIR_ENV] = os.environ[LOCK_DIR_ENV]
     env.update(
         CI="true",
         PYTHONPATH=str(REPO),

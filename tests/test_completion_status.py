@@ -221,10 +221,11 @@ def test_passed_no_and_a_score_under_the_pass_mark_are_not_completed(tmp_path: P
 
 
 def test_the_engine_reports_not_completed_in_offline_runs(tmp_path: Path) -> None:
-    outcome = Job(JobOptions(path=_transcript(tmp_path), offline=True, keep_results=True)).run()
+    job = Job(JobOptions(path=_transcript(tmp_path), offline=True, keep_results=True))
+    outcome = job.run()
     counts = outcome.summary.counts
     assert counts["not_completed"] == 3 and counts["invalid"] == 1 and counts["valid"] == 2
-    skipped = [r for r in outcome.results if r.status is RowStatus.NOT_COMPLETED]
+    skipped = [r for r in job.results if r.status is RowStatus.NOT_COMPLETED]
     assert {r.action for r in skipped} == {"skip"}
 
 

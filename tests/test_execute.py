@@ -18,9 +18,10 @@ from batch.execute import (
     ProgressEvent,
     execute_plan,
 )
+from batch.journal import Journal, apply_ledger
 from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteState
 from batch.models import RowStatus, exit_status_for
-from batch.plan import Plan, RowPlan, apply_ledger
+from batch.plan import Plan, RowPlan
 from batch.verify import verify_results
 from tests.fake_writer import (
     LANDED,
@@ -55,9 +56,13 @@ def run(
     apply: bool = True,
     **kw: object,
 ) -> ExecuteResult:
+    """As a live job runs a plan: its journal takes out what earlier runs wrote (``apply``)
+    and closes entries ALM shows complete, then the executor journals each write."""
     overwrite = bool(kw.get("overwrite", False))
+    journal = Journal(ledger, base_url=BASE, run_id=run_id, overwrite=overwrite)
     if apply:
-        apply_ledger(plan, ledger, BASE, overwrite=overwrite)
+        journal.drop_done_writes(plan)
+    journal.close_completed(plan)
     options = ExecuteOptions(run_id=run_id, base_url=BASE, input_sha256="sha", **kw)  # type: ignore[arg-type]
     return execute_plan(plan, client, ledger, options)
 

@@ -14,9 +14,10 @@ from typing import Any
 from batch.alm.api import AlmClient
 from batch.cache import LookupCache
 from batch.execute import ExecuteOptions, execute_plan
+from batch.journal import apply_ledger
 from batch.ledger import LEDGER_NAME, Ledger
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowStatus
-from batch.plan import PlanOptions, apply_ledger, build_plan
+from batch.plan import PlanOptions, build_plan
 from batch.resolve import Resolver
 from batch.sandbox import Sandbox, SandboxConfig
 from batch.settings import Settings
@@ -119,7 +120,8 @@ from batch.alm.api import AlmClient
 from batch.cache import LookupCache
 from batch.execute import ExecuteOptions, execute_plan
 from batch.ledger import Ledger
-from batch.plan import PlanOptions, apply_ledger, build_plan
+from batch.journal import apply_ledger
+from batch.plan import PlanOptions, build_plan
 from batch.resolve import Resolver
 from batch.settings import Settings
 from tests.test_execute_sandbox import rows

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from batch.errors import StateError
+from batch.journal import apply_ledger
 from batch.ledger import (
     LEDGER_NAME,
     Ledger,
@@ -22,7 +23,6 @@ from batch.ledger import (
     WriteState,
 )
 from batch.models import RowStatus
-from batch.plan import apply_ledger
 from tests.fake_writer import make_plan, row_plan
 
 BASE = "https://learningmanager.adobe.com"

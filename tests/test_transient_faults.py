@@ -22,9 +22,10 @@ from batch.alm.http import parse_error
 from batch.cache import LookupCache
 from batch.errors import ApiUnreachable, ExitStatus
 from batch.execute import ExecuteOptions, ExecuteResult, execute_plan
+from batch.journal import apply_ledger
 from batch.ledger import LEDGER_NAME, Ledger
 from batch.models import RowStatus, exit_status_for
-from batch.plan import PlanOptions, apply_ledger, build_plan
+from batch.plan import PlanOptions, build_plan
 from batch.resolve import Resolver
 from batch.sandbox import Sandbox, SandboxConfig
 from batch.settings import Settings

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from batch.errors import UsageError
 from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
-from batch.web.engine import sandbox_settings
+from batch.web.registry import sandbox_settings
 from batch.web.server import check_binding
 from batch.web.uploads import UploadStore
 from tests.e2e_support import SAMPLE_CSV, graded
@@ -466,16 +466,6 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         assert "Live runs from the command line" in page and "cli.csv" in page
 
 
-def test_the_page_runs_full_collections_less_often(tmp_path: Path) -> None:
-    import gc
-
-    from batch.web import app as web_app
-
-    create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
-    assert web_app._collector_settled
-    assert gc.get_threshold()[2] >= web_app.FULL_COLLECTION_AFTER
-
-
 def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_second(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -484,9 +474,10 @@ def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_s
     import asyncio
     import threading
 
+    from batch.jobs import Job, JobOptions, JobState, StageFinished, StageProgress
     from batch.jobs.options import ShapeOptions
     from batch.web import app as web_app
-    from batch.web.engine import Upload, WebJob
+    from batch.web.registry import PageRun, Upload
 
     slept: list[float] = []
     real_sleep = asyncio.sleep
@@ -498,26 +489,75 @@ def test_events_look_for_the_end_often_and_send_progress_at_most_every_quarter_s
     monkeypatch.setattr(web_app.asyncio, "sleep", recording)
     guarded = create_app(WebConfig(state_dir=tmp_path, settings_factory=Settings))
     upload = Upload("u1", "march.csv", tmp_path / "march.csv", 0.0, ShapeOptions())
-    job = WebJob("dry-run", upload, ShapeOptions(), tmp_path, "0123456789ab")
-    job.state = "running"
-    guarded.engine.jobs[job.job_id] = job  # type: ignore[attr-defined]
+    job = Job(JobOptions(path=upload.path, dry_run=True, folder=tmp_path))
+    job.state = JobState.RUNNING
+    run = PageRun("0123456789ab", job, upload, time.time())
+    guarded.registry.runs[run.job_id] = run  # type: ignore[attr-defined]
 
     def work() -> None:  # a job whose progress moves every 10 ms for 0.6 s, then ends
         for _ in range(60):
-            with job.lock:
-                job.stage_done += 1
-                job._touch()
+            job.emit(StageProgress("rows", job.progress.stage_done + 1, 60))
             time.sleep(0.01)
-        with job.lock:
-            job.state = "done"
-            job._touch()
+        job.state = JobState.DONE
+        job.emit(StageFinished("rows"))
 
     worker = threading.Thread(target=work)
     with TestClient(guarded, base_url="http://127.0.0.1:8700") as c:
         worker.start()
-        with c.stream("GET", f"/api/jobs/{job.job_id}/events") as events:
+        with c.stream("GET", f"/api/jobs/{run.job_id}/events") as events:
             body = "".join(events.iter_text())
         worker.join()
     assert "event: done" in body and json.loads(body.rsplit("data: ", 1)[1])["state"] == "done"
     assert 1 <= body.count("event: progress") <= 0.6 / web_app.PROGRESS_EVERY + 3
     assert slept and set(slept) == {web_app.DONE_POLL} and web_app.DONE_POLL <= 0.05
+
+
+def test_runs_of_an_earlier_version_of_the_page_are_still_listed(tmp_path: Path) -> None:
+    """Before jobs recorded themselves, a job's folder held the page's own ``job.json`` and
+    the JSON report: such a folder is read once into a job record, and listed as before."""
+    from datetime import UTC, datetime
+
+    from batch.models import RowResult, RowStatus, RunSummary
+    from batch.reporting import write_reports
+
+    folder = tmp_path / "web" / "jobs" / "0123456789ab"
+    folder.mkdir(parents=True)
+    summary = RunSummary(
+        run_id="20261101-090000-abcd", command="serve", dry_run=True,
+        input_path=str(tmp_path / "web" / "uploads" / "f00.csv"), input_sha256="ab",
+        alm_host="alm.example", started_at=datetime(2026, 11, 1, 9, tzinfo=UTC),
+        writes_planned=2,
+    )  # fmt: skip
+    rows = [
+        RowResult(2, {"Email": "a@x.example", "Course": "Fire Safety"}, RowStatus.WOULD_COMPLETE,
+                  "Would grade 2 modules.", planned_grades=2),
+        RowResult(3, {"Email": "b@x.example", "Course": "Fire Safty"},
+                  RowStatus.COURSE_NOT_FOUND, "No course 'Fire Safty'."),
+    ]  # fmt: skip
+    write_reports(
+        iter(rows), columns=["Email", "Course"], summary=summary, input_path=tmp_path / "f.csv",
+        input_format="csv", explicit=folder / "report.json", live=False,
+    )  # fmt: skip
+    old = {
+        "job_id": "0123456789ab", "kind": "dry-run", "state": "done", "file": "march.csv",
+        "upload_id": "f00", "counts": {"would_complete": 1, "course_not_found": 1}, "rows": 2,
+        "writes_planned": 2, "writes_made": 0, "exit_code": 1, "message": "Dry run finished",
+        "edits": [], "excluded": [], "parent": None, "live_job": None,
+        "created": "2026-11-01T09:00:00+00:00", "finished": "2026-11-01T09:00:05+00:00",
+        "choice": {}, "shape_mapping": {"email": "Email", "course": "Course"},
+    }  # fmt: skip
+    (folder / "job.json").write_text(json.dumps(old), encoding="utf-8")
+    app = create_app(WebConfig(state_dir=tmp_path, settings_factory=lambda: pytest.fail("no")))
+    with TestClient(app, base_url=ORIGIN) as c:
+        (listed,) = c.get("/api/history").json()["runs"]
+        assert (listed["job_id"], listed["file"], listed["state"]) == (
+            "0123456789ab",
+            "march.csv",
+            "done",
+        )
+        status = c.get("/api/jobs/0123456789ab").json()
+        assert status["counts"] == {"would_complete": 1, "course_not_found": 1}
+        assert status["exit_code"] == 1 and status["writes_planned"] == 2
+        found = c.get("/api/jobs/0123456789ab/rows", params={"sort": "course"}).json()
+        assert [r["row"] for r in found["rows"]] == [2, 3]
+        assert c.get("/api/jobs/0123456789ab/report.csv").status_code == 200

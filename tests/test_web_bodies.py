@@ -39,7 +39,7 @@ def served(tmp_path: Path, **config: Any) -> Iterator[tuple[Running, Path]]:
     try:
         yield running, state / "web" / "uploads"
     finally:
-        app.engine.shutdown(wait=5)
+        app.registry.shutdown(wait=5)
         running.stop()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
-from batch.web.engine import sandbox_settings
+from batch.web.registry import sandbox_settings
 from batch.web.server import Running, start_in_thread
 from tests.e2e_support import graded, sample_sandbox, wanted_grades
 from tests.web_support import problem_xlsx
@@ -60,7 +60,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     try:
         yield Server(running, sandbox)
     finally:
-        app.engine.shutdown(wait=10)
+        app.registry.shutdown(wait=10)
         running.stop()
         sandbox.stop()
 

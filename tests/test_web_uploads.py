@@ -16,7 +16,7 @@ import pytest
 
 from batch.cli import CliEnv, main
 from batch.web.app import HERE
-from batch.web.engine import Engine
+from batch.web.registry import Registry
 from tests.fixtures.make_legacy import HEADER, ROWS
 from tests.fixtures.make_xlsb import write_xlsb
 from tests.web_support import H, site, upload
@@ -156,12 +156,12 @@ def test_any_reader_failure_is_a_json_400_on_every_route_that_reads(
     with site(tmp_path) as s:
         c = s.client
         ok = upload(c, make("hr.csv", tmp_path))
-        original = Engine.shape
+        original = Registry.shape
 
-        def failing(self: Engine, up: Any, choice: Any) -> Any:
+        def failing(self: Registry, up: Any, choice: Any) -> Any:
             raise failure
 
-        monkeypatch.setattr(Engine, "shape", failing)
+        monkeypatch.setattr(Registry, "shape", failing)
         r = c.post("/api/uploads", files={"file": ("crash.ods", b"PK\x03\x04")}, headers=H)
         assert r.status_code == 400, r.text
         message = r.json()["error"]
@@ -174,5 +174,5 @@ def test_any_reader_failure_is_a_json_400_on_every_route_that_reads(
         assert dry.status_code == 400 and "could not be read" in dry.json()["error"]
         page = c.get(f"/uploads/{uid}", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "could not be read" in page.text
-        monkeypatch.setattr(Engine, "shape", original)
+        monkeypatch.setattr(Registry, "shape", original)
         assert c.get(f"/api/uploads/{uid}").status_code == 200  # the server carries on

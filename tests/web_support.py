@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
-from batch.web.engine import sandbox_settings
+from batch.web.registry import sandbox_settings
 from tests.e2e_support import sample_sandbox
 
 ORIGIN = "http://127.0.0.1:8700"
@@ -45,7 +45,7 @@ def site(tmp_path: Path, **config: Any) -> Iterator[Site]:
         finally:
             # Jobs still running (a test that did not wait) stop like Ctrl-C while the sandbox
             # still answers; otherwise they would retry a gone ALM until they give up.
-            app.engine.shutdown(wait=30)
+            app.registry.shutdown(wait=30)
     finally:
         sandbox.stop()
 

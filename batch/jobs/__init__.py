@@ -1,6 +1,8 @@
 """The job engine both front ends use (the CLI and the upload page): options in, typed events
-out, cancel, and the outcome. See ``batch.jobs.engine`` for the life of a job."""
+out, cancel, the outcome, and the job as a front end shows it (state, progress, edit log, rows
+kept on disk). See ``batch.jobs.engine`` for the life of a job."""
 
+from batch.jobs.edits import Edit, EditLog
 from batch.jobs.engine import Job, new_run_id
 from batch.jobs.events import (
     ConfirmationNeeded,
@@ -14,9 +16,13 @@ from batch.jobs.events import (
     WriteProgress,
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
+from batch.jobs.record import Progress
+from batch.jobs.results import StoredRow
 
 __all__ = [
     "ConfirmationNeeded",
+    "Edit",
+    "EditLog",
     "Job",
     "JobEvent",
     "JobFinished",
@@ -24,10 +30,12 @@ __all__ = [
     "JobOutcome",
     "JobState",
     "PlanReady",
+    "Progress",
     "RowFinished",
     "StageFinished",
     "StageProgress",
     "StageStarted",
+    "StoredRow",
     "WriteProgress",
     "new_run_id",
 ]

@@ -8,8 +8,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from batch.errors import BatchError, ExitStatus, UsageError
-from batch.models import RowResult, RunSummary
+from batch.models import RunSummary
+from batch.validate import ValidationOptions
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,35 @@ class JobOptions(ShapeOptions):
     # out. The file itself is never changed; the report lists every edit.
     edits: dict[int, dict[str, str]] = field(default_factory=dict)
     exclude: frozenset[int] = frozenset()
-    keep_results: bool = False  # hold every RowResult in memory (the page pages through them)
+    # Keep every row's result for paging, re-checks and exports: in the job's folder when it
+    # has one (``rows.sqlite3``, read a page at a time), else in memory.
+    keep_results: bool = False
+    # The job's own folder (the page gives each job one): its record (``job.json``, written
+    # when it starts and as it goes), its rows and its report. A job whose process died is
+    # read back from it as interrupted (``Job.load``).
+    folder: Path | None = None
+    # Rows an earlier run of this file finished (written, nothing to write, or a person's to
+    # fix): still validated with the rest of the file, so duplicates stay decided file-wide,
+    # but neither run nor reported. A run of the remaining rows of an interrupted run.
+    skip_rows: frozenset[int] | None = None
+    # The most data rows one job takes (None: no cap). The page caps uploads; past the cap the
+    # job stops before looking anything up (exit 2), with a message naming the cap.
+    max_rows: int | None = None
+
+    def validation(self) -> ValidationOptions:
+        """What validating a row needs of these options."""
+        return ValidationOptions(
+            date_format=self.date_format,
+            timezone=self.timezone,
+            default_completion_date=self.completion_date,
+            earliest_date=self.earliest_date,
+            completed_values=tuple(self.completed_values),
+            score_scale=self.score_scale,
+        )
 
     def public(self) -> dict[str, Any]:
         """The options as shown in the report's summary (no secrets live here)."""
-        hidden = {"path", "edits", "exclude", "keep_results"}
+        hidden = {"path", "edits", "exclude", "keep_results", "folder", "skip_rows"}
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             if key in hidden or value in (None, False, {}, [], "", frozenset()):
@@ -218,12 +245,23 @@ class JobOptions(ShapeOptions):
         return out
 
 
+# The one serialiser of a job's options (its record, ``record.py``, keeps them as JSON).
+JOB_OPTIONS: TypeAdapter[JobOptions] = TypeAdapter(JobOptions)
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
-    FAILED = "failed"  # a run-level error before anything was written (``Job.error``)
+    FAILED = "failed"  # a run-level error (``Job.error``); nothing was written
     CANCELLED = "cancelled"  # cancelled, interrupted, or the confirmation was declined
+    # The process running it died (a crash, kill -9, out of memory): read back from its
+    # folder; the ledger knows what it wrote, and its remaining rows can be run.
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
 
 
 @dataclass
@@ -236,4 +274,3 @@ class JobOutcome:
     aborted: BatchError | None = None
     cancelled: bool = False  # the person declined the confirmation: nothing was written
     interrupted: bool = False  # Ctrl-C / Cancel: writes in flight finished, report saved
-    results: list[RowResult] = field(default_factory=list)  # only with keep_results

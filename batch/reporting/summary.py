@@ -129,9 +129,9 @@ def exit_meaning(summary: RunSummary) -> str:
         n = failed_rows(summary)
         rows = "1 row" if n == 1 else f"{n:,} rows"
         return (
-            f"{rows} could not be written because ALM kept failing (temporary errors that "
-            "outlasted the retries); nothing to fix in the file: run the same command again "
-            "later"
+            f"{rows} could not be written for a reason a later run can fix (ALM kept failing "
+            "past the retries, or the state directory could not be written); nothing to fix "
+            "in the file: run the same command again later"
         )
     if code == ExitStatus.USAGE:
         return "usage, configuration or unreadable input; nothing was written to ALM"

@@ -8,6 +8,7 @@ one and moved into place when complete.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -99,9 +100,17 @@ def json_row(result: RowResult, *, live: bool) -> dict[str, Any]:
         "date_completed": result.date_completed,
         "score": result.score,
         "action": result.action,
+        # The writes as numbers (``action`` says the same in words), and what a learning
+        # program or certification row does with each of its courses.
+        "writes_planned": result.writes_planned,
+        "planned_enrollments": result.planned_enrollments,
+        "planned_grades": result.planned_grades,
     }
+    if result.courses:
+        row["courses"] = [dataclasses.asdict(c) for c in result.courses]
     if live:
         row["attempts"] = result.attempts
+        row["writes_made"] = result.writes_made
         row["posted_at"] = result.posted_at
     return row
 

@@ -9,9 +9,9 @@ table after a fix). Read-only pages are plain GETs rendered with Jinja2.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -37,10 +37,10 @@ from starlette.templating import Jinja2Templates
 from batch.errors import BatchError
 from batch.jobs.inspect import fields as input_fields
 from batch.jobs.options import ShapeOptions
-from batch.settings import Settings
+from batch.settings import PRIVATE_FILE, Settings, private_dir
 from batch.web import views
-from batch.web.engine import BusyError, Engine, Upload, WebJob
 from batch.web.limits import BodyRules, TooSlow, long_cell
+from batch.web.registry import MAX_ROWS, PageRun, Registry, Upload
 from batch.web.security import protect
 from batch.web.uploads import TooLarge, UploadStore, capped, stored_suffix, unreadable
 
@@ -72,6 +72,7 @@ class WebConfig:
     password: str | None = None
     max_upload_mb: float = 50.0
     keep_days: float = 30.0
+    max_rows: int = MAX_ROWS  # data rows per upload (--max-rows)
     account_note: str = ""  # shown in the header: which ALM the page talks to
     uploads: dict[str, Upload] = field(default_factory=dict)
     allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
@@ -91,7 +92,9 @@ def human_seconds(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class ApiError(Exception):
+class PageError(Exception):
+    """A refusal of the page's API: the HTTP status and the message shown (``{"error"}``)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -100,9 +103,9 @@ class ApiError(Exception):
 
 def create_app(config: WebConfig) -> Any:
     """The ASGI app (the Starlette app wrapped in the security guard)."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(config.state_dir, config.settings_factory)
-    engine.on_loaded = views.warm
+    # Uploads and jobs hold learners' data: this user only (the files inside are 0600 too).
+    private_dir(config.state_dir / "web" / "uploads")
+    registry = Registry(config.state_dir, config.settings_factory, config.max_rows)
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -112,7 +115,7 @@ def create_app(config: WebConfig) -> Any:
         account_note=config.account_note,
         report_formats=REPORT_FORMATS,
     )
-    app_state = _State(config, engine, store, templates)
+    app_state = _State(config, registry, store, templates)
     routes = [
         Route("/", app_state.index),
         Route("/favicon.ico", _favicon),
@@ -136,9 +139,9 @@ def create_app(config: WebConfig) -> Any:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        exception_handlers={PageError: _page_error, HTTPException: _http_error},
     )
-    app.state.engine = engine
+    app.state.registry = registry
     app.state.config = config
     guarded = protect(
         app,
@@ -148,7 +151,7 @@ def create_app(config: WebConfig) -> Any:
         body_rules=config.body_rules,
         streamed=frozenset({("POST", "/api/uploads")}),  # streamed to disk under its own cap
     )
-    guarded.engine = engine  # type: ignore[attr-defined]  # for tests and the server
+    guarded.registry = registry  # type: ignore[attr-defined]  # for tests and the server
     last_clean = [time.monotonic()]
 
     def clean() -> None:
@@ -158,39 +161,15 @@ def create_app(config: WebConfig) -> Any:
             store.clean()
 
     guarded.clean = clean  # type: ignore[attr-defined]
-    settle_collector()
     return guarded
 
 
 PROGRESS_EVERY = 0.25  # seconds between two progress events of one job's stream
 DONE_POLL = 0.05  # seconds between two looks for the job's end (was the progress interval)
 
-_collector_settled = False
-# Generation-1 collections between two full ones (Python's default: 10). A dry run allocates
-# rows by the hundred thousand: at 10, the collector walked the whole heap five or six times
-# during a 20,000-row upload (0.4 s of its 3 s); at 100, once. Young objects are collected as
-# often as before, so only reference cycles that outlive two young collections wait longer.
-FULL_COLLECTION_AFTER = 100
 
-
-def settle_collector() -> None:
-    """The page's process is long-running and builds big, mostly acyclic structures (rows by
-    the hundred thousand): run the collector's full pass less often (``FULL_COLLECTION_AFTER``),
-    once per process. Reference counting frees objects as before.
-
-    ``gc.freeze`` of the startup heap was tried too: no faster once full passes are rare, and it
-    kept whatever the process held at startup that later became garbage (in the benchmark, 40
-    MB of its first world)."""
-    global _collector_settled
-    if _collector_settled:
-        return
-    _collector_settled = True
-    young, middle, full = gc.get_threshold()
-    gc.set_threshold(young, middle, max(full, FULL_COLLECTION_AFTER))
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+async def _page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
@@ -220,9 +199,9 @@ async def _body(request: Request) -> dict[str, Any]:
         try:
             data = await request.json()
         except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
+            raise PageError(400, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
+            raise PageError(400, "The request body must be a JSON object.")
         return data
     form = await request.form()
     out: dict[str, Any] = {}
@@ -247,15 +226,15 @@ def _choice(data: Any, base: ShapeOptions | None = None) -> ShapeOptions:
     try:
         return ShapeOptions.parse(raw, base)
     except BatchError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise PageError(400, str(exc)) from None
 
 
 class _State:
     def __init__(
-        self, config: WebConfig, engine: Engine, store: UploadStore, templates: Jinja2Templates
+        self, config: WebConfig, registry: Registry, store: UploadStore, templates: Jinja2Templates
     ) -> None:
         self.config = config
-        self.engine = engine
+        self.registry = registry
         self.store = store
         self.templates = templates
 
@@ -263,13 +242,13 @@ class _State:
     def upload(self, upload_id: str) -> Upload:
         found = self.config.uploads.get(upload_id)
         if found is None:
-            raise ApiError(404, f"No upload {upload_id!r}: it may have expired; upload again.")
+            raise PageError(404, f"No upload {upload_id!r}: it may have expired; upload again.")
         return found
 
-    def job(self, job_id: str) -> WebJob:
-        found = self.engine.get(job_id)
+    def job(self, job_id: str) -> PageRun:
+        found = self.registry.get(job_id)
         if found is None:
-            raise ApiError(404, f"No job {job_id!r} on this server: see the history page.")
+            raise PageError(404, f"No job {job_id!r} on this server: see the history page.")
         return found
 
     async def read_shape(self, upload: Upload, choice: ShapeOptions) -> dict[str, Any]:
@@ -281,7 +260,7 @@ class _State:
         # Converted here, in the worker: a StopIteration cannot cross into the awaiting
         # coroutine (asyncio would leave the request hanging), nor should a pyo3 panic.
         try:
-            return self.engine.shape(upload, choice)
+            return self.registry.shape(upload, choice)
         except BatchError:
             raise
         except BaseException as exc:  # noqa: BLE001 - no reader failure may end the server
@@ -291,7 +270,7 @@ class _State:
     async def sheet_names(self, upload: Upload) -> list[str]:
         def names() -> list[str]:
             try:
-                return self.engine.sheet_names(upload)
+                return self.registry.sheet_names(upload)
             except BaseException:  # noqa: BLE001 - only offers a list; the error is shown already
                 return []
 
@@ -307,7 +286,7 @@ class _State:
             "index.html",
             step=1,
             max_mb=self.config.max_upload_mb,
-            recent=self.engine.history()[:5],
+            recent=self.registry.history()[:5],
         )
 
     async def history_page(self, request: Request) -> Response:
@@ -315,8 +294,8 @@ class _State:
             request,
             "history.html",
             step=0,
-            runs=self.engine.history(),
-            ledger_runs=self.engine.ledger_runs(),
+            runs=self.registry.history(),
+            ledger_runs=self.registry.ledger_runs(),
         )
 
     async def shape_page(self, request: Request) -> Response:
@@ -357,28 +336,20 @@ class _State:
 
     async def confirm_page(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
-        return self.render(request, "confirm.html", step=5, job=job, status=job.status())
+        status = views.status(job, self.registry)
+        return self.render(request, "confirm.html", step=5, job=job, status=status)
 
-    def _job_context(self, job: WebJob, query: views.RowQuery) -> dict[str, Any]:
+    def _job_context(self, job: PageRun, query: views.RowQuery) -> dict[str, Any]:
         total, rows = views.query_rows(job, query) if job.done else (0, [])
         mapping = (job.upload.shape or {}).get("mapping") or {}
-        shown = []
-        for row in rows:
-            # Exactly what the live run posts (or posted), as the engine planned it.
-            preview = {"date_completed": "", "score": ""}
-            if row["status"] in ("would_complete", "completed"):
-                preview = {
-                    "date_completed": str(row.get("date_completed") or ""),
-                    "score": str(row.get("score") or ""),
-                }
-            shown.append((row, preview, views.suggestions(row)))
+        shown = [(row, views.posted(row), views.suggestions(row)) for row in rows]
         step = 3 if job.kind == "dry-run" else 5
         if job.done:
             step = 4 if job.kind == "dry-run" else 6
         return {
             "step": step,
             "job": job,
-            "status": job.status(),
+            "status": views.status(job, self.registry),
             "query": query,
             "total": total,
             "rows": shown,
@@ -398,19 +369,19 @@ class _State:
         )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise ApiError(413, too_big)
+            raise PageError(413, too_big)
         if "multipart/form-data" not in request.headers.get("content-type", ""):
-            raise ApiError(400, "Send the file as multipart/form-data in a field named 'file'.")
+            raise PageError(400, "Send the file as multipart/form-data in a field named 'file'.")
         stream = capped(request.stream(), limit + 64 * 1024, self.config.body_rules)
         parser = MultiPartParser(request.headers, stream, max_files=1)
         try:
             form: FormData = await parser.parse()
         except TooLarge:
-            raise ApiError(413, too_big) from None
+            raise PageError(413, too_big) from None
         except TooSlow as exc:
-            raise ApiError(408, exc.message) from None
+            raise PageError(408, exc.message) from None
         except MultiPartException as exc:
-            raise ApiError(400, f"The upload could not be read: {exc.message}.") from None
+            raise PageError(400, f"The upload could not be read: {exc.message}.") from None
         try:
             return await self._accept_upload(request, form, limit, too_big)
         finally:
@@ -421,10 +392,11 @@ class _State:
     ) -> Response:
         file = form.get("file")
         if not isinstance(file, UploadFile) or not file.filename:
-            raise ApiError(400, "Choose a file to upload (CSV, Excel or OpenDocument).")
+            raise PageError(400, "Choose a file to upload (CSV, Excel or OpenDocument).")
         if file.size is not None and file.size > limit:
-            raise ApiError(413, too_big)
+            raise PageError(413, too_big)
         path = await asyncio.to_thread(self.store.save, file.file, stored_suffix(file.filename))
+        os.chmod(path, PRIVATE_FILE)  # learners' data: this user only
         upload = Upload(
             upload_id=path.stem[:16], file=Path(file.filename).name, path=path, created=0.0
         )
@@ -445,8 +417,11 @@ class _State:
                 choice.date_format = choice.date_format or saved.get("date_format")
                 shape = await self.read_shape(upload, choice)
                 remembered = True
-        except BatchError as exc:
-            raise ApiError(400, upload.friendly(str(exc))) from None
+        except BatchError as exc:  # the caller removes the upload
+            raise PageError(400, upload.friendly(str(exc))) from None
+        too_many = self.registry.too_many_rows(shape["rows"])
+        if too_many is not None:
+            raise PageError(413, too_many)
         upload.choice = choice
         self.config.uploads[upload.upload_id] = upload
         body = {
@@ -467,7 +442,7 @@ class _State:
         try:
             shape = await self.read_shape(upload, choice)
         except BatchError as exc:
-            raise ApiError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(str(exc))) from None
         return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
 
     async def api_dry_run(self, request: Request) -> Response:
@@ -477,30 +452,33 @@ class _State:
         try:
             shape = await self.read_shape(upload, choice)
         except BatchError as exc:
-            raise ApiError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(str(exc))) from None
         if shape["missing"]:
             names = ", ".join(FIELD_LABELS.get(f, f) for f in shape["missing"])
-            raise ApiError(400, f"Choose the column that holds: {names}.")
+            raise PageError(400, f"Choose the column that holds: {names}.")
         if shape["ambiguous_dates"] and not choice.date_format:
-            raise ApiError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
+            raise PageError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
         if shape["error"]:
-            raise ApiError(400, upload.friendly(shape["error"]))
+            raise PageError(400, upload.friendly(shape["error"]))
         upload.choice = choice
         if str(data.get("remember", "")).lower() in ("1", "true", "on", "yes"):
             mapping = {h: f for f, h in shape["mapping"].items()}
             self.store.remember(shape["columns"], mapping, {"date_format": choice.date_format})
-        job = self.engine.start_dry_run(upload, choice)
+        try:
+            job = self.registry.start_dry_run(upload, choice)
+        except BatchError as exc:
+            raise PageError(400, upload.friendly(str(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{job.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": job.job_id}, status_code=202, headers=headers)
 
     # -- API: jobs ----------------------------------------------------------------------------
     async def api_history(self, request: Request) -> Response:
         return JSONResponse(
-            {"runs": self.engine.history(), "ledger_runs": self.engine.ledger_runs()}
+            {"runs": self.registry.history(), "ledger_runs": self.registry.ledger_runs()}
         )
 
     async def api_job(self, request: Request) -> Response:
-        return JSONResponse(self.job(request.path_params["job_id"]).status())
+        return JSONResponse(views.status(self.job(request.path_params["job_id"]), self.registry))
 
     async def api_rows(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
@@ -520,49 +498,50 @@ class _State:
             "1", "true", "on", "yes")  # fmt: skip
         every = str(data.get("every_row", "")).lower() in ("1", "true", "on", "yes")
         if cells is None and exclude is None:
-            raise ApiError(400, 'Send {"cells": {header: value}} or {"exclude": true}.')
+            raise PageError(400, 'Send {"cells": {header: value}} or {"exclude": true}.')
         if cells is not None and (
             not isinstance(cells, dict) or not all(isinstance(v, str) for v in cells.values())
         ):
-            raise ApiError(400, '"cells" must map column names to text values.')
+            raise PageError(400, '"cells" must map column names to text values.')
         too_long = long_cell(cells or {})
         if too_long:
-            raise ApiError(413, too_long)
+            raise PageError(413, too_long)
         try:
             changed = await asyncio.to_thread(
-                self.engine.recheck, job, row, cells=cells, exclude=exclude, every_row=every
+                self.registry.recheck, job, row, cells=cells, exclude=exclude, every_row=every
             )
         except KeyError:
-            raise ApiError(404, f"Job {job.job_id} has no row {row}.") from None
+            raise PageError(404, f"Job {job.job_id} has no row {row}.") from None
         except BatchError as exc:
-            raise ApiError(409, job.friendly(str(exc))) from None
+            raise PageError(409, job.friendly(str(exc))) from None
         if _is_htmx(request):
             query = views.RowQuery.from_params(data)
             return self.render(request, "_patch.html", **self._job_context(job, query))
-        first = views.public_row(changed[0])
+        first = views.row_json(job, changed[0])
         if len(changed) > 1:
-            first["also_changed"] = [r["row"] for r in changed[1:]]
+            first["also_changed"] = [found.result.row for found in changed[1:]]
         return JSONResponse(first)
 
     async def api_run(self, request: Request) -> Response:
-        dry = self.job(request.path_params["job_id"])
+        """A dry run goes live; a live run that stopped runs its remaining rows."""
+        source = self.job(request.path_params["job_id"])
+        start = self.registry.run_remaining if source.kind == "live" else self.registry.start_live
         try:
-            live = await asyncio.to_thread(self.engine.start_live, dry)
-        except BusyError as exc:
-            raise ApiError(409, str(exc)) from None
-        except BatchError as exc:
-            raise ApiError(409, str(exc)) from None
+            live = await asyncio.to_thread(start, source)
+        except BatchError as exc:  # another live run holds the account (AccountBusy), ...
+            raise PageError(409, source.friendly(str(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{live.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": live.job_id}, status_code=202, headers=headers)
 
     async def api_cancel(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
-        self.engine.cancel(job)
+        self.registry.cancel(job)
         headers = {"HX-Refresh": "true"} if _is_htmx(request) else None
         return JSONResponse({"job_id": job.job_id, "state": job.state}, 202, headers=headers)
 
     async def api_events(self, request: Request) -> Response:
-        job = self.job(request.path_params["job_id"])
+        run = self.job(request.path_params["job_id"])
+        job = run.job
 
         async def stream() -> AsyncIterator[str]:
             # Progress at most every PROGRESS_EVERY seconds; the end is looked for every
@@ -572,10 +551,12 @@ class _State:
                 done, now = job.done, time.monotonic()
                 if job.version != seen and (done or now - sent >= PROGRESS_EVERY):
                     seen, sent = job.version, now
-                    yield f"event: progress\ndata: {json.dumps(_progress(job))}\n\n"
+                    yield f"event: progress\ndata: {json.dumps(self._progress(run))}\n\n"
                 if done:
-                    yield f"event: done\ndata: {json.dumps(_progress(job))}\n\n"
+                    yield f"event: done\ndata: {json.dumps(self._progress(run))}\n\n"
                     return
+                if job.restored:
+                    return  # runs in another process: nothing moves here
                 if await request.is_disconnected():
                     return
                 await asyncio.sleep(DONE_POLL)
@@ -586,6 +567,12 @@ class _State:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    def _progress(self, run: PageRun) -> dict[str, Any]:
+        status = views.status(run, self.registry)
+        status.pop("edits", None)
+        status.pop("excluded", None)
+        return status
+
     async def api_download(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
         name, fmt = request.path_params["name"], request.path_params["fmt"]
@@ -594,20 +581,13 @@ class _State:
             or fmt not in REPORT_FORMATS
             or (name == "failed" and fmt == "json")
         ):
-            raise ApiError(404, "Downloads: report.xlsx, report.csv, report.json, failed.xlsx, "
+            raise PageError(404, "Downloads: report.xlsx, report.csv, report.json, failed.xlsx, "
                            "failed.csv.")  # fmt: skip
         try:
-            path = await asyncio.to_thread(self.engine.export, job, fmt, failed=name == "failed")
+            path = await asyncio.to_thread(self.registry.export, job, fmt, failed=name == "failed")
         except BatchError as exc:
-            raise ApiError(409, str(exc)) from None
+            raise PageError(409, str(exc)) from None
         return FileResponse(path, filename=path.name)
-
-
-def _progress(job: WebJob) -> dict[str, Any]:
-    status = job.status()
-    status.pop("edits", None)
-    status.pop("excluded", None)
-    return status
 
 
 __all__ = ["WebConfig", "create_app"]

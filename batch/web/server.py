@@ -33,6 +33,7 @@ class ServeOptions:
     max_upload_mb: float = 50.0
     keep_days: float = 30.0
     allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
+    max_rows: int = 200_000  # data rows per upload (registry.MAX_ROWS)
 
 
 class Running:
@@ -117,7 +118,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
     """The app for ``options`` and a function that releases what it started (the sandbox)."""
     from batch.redact import register_secrets
     from batch.web.app import WebConfig, create_app
-    from batch.web.engine import default_state_dir, sandbox_settings
+    from batch.web.registry import default_state_dir, sandbox_settings
 
     password = os.environ.get(PASSWORD_ENV) or None
     check_binding(options.host, password)
@@ -153,6 +154,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         password=password,
         max_upload_mb=options.max_upload_mb,
         keep_days=options.keep_days,
+        max_rows=options.max_rows,
         account_note=note,
         allow_hosts=options.allow_hosts,
     )
@@ -206,7 +208,7 @@ def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
     finally:
         emit("Stopping: running jobs finish their writes in flight and save their reports…")
         running.server.should_exit = True
-        left = app.engine.shutdown()
+        left = app.registry.shutdown()
         running.stop()
         release()
         emit(f"Stopped ({len(left)} running job(s) cancelled)." if left else "Stopped.")

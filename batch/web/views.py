@@ -1,24 +1,34 @@
-"""What the page's table shows: filtering, search, sort and paging over a job's rows, and the
-"did you mean" suggestions pulled from a row's message. Plain Python over the loaded rows."""
+"""The page's view of a job: its status as JSON, its rows as the table shows them (a page of the
+job's row store: filter, search, sort), and the "did you mean" suggestions pulled from a row's
+message. The job owns the rows and the counts; this renders them."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from batch.web.engine import PROBLEM_STATUSES, STATUS_ORDER, WebJob
+from batch.jobs import JobState, StoredRow
+from batch.jobs.results import EXCLUDED, SORTS, STATUS_ORDER
+from batch.models import RowStatus
+from batch.reporting.text import json_row
+from batch.web.registry import PageRun, Registry
 
-SORT_KEYS = ("row", "status", "email", "course", "message")
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+EXCLUDED_MESSAGE = "Left out of the run (excluded)."
+# Rows that need a person: the product's statuses that do not end well.
+PROBLEM_STATUSES = frozenset(s.value for s in RowStatus if not s.ok)
+# Rows that are (or would be) posted: their date and score are shown.
+POSTED = frozenset({RowStatus.WOULD_COMPLETE.value, RowStatus.COMPLETED.value})
 _SUGGEST = re.compile(r"Did you mean (.+)\?\s*$")
 _QUOTED = re.compile(r"'([^']+)'")
 
 
 @dataclass
 class RowQuery:
-    status: str = ""  # a status, "problems", or "" for all
+    status: str = ""  # a status, "problems", "excluded", or "" for all
     q: str = ""
     sort: str = "row"
     desc: bool = False
@@ -37,7 +47,7 @@ class RowQuery:
         return cls(
             status=(params.get("status") or "").strip(),
             q=(params.get("q") or "").strip(),
-            sort=sort if sort in SORT_KEYS else "row",
+            sort=sort if sort in SORTS else "row",
             desc=(params.get("dir") or "") == "desc",
             offset=number("offset", 0),
             limit=min(MAX_LIMIT, number("limit", DEFAULT_LIMIT) or DEFAULT_LIMIT),
@@ -56,75 +66,43 @@ class RowQuery:
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
-def field_header(job: WebJob, name: str) -> str | None:
-    return ((job.upload.shape or {}).get("mapping") or {}).get(name)
+def query_rows(run: PageRun, query: RowQuery) -> tuple[int, list[dict[str, Any]]]:
+    """(rows matching, the page of rows asked for) as the table and the JSON API show them."""
+    rows = run.job.rows
+    if rows is None:
+        return 0, []
+    total, page = rows.query(
+        status=query.status,
+        text=query.q,
+        sort=query.sort,
+        desc=query.desc,
+        offset=query.offset,
+        limit=query.limit,
+    )
+    return total, [row_json(run, found) for found in page]
 
 
-def _search_text(row: dict[str, Any]) -> str:
-    text = row.get("_search")  # dropped by the engine when the row changes
-    if text is None:
-        parts = [str(row["row"]), row["status"], row["message"], *row["values"].values()]
-        text = "\n".join(parts).casefold()
-        row["_search"] = text
-    return str(text)
-
-
-def query_rows(job: WebJob, query: RowQuery) -> tuple[int, list[dict[str, Any]]]:
-    """(total matching, the page of rows): sort (cached per job version), filter, slice.
-
-    Sorting first over a cached order means a request never sorts 100,000 rows: it walks the
-    cached order and keeps what matches.
-    """
-    rows = _ordered(job, query.sort)
-    if query.desc:
-        rows = rows[::-1]
-    if query.status == "problems":
-        rows = [r for r in rows if r["status"] in PROBLEM_STATUSES]
-    elif query.status:
-        rows = [r for r in rows if r["status"] == query.status]
-    if query.q:
-        needle = query.q.casefold()
-        # warm() filled "_search" on every row; a row an edit changed is filled again here
-        rows = [r for r in rows if needle in (r.get("_search") or _search_text(r))]
-    return len(rows), rows[query.offset : query.offset + query.limit]
-
-
-def _ordered(job: WebJob, sort: str) -> list[dict[str, Any]]:
-    if sort == "row":
-        return job.rows
-    key = (sort, job.rows_version)
-    cached = job.orders.get(key)
-    if cached is None:
-        for stale in [k for k in job.orders if k[1] != job.rows_version]:
-            del job.orders[stale]  # an edit moved the version on: older orders are stale
-        cached = sorted(job.rows, key=_sort_key(job, sort))
-        job.orders[key] = cached
-    return cached
-
-
-def warm(job: WebJob) -> None:
-    """Build the sort orders and search texts once, in the job's thread, when its rows load:
-    the first person to sort 100,000 rows should not wait for it."""
-    for sort in SORT_KEYS:
-        _ordered(job, sort)
-    for row in job.rows:
-        _search_text(row)
-
-
-def _sort_key(job: WebJob, sort: str) -> Any:
-    if sort == "status":
-        order = {s: i for i, s in enumerate(STATUS_ORDER)}
-        return lambda r: (order.get(r["status"], 99), r["row"])
-    if sort == "message":
-        return lambda r: (r["message"].casefold(), r["row"])
-    if sort in ("email", "course"):
-        header = field_header(job, sort) or ""
-        return lambda r: (r["values"].get(header, "").casefold(), r["row"])
-    return lambda r: r["row"]
+def row_json(run: PageRun, found: StoredRow) -> dict[str, Any]:
+    """A row as the JSON report writes it; an excluded row says so."""
+    row = json_row(found.result, live=run.kind == "live")
+    if found.excluded:
+        row["status"], row["message"] = EXCLUDED, EXCLUDED_MESSAGE
+    return row
 
 
 def public_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def posted(row: dict[str, Any]) -> dict[str, str]:
+    """The date and score a live run posts (or posted) for this row, as the job planned them;
+    empty for rows that post nothing."""
+    if row["status"] not in POSTED:
+        return {"date_completed": "", "score": ""}
+    return {
+        "date_completed": str(row.get("date_completed") or ""),
+        "score": str(row.get("score") or ""),
+    }
 
 
 def suggestions(row: dict[str, Any]) -> list[str]:
@@ -133,15 +111,112 @@ def suggestions(row: dict[str, Any]) -> list[str]:
     return _QUOTED.findall(match.group(1)) if match else []
 
 
-def same_value_count(job: WebJob, header: str, value: str) -> int:
-    return sum(1 for r in job.rows if r["values"].get(header) == value)
+def same_value_count(run: PageRun, header: str, value: str) -> int:
+    rows = run.job.rows
+    return len(rows.rows_with({header: value}, excluded=True)) if rows is not None else 0
 
 
-def problem_count(job: WebJob) -> int:
+def counts(run: PageRun) -> dict[str, int]:
+    rows = run.job.rows
+    return rows.counts() if rows is not None else {}
+
+
+def problem_count(run: PageRun) -> int:
     """Rows that need a person (the "Only problems" filter)."""
-    return sum(n for status, n in job.counts.items() if status in PROBLEM_STATUSES)
+    return sum(n for status, n in counts(run).items() if status in PROBLEM_STATUSES)
 
 
-def status_counts(job: WebJob) -> list[tuple[str, int]]:
+def status_counts(run: PageRun) -> list[tuple[str, int]]:
     order = {s: i for i, s in enumerate(STATUS_ORDER)}
-    return sorted(job.counts.items(), key=lambda kv: order.get(kv[0], 99))
+    return sorted(counts(run).items(), key=lambda kv: order.get(kv[0], 99))
+
+
+def message(run: PageRun, registry: Registry) -> str:
+    """One sentence on where the run stands."""
+    job = run.job
+    if job.state is JobState.INTERRUPTED:
+        if run.kind == "dry-run":
+            return "Interrupted: the server stopped during this dry run. Start a new dry run."
+        ledger = registry.ledger_counts(run) or {}
+        return (
+            "Interrupted: the server stopped while this run was writing. The ledger shows "
+            f"{ledger.get('written', 0):,} write(s) made, {ledger.get('unsure', 0):,} unsure "
+            f"(checked in ALM before anything is sent again) and {ledger.get('not_tried', 0):,}"
+            " not tried. Run the remaining rows to finish."
+        )
+    if job.state is JobState.RUNNING and job.restored:
+        return "Running in another alm-batch process."
+    if not job.done:
+        if job.cancelling:
+            return "Cancelling: writes in flight finish, then the report is saved."
+        return ""
+    if job.error is not None:
+        return run.friendly(str(job.error))
+    outcome = job.outcome
+    if outcome is None:
+        return "Cancelled before it started: nothing was written."
+    if outcome.aborted is not None:
+        return run.friendly(str(outcome.aborted))
+    if outcome.interrupted or outcome.cancelled:
+        return "Cancelled: writes in flight finished; the report is saved."
+    problems = problem_count(run)
+    noun = "Dry run" if run.kind == "dry-run" else "Live run"
+    if problems:
+        return f"{noun} finished: {problems} row(s) need attention."
+    return f"{noun} finished: every row ended well."
+
+
+def exit_code(run: PageRun) -> int | None:
+    job = run.job
+    if job.outcome is not None:
+        return int(job.outcome.exit_status)
+    if job.error is not None:
+        return int(job.error.exit_status)
+    if job.state is JobState.CANCELLED:
+        return 130
+    return None
+
+
+def status(run: PageRun, registry: Registry) -> dict[str, Any]:
+    """``GET /api/jobs/{id}``: the job as the page shows it (product.md's JSON API)."""
+    job = run.job
+    progress, summary = job.progress, job.summary
+    finished = job.done and summary is not None
+    writes_planned = summary.writes_planned if summary is not None else 0
+    if not job.done and progress.writes_total:
+        writes_planned = progress.writes_total
+    out = {
+        "job_id": run.job_id,
+        "kind": run.kind,
+        "state": run.state,
+        "file": run.upload.file,
+        "upload_id": run.upload.upload_id,
+        "counts": counts(run),
+        "rows": len(job.rows) if job.rows is not None else 0,
+        "writes_planned": writes_planned,
+        "writes_done": progress.writes_done,
+        "writes_made": summary.writes_made if finished and summary else progress.writes_made,
+        "rows_done": progress.rows_done,
+        "rows_total": progress.rows_total,
+        "rate_per_s": round(progress.rate_per_s, 1),
+        "eta_seconds": None if progress.eta_seconds is None else round(progress.eta_seconds, 1),
+        "throttled": summary.throttled if finished and summary else progress.throttled,
+        "estimate_seconds": summary.estimate_seconds if summary is not None else None,
+        "actual_seconds": summary.actual_seconds if finished and summary else None,
+        "stage": progress.stage,
+        "stage_done": progress.stage_done,
+        "stage_total": progress.stage_total,
+        "exit_code": exit_code(run),
+        "message": message(run, registry),
+        "edits": [
+            {"row": e.row, "column": e.column, "old": e.old, "new": e.new} for e in run.edits
+        ],
+        "excluded": sorted(run.excluded),
+        "parent": run.parent,
+        "live_job": run.live_job,
+        "created": datetime.fromtimestamp(run.created, UTC).isoformat(),
+        "can_run_rest": run.can_run_rest,
+    }
+    if run.kind == "live" and job.state is JobState.INTERRUPTED:
+        out["ledger"] = registry.ledger_counts(run)
+    return out

@@ -72,7 +72,7 @@
     var card = document.getElementById("progress");
     if (!card) return;
     var state = card.getAttribute("data-state");
-    if (state === "done" || state === "failed" || state === "cancelled") return;
+    if (state === "done" || state === "failed" || state === "cancelled" || state === "interrupted") return;
     var job = card.getAttribute("data-job"), live = document.getElementById("live");
     var bar = document.getElementById("bar"), lastSaid = 0;
     var source = new EventSource("/api/jobs/" + job + "/events");

@@ -1,0 +1,452 @@
+"""The part of a job that talks to ALM: resolve and plan, then (live) execute.
+
+A live run holds two locks while it runs: its ALM account's writer lock (``jobs/account.py``,
+one live run per account on this machine, whatever the state directory) and the state
+directory's lock (``ledger.StateLock``, one run per ledger). Its journal (``batch.journal``)
+is opened here, used for the plan and the writes, and closed after the report.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batch.alm.api import AlmClient
+from batch.cache import LookupCache
+from batch.errors import AbortError, BatchError, ConfigError, Interrupted
+from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
+from batch.jobs.concurrency import pool_size
+from batch.jobs.estimate import Allowance, allowance, expect_remembered
+from batch.jobs.events import (
+    ConfirmationNeeded,
+    PlanReady,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+    WriteProgress,
+)
+from batch.jobs.options import JobOutcome
+from batch.journal import Journal
+from batch.ledger import StateLock
+from batch.models import CheckedRow, RowResult, RowStatus, RunSummary
+from batch.plan import Plan, PlanOptions, build_plan
+from batch.reader import Table
+from batch.redact import redact
+from batch.resolve import Resolver
+from batch.settings import Settings, resolve_state_dir
+from batch.validate import duplicate_message, summarise_issues
+from batch.verify import verify_results
+
+if TYPE_CHECKING:
+    from batch.jobs.engine import Job
+
+log = logging.getLogger(__name__)
+
+LEARNER_READS = "GET /users/{id}/enrollments"  # the call counted per learner (and page)
+INTERRUPTED_LOOKUP = (
+    "Not attempted: the run was interrupted while looking up learners and courses in ALM; "
+    "nothing was written. Run the same command again to finish."
+)
+OFFLINE_VALID = (
+    "Valid. Not checked against ALM (--offline): learner, course and modules are resolved "
+    "when you run without --offline."
+)
+
+
+def offline_result(checked: CheckedRow) -> RowResult:
+    """A row checked without ALM: invalid, duplicate, or valid (nothing resolved)."""
+    values = checked.input.values
+    if checked.not_completed:
+        status = RowStatus.NOT_COMPLETED
+        return RowResult(checked.row, values, status, checked.not_completed, action="skip")
+    if checked.issues:
+        return RowResult(checked.row, values, RowStatus.INVALID, summarise_issues(checked.issues))
+    if checked.duplicate_of is not None:
+        message = duplicate_message(checked.duplicate_of)
+        return RowResult(checked.row, values, RowStatus.DUPLICATE, message, action="skip")
+    return RowResult(checked.row, values, RowStatus.VALID, OFFLINE_VALID, action="none")
+
+
+def not_attempted(checked: CheckedRow, message: str = INTERRUPTED_LOOKUP) -> RowResult:
+    """A row the run stopped before reaching (Ctrl-C or an abort while looking things up)."""
+    result = offline_result(checked)
+    if result.status is RowStatus.VALID:
+        result.status = RowStatus.UNKNOWN
+        result.message = message
+    return result
+
+
+def require_credentials(settings: Settings) -> None:
+    """Stop before any call when the configuration cannot possibly authenticate."""
+    if settings.access_token is not None:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("ALM_CLIENT_ID", settings.client_id),
+            ("ALM_CLIENT_SECRET", settings.client_secret),
+            ("ALM_REFRESH_TOKEN", settings.refresh_token),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"Missing configuration: {', '.join(missing)}.",
+            hint="Set them in the environment or a .env file (see README, 'Point it at your "
+            "ALM account'), or use 'alm-batch validate FILE --offline' to check the file only.",
+        )
+
+
+class OnlineRun:
+    """Resolve and plan a job's rows against ALM, then (live) write them."""
+
+    def __init__(self, job: Job, settings: Settings, table: Table, summary: RunSummary) -> None:
+        self.job = job
+        self.options = job.options
+        self.settings = settings
+        self.table = table
+        self.summary = summary
+        self.live = not job.options.dry_run
+        self.journal: Journal | None = None
+        self.aborted: BatchError | None = None
+        self.interrupted = False
+        self.cancelled = False
+        self.warnings: list[str] = []
+        self.allowance: Allowance | None = None
+        # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
+        self.lookup_stop = threading.Event()
+        job.on_cancel(self.lookup_stop)
+
+    def run(self, checked: list[CheckedRow]) -> JobOutcome:
+        options, settings = self.options, self.settings
+        state_dir = resolve_state_dir(options.state_dir, settings)
+        lock: AbstractContextManager[object] = StateLock(state_dir) if self.live else nullcontext()
+        with lock:
+            if self.live:  # held already when the job was started (the page)
+                self.job.claim_account(settings)
+            cache = LookupCache(
+                None if options.no_cache else state_dir / "cache.sqlite3",
+                settings.base_url,
+                ttl_seconds=options.cache_ttl,
+                refresh=options.refresh_cache,
+            )
+            client = AlmClient(
+                settings,
+                # The connection pool: the read and the write pools at once.
+                concurrency=2 * pool_size(options.concurrency),
+                max_rps=options.max_rps,
+                give_up_after=options.give_up_after,
+                state_dir=state_dir,  # the grade body learned on this ALM host is kept there
+            )
+            # Before ALM's first answer: what earlier runs on this host saw, so the pacer starts
+            # at the right rate and the pools at the right size (both follow what ALM says
+            # from the first answer on).
+            expect_remembered(client, settings, state_dir)
+            resolver: Resolver | None = None
+            course_names: dict[str, str] = {}
+            try:
+                resolver = Resolver(
+                    client,
+                    cache,
+                    user_lookup=options.user_lookup,
+                    on_progress=self._stage,
+                    users_per_hour=settings.users_get_per_hour,
+                    workers=pool_size(options.concurrency),
+                    stop=self.lookup_stop,
+                )
+                results = self._plan_and_execute(checked, resolver, client, state_dir)
+            except BaseException:
+                if self.journal is not None:
+                    self.journal.close()
+                raise
+            finally:
+                self.warnings.extend(self.table.warnings)  # sheet choice, undecodable bytes
+                self.warnings.extend(cache.warnings)
+                if self.journal is not None:
+                    self.warnings.extend(self.journal.warnings)
+                if resolver is not None:
+                    self.warnings.extend(resolver.warnings)
+                    course_names = resolver.course_names()
+                cache.close()
+                self.summary.api_calls = dict(client.stats.calls)
+                self.summary.throttled = client.stats.throttled
+                self.summary.writes_made = client.stats.writes
+                self.summary.grade_body = client.grade_body_description
+                client.close()
+            try:
+                return self.job._report(
+                    results,
+                    self.table,
+                    self.summary,
+                    live=self.live,
+                    aborted=self.aborted,
+                    interrupted=self.interrupted,
+                    cancelled=self.cancelled,
+                    warnings=self.warnings,
+                    journal=self.journal,
+                    course_names=course_names,
+                )
+            finally:
+                if self.journal is not None:
+                    self.journal.close()
+
+    def plan_only(self, checked: list[CheckedRow]) -> list[RowResult]:
+        """Resolve and plan ``checked`` with read-only calls (the page's re-check of a row)."""
+        options, settings = self.options, self.settings
+        state_dir = resolve_state_dir(options.state_dir, settings)
+        cache = LookupCache(
+            None if options.no_cache else state_dir / "cache.sqlite3",
+            settings.base_url,
+            ttl_seconds=options.cache_ttl,
+        )
+        client = AlmClient(settings, max_rps=options.max_rps, give_up_after=options.give_up_after)
+        try:
+            resolver = Resolver(
+                client, cache, user_lookup=options.user_lookup, stop=self.lookup_stop
+            )
+            plan = build_plan(checked, resolver, self._plan_options())
+            journal = self._open_journal(state_dir, create=False)
+            if journal is not None:
+                try:
+                    journal.drop_done_writes(plan)
+                finally:
+                    journal.close()
+            return [row.to_result() for row in plan.rows]
+        finally:
+            cache.close()
+            client.close()
+
+    def _open_journal(self, state_dir: Path, *, create: bool) -> Journal | None:
+        return Journal.open(
+            state_dir,
+            base_url=self.settings.base_url,
+            run_id=self.summary.run_id,
+            input_sha256=self.summary.input_sha256,
+            overwrite=self.options.overwrite,
+            create=create,
+        )
+
+    def _plan_and_execute(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> list[RowResult]:
+        job, summary = self.job, self.summary
+        if self.live and job.confirm is None:
+            # Nobody to ask (--yes, a scheduler, the page after "Run"): write for each learner
+            # as soon as their state is read, while the others are still being read.
+            return self._overlapped(checked, resolver, client, state_dir)
+        job.emit(StageStarted("lookup"))
+        try:
+            plan = build_plan(checked, resolver, self._plan_options(), on_progress=self._stage)
+        except (Interrupted, AbortError) as exc:
+            return self._stopped_before_writing(checked, exc)
+        job.emit(StageFinished("lookup"))
+        journal = self.journal = self._open_journal(state_dir, create=self.live)
+        if journal is not None:
+            journal.drop_done_writes(plan)
+        self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
+        if self.live and plan.writes_needed and job.confirm is not None:
+            # The reads are done: what is left to wait for is the writes.
+            assert self.allowance is not None
+            summary.estimate_seconds = self.allowance.seconds(
+                0, plan.writes_needed, overlapped=True, tail=self._tail(plan, client)
+            )
+            job.emit(ConfirmationNeeded(summary))
+            if not job.confirm(summary):
+                self.live, self.cancelled, summary.dry_run = False, True, True
+        if job.cancelling and self.live:
+            # Cancelled between the plan and the first write: nothing was written.
+            self.live, self.cancelled, summary.dry_run = False, True, True
+        if not self.live or journal is None:
+            return [row.to_result() for row in plan.rows]
+        self._start_run(journal)
+        journal.close_completed(plan)
+        started = time.monotonic()
+        results = self._execute(plan, client, journal, None)
+        summary.actual_seconds = time.monotonic() - started
+        return results
+
+    def _plan_options(self) -> PlanOptions:
+        return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
+
+    def _stage(self, stage: str, done: int, total: int) -> None:
+        self.job.emit(StageProgress(stage, done, total))
+
+    def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
+        if isinstance(exc, AbortError):
+            # Credentials refused or ALM unreachable before any write: exit 3, with the report.
+            self.aborted = exc
+            message = (
+                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run the same command again once this is fixed."
+            )
+            return [not_attempted(c, message) for c in checked]
+        # Cancelled while looking things up: nothing was written; every row is reported.
+        self.interrupted = True
+        return [not_attempted(c) for c in checked]
+
+    def _summarise_plan(
+        self, plan: Plan, client: AlmClient, state_dir: Path, *, overlapped: bool
+    ) -> None:
+        summary = self.summary
+        self.allowance = allowance(client, self.settings, state_dir)
+        summary.writes_planned = plan.writes_needed
+        # Learner-state reads as made (second pages included), else one per learner.
+        reads = client.stats.calls.get(LEARNER_READS) or plan.learner_reads
+        summary.estimate_seconds = self.allowance.seconds(
+            reads, plan.writes_needed, overlapped=overlapped, tail=self._tail(plan, client)
+        )
+        summary.writes_per_minute = self.allowance.writes_per_minute
+        summary.estimate_basis = (
+            f"{reads:,} learner reads at {self.allowance.reads_per_minute:,.0f}/min "
+            f"{'beside' if overlapped else 'then'} {plan.writes_needed:,} writes at "
+            f"{self.allowance.writes_per_minute:,.0f}/min ({self.allowance.source})"
+        )
+        summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+        summary.rows = len(plan.rows)
+        self.job.emit(PlanReady(summary))
+
+    @staticmethod
+    def _tail(plan: Plan, client: AlmClient) -> float:
+        """The end of a run: the last learner to start takes a few round trips after the
+        allowance is spent: its rows one after another, in each the enrollment (when needed)
+        and then its grades side by side."""
+        chains: Counter[str] = Counter()
+        for r in plan.rows:
+            if r.writes:
+                chains[r.user_id] += (1 if r.enroll else 0) + (1 if r.grades else 0)
+        if not chains:
+            return 0.0
+        average = sum(chains.values()) / len(chains)
+        latency = client.latency_seconds("POST") or client.latency_seconds("GET") or 0.25
+        return average * latency
+
+    def _start_run(self, journal: Journal) -> None:
+        journal.start(input_path=str(self.options.path), options=self.summary.options)
+
+    def _overlapped(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> list[RowResult]:
+        job, options = self.job, self.options
+        journal = self.journal = self._open_journal(state_dir, create=True)
+        assert journal is not None
+        self._start_run(journal)
+        plan = Plan()
+        # Learners ready to write, the longest chain of writes first: a learner's writes go
+        # one after another, so starting long chains early keeps the end of the run short
+        # (with one writer the order changes nothing, and input order is kept).
+        ready: queue.PriorityQueue[tuple[float, int, tuple[str, list[int]] | None]]
+        ready = queue.PriorityQueue()
+        longest_first = options.concurrency != 1
+        failure: list[Exception] = []
+        order = itertools.count()  # ties (and one writer) keep input order
+
+        def learner_ready(user_id: str, indexes: list[int]) -> None:
+            mini = Plan([plan.rows[i] for i in indexes])
+            journal.prepare_learner(mini)
+            writes = sum(r.writes for r in mini.rows) if longest_first else 0
+            ready.put((-writes, next(order), (user_id, indexes)))
+
+        def produce() -> None:
+            try:
+                build_plan(
+                    checked,
+                    resolver,
+                    self._plan_options(),
+                    on_progress=self._stage,
+                    on_learner_ready=learner_ready,
+                    into=plan,
+                )
+            except (Interrupted, AbortError) as exc:
+                failure.append(exc)
+            except Exception as exc:  # a bug: end the stream so the writers stop waiting
+                log.exception("planning failed")
+                failure.append(exc)
+            finally:
+                ready.put((math.inf, next(order), None))  # after every learner
+
+        job.emit(StageStarted("lookup"))
+        started = time.monotonic()
+        producer = threading.Thread(target=produce, name="alm-plan", daemon=True)
+        producer.start()
+
+        def learners() -> Iterator[tuple[str, list[int]]]:
+            while (item := ready.get()[2]) is not None:
+                yield item
+
+        results = self._execute(plan, client, journal, learners())
+        self.lookup_stop.set()  # the writers stopped early (abort, cancel): stop reading too
+        producer.join()
+        self.summary.actual_seconds = time.monotonic() - started
+        job.emit(StageFinished("lookup"))
+        if failure and len(plan.rows) != len(checked):
+            # Stopped before any row was planned: nothing was written.
+            return self._stopped_before_writing(checked, failure[0])
+        if failure and isinstance(failure[0], AbortError) and self.aborted is None:
+            self.aborted = failure[0]
+        elif failure and not isinstance(failure[0], Interrupted | AbortError):
+            raise failure[0]
+        self._summarise_plan(plan, client, state_dir, overlapped=True)
+        return results
+
+    def _execute(
+        self,
+        plan: Plan,
+        client: AlmClient,
+        journal: Journal,
+        stream: Iterator[tuple[str, list[int]]] | None,
+    ) -> list[RowResult]:
+        job, options, summary = self.job, self.options, self.summary
+        job.emit(StageStarted("execute"))
+
+        def on_write(event: ProgressEvent) -> None:
+            if event.result is not None:  # a row finished: recorded as it goes
+                job.record_row(event.result)
+            counts = event.counts
+            job.emit(
+                WriteProgress(
+                    rows_done=counts.get("rows_done", 0),
+                    rows_total=counts.get("rows_total", 0),
+                    writes_done=counts.get("writes_done", 0),
+                    writes_total=counts.get("writes_total", 0),
+                    writes_made=counts.get("writes_made", 0),
+                    rate_per_s=event.rate,
+                    eta_seconds=event.eta_seconds,
+                    throttled=client.stats.throttled,
+                    elapsed=event.elapsed,
+                )
+            )
+
+        outcome = execute_plan(
+            plan,
+            client,
+            journal.ledger,
+            ExecuteOptions(
+                run_id=summary.run_id,
+                base_url=self.settings.base_url,
+                input_sha256=summary.input_sha256,
+                concurrency=pool_size(options.concurrency),
+                overwrite=options.overwrite,
+                verify=options.verify,
+            ),
+            on_progress=on_write,
+            stop=job.stop_event,
+            stream=stream,
+        )
+        job.emit(StageFinished("execute"))
+        if outcome.aborted is not None:
+            self.aborted = outcome.aborted
+        self.interrupted = self.interrupted or outcome.interrupted
+        if options.verify and outcome.aborted is None and not outcome.interrupted:
+            job.emit(StageStarted("verify"))
+            verify_results(outcome.results, plan, client)
+            job.emit(StageFinished("verify"))
+        return outcome.results
