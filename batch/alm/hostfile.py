@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from batch.settings import host_of
+from batch.settings import host_of, private_dir, write_private_text
 
 log = logging.getLogger("batch.alm")
 
@@ -54,11 +52,8 @@ class HostFile:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", dir=self.path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600
-                json.dump(data, handle, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
+            private_dir(self.path.parent)
+            write_private_text(self.path, json.dumps(data, indent=1, sort_keys=True))
         except OSError as exc:
             log.warning("could not save %s: %s", self.path, exc.strerror or exc)
 
