@@ -61,7 +61,7 @@ def test_429_is_rate_limited_with_fractional_retry_after_whatever_the_header_cas
         ),
         ({"message": "429 Too many requests"}, (None, "429 Too many requests", None)),
         ({"errors": [{"code": "E1", "title": "Bad", "detail": "worse"}]}, ("E1", "Bad", "worse")),
-        (  # a gateway's page is never quoted: the status's reason phrase instead (issue 13)
+        (  # a gateway's page is never quoted: the status's reason phrase instead
             "<html><body>Bad   Gateway</body></html>",
             (None, "Bad Request", None),
         ),

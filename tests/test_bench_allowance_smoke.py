@@ -1,4 +1,4 @@
-"""Issue 14's allowance benchmark at a tiny size, so it cannot rot between two ``make bench``.
+"""The allowance benchmark at a tiny size, so it cannot rot between two ``make bench``.
 
 Asserts the structure and the sanity of what it measures (the world it builds, the reads and
 writes counted from the sandbox's books, both bounds, the mode, every targeted figure present),

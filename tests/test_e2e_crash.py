@@ -1,4 +1,4 @@
-"""Issue 5 through the real CLI: ``kill -9`` mid-run, then the same command again.
+"""Through the real CLI: ``kill -9`` mid-run, then the same command again.
 
 ``tests/crash_cli.py`` runs the CLI with a hook in ``batch.execute.write_hook`` (a seam that
 production never sets) that SIGKILLs it at an exact point: after the Nth write is journaled ``pending`` but before it is sent, or after ALM accepted

@@ -1,4 +1,4 @@
-"""Issue 5 through the real CLI: a faulty ALM (5xx, dropped connections, lost responses), a tight
+"""Through the real CLI: a faulty ALM (5xx, dropped connections, lost responses), a tight
 write limit and an access token that expires mid-run. Re-running the same command finishes the
 job, and the sandbox records every grade exactly once."""
 

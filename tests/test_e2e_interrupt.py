@@ -1,4 +1,4 @@
-"""Issue 5 through the real CLI: Ctrl-C mid-run (exit 130), credentials refused and ALM
+"""Through the real CLI: Ctrl-C mid-run (exit 130), credentials refused and ALM
 unreachable (exit 3), and two runs on one state directory (exit 2)."""
 
 from __future__ import annotations

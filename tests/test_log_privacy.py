@@ -1,5 +1,5 @@
 """``--verbose`` logs: a timestamp on every line, and never a learner's email unless
-``--log-pii`` (issue 13, "For schedulers and privacy")."""
+``--log-pii`` (for schedulers and privacy)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``pip install .`` ships what the demo and the sandbox need (issue 13): the sample data lives
+"""``pip install .`` ships what the demo and the sandbox need: the sample data lives
 in the package (``batch/sandbox/data``), a byte-equal copy of the repository's ``sample_data/``.
 
 The wheel is built offline from a copy of the sources (``--no-build-isolation``: setuptools and

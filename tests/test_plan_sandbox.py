@@ -140,7 +140,7 @@ def test_dry_run_plans_every_status_and_posts_nothing(sandbox: Any, tmp_path: Pa
     statuses = [p.status for p in plan.rows]
     assert statuses == [
         RowStatus.WOULD_COMPLETE,
-        RowStatus.DUPLICATE,  # the same course by its French name: posted once (issue 13)
+        RowStatus.DUPLICATE,  # the same course by its French name: posted once
         RowStatus.ALREADY_COMPLETED,
         RowStatus.REJECTED,
         RowStatus.USER_NOT_FOUND,

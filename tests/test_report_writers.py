@@ -115,7 +115,7 @@ def test_an_error_mid_stream_leaves_no_file(tmp_path: Path, ext: str) -> None:
 
 def test_an_input_status_column_keeps_its_values_beside_ours(tmp_path: Path) -> None:
     # (A re-run failed-rows file's own status/message never get here: the reader leaves them
-    # out, see tests/test_issue13_rerun.py.)
+    # out, see tests/test_report_rerun.py.)
     columns = [*COLUMNS, "Status"]
     result = _result(2, RowStatus.USER_NOT_FOUND)
     result.values.update({"Status": "Active"})

@@ -1,4 +1,4 @@
-"""Transient faults never become failed rows (issue 13): real HTTP against the seeded sandbox.
+"""Transient faults never become failed rows: real HTTP against the seeded sandbox.
 
 The sandbox draws its faults from one seeded ``random.Random``; with one worker and the
 rate limits off, the same requests meet the same faults on every run, so these tests are

@@ -1,6 +1,6 @@
 """The fast path of validation (``fast_values``) agrees with the pydantic model, cell for cell.
 
-Valid rows skip pydantic's per-row machinery (issue 14: a million rows in seconds); any row
+Valid rows skip pydantic's per-row machinery (a million rows in seconds); any row
 with a problem goes through ``CompletionRecord``, which names every bad cell. The two must
 agree on which rows are valid and on every typed value.
 """

@@ -31,7 +31,7 @@ __all__ = [
     "typed",
 ]
 
-# The outcome columns every report carries, after the original ones (product.md, issue 6).
+# The outcome columns every report carries, after the original ones (the product's report contract).
 OUTCOME_COLUMNS: tuple[str, ...] = (
     "status",
     "message",

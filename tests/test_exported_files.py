@@ -1,4 +1,4 @@
-"""Issue 13, "Files as HR systems export them": bad bytes, misleading email columns, sheets,
+"""Files as HR systems export them: bad bytes, misleading email columns, sheets,
 Strict Open XML, legacy formats, and a header with no data rows."""
 
 from __future__ import annotations

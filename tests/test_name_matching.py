@@ -1,4 +1,4 @@
-"""Issue 13: names that look identical match, resolved duplicates post once, deleted users are
+"""Names that look identical match, resolved duplicates post once, deleted users are
 named as such, and the dry run shows the exact date and score the live run posts."""
 
 from __future__ import annotations
