@@ -12,7 +12,9 @@ one by one takes no longer, at ``users_per_hour``, than one export job is expect
 calls whatever the number of users. If the export job fails under ``auto``, fall back to
 one-by-one lookups with a warning. ``per-email`` and ``export`` force the method.
 
-Enrollments are always read live (learner state changes between runs), once per user per run.
+Enrollments are read live (learner state changes between runs), once per user per run; a dry
+run may take them from ALM's learner transcript instead (``batch.state_source``), learner by
+learner where the transcript maps with certainty.
 """
 
 from __future__ import annotations
@@ -758,6 +760,16 @@ class Resolver:
         if isinstance(value, ApiError):
             raise value
         return value
+
+    def adopt_state(
+        self, user_id: str, courses: Iterable[Enrollment], programs: Iterable[Enrollment]
+    ) -> None:
+        """Take a learner's enrollments from elsewhere (a transcript snapshot, mapped with
+        certainty: ``batch.state_source``): ``prefetch_enrollments`` and the planner then read
+        nothing for them. Only dry runs do this; a live run reads every learner it writes for."""
+        with self._lock:
+            self._enrollments[user_id] = list(courses)
+            self._programs[user_id] = list(programs)
 
     def forget_enrollments(self, user_id: str) -> None:
         """Drop the memo (after writes, so a verify pass reads fresh state)."""

@@ -8,9 +8,11 @@ from batch.jobs.events import (
     JobFinished,
     PlanReady,
     RowFinished,
+    RowsPlanned,
     StageFinished,
     StageProgress,
     StageStarted,
+    StateStatus,
     WriteProgress,
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
@@ -25,9 +27,11 @@ __all__ = [
     "JobState",
     "PlanReady",
     "RowFinished",
+    "RowsPlanned",
     "StageFinished",
     "StageProgress",
     "StageStarted",
+    "StateStatus",
     "WriteProgress",
     "new_run_id",
 ]

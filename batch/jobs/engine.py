@@ -48,13 +48,14 @@ from batch.execute import (
     execute_plan,
 )
 from batch.jobs.concurrency import pool_size
-from batch.jobs.estimate import Allowance, allowance, expect_remembered
+from batch.jobs.estimate import Allowance, allowance, expect_remembered, read_seconds
 from batch.jobs.events import (
     ConfirmationNeeded,
     JobEvent,
     JobFinished,
     PlanReady,
     RowFinished,
+    RowsPlanned,
     StageFinished,
     StageProgress,
     StageStarted,
@@ -69,6 +70,8 @@ from batch.redact import redact
 from batch.reporting import ReportPaths, write_reports
 from batch.resolve import Resolver
 from batch.settings import Settings, resolve_state_dir
+from batch.snapshot import SnapshotStore
+from batch.state_source import StateSource
 from batch.validate import ValidationOptions, check_rows, duplicate_message, summarise_issues
 from batch.verify import verify_results
 
@@ -484,6 +487,27 @@ class Job:
         return fresh
 
 
+class _RowsShown:
+    """Emits ``RowsPlanned`` as a plan fills: the rows decided without learner state at once,
+    then each learner's rows (with what the ledger already did) as their state arrives."""
+
+    def __init__(self, run: _OnlineRun, plan: Plan, total: int) -> None:
+        self.run, self.plan, self.total = run, plan, total
+        self.shown = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, indexes: list[int]) -> None:
+        run = self.run
+        mini = Plan([self.plan.rows[i] for i in indexes])
+        if run.ledger is not None:
+            apply_ledger(mini, run.ledger, run.settings.base_url, overwrite=run.options.overwrite)
+        results = tuple(r.to_result() for r in mini.rows)
+        with self.lock:
+            self.shown += len(results)
+            waiting = self.total - self.shown
+        run.job.emit(RowsPlanned(results, waiting))
+
+
 def _validation(options: JobOptions) -> ValidationOptions:
     return ValidationOptions(
         date_format=options.date_format,
@@ -511,6 +535,7 @@ class _OnlineRun:
         self.cancelled = False
         self.warnings: list[str] = []
         self.allowance: Allowance | None = None
+        self.state_source: StateSource | None = None
         # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
         self.lookup_stop = threading.Event()
         job.on_cancel(self.lookup_stop)
@@ -557,6 +582,8 @@ class _OnlineRun:
                 if resolver is not None:
                     self.warnings.extend(resolver.warnings)
                     course_names = resolver.course_names()
+                if self.state_source is not None:
+                    self.warnings.extend(self.state_source.warnings)
                 cache.close()
                 self.summary.api_calls = dict(client.stats.calls)
                 self.summary.throttled = client.stats.throttled
@@ -617,14 +644,26 @@ class _OnlineRun:
             # as soon as their state is read, while the others are still being read.
             return self._overlapped(checked, resolver, client, state_dir)
         job.emit(StageStarted("lookup"))
-        try:
-            plan = build_plan(checked, resolver, self._plan_options(), on_progress=self._stage)
-        except (Interrupted, AbortError) as exc:
-            return self._stopped_before_writing(checked, exc)
-        job.emit(StageFinished("lookup"))
         ledger_path = state_dir / "ledger.sqlite3"
         if self.live or ledger_path.exists():
             self.ledger = Ledger(ledger_path)
+        plan = Plan()
+        shown = _RowsShown(self, plan, len(checked))
+        try:
+            build_plan(
+                checked,
+                resolver,
+                self._plan_options(),
+                on_progress=self._stage,
+                on_learner_ready=lambda _user, indexes: shown(indexes),
+                into=plan,
+                state_source=self._state_source(client, state_dir, self.ledger),
+                on_decided=shown,
+            )
+        except (Interrupted, AbortError) as exc:
+            return self._stopped_before_writing(checked, exc)
+        job.emit(StageFinished("lookup"))
+        if self.ledger is not None:
             apply_ledger(plan, self.ledger, self.settings.base_url, overwrite=options.overwrite)
         self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
         if self.live and plan.writes_needed and job.confirm is not None:
@@ -650,6 +689,29 @@ class _OnlineRun:
     def _plan_options(self) -> PlanOptions:
         return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
 
+    def _state_source(
+        self, client: AlmClient, state_dir: Path, ledger: Ledger | None
+    ) -> StateSource:
+        """Where the plan's learner state comes from (``batch.state_source``): a dry run may
+        take it from ALM's learner transcript (kept in the state directory); a live run reads
+        every learner and compares with the kept transcript."""
+        options, settings = self.options, self.settings
+        self.state_source = StateSource(
+            client,
+            SnapshotStore(None if options.no_cache else state_dir, settings.host),
+            mode=options.state_source,
+            live=self.live,
+            max_age=options.cache_ttl,
+            refresh=options.refresh_cache,
+            read_seconds=lambda reads: read_seconds(client, settings, state_dir, reads),
+            expected_seconds=settings.transcript_job_seconds,
+            ledger=ledger,
+            base_url=settings.base_url,
+            on_status=self.job.emit,
+            stop=self.lookup_stop,
+        )
+        return self.state_source
+
     def _stage(self, stage: str, done: int, total: int) -> None:
         self.job.emit(StageProgress(stage, done, total))
 
@@ -673,7 +735,8 @@ class _OnlineRun:
         self.allowance = allowance(client, self.settings, state_dir)
         summary.writes_planned = plan.writes_needed
         # Learner-state reads as made (second pages included), else one per learner.
-        reads = client.stats.calls.get(LEARNER_READS) or plan.learner_reads
+        # (a live run reads every learner, even after a dry run that used ALM's transcript).
+        reads = max(client.stats.calls.get(LEARNER_READS, 0), plan.learner_reads)
         summary.estimate_seconds = self.allowance.seconds(
             reads, plan.writes_needed, overlapped=overlapped, tail=self._tail(plan, client)
         )
@@ -685,6 +748,9 @@ class _OnlineRun:
         )
         summary.counts = dict(Counter(str(r.status) for r in plan.rows))
         summary.rows = len(plan.rows)
+        if self.state_source is not None:
+            summary.learner_state = self.state_source.description
+            summary.learner_state_as_of = self.state_source.as_of
         self.job.emit(PlanReady(summary))
 
     @staticmethod
@@ -746,6 +812,7 @@ class _OnlineRun:
                     on_progress=self._stage,
                     on_learner_ready=learner_ready,
                     into=plan,
+                    state_source=self._state_source(client, state_dir, ledger),
                 )
             except (Interrupted, AbortError) as exc:
                 failure.append(exc)
