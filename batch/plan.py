@@ -58,6 +58,9 @@ class RowPlan:
     # A learning program or certification row: its courses (``course_id`` / ``instance_id``
     # name the program and its instance; ``enroll`` is the program's enrollment).
     program: ProgramPlan | None = None
+    # A live run: what ALM shows that differs from the dry run's snapshot, added to whatever
+    # message the row ends with (" Note: completed in ALM since the dry run (...).").
+    note: str = ""
 
     @property
     def row(self) -> int:
@@ -113,7 +116,7 @@ class RowPlan:
             row=self.row,
             values=self.checked.input.values,
             status=status if status is not None else self.status,
-            message=message if message is not None else self.message,
+            message=(message if message is not None else self.message) + self.note,
             user_id=self.user_id,
             course_id=self.course_id,
             instance_id=self.instance_id,
@@ -246,9 +249,7 @@ def build_plan(
                             RowStatus.ALREADY_COMPLETED,
                         )
                     ):
-                        planned.message += state_source.note_for(
-                            user_id, planned.course_id, resolver
-                        )
+                        planned.note = state_source.note_for(user_id, planned.course_id, resolver)
             if on_learner_ready is not None:
                 on_learner_ready(user_id, indexes)
 
