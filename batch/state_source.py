@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from batch.alm import transcript
-from batch.alm.jobs import JOB_TIMEOUT_SECONDS, JobFile, JobWait, OnWait
+from batch.alm.jobs import JOB_TIMEOUT_SECONDS, POLL_GROWTH, JobFile, JobWait, OnWait
 from batch.alm.types import CONTAINER_TYPES, Enrollment, User
 from batch.errors import AbortError, ApiError, Interrupted
 from batch.ledger import Ledger
@@ -85,7 +85,7 @@ class TranscriptClient(Protocol):
         date_from: datetime,
         date_to: datetime,
         *,
-        expected: float | None = ...,
+        first_poll: float | None = ...,
         on_wait: OnWait | None = ...,
         timeout: float = ...,
     ) -> JobFile: ...
@@ -221,7 +221,8 @@ class StateSource:
                 f"needs {len(windows)} transcript jobs of at most {transcript.MAX_YEARS} years "
                 f"each (at most {MAX_WINDOWS} are taken)"
             )
-        expected = self.store.generation_seconds() or self.expected
+        timed = self.store.generation_seconds()  # the last job on this host
+        expected = timed or self.expected
         job_seconds = expected * len(windows)
         reads_seconds = self.read_seconds(needs.reads)
         used = len(self.store.submissions())
@@ -239,7 +240,10 @@ class StateSource:
                     f"directory in the last 24 hours and ALM allows about {JOBS_PER_DAY} a day"
                 )
         timeout = min(JOB_TIMEOUT_SECONDS, max(4.0 * expected, reads_seconds))
-        return self._take(needs, windows, expected, timeout)
+        # The first poll: just before the last job on this host was ready, else after a quarter
+        # of the time one is expected to take (the poller then waits a quarter of the time run).
+        first_poll = 0.9 * timed if timed else POLL_GROWTH * expected
+        return self._take(needs, windows, expected, timeout, first_poll)
 
     def _take(
         self,
@@ -247,6 +251,7 @@ class StateSource:
         windows: list[tuple[datetime, datetime]],
         expected: float,
         timeout: float,
+        first_poll: float,
     ) -> Snapshot:
         ids = sorted(needs.users)
         files: list[bytes] = []
@@ -260,7 +265,7 @@ class StateSource:
                     ids,
                     start,
                     end,
-                    expected=self.store.generation_seconds(),
+                    first_poll=first_poll,
                     on_wait=self._waiting(needs, expected, left),
                     timeout=timeout,
                 )

@@ -200,14 +200,12 @@ def test_a_job_that_runs_for_minutes_is_polled_less_often_as_it_goes_on(
     assert max(clock.sleeps) <= POLL_CAP * POLL_SECONDS
 
 
-def test_a_job_timed_before_is_first_polled_when_it_was_ready_last_time(
-    srv: ScriptedServer,
-) -> None:
+def test_a_caller_that_knows_the_jobs_time_sets_the_first_poll(srv: ScriptedServer) -> None:
     url = f"{srv.base_url}/s3/users.csv"
     srv.script("GET", f"{API}/jobs/77", current("COMPLETED", url))
     clock = FakeClock()
     with client(srv, clock) as alm:
-        got = alm.jobs.run("generateUsers", {}, what="users export", expected=100.0)
+        got = alm.jobs.run("generateUsers", {}, what="users export", first_poll=90.0)
     assert got.content == CSV and got.seconds == pytest.approx(90.0)
     assert clock.sleeps == [90.0]  # one poll instead of twenty
 

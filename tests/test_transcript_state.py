@@ -466,3 +466,37 @@ def test_a_window_that_needs_more_than_three_jobs_falls_back(cli: Cli) -> None:
         sb.stop()
     assert run.code == 1
     assert "needs 4 transcript jobs" in run.stderr
+
+
+# --------------------------------------------------------------------------- polling
+def test_the_users_export_and_the_transcript_poll_no_more_than_needed(
+    cli: Cli, sb: Sandbox
+) -> None:
+    """Every poll is an admin GET out of the run's allowance. The users export (30 sandbox
+    seconds) is polled as Adobe's client polls; the transcript (60 s here) first after a
+    quarter of the time it is expected to take (ALM_TRANSCRIPT_JOB_SECONDS, 120 s), then at
+    growing waits; the next one just before the last one was ready. Adobe's every 5 s would be
+    6 and 12 polls. The progress says what the run waits for."""
+
+    def polls() -> int:
+        return int(sb.books()["calls"].get("GET /jobs/{id}", 0))
+
+    users = cli(sb, "validate", str(SAMPLE_CSV), "--user-lookup", "export",
+                "--state-source", "per-learner")  # fmt: skip
+    assert users.code == 1 and jobs_of(sb) == {"generateUsers": 1}, users
+    export_polls = polls()
+    first = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+    assert first.code == 1 and jobs_of(sb)[TRANSCRIPT] == 1, first
+    first_polls = polls() - export_polls
+    assert "waiting for ALM's learner transcript job" in first.stderr
+    index = cli.folder / "state" / "transcripts" / "index.json"
+    kept = json.loads(index.read_text(encoding="utf-8"))
+    for entry in kept.values():
+        entry["snapshots"] = []  # forget the file, keep the job's time
+    index.write_text(json.dumps(kept), encoding="utf-8")
+    second = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+    assert second.code == 1 and jobs_of(sb)[TRANSCRIPT] == 2, second
+    second_polls = polls() - export_polls - first_polls
+    assert export_polls <= 7, export_polls
+    assert first_polls <= 6, first_polls
+    assert second_polls <= 2, second_polls

@@ -271,7 +271,7 @@ class AlmClient:
         date_from: datetime,
         date_to: datetime,
         *,
-        expected: float | None = None,
+        first_poll: float | None = None,
         on_wait: OnWait | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
     ) -> JobFile:
@@ -285,7 +285,7 @@ class AlmClient:
             transcript.JOB_TYPE,
             transcript.payload(user_ids, date_from, date_to),
             what="learner transcript",
-            expected=expected,
+            first_poll=first_poll,
             on_wait=on_wait,
             timeout=timeout,
         )

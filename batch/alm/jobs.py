@@ -9,9 +9,9 @@ run the same way, through ``AlmJobs.run``:
   of times in its first seconds; and a job that runs for minutes (a transcript of a large
   account) is polled less often as it goes on: the wait grows to ``POLL_GROWTH`` of the time
   it has run (at most ``POLL_CAP`` intervals), so it is seen done at most about a quarter of
-  its own time late, with a few polls a minute instead of twelve. A caller that knows how long
-  the job took last time (``expected``) has its first poll then. (A time-scaled sandbox
-  scales the interval with its clock.)
+  its own time late, with a few polls a minute instead of twelve. A caller that knows roughly
+  how long the job takes sets its first poll (``first_poll``). (A time-scaled sandbox scales
+  the interval with its clock.)
 - A quota refusal is not waited out: ALM allows about five jobs of a type a day, and its
   answer over the quota is undocumented (a 400, a 403, or a 429 whose ``retry-after`` may be
   hours). ``POST /jobs`` waits through ordinary 429s only (``SUBMIT_THROTTLE_BUDGET``).
@@ -129,13 +129,13 @@ class AlmJobs:
         what: str,
         poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
-        expected: float | None = None,
+        first_poll: float | None = None,
         on_wait: OnWait | None = None,
     ) -> JobFile:
         """Submit a job, wait for it, return its file. ``what`` names it in errors ("users
-        export"); ``poll_seconds`` None: ``ALM_JOB_POLL_SECONDS``; ``expected``: the seconds
-        it took last time (the first poll then); ``on_wait`` is told after the submission and
-        each poll. Raises ``ApiError`` when ALM refuses the job (a quota, a 4xx), when it fails
+        export"); ``poll_seconds`` None: ``ALM_JOB_POLL_SECONDS``; ``first_poll``: seconds
+        before the first poll (None: ``FIRST_POLL`` of the interval); ``on_wait`` is told after
+        the submission and each poll. Raises ``ApiError`` when ALM refuses the job (a quota, a 4xx), when it fails
         or outlasts ``timeout``, or when its file cannot be fetched."""
         started = self.http.clock()
         job_id = self.submit(job_type, payload, what=what)
@@ -146,7 +146,7 @@ class AlmJobs:
             what=what,
             poll_seconds=poll_seconds,
             timeout=timeout,
-            expected=expected,
+            first_poll=first_poll,
             on_wait=on_wait,
         )
         content = self.fetch(job_id, state, what=what)
@@ -179,7 +179,7 @@ class AlmJobs:
         what: str,
         poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
-        expected: float | None = None,
+        first_poll: float | None = None,
         on_wait: OnWait | None = None,
     ) -> JobState:
         """Poll until the job is done (its state, with the file's link) or fails."""
@@ -187,7 +187,7 @@ class AlmJobs:
         clock = self.http.clock
         started = clock()
         deadline = started + timeout
-        wait = max(every * FIRST_POLL, 0.9 * expected if expected else 0.0)
+        wait = max(every * FIRST_POLL, first_poll or 0.0)
         polls = 0
         while True:
             if clock() + wait > deadline:
