@@ -3,7 +3,7 @@ used only where the mapping is certain, and the snapshot kept in the state direc
 
 The transcript joins on email and names instances by name; ``Training ID`` may be a learning
 object id (``course:123`` or ``123``) or a number per enrollment, and ``Module ID`` a loResource
-id, a module number or a courseModule id (alm-api.md §12, [?]). Each row is matched to ALM's
+id, a module number or a courseModule id (alm-api.md §9, [?]). Each row is matched to ALM's
 objects the planner already knows (the catalogue and the course structures, cached):
 
 - a ``type:N`` Training ID is the learning object's id;

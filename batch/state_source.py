@@ -2,7 +2,7 @@
 
 A dry run needs every learner's enrollments. Read one by one (``GET /users/{id}/enrollments``)
 that is a call per learner: 2,000 learners are 20 minutes at ALM's documented 100 reads a
-minute. One Learner Transcript job (alm-api.md §12) gives them all in a few calls plus its
+minute. One Learner Transcript job (alm-api.md §9) gives them all in a few calls plus its
 generation time. ``--state-source`` chooses:
 
 - ``per-learner``: always one read per learner (as before);

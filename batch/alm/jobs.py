@@ -1,4 +1,4 @@
-"""ALM's jobs: ``POST /jobs``, poll ``GET /jobs/{id}``, fetch the file (alm-api.md §11, §12).
+"""ALM's jobs: ``POST /jobs``, poll ``GET /jobs/{id}``, fetch the file (alm-api.md §2, §9).
 
 The users export (``generateUsers``) and the learner transcript (``generateLearnerTranscript``)
 run the same way, through ``AlmJobs.run``:
@@ -7,9 +7,10 @@ run the same way, through ``AlmJobs.run``:
   ``ALM_JOB_POLL_SECONDS`` (5 s), the first poll after ``FIRST_POLL`` of that (3 s). Each poll
   is an admin GET out of the same allowance as the run's reads, so a job is never polled tens
   of times in its first seconds; and a job that runs for minutes (a transcript of a large
-  account) is polled less often as it goes on: the wait grows to ``POLL_GROWTH`` of the time
-  it has run (at most ``POLL_CAP`` intervals), so it is seen done at most about a quarter of
-  its own time late, with a few polls a minute instead of twelve. A caller that knows roughly
+  account) is polled less often as it goes on: after ``GROW_AFTER`` intervals (30 s) the wait
+  grows to ``POLL_GROWTH`` of the time it has run (at most ``POLL_CAP`` intervals), so it is
+  seen done at most about a quarter of its own time late, with a few polls a minute instead of
+  twelve (a job done within 30 s is seen as Adobe's client sees it). A caller that knows roughly
   how long the job takes sets its first poll (``first_poll``). (A time-scaled sandbox scales
   the interval with its clock.)
 - A quota refusal is not waited out: ALM allows about five jobs of a type a day, and its
@@ -39,6 +40,7 @@ from batch.errors import ApiError
 
 FIRST_POLL = 0.6  # of the interval: polling every 5 s, the first poll comes after 3 s
 POLL_GROWTH = 0.25  # later polls wait this share of the time the job has run, when longer
+GROW_AFTER = 6  # intervals (30 s at 5 s) polled at the plain interval before the waits grow
 POLL_CAP = 12  # intervals: the longest wait between two polls (a minute at 5 s)
 SUBMIT_THROTTLE_BUDGET = 60.0  # seconds of 429 waits a job submission takes, no more
 JOB_TIMEOUT_SECONDS = 1800.0
@@ -196,7 +198,8 @@ class AlmJobs:
             reply = self._read(job_id)
             polls += 1
             ran = clock() - started
-            wait = min(max(every, POLL_GROWTH * ran), POLL_CAP * every)
+            grown = POLL_GROWTH * ran if ran >= GROW_AFTER * every else 0.0
+            wait = min(max(every, grown), POLL_CAP * every)
             state = job_state(reply.data)
             if on_wait is not None:
                 on_wait(JobWait(job_id, what, state.status or "running", ran, polls))

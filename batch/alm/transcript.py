@@ -1,4 +1,4 @@
-"""ALM's Learner Transcript job: its payload and its CSV, read by header name (alm-api.md §12).
+"""ALM's Learner Transcript job: its payload and its CSV, read by header name (alm-api.md §9).
 
 ``POST /jobs`` with ``jobType: generateLearnerTranscript`` and a payload of comma-separated
 strings (``users``: internal ids; ``fromDate`` / ``toDate`` at most five years apart; booleans
