@@ -159,7 +159,7 @@ class StateSource:
 
     def note_for(self, user_id: str, lo_id: str, resolver: Resolver) -> str:
         """A live run: what ALM shows for ``lo_id`` that differs from the dry run's snapshot
-        (" Completed in ALM since the dry run (learner state as of ...)."), else ""."""
+        (" Note: completed in ALM since the dry run (learner state as of ...)."), else ""."""
         before = self._compare.get(user_id)
         if before is None or self.as_of is None or not lo_id:
             return ""
