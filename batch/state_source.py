@@ -276,9 +276,7 @@ class StateSource:
             self.store.submitted(submitted, got.seconds)
             files.append(got.content)
             jobs.append(got.job_id)
-        snapshot = Snapshot(tuple(files), tuple(jobs), taken_at, windows[0][0], frozenset(ids))
-        self.store.save(snapshot)
-        return snapshot
+        return Snapshot(tuple(files), tuple(jobs), taken_at, windows[0][0], frozenset(ids))
 
     def _waiting(self, needs: StateNeeds, expected: float, left: int) -> OnWait:
         def on_wait(wait: JobWait) -> None:
@@ -319,6 +317,8 @@ class StateSource:
         self, resolver: Resolver, needs: StateNeeds, relevant: set[str], snapshot: Snapshot
     ) -> None:
         mapped = self._mapped(resolver, needs, relevant, snapshot)
+        if not snapshot.cached:
+            self.store.save(snapshot)  # a file that can be read: later dry runs reuse it
         for user_id in self._written_since(snapshot.taken_at, mapped.states):
             mapped.uncertain[user_id] = "alm-batch wrote for them since the transcript"
             mapped.states.pop(user_id)

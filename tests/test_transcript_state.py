@@ -500,3 +500,58 @@ def test_the_users_export_and_the_transcript_poll_no_more_than_needed(
     assert export_polls <= 7, export_polls
     assert first_polls <= 6, first_polls
     assert second_polls <= 2, second_polls
+
+
+# --------------------------------------------------------------------------- a surprising file
+class FileOf:
+    """A transcript client that hands back a crafted file (what no sandbox profile serves)."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+        self.asked: list[list[str]] = []
+
+    def learner_transcript(self, user_ids: Any, date_from: Any, date_to: Any, **_: Any) -> Any:
+        from batch.alm.jobs import JobFile
+
+        self.asked.append(list(user_ids))
+        return JobFile("77", self.content, 1.0)
+
+
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b"Email,Status,Training ID\r\nleah.cohen@acme-corp.example,Completed,course:1\r\n",
+         "lacks the column(s) type, instance_name, module_id, completed"),
+        (b"", "the file is empty"),
+    ],
+)  # fmt: skip
+def test_a_file_without_the_columns_needed_falls_back_with_one_warning(
+    sb: Sandbox, tmp_path: Path, content: bytes, why: str
+) -> None:
+    from batch.alm.api import AlmClient
+    from batch.cache import LookupCache
+    from batch.plan import PlanOptions, build_plan
+    from batch.reader import open_table
+    from batch.resolve import Resolver
+    from batch.state_source import StateSource
+    from batch.validate import ValidationOptions, check_rows
+
+    settings = settings_for_sandbox(sb)
+
+    def plan(source: StateSource | None) -> list[tuple[int, str, str]]:
+        checked = list(check_rows(open_table(SAMPLE_CSV), ValidationOptions()))
+        with AlmClient(settings) as client:
+            resolver = Resolver(client, LookupCache(None, settings.base_url))
+            got = build_plan(checked, resolver, PlanOptions(), state_source=source)
+        return [(r.row, r.status.value, r.message) for r in got.rows]
+
+    fake = FileOf(content)
+    source = StateSource(fake, SnapshotStore(tmp_path, settings.host), mode="transcript")
+    before = sb.books()["calls"].get(READS, 0)
+    assert plan(source) == plan(None)
+    assert len(fake.asked) == 1 and len(fake.asked[0]) == 28  # the file's learners only
+    assert (sb.books()["calls"][READS] - before) == 2 * 30  # both plans read every learner
+    (warning,) = source.warnings
+    assert why in warning and warning.startswith("Learner state was read one learner at a time")
+    assert source.source == "per-learner" and source.as_of is None
+    assert not list(tmp_path.glob("transcripts/*.csv.gz"))  # an unusable file is not kept
