@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from batch.alm.jobs import OnWait
 from batch.alm.types import CONTAINER_TYPES, LO_TYPES, CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
@@ -44,7 +45,11 @@ class AlmReader(Protocol):
     def find_user_by_email(self, email: str) -> User | None: ...
 
     def export_users(
-        self, *, poll_seconds: float | None = ..., timeout: float = ...
+        self,
+        *,
+        poll_seconds: float | None = ...,
+        timeout: float = ...,
+        on_wait: OnWait | None = ...,
     ) -> Iterable[User]: ...
 
     def iter_catalogue(self, lo_types: Iterable[str] = ...) -> Iterable[CourseSummary]: ...
@@ -309,6 +314,7 @@ class Resolver:
         workers: int = 4,
         export_poll_seconds: float | None = None,  # None: the client's (ALM_JOB_POLL_SECONDS)
         stop: threading.Event | None = None,
+        on_job_wait: OnWait | None = None,  # told while the users export job runs
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
             raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
@@ -322,6 +328,7 @@ class Resolver:
         self.workers = max(1, workers)  # lookups in flight at once (the client paces them)
         self.export_poll_seconds = export_poll_seconds
         self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
+        self.on_job_wait = on_job_wait
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
@@ -472,7 +479,12 @@ class Resolver:
 
     def _everyone(self) -> dict[str, User]:
         """Every user of the account, by email key, from one users export job."""
-        users = self.client.export_users(poll_seconds=self.export_poll_seconds)
+        if self.on_job_wait is None:
+            users = self.client.export_users(poll_seconds=self.export_poll_seconds)
+        else:
+            users = self.client.export_users(
+                poll_seconds=self.export_poll_seconds, on_wait=self.on_job_wait
+            )
         return {email_key(u.email): u for u in users}
 
     def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:

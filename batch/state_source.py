@@ -55,7 +55,9 @@ MARGIN = timedelta(days=1)
 class StateStatus:
     """What the front end shows about learner state: where it comes from, what is awaited."""
 
-    source: str  # "per-learner", "transcript" (a job of this run), "snapshot" (a kept one)
+    # "per-learner", "transcript" (a job of this run), "snapshot" (a kept one); "users" while
+    # the users export job runs (before learner state: what the run waits for)
+    source: str
     message: str
     learners: int
     as_of: datetime | None = None  # the transcript's time (UTC)

@@ -484,6 +484,7 @@ def test_the_users_export_and_the_transcript_poll_no_more_than_needed(
     users = cli(sb, "validate", str(SAMPLE_CSV), "--user-lookup", "export",
                 "--state-source", "per-learner")  # fmt: skip
     assert users.code == 1 and jobs_of(sb) == {"generateUsers": 1}, users
+    assert "waiting for ALM's users export job" in users.stderr
     export_polls = polls()
     first = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
     assert first.code == 1 and jobs_of(sb)[TRANSCRIPT] == 1, first

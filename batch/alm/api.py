@@ -251,7 +251,11 @@ class AlmClient:
         return None
 
     def export_users(
-        self, *, poll_seconds: float | None = None, timeout: float = JOB_TIMEOUT_SECONDS
+        self,
+        *,
+        poll_seconds: float | None = None,
+        timeout: float = JOB_TIMEOUT_SECONDS,
+        on_wait: OnWait | None = None,
     ) -> Iterator[User]:
         """Every user of the account, deleted ones too, from one ``generateUsers`` job
         (``batch.alm.jobs``: polled every ``poll_seconds``, else ``ALM_JOB_POLL_SECONDS``; its
@@ -262,6 +266,7 @@ class AlmClient:
             what="users export",
             poll_seconds=poll_seconds,
             timeout=timeout,
+            on_wait=on_wait,
         )
         yield from parse_user_csv(export.content)
 

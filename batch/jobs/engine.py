@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batch.alm.api import AlmClient
+from batch.alm.jobs import JobWait
 from batch.cache import LookupCache
 from batch.errors import (
     AbortError,
@@ -71,7 +72,7 @@ from batch.reporting import ReportPaths, write_reports
 from batch.resolve import Resolver
 from batch.settings import Settings, resolve_state_dir
 from batch.snapshot import SnapshotStore
-from batch.state_source import StateSource
+from batch.state_source import StateSource, StateStatus
 from batch.validate import ValidationOptions, check_rows, duplicate_message, summarise_issues
 from batch.verify import verify_results
 
@@ -574,6 +575,7 @@ class _OnlineRun:
                     users_per_hour=settings.users_get_per_hour,
                     workers=pool_size(options.concurrency),
                     stop=self.lookup_stop,
+                    on_job_wait=self._export_waiting,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
             finally:
@@ -714,6 +716,19 @@ class _OnlineRun:
 
     def _stage(self, stage: str, done: int, total: int) -> None:
         self.job.emit(StageProgress(stage, done, total))
+
+    def _export_waiting(self, wait: JobWait) -> None:
+        """The users export job's progress, for the front end: what the run waits for."""
+        if self.lookup_stop.is_set():
+            raise Interrupted("Interrupted while waiting for ALM's users export job.")
+        self.job.emit(
+            StateStatus(
+                "users",
+                f"waiting for ALM's users export job {wait.job_id} ({wait.status}, "
+                f"{wait.elapsed:.0f} s so far)",
+                0,
+            )
+        )
 
     def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
         if isinstance(exc, AbortError):

@@ -78,8 +78,8 @@ class RowFinished:
 
 # ``StateStatus`` (batch.state_source): where learner state comes from ("per-learner", a
 # "transcript" job of this run, a kept "snapshot"), what the run waits for ("waiting for ALM's
-# learner transcript job 4200003 (in progress, 40 s so far)"), the transcript's time
-# (``as_of``) and the time left at the account's limits (``eta_seconds``).
+# learner transcript job 4200003 (in progress, 40 s so far)"; "users": the users export job),
+# the transcript's time (``as_of``) and the time left at the account's limits (``eta_seconds``).
 
 
 @dataclass(frozen=True, slots=True)
