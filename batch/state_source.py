@@ -332,9 +332,8 @@ class StateSource:
         kept = " (kept from an earlier dry run)" if snapshot.cached else ""
         read = len(needs.users) - len(mapped.states)
         self.description = (
-            f"ALM's learner transcript (job {jobs}) as of {_when(snapshot.taken_at)}{kept} for "
-            f"{len(mapped.states):,} of {len(needs.users):,} learners"
-            + (f"; {read:,} read one by one" if read else "")
+            f"ALM's learner transcript (job {jobs}){kept} for {len(mapped.states):,} of "
+            f"{len(needs.users):,} learners" + (f"; {read:,} read one by one" if read else "")
         )
         if mapped.uncertain:
             reasons = sorted(set(mapped.uncertain.values()))
@@ -346,7 +345,7 @@ class StateSource:
             )
         self._status(
             self.source,
-            f"learner state: {self.description}",
+            f"learner state as of {_when(snapshot.taken_at)}: {self.description}",
             len(needs.users),
             as_of=snapshot.taken_at,
             eta=self.read_seconds(read),

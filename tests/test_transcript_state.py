@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from batch.alm.payloads import derive_course_module_id
@@ -313,6 +314,12 @@ def test_the_snapshot_is_kept_and_reused_by_later_dry_runs_with_its_age_shown(
     assert "kept from an earlier dry run" in b["learner_state"]
     assert rows_of(cli.report("second.json")) == rows_of(cli.report("first.json"))
     assert "learner state as of " in first.stderr and "learner state as of " in second.stderr
+    # ... and in the XLSX report's Summary sheet
+    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--report", "r.xlsx")
+    sheet = openpyxl.load_workbook(cli.folder / "r.xlsx", read_only=True)["Summary"]
+    shown = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    assert "kept from an earlier dry run" in shown["Learner state"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown["Learner state as of"])
     # --refresh-cache takes a new one; --cache-ttl 0 keeps none for reuse
     cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--refresh-cache")
     cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--cache-ttl", "0")
@@ -427,7 +434,7 @@ def test_a_dry_run_shows_rows_decided_without_state_first_then_each_learners(
     assert waiting[0].message.startswith("waiting for ALM's learner transcript job ")
     assert waiting[0].eta_seconds is not None
     done = [e for e in waiting if e.as_of is not None]
-    assert done and done[-1].message.startswith("learner state: ALM's learner transcript")
+    assert done and done[-1].message.startswith("learner state as of ")
     assert planned[-1].rows_waiting == 0
     shown = {r.row: (r.status, r.message) for e in planned for r in e.results}
     assert shown == {r.row: (r.status, r.message) for r in outcome.results}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
@@ -386,7 +386,12 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     if summary.grade_body:
         rows.append(("grade body", summary.grade_body))
     if summary.learner_state:
-        rows.append(("Learner state", learner_state_line(summary)))
+        rows.append(("Learner state", summary.learner_state))
+        when = summary.learner_state_as_of
+        if when is not None:
+            rows.append(
+                ("Learner state as of", when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+            )
     if summary.estimate_seconds is not None:
         rows.append(("Live run estimate", human_duration(summary.estimate_seconds)))
         if summary.estimate_basis:
