@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,8 @@ class Cli:
         self.mp = monkeypatch
         self.folder = folder
         monkeypatch.chdir(folder)
+        # the sample in the test's folder: reports written beside it stay out of the repository
+        self.sample = str(shutil.copyfile(SAMPLE_CSV, folder / "completions.csv"))
 
     def __call__(self, sb: Sandbox, *args: str, state: str = "state", **env: str) -> CliRun:
         for key in [k for k in os.environ if k.startswith("ALM_")]:
@@ -124,7 +127,7 @@ def test_the_sample_dry_run_from_the_transcript_has_the_rows_of_one_read_per_lea
 ) -> None:
     sb = start(profile=profile)
     try:
-        per_learner, from_transcript, _ = dry_runs(cli, sb, SAMPLE_CSV)
+        per_learner, from_transcript, _ = dry_runs(cli, sb, cli.sample)
         calls = sb.books()["calls"]
     finally:
         sb.stop()
@@ -203,7 +206,7 @@ def test_a_refused_failed_or_late_job_falls_back_with_one_warning_and_the_same_r
 ) -> None:
     sb = start(profile=profile, **changes)
     try:
-        per_learner, fallback, run = dry_runs(cli, sb, SAMPLE_CSV)
+        per_learner, fallback, run = dry_runs(cli, sb, cli.sample)
     finally:
         sb.stop()
     assert rows_of(fallback) == rows_of(per_learner)
@@ -238,7 +241,7 @@ def test_the_daily_quota_used_up_falls_back_at_once_even_when_alm_says_come_back
             assert api.post("/jobs", body).status_code == 200
             time.sleep(0.3)  # 60 sandbox seconds: the job is done, the next may start
         started = time.monotonic()
-        per_learner, refused, run = dry_runs(cli, sb, SAMPLE_CSV)
+        per_learner, refused, run = dry_runs(cli, sb, cli.sample)
         took = time.monotonic() - started
         books = sb.books()
     finally:
@@ -258,7 +261,7 @@ def test_auto_skips_the_job_when_this_state_directory_used_the_days_quota(
     for _ in range(5):
         store.submitted(store_now(), None)
     sb.configure(get_burst=5)  # so that 30 reads cost more than the (scaled) job
-    run = cli(sb, "validate", str(SAMPLE_CSV), "--report", "r.json",
+    run = cli(sb, "validate", cli.sample, "--report", "r.json",
               ALM_TRANSCRIPT_JOB_SECONDS="0.0001")  # fmt: skip
     assert run.code == 1, run
     assert jobs_of(sb).get(TRANSCRIPT) is None
@@ -275,7 +278,7 @@ def store_now() -> Any:
 def test_auto_reads_a_few_learners_one_by_one_and_many_from_the_transcript(
     cli: Cli, sb: Sandbox
 ) -> None:
-    few = cli(sb, "validate", str(SAMPLE_CSV), "--report", "few.json", state="s1")
+    few = cli(sb, "validate", cli.sample, "--report", "few.json", state="s1")
     assert few.code == 1, few
     assert jobs_of(sb).get(TRANSCRIPT) is None  # 30 reads fit in the burst: no job
     assert (
@@ -283,7 +286,7 @@ def test_auto_reads_a_few_learners_one_by_one_and_many_from_the_transcript(
     )
     # The same reads where they cost more than the (scaled) job is expected to take.
     sb.configure(get_burst=5)
-    many = cli(sb, "validate", str(SAMPLE_CSV), "--report", "many.json", state="s2",
+    many = cli(sb, "validate", cli.sample, "--report", "many.json", state="s2",
                ALM_TRANSCRIPT_JOB_SECONDS="0.0001")  # fmt: skip
     assert many.code == 1, many
     assert jobs_of(sb).get(TRANSCRIPT) == 1
@@ -293,9 +296,9 @@ def test_auto_reads_a_few_learners_one_by_one_and_many_from_the_transcript(
 def test_per_learner_never_submits_a_job_and_a_wrong_value_is_a_usage_error(
     cli: Cli, sb: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "per-learner")
+    run = cli(sb, "validate", cli.sample, "--state-source", "per-learner")
     assert run.code == 1 and jobs_of(sb).get(TRANSCRIPT) is None
-    bad = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "sometimes")
+    bad = cli(sb, "validate", cli.sample, "--state-source", "sometimes")
     assert bad.code == 2
     assert "--state-source: invalid choice: 'sometimes'" in capsys.readouterr().err
 
@@ -304,9 +307,9 @@ def test_per_learner_never_submits_a_job_and_a_wrong_value_is_a_usage_error(
 def test_the_snapshot_is_kept_and_reused_by_later_dry_runs_with_its_age_shown(
     cli: Cli, sb: Sandbox
 ) -> None:
-    first = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript",
+    first = cli(sb, "validate", cli.sample, "--state-source", "transcript",
                 "--report", "first.json")  # fmt: skip
-    second = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript",
+    second = cli(sb, "validate", cli.sample, "--state-source", "transcript",
                  "--report", "second.json")  # fmt: skip
     assert jobs_of(sb)[TRANSCRIPT] == 1  # the second run took none
     a, b = cli.report("first.json")["summary"], cli.report("second.json")["summary"]
@@ -315,21 +318,21 @@ def test_the_snapshot_is_kept_and_reused_by_later_dry_runs_with_its_age_shown(
     assert rows_of(cli.report("second.json")) == rows_of(cli.report("first.json"))
     assert "learner state as of " in first.stderr and "learner state as of " in second.stderr
     # ... and in the XLSX report's Summary sheet
-    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--report", "r.xlsx")
+    cli(sb, "validate", cli.sample, "--state-source", "transcript", "--report", "r.xlsx")
     sheet = openpyxl.load_workbook(cli.folder / "r.xlsx", read_only=True)["Summary"]
     shown = {r[0]: r[1] for r in sheet.iter_rows(values_only=True) if r and r[0]}
     assert "kept from an earlier dry run" in shown["Learner state"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", shown["Learner state as of"])
     # --refresh-cache takes a new one; --cache-ttl 0 keeps none for reuse
-    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--refresh-cache")
-    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript", "--cache-ttl", "0")
+    cli(sb, "validate", cli.sample, "--state-source", "transcript", "--refresh-cache")
+    cli(sb, "validate", cli.sample, "--state-source", "transcript", "--cache-ttl", "0")
     assert jobs_of(sb)[TRANSCRIPT] == 3
     kept = list((cli.folder / "state" / "transcripts").glob("*.csv.gz"))
     assert kept and all(p.stat().st_mode & 0o077 == 0 for p in kept)
 
 
 def test_a_dry_run_of_fewer_learners_reuses_the_snapshot_of_more(cli: Cli, sb: Sandbox) -> None:
-    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+    cli(sb, "validate", cli.sample, "--state-source", "transcript")
     lines = SAMPLE_CSV.read_text(encoding="utf-8").splitlines()
     (cli.folder / "part.csv").write_text("\n".join(lines[:12]) + "\n", encoding="utf-8")
     part = cli(sb, "validate", "part.csv", "--state-source", "transcript", "--report", "p.json")
@@ -343,12 +346,12 @@ def test_learners_written_since_the_snapshot_are_read_one_by_one(cli: Cli, sb: S
     """A dry run keeps a snapshot; a live run then writes; the next dry run reuses the snapshot
     but reads the learners the ledger wrote for since it: its rows are those of a per-learner
     dry run (already completed), not the snapshot's (would complete)."""
-    cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
-    live = cli(sb, "run", str(SAMPLE_CSV), "--yes", "--report", "live.json")
+    cli(sb, "validate", cli.sample, "--state-source", "transcript")
+    live = cli(sb, "run", cli.sample, "--yes", "--report", "live.json")
     assert live.code == 1, live
-    after = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript",
+    after = cli(sb, "validate", cli.sample, "--state-source", "transcript",
                 "--report", "after.json")  # fmt: skip
-    check = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "per-learner",
+    check = cli(sb, "validate", cli.sample, "--state-source", "per-learner",
                 "--report", "check.json")  # fmt: skip
     assert after.code == check.code
     assert jobs_of(sb)[TRANSCRIPT] == 1  # reused...
@@ -361,10 +364,10 @@ def test_a_transcript_that_lags_a_write_is_not_trusted_for_that_learner(cli: Cli
     run just before a new job are missing from it; those learners are read one by one."""
     sb = start(profile="transcript-lag")
     try:
-        cli(sb, "run", str(SAMPLE_CSV), "--yes")
-        fresh = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript",
+        cli(sb, "run", cli.sample, "--yes")
+        fresh = cli(sb, "validate", cli.sample, "--state-source", "transcript",
                     "--report", "fresh.json")  # fmt: skip
-        check = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "per-learner",
+        check = cli(sb, "validate", cli.sample, "--state-source", "per-learner",
                     "--report", "check.json")  # fmt: skip
         assert jobs_of(sb)[TRANSCRIPT] == 1
     finally:
@@ -379,7 +382,7 @@ def test_a_transcript_that_lags_a_write_is_not_trusted_for_that_learner(cli: Cli
 def test_a_live_run_reads_every_learner_and_says_what_changed_since_the_dry_run(
     cli: Cli, sb: Sandbox
 ) -> None:
-    dry = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript",
+    dry = cli(sb, "validate", cli.sample, "--state-source", "transcript",
               "--report", "dry.json")  # fmt: skip
     assert dry.code == 1, dry
     rows = rows_of(cli.report("dry.json"))
@@ -395,7 +398,7 @@ def test_a_live_run_reads_every_learner_and_says_what_changed_since_the_dry_run(
                           derive_course_module_id(module))  # fmt: skip
         assert api.grade(maria["user_id"], body).status_code < 300
     before = sb.books()["calls"].get(READS, 0)
-    live = cli(sb, "run", str(SAMPLE_CSV), "--yes", "--report", "live.json")
+    live = cli(sb, "run", cli.sample, "--yes", "--report", "live.json")
     assert live.code == 1, live
     assert sb.books()["calls"][READS] - before >= 28  # every learner read, none from the file
     rows = rows_of(cli.report("live.json"))
@@ -450,7 +453,7 @@ def test_enrollments_older_than_five_years_are_read_in_two_windows(
             lo["dateCreated"] = "2019-06-03T09:00:00.000Z"
     sb = start(seed)
     try:
-        per_learner, split, _ = dry_runs(cli, sb, SAMPLE_CSV)
+        per_learner, split, _ = dry_runs(cli, sb, cli.sample)
         payloads = transcript_payloads(sb)
     finally:
         sb.stop()
@@ -467,7 +470,7 @@ def test_a_window_that_needs_more_than_three_jobs_falls_back(cli: Cli) -> None:
             lo["dateCreated"] = "2008-06-03T09:00:00.000Z"
     sb = start(seed)
     try:
-        run = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+        run = cli(sb, "validate", cli.sample, "--state-source", "transcript")
         assert jobs_of(sb).get(TRANSCRIPT) is None
     finally:
         sb.stop()
@@ -488,12 +491,12 @@ def test_the_users_export_and_the_transcript_poll_no_more_than_needed(
     def polls() -> int:
         return int(sb.books()["calls"].get("GET /jobs/{id}", 0))
 
-    users = cli(sb, "validate", str(SAMPLE_CSV), "--user-lookup", "export",
+    users = cli(sb, "validate", cli.sample, "--user-lookup", "export",
                 "--state-source", "per-learner")  # fmt: skip
     assert users.code == 1 and jobs_of(sb) == {"generateUsers": 1}, users
     assert "waiting for ALM's users export job" in users.stderr
     export_polls = polls()
-    first = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+    first = cli(sb, "validate", cli.sample, "--state-source", "transcript")
     assert first.code == 1 and jobs_of(sb)[TRANSCRIPT] == 1, first
     first_polls = polls() - export_polls
     assert "waiting for ALM's learner transcript job" in first.stderr
@@ -502,7 +505,7 @@ def test_the_users_export_and_the_transcript_poll_no_more_than_needed(
     for entry in kept.values():
         entry["snapshots"] = []  # forget the file, keep the job's time
     index.write_text(json.dumps(kept), encoding="utf-8")
-    second = cli(sb, "validate", str(SAMPLE_CSV), "--state-source", "transcript")
+    second = cli(sb, "validate", cli.sample, "--state-source", "transcript")
     assert second.code == 1 and jobs_of(sb)[TRANSCRIPT] == 2, second
     second_polls = polls() - export_polls - first_polls
     assert export_polls <= 7, export_polls
