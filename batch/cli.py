@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from batch import __version__
 from batch.errors import BatchError, ExitStatus, UsageError
-from batch.jobs.events import ConfirmationNeeded, JobEvent, StageProgress, WriteProgress
+from batch.jobs.events import (
+    ConfirmationNeeded,
+    JobEvent,
+    StageProgress,
+    StateStatus,
+    WriteProgress,
+)
 from batch.models import RunSummary
 from batch.reporting.summary import human_duration
 
@@ -177,6 +183,14 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "per-email", "export"],
         default="auto",
         help="how emails are resolved: one call each, or one users export job (default: auto)",
+    )
+    g.add_argument(
+        "--state-source",
+        choices=["auto", "transcript", "per-learner"],
+        default="auto",
+        help="where a dry run reads learners' enrollments: one read per learner, or one ALM "
+        "learner transcript job, kept for --cache-ttl (default auto: the job when the reads "
+        "would take longer; a live run always reads each learner it writes for)",
     )
     g.add_argument(
         "--concurrency",
@@ -376,12 +390,15 @@ class _Progress:
         self.last_beat = clock()
         self.bars: dict[str, Any] = {}
         self.lock = threading.Lock()
+        self.last_state = ""
 
     def __call__(self, event: JobEvent) -> None:
         if isinstance(event, StageProgress):
             self.stage(event.stage, event.done, event.total)
         elif isinstance(event, WriteProgress):
             self.writes(event)
+        elif isinstance(event, StateStatus):
+            self.state(event)
         elif isinstance(event, ConfirmationNeeded):
             self.close()  # the lookup bars are done: the question gets a clean screen
 
@@ -411,6 +428,26 @@ class _Progress:
                 bar.total = total
             bar.n = done
             bar.refresh()
+
+    def state(self, event: StateStatus) -> None:
+        """Where learner state comes from and what the run waits for (a transcript job): a
+        line when that changes; while waiting, the heartbeat (without a terminal)."""
+        waiting = event.message.startswith("waiting")
+        key = event.message.split(" (", 1)[0] if waiting else event.message
+        with self.lock:
+            new = key != self.last_state
+            self.last_state = key
+        if not new:
+            if not self.enabled:
+                self._beat(event.message)
+            return
+        if self.enabled:
+            from tqdm import tqdm
+
+            tqdm.write(event.message, file=self.env.stderr)
+        elif self.heartbeat is not None:
+            stamp = datetime.now().astimezone().strftime("%H:%M:%S")
+            self.env.err(f"[{stamp}] {event.message}")
 
     def writes(self, event: WriteProgress) -> None:
         if not self.enabled:
@@ -490,6 +527,7 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         refresh_cache=args.refresh_cache,
         no_cache=args.no_cache,
         user_lookup=args.user_lookup,
+        state_source=args.state_source,
         give_up_after=args.give_up_after,
         command=args.command,
     )

@@ -58,6 +58,7 @@ def settings_for_sandbox(sandbox: Any, **overrides: Any) -> Settings:
         "lo_get_per_hour": config.lo_per_hour * scale,
         # ALM's jobs are polled on the sandbox's clock too (every 5 of its seconds).
         "job_poll_seconds": Settings.model_fields["job_poll_seconds"].default / scale,
+        "transcript_job_seconds": Settings.model_fields["transcript_job_seconds"].default / scale,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -76,6 +77,7 @@ def sandbox_env(sandbox: Any) -> dict[str, str]:
             "users_get_per_hour",
             "lo_get_per_hour",
             "job_poll_seconds",
+            "transcript_job_seconds",
         ):
             env[f"ALM_{name.upper()}"] = f"{getattr(settings, name):g}"
     return env

@@ -324,6 +324,10 @@ class RunSummary:
     estimate_basis: str = ""  # how the estimate was made (reads, writes, allowances)
     writes_per_minute: float | None = None  # the write allowance the estimate counts with
     actual_seconds: float | None = None  # live run: time the reads and writes took
+    # Where the learners' state came from ("ALM's learner transcript (job 4200003) as of ...",
+    # "read one learner at a time (...)"), and the transcript's time when one was used.
+    learner_state: str = ""
+    learner_state_as_of: datetime | None = None
     options: dict[str, Any] = field(default_factory=dict)
     report_paths: list[str] = field(default_factory=list)
     exit_status: int = 0

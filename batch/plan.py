@@ -18,7 +18,7 @@ from datetime import datetime
 from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
 from batch.errors import ApiError
-from batch.models import CheckedRow, Completion, RowResult, RowStatus, name_key
+from batch.models import CheckedRow, Completion, RowResult, RowStatus, email_key, name_key
 from batch.programs import (
     FilePlan,
     ProgramPlan,
@@ -29,6 +29,7 @@ from batch.programs import (
 )
 from batch.programs import label as _label
 from batch.resolve import CourseResolution, Resolver, display_name, settle_course_check
+from batch.state_source import StateNeeds, StateSource
 from batch.validate import duplicate_message, summarise_issues
 
 
@@ -56,6 +57,9 @@ class RowPlan:
     # A learning program or certification row: its courses (``course_id`` / ``instance_id``
     # name the program and its instance; ``enroll`` is the program's enrollment).
     program: ProgramPlan | None = None
+    # A live run: what ALM shows that differs from the dry run's snapshot, added to whatever
+    # message the row ends with (" Note: completed in ALM since the dry run (...).").
+    note: str = ""
 
     @property
     def row(self) -> int:
@@ -111,7 +115,7 @@ class RowPlan:
             row=self.row,
             values=self.checked.input.values,
             status=status if status is not None else self.status,
-            message=message if message is not None else self.message,
+            message=(message if message is not None else self.message) + self.note,
             user_id=self.user_id,
             course_id=self.course_id,
             instance_id=self.instance_id,
@@ -161,6 +165,7 @@ _THROUGH_PROGRAM = "(through a program)"  # one an earlier row's program enrollm
 
 
 LearnerReady = Callable[[str, list[int]], None]  # (user id, indexes into plan.rows)
+RowsDecided = Callable[[list[int]], None]  # indexes into plan.rows
 
 NOT_PLANNED = (
     "Not attempted: the run stopped before this learner's state was read in ALM; nothing was "
@@ -176,6 +181,8 @@ def build_plan(
     on_progress: ProgressCallback | None = None,
     on_learner_ready: LearnerReady | None = None,
     into: Plan | None = None,
+    state_source: StateSource | None = None,
+    on_decided: RowsDecided | None = None,
 ) -> Plan:
     """Resolve every row through ``resolver`` and plan its writes, with read-only calls.
 
@@ -188,7 +195,10 @@ def build_plan(
     with the indexes of those rows in ``plan.rows``, so writing can start while other learners
     are still being read. Until then their place in ``plan.rows`` holds an UNKNOWN placeholder.
     ``into`` is the (empty) plan to fill, for a caller that runs this in another thread and
-    hands the same plan to the executor.
+    hands the same plan to the executor. ``on_decided`` is called once, before any learner
+    state is read, with the rows decided without it (file problems, unknown learners or
+    courses, duplicates). ``state_source`` says where learner state comes from (a dry run may
+    take it from ALM's learner transcript; a live run notes on each row what changed since).
     """
     checked = list(rows)
     live = [c for r in checked if r.duplicate_of is None and (c := r.completion) is not None]
@@ -214,6 +224,12 @@ def build_plan(
         plan.rows = rows_planned
         programs = {u for u, ix in by_learner.items() if planner.has_program_row(checked, ix)}
         plan.learner_reads = len(by_learner) + len(programs)  # program enrollments: a read more
+        if on_decided is not None:
+            waiting = {i for ix in by_learner.values() for i in ix}
+            on_decided([i for i in range(len(checked)) if i not in waiting])
+        if state_source is not None:
+            needs = planner.needs(checked, by_learner, programs)
+            state_source.provide(resolver, needs)
         lock = threading.Lock()
 
         def ready(user_id: str) -> None:
@@ -222,7 +238,17 @@ def build_plan(
                 planner.prefetch_programs(user_id, [checked[i] for i in indexes])
             with lock:  # one learner at a time: the planner remembers planned enrollments
                 for index in indexes:
-                    plan.rows[index] = planner.plan(checked[index])
+                    planned = plan.rows[index] = planner.plan(checked[index])
+                    if (
+                        state_source is not None
+                        and planned.course_id
+                        and planned.status
+                        in (
+                            RowStatus.WOULD_COMPLETE,
+                            RowStatus.ALREADY_COMPLETED,
+                        )
+                    ):
+                        planned.note = state_source.note_for(user_id, planned.course_id, resolver)
             if on_learner_ready is not None:
                 on_learner_ready(user_id, indexes)
 
@@ -309,6 +335,31 @@ class _RowPlanner:
     def prefetch_programs(self, user_id: str, rows: list[CheckedRow]) -> None:
         found = [res for row in rows if (res := self._program_of(row)) is not None]
         self.programs.prefetch(user_id, found)
+
+    def needs(
+        self, checked: list[CheckedRow], by_learner: dict[str, list[int]], programs: set[str]
+    ) -> StateNeeds:
+        """What the learners' rows need state for: learners, their emails (as the file and as
+        ALM writes them), the learning objects named (and every recurrence of a recurring
+        certification), the dates the rows carry."""
+        needs = StateNeeds(programs=set(programs))
+        for user_id, indexes in by_learner.items():
+            for index in indexes:
+                c = checked[index].completion
+                user = self.users.get(c.email_key) if c is not None else None
+                if c is None or user is None:
+                    continue
+                needs.users[user_id] = user
+                needs.emails[c.email_key] = user_id
+                needs.emails[email_key(user.email)] = user_id
+                res, _ = self._course(c)
+                if res.course is not None:
+                    needs.lo_ids.add(res.course.id)
+                needs.lo_ids.update(r.id for r in res.recurrences)
+                needs.dates.append(c.completion_date)
+                if c.start_date is not None:
+                    needs.dates.append(c.start_date)
+        return needs
 
     def learner_of(self, row: CheckedRow) -> str | None:
         """The user id whose ALM state this row's plan needs (None: it needs none)."""

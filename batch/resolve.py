@@ -12,7 +12,9 @@ one by one takes no longer, at ``users_per_hour``, than one export job is expect
 calls whatever the number of users. If the export job fails under ``auto``, fall back to
 one-by-one lookups with a warning. ``per-email`` and ``export`` force the method.
 
-Enrollments are always read live (learner state changes between runs), once per user per run.
+Enrollments are read live (learner state changes between runs), once per user per run; a dry
+run may take them from ALM's learner transcript instead (``batch.state_source``), learner by
+learner where the transcript maps with certainty.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from batch.alm.jobs import OnWait
 from batch.alm.types import CONTAINER_TYPES, LO_TYPES, CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
@@ -42,7 +45,11 @@ class AlmReader(Protocol):
     def find_user_by_email(self, email: str) -> User | None: ...
 
     def export_users(
-        self, *, poll_seconds: float | None = ..., timeout: float = ...
+        self,
+        *,
+        poll_seconds: float | None = ...,
+        timeout: float = ...,
+        on_wait: OnWait | None = ...,
     ) -> Iterable[User]: ...
 
     def iter_catalogue(self, lo_types: Iterable[str] = ...) -> Iterable[CourseSummary]: ...
@@ -307,6 +314,7 @@ class Resolver:
         workers: int = 4,
         export_poll_seconds: float | None = None,  # None: the client's (ALM_JOB_POLL_SECONDS)
         stop: threading.Event | None = None,
+        on_job_wait: OnWait | None = None,  # told while the users export job runs
     ) -> None:
         if user_lookup not in USER_LOOKUPS:
             raise ValueError(f"user_lookup must be one of {', '.join(USER_LOOKUPS)}")
@@ -320,6 +328,7 @@ class Resolver:
         self.workers = max(1, workers)  # lookups in flight at once (the client paces them)
         self.export_poll_seconds = export_poll_seconds
         self.stop = stop  # set by Ctrl-C: no new lookup starts (they are read-only: safe to drop)
+        self.on_job_wait = on_job_wait
         self.stats = LookupStats()
         self.warnings: list[str] = []
         self.user_errors: dict[str, str] = {}  # email key -> why the lookup failed
@@ -470,7 +479,12 @@ class Resolver:
 
     def _everyone(self) -> dict[str, User]:
         """Every user of the account, by email key, from one users export job."""
-        users = self.client.export_users(poll_seconds=self.export_poll_seconds)
+        if self.on_job_wait is None:
+            users = self.client.export_users(poll_seconds=self.export_poll_seconds)
+        else:
+            users = self.client.export_users(
+                poll_seconds=self.export_poll_seconds, on_wait=self.on_job_wait
+            )
         return {email_key(u.email): u for u in users}
 
     def _export_users(self, keys: list[str]) -> dict[str, User | None] | None:
@@ -758,6 +772,16 @@ class Resolver:
         if isinstance(value, ApiError):
             raise value
         return value
+
+    def adopt_state(
+        self, user_id: str, courses: Iterable[Enrollment], programs: Iterable[Enrollment]
+    ) -> None:
+        """Take a learner's enrollments from elsewhere (a transcript snapshot, mapped with
+        certainty: ``batch.state_source``): ``prefetch_enrollments`` and the planner then read
+        nothing for them. Only dry runs do this; a live run reads every learner it writes for."""
+        with self._lock:
+            self._enrollments[user_id] = list(courses)
+            self._programs[user_id] = list(programs)
 
     def forget_enrollments(self, user_id: str) -> None:
         """Drop the memo (after writes, so a verify pass reads fresh state)."""

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # admin GET out of the run's allowance. Adobe's own client polls every 5 s; the first poll
     # comes after 0.6 of it. Env: ALM_JOB_POLL_SECONDS.
     job_poll_seconds: float = Field(default=5.0, gt=0.0)
+    # How long ALM's learner transcript job is expected to take before one has been timed on
+    # this host (the state directory remembers the last one): what --state-source auto weighs
+    # against one read per learner. Env: ALM_TRANSCRIPT_JOB_SECONDS.
+    transcript_job_seconds: float = Field(default=120.0, gt=0.0)
 
     # The state directory (cache + ledger). Env: ALM_BATCH_STATE_DIR.
     batch_state_dir: Path | None = Field(default=None)

@@ -2,8 +2,9 @@
 
 Run: ``.venv/bin/python -m bench`` (about 20-30 minutes on 2 cores) or ``--quick`` (about 4
 minutes: smaller sizes, no 1,000,000-row files, no 50,000-row live run, one allowance
-scenario). ``--only`` picks parts (read, report, dryrun, live, allowance, pools). The table has one
-line per figure: scenario, figure, value, target and PASS/FAIL where a target exists;
+scenario, no sample at real limits). ``--only`` picks parts (read, report, dryrun, live,
+allowance, pools, transcript). The table has one line per figure: scenario, figure, value,
+target and PASS/FAIL where a target exists;
 results.json adds the machine (cores, Python, date, load), every scenario's raw figures and
 the exact command that reproduces it.
 
@@ -11,8 +12,10 @@ Parts: the upload page (``bench.bench_web``), local cost (``bench.bench_read``: 
 each; ``bench.bench_report``: report writing), the dry run's API calls against the row-by-row
 script (``bench.bench_dryrun``), live runs at ALM's write limit (``bench.bench_live``), and
 issue 14's efficiency and estimate accuracy under ALM's documented header sets
-(``bench.bench_allowance``; also printed one line per scenario after the table), and the pool
-sizes against the share of a 600r/m allowance they use (``bench.bench_pools``).
+(``bench.bench_allowance``; also printed one line per scenario after the table), the pool
+sizes against the share of a 600r/m allowance they use (``bench.bench_pools``), and issue 22's
+learner state from one Learner Transcript job against one read per learner, in ALM's time,
+with the sample at ALM's real limits in the full run (``bench.bench_transcript``).
 The exit code is 1 when any target failed.
 """
 
@@ -31,6 +34,7 @@ from bench import (
     bench_live,
     bench_pools,
     bench_read,
+    bench_transcript,
 )
 from bench.common import Scenario, Stopwatch, dump, duration, load_now, machine, table
 
@@ -196,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the small set (about 4 minutes)")
     parser.add_argument(
         "--only",
-        default="read,report,dryrun,live,web,allowance,pools",
-        help="comma-separated parts: read, report, dryrun, live, web, allowance, pools",
+        default="read,report,dryrun,live,web,allowance,pools,transcript",
+        help="comma-separated parts: read, report, dryrun, live, web, allowance, pools, transcript",
     )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -229,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         if "pools" in parts:
             phases, pools = (["dry"], [8]) if args.quick else (["dry", "live"], [4, 8, 16])
             scenarios += bench_pools.run(phases, pools, folder=folder / "pools")
+        if "transcript" in parts:
+            scenarios += bench_transcript.run(
+                sample_real=not args.quick, folder=folder / "transcript"
+            )
     figures = [f for s in scenarios for f in s.figures]
     print(table(figures))
     if allowance:

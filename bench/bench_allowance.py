@@ -343,6 +343,7 @@ def _job(
             report=folder / f"{name}.report.csv",
             command="bench",
             user_lookup=user_lookup,
+            state_source="per-learner",  # the pacing of per-learner reads is what is measured
         ),
         settings,
         confirm=None,  # --yes: no person confirms

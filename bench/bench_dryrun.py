@@ -84,7 +84,14 @@ def _dry_run(sb: Sandbox, world: World, state: Path, report: Path) -> dict[str, 
     before = sb.books()
     watch = Stopwatch()
     outcome = Job(
-        JobOptions(path=world.path, dry_run=True, state_dir=state, report=report, command="bench"),
+        JobOptions(
+            path=world.path,
+            dry_run=True,
+            state_dir=state,
+            report=report,
+            command="bench",
+            state_source="per-learner",  # the lookups' figures; bench_transcript: the job
+        ),
         settings,
     ).run()
     seconds = watch.seconds

@@ -131,6 +131,7 @@ def run_pool(phase: Phase, pool: int, world: World, folder: Path) -> Scenario:
                 command="bench",
                 user_lookup=lookup,
                 concurrency=pool,
+                state_source="per-learner",  # pools keep per-learner reads busy: measured
             )
             return Job(options, settings, confirm=None)
 

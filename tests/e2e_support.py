@@ -77,6 +77,7 @@ def limits_env(config: SandboxConfig) -> dict[str, str]:
         "ALM_USERS_GET_PER_HOUR": str(config.users_per_hour * scale),
         "ALM_LO_GET_PER_HOUR": str(config.lo_per_hour * scale),
         "ALM_JOB_POLL_SECONDS": str(5.0 / scale),  # ALM's jobs polled every 5 sandbox seconds
+        "ALM_TRANSCRIPT_JOB_SECONDS": str(120.0 / scale),  # the job's expected time, scaled
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from scripted_server import Canned, FakeClock, ScriptedServer, Seen
 
 from batch.alm.api import AlmClient
-from batch.alm.jobs import LINK_RENEWALS, job_state
+from batch.alm.jobs import LINK_RENEWALS, POLL_CAP, job_state
 from batch.errors import ApiError
 from batch.settings import Settings
 
@@ -173,3 +173,69 @@ def test_a_job_that_outlasts_its_timeout_stops_polling(srv: ScriptedServer) -> N
         list(alm.export_users(timeout=60.0))
     assert sum(clock.sleeps) <= 60.0
     assert len(srv.requests_to("GET", f"{API}/jobs/77")) <= 60.0 / POLL_SECONDS + 1
+
+
+def test_a_job_that_runs_for_minutes_is_polled_less_often_as_it_goes_on(
+    srv: ScriptedServer,
+) -> None:
+    """A transcript of a large account may take ten minutes: polled every 5 s that is 120
+    admin GETs. The wait grows with the time the job has run, so it costs about 20 polls and is
+    seen done at most a quarter of its time late."""
+    clock = FakeClock()
+    start = clock()
+    ready_after = 600.0
+    url = f"{srv.base_url}/s3/users.csv"
+
+    def answer(_: Seen) -> Canned:
+        done = clock() - start >= ready_after
+        return current("COMPLETED", url) if done else current("IN_PROGRESS")
+
+    srv.handle("GET", f"{API}/jobs/77", answer)
+    with client(srv, clock) as alm:
+        list(alm.export_users())
+    polls = len(srv.requests_to("GET", f"{API}/jobs/77"))
+    assert polls <= 25
+    assert clock() - start <= ready_after * 1.25 + POLL_SECONDS
+    assert clock.sleeps[:3] == [FIRST_POLL_SECONDS, POLL_SECONDS, POLL_SECONDS]
+    assert max(clock.sleeps) <= POLL_CAP * POLL_SECONDS
+
+
+def test_a_caller_that_knows_the_jobs_time_sets_the_first_poll(srv: ScriptedServer) -> None:
+    url = f"{srv.base_url}/s3/users.csv"
+    srv.script("GET", f"{API}/jobs/77", current("COMPLETED", url))
+    clock = FakeClock()
+    with client(srv, clock) as alm:
+        got = alm.jobs.run("generateUsers", {}, what="users export", first_poll=90.0)
+    assert got.content == CSV and got.seconds == pytest.approx(90.0)
+    assert clock.sleeps == [90.0]  # one poll instead of twenty
+
+
+def test_a_submission_over_the_quota_is_not_waited_out(srv: ScriptedServer) -> None:
+    """ALM's answer over the daily job quota is undocumented: a 429 whose retry-after says
+    tomorrow is raised at once (the caller does without the job), not slept through."""
+    srv.script(
+        "POST",
+        f"{API}/jobs",
+        Canned(429, {"meta": {"error": "TOO_MANY_REQUESTS"}}, {"retry-after": "86400"}),
+    )
+    clock = FakeClock()
+    with client(srv, clock) as alm, pytest.raises(ApiError) as err:
+        alm.jobs.run("generateLearnerTranscript", {}, what="learner transcript")
+    assert err.value.status == 429 and err.value.method == "POST"
+    assert sum(clock.sleeps) < 1.0
+    assert len(srv.requests_to("POST", f"{API}/jobs")) == 1
+
+
+def test_an_ordinary_429_on_a_submission_is_waited_for(srv: ScriptedServer) -> None:
+    url = f"{srv.base_url}/s3/users.csv"
+    srv.script(
+        "POST",
+        f"{API}/jobs",
+        Canned(429, {"message": "429 Too many requests"}, {"retry-after": "2.5"}),
+        Canned(200, {"data": {"id": "77", "type": "job"}}),
+    )
+    srv.script("GET", f"{API}/jobs/77", current("COMPLETED", url))
+    clock = FakeClock()
+    with client(srv, clock) as alm:
+        assert [u.id for u in alm.export_users()] == ["1"]
+    assert len(srv.requests_to("POST", f"{API}/jobs")) == 2

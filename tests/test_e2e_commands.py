@@ -126,14 +126,15 @@ def test_sandbox_command_serves_the_cli_and_stops_on_sigint(tmp_path: Path) -> N
         ["sandbox", "--port", "0", "--time-scale", "600"], cwd=tmp_path, name="sandbox"
     ) as server:
         keys = {"ALM_BASE_URL", "ALM_CLIENT_ID", "ALM_CLIENT_SECRET", "ALM_REFRESH_TOKEN"}
-        # At --time-scale 600 it also prints the client limits and the jobs' poll interval
-        # scaled the same way.
+        # At --time-scale 600 it also prints the client limits, the jobs' poll interval and
+        # the transcript job's expected time scaled the same way.
         keys |= {
             "ALM_GET_PER_MINUTE",
             "ALM_POST_PER_MINUTE",
             "ALM_USERS_GET_PER_HOUR",
             "ALM_LO_GET_PER_HOUR",
             "ALM_JOB_POLL_SECONDS",
+            "ALM_TRANSCRIPT_JOB_SECONDS",
         }
         assert wait_for(lambda: set(read_exports(server.out_path)) == keys, timeout=15), (
             server.err_path.read_text()

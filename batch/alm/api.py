@@ -10,13 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
+from batch.alm import transcript
 from batch.alm.grade_shapes import SHAPES_FILE, GradeShapes, ShapeStore, is_shape_refusal
 from batch.alm.http import HttpClient, Reply
-from batch.alm.jobs import JOB_TIMEOUT_SECONDS, AlmJobs
+from batch.alm.jobs import JOB_TIMEOUT_SECONDS, AlmJobs, JobFile, OnWait
 from batch.alm.parse import (
     as_list,
     parse_course_detail,
@@ -249,7 +251,11 @@ class AlmClient:
         return None
 
     def export_users(
-        self, *, poll_seconds: float | None = None, timeout: float = JOB_TIMEOUT_SECONDS
+        self,
+        *,
+        poll_seconds: float | None = None,
+        timeout: float = JOB_TIMEOUT_SECONDS,
+        on_wait: OnWait | None = None,
     ) -> Iterator[User]:
         """Every user of the account, deleted ones too, from one ``generateUsers`` job
         (``batch.alm.jobs``: polled every ``poll_seconds``, else ``ALM_JOB_POLL_SECONDS``; its
@@ -260,8 +266,34 @@ class AlmClient:
             what="users export",
             poll_seconds=poll_seconds,
             timeout=timeout,
+            on_wait=on_wait,
         )
         yield from parse_user_csv(export.content)
+
+    def learner_transcript(
+        self,
+        user_ids: Iterable[str],
+        date_from: datetime,
+        date_to: datetime,
+        *,
+        first_poll: float | None = None,
+        on_wait: OnWait | None = None,
+        timeout: float = JOB_TIMEOUT_SECONDS,
+    ) -> JobFile:
+        """One Learner Transcript job (``generateLearnerTranscript``, module details on) for
+        these learners (internal ids) and this window (at most five years: ``transcript.windows``
+        cuts longer ones), its CSV file (``transcript.read_transcript`` reads it). Polled as
+        every job is (``batch.alm.jobs``); ``expected``: how long the last one took. Raises
+        ``ApiError`` when ALM refuses it (no such job on the account, the daily quota, a 4xx),
+        when it fails or outlasts ``timeout``, or when its file cannot be fetched."""
+        return self.jobs.run(
+            transcript.JOB_TYPE,
+            transcript.payload(user_ids, date_from, date_to),
+            what="learner transcript",
+            first_poll=first_poll,
+            on_wait=on_wait,
+            timeout=timeout,
+        )
 
     def get_user(self, user_id: str) -> User | None:
         reply = self._get_or_none(f"/users/{_seg(user_id)}")

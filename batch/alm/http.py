@@ -234,6 +234,7 @@ class HttpClient:
         paced: bool = True,
         retry_writes: bool = False,
         headers: Mapping[str, str] | None = None,
+        throttle_budget: float | None = None,
     ) -> Reply:
         """Send one logical request (with its retries) and return the 2xx ``Reply``.
 
@@ -241,6 +242,9 @@ class HttpClient:
         ``AuthError`` when credentials are refused and ``ApiUnreachable`` after
         ``give_up_after`` seconds without an answer. ``retry_writes`` marks a write that is safe to
         repeat (the token refresh). ``auth=False`` sends no Authorization header (S3 downloads).
+        ``throttle_budget``: the seconds of 429 waits this request may take in all; a 429 that
+        asks for more is raised as its ``ApiError`` at once and blocks nobody's bucket (a job
+        over ALM's daily quota may be told to come back tomorrow: the caller does without).
         """
         method = method.upper()
         url = self.url_for(path)
@@ -250,6 +254,8 @@ class HttpClient:
         throttles = failures = 0
         silent_since: float | None = None  # start of the current run of "no answer"
         delay = 0.0  # the wait a 429 asked for
+        throttled_for = 0.0  # 429 waits taken so far (``throttle_budget``)
+        over_budget = False
         while True:
             turn: AbstractContextManager[Turn] = (
                 self.limiter.sending(method, template) if paced else nullcontext(Turn())
@@ -270,7 +276,13 @@ class HttpClient:
                     if answer.verdict is Verdict.RATE_LIMITED:
                         throttles += 1
                         delay = self._throttle_delay(answer.retry_after, throttles)
-                        pace.throttled(delay, response.headers.get("x-rate-limit"))
+                        asked = max(delay, answer.retry_after or 0.0)
+                        over_budget = (
+                            throttle_budget is not None and throttled_for + asked > throttle_budget
+                        )
+                        if not over_budget:
+                            throttled_for += delay
+                            pace.throttled(delay, response.headers.get("x-rate-limit"))
             if failure is not None:
                 reason = self.redact(transport_reason(failure))
                 log.debug("%s %s -> %s", method, self.redact(url), reason)
@@ -309,7 +321,7 @@ class HttpClient:
             error = self._error(response.status_code, text, method, template, answer.retry_after)
             if verdict is Verdict.RATE_LIMITED:
                 silent_since = None
-                if throttles > MAX_THROTTLES:
+                if throttles > MAX_THROTTLES or over_budget:
                     raise error
                 if not paced:
                     self.sleep(delay)

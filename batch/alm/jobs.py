@@ -1,4 +1,4 @@
-"""ALM's jobs: ``POST /jobs``, poll ``GET /jobs/{id}``, fetch the file (alm-api.md §11, §12).
+"""ALM's jobs: ``POST /jobs``, poll ``GET /jobs/{id}``, fetch the file (alm-api.md §2, §9).
 
 The users export (``generateUsers``) and the learner transcript (``generateLearnerTranscript``)
 run the same way, through ``AlmJobs.run``:
@@ -6,7 +6,16 @@ run the same way, through ``AlmJobs.run``:
 - Polled as Adobe's own client polls (its reference site: every 5 s): every
   ``ALM_JOB_POLL_SECONDS`` (5 s), the first poll after ``FIRST_POLL`` of that (3 s). Each poll
   is an admin GET out of the same allowance as the run's reads, so a job is never polled tens
-  of times in its first seconds. (A time-scaled sandbox scales the interval with its clock.)
+  of times in its first seconds; and a job that runs for minutes (a transcript of a large
+  account) is polled less often as it goes on: after ``GROW_AFTER`` intervals (30 s) the wait
+  grows to ``POLL_GROWTH`` of the time it has run (at most ``POLL_CAP`` intervals), so it is
+  seen done at most about a quarter of its own time late, with a few polls a minute instead of
+  twelve (a job done within 30 s is seen as Adobe's client sees it). A caller that knows roughly
+  how long the job takes sets its first poll (``first_poll``). (A time-scaled sandbox scales
+  the interval with its clock.)
+- A quota refusal is not waited out: ALM allows about five jobs of a type a day, and its
+  answer over the quota is undocumented (a 400, a 403, or a 429 whose ``retry-after`` may be
+  hours). ``POST /jobs`` waits through ordinary 429s only (``SUBMIT_THROTTLE_BUDGET``).
 - Both documented answers are read: the classic ``attributes.status.code`` (``Submitted`` ...
   ``Completed``) with the file at ``attributes.status.data.s3Url``, and the 2026 shape
   ``attributes.status`` (``QUEUED``, ``IN_PROGRESS``, ``COMPLETED``, ``FAILED``) with
@@ -20,7 +29,7 @@ run the same way, through ``AlmJobs.run``:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +39,10 @@ from batch.alm.parse import as_list, str_id
 from batch.errors import ApiError
 
 FIRST_POLL = 0.6  # of the interval: polling every 5 s, the first poll comes after 3 s
+POLL_GROWTH = 0.25  # later polls wait this share of the time the job has run, when longer
+GROW_AFTER = 6  # intervals (30 s at 5 s) polled at the plain interval before the waits grow
+POLL_CAP = 12  # intervals: the longest wait between two polls (a minute at 5 s)
+SUBMIT_THROTTLE_BUDGET = 60.0  # seconds of 429 waits a job submission takes, no more
 JOB_TIMEOUT_SECONDS = 1800.0
 LINK_RENEWALS = 2  # expired links replaced by reading the job again, per file
 DONE = frozenset({"completed", "complete", "success", "succeeded", "done", "finished"})
@@ -59,6 +72,22 @@ class JobState:
 class JobFile:
     job_id: str
     content: bytes
+    seconds: float = 0.0  # from submission to the file, on the client's clock
+
+
+@dataclass(frozen=True, slots=True)
+class JobWait:
+    """What a caller is told while a job runs: after its submission (``status`` "submitted")
+    and after each poll."""
+
+    job_id: str
+    what: str  # "learner transcript"
+    status: str  # as ALM spells it, lower-cased ("in progress", "queued", ...)
+    elapsed: float  # seconds since it was submitted
+    polls: int
+
+
+OnWait = Callable[[JobWait], None]
 
 
 def job_state(doc: Any) -> JobState:
@@ -102,14 +131,28 @@ class AlmJobs:
         what: str,
         poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
+        first_poll: float | None = None,
+        on_wait: OnWait | None = None,
     ) -> JobFile:
         """Submit a job, wait for it, return its file. ``what`` names it in errors ("users
-        export"); ``poll_seconds`` None: ``ALM_JOB_POLL_SECONDS``. Raises ``ApiError`` when ALM
-        refuses the job (a quota, a 4xx), when it fails or outlasts ``timeout``, or when its file
-        cannot be fetched."""
+        export"); ``poll_seconds`` None: ``ALM_JOB_POLL_SECONDS``; ``first_poll``: seconds
+        before the first poll (None: ``FIRST_POLL`` of the interval); ``on_wait`` is told after
+        the submission and each poll. Raises ``ApiError`` when ALM refuses the job (a quota, a 4xx), when it fails
+        or outlasts ``timeout``, or when its file cannot be fetched."""
+        started = self.http.clock()
         job_id = self.submit(job_type, payload, what=what)
-        state = self.wait(job_id, what=what, poll_seconds=poll_seconds, timeout=timeout)
-        return JobFile(job_id, self.fetch(job_id, state, what=what))
+        if on_wait is not None:
+            on_wait(JobWait(job_id, what, "submitted", 0.0, 0))
+        state = self.wait(
+            job_id,
+            what=what,
+            poll_seconds=poll_seconds,
+            timeout=timeout,
+            first_poll=first_poll,
+            on_wait=on_wait,
+        )
+        content = self.fetch(job_id, state, what=what)
+        return JobFile(job_id, content, self.http.clock() - started)
 
     def submit(self, job_type: str, payload: Mapping[str, Any], *, what: str) -> str:
         body = {
@@ -122,7 +165,9 @@ class AlmJobs:
                 },
             }
         }
-        created = self.http.request("POST", "/jobs", body=body)
+        created = self.http.request(
+            "POST", "/jobs", body=body, throttle_budget=SUBMIT_THROTTLE_BUDGET
+        )
         items = as_list(created.data.get("data")) if isinstance(created.data, dict) else []
         job_id = str_id(items[0].get("id")) if items else ""
         if not job_id:
@@ -136,18 +181,28 @@ class AlmJobs:
         what: str,
         poll_seconds: float | None = None,
         timeout: float = JOB_TIMEOUT_SECONDS,
+        first_poll: float | None = None,
+        on_wait: OnWait | None = None,
     ) -> JobState:
         """Poll until the job is done (its state, with the file's link) or fails."""
         every = poll_seconds or self.http.settings.job_poll_seconds
-        clock, deadline = self.http.clock, self.http.clock() + timeout
-        wait = every * FIRST_POLL
+        clock = self.http.clock
+        started = clock()
+        deadline = started + timeout
+        wait = max(every * FIRST_POLL, first_poll or 0.0)
+        polls = 0
         while True:
             if clock() + wait > deadline:
                 raise ApiError(0, f"ALM's {what} job timed out", f"job {job_id}, {timeout:g} s")
             self.http.sleep(wait)
-            wait = every
             reply = self._read(job_id)
+            polls += 1
+            ran = clock() - started
+            grown = POLL_GROWTH * ran if ran >= GROW_AFTER * every else 0.0
+            wait = min(max(every, grown), POLL_CAP * every)
             state = job_state(reply.data)
+            if on_wait is not None:
+                on_wait(JobWait(job_id, what, state.status or "running", ran, polls))
             if state.failed:
                 detail = f"job {job_id}" + (f": {state.reason}" if state.reason else "")
                 raise ApiError(reply.status, f"ALM's {what} job {state.status}", detail)

@@ -10,9 +10,11 @@ from batch.jobs.events import (
     JobFinished,
     PlanReady,
     RowFinished,
+    RowsPlanned,
     StageFinished,
     StageProgress,
     StageStarted,
+    StateStatus,
     WriteProgress,
 )
 from batch.jobs.options import JobOptions, JobOutcome, JobState
@@ -32,10 +34,12 @@ __all__ = [
     "PlanReady",
     "Progress",
     "RowFinished",
+    "RowsPlanned",
     "StageFinished",
     "StageProgress",
     "StageStarted",
     "StoredRow",
+    "StateStatus",
     "WriteProgress",
     "new_run_id",
 ]

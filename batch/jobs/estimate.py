@@ -72,6 +72,17 @@ def allowance(client: SeesHeaders, settings: Settings, state_dir: Path | None) -
     )
 
 
+def read_seconds(
+    client: SeesHeaders, settings: Settings, state_dir: Path | None, reads: int
+) -> float:
+    """Time ``reads`` learner-state reads take at the read allowance, the burst ALM grants
+    (its ``x-burst``, else the configured one) taken at once: what ``--state-source auto``
+    weighs against ALM's learner transcript job."""
+    rate = allowance(client, settings, state_dir).reads_per_minute
+    burst = client.announced_burst("GET") or float(settings.get_burst)
+    return max(0.0, reads - burst) * 60.0 / rate if rate > 0 else 0.0
+
+
 def expect_remembered(client: Paced, settings: Settings, state_dir: Path | None) -> list[str]:
     """Pace the client, before ALM's first answer, at the allowance (rate and burst) earlier
     runs saw ALM grant on this host, so the pools start at full speed instead of probing one

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from batch.models import RowResult, RunSummary
+from batch.state_source import StateStatus as StateStatus
 
 if TYPE_CHECKING:
     from batch.jobs.options import JobOutcome
@@ -61,8 +62,24 @@ class WriteProgress:
 
 
 @dataclass(frozen=True, slots=True)
+class RowsPlanned:
+    """Rows of a plan (a dry run, or the plan a person confirms) whose outcome is known before
+    the report: those decided without learner state at once, then each learner's as its state
+    arrives. ``rows_waiting``: rows still waiting for learner state."""
+
+    results: tuple[RowResult, ...]
+    rows_waiting: int
+
+
+@dataclass(frozen=True, slots=True)
 class RowFinished:
     result: RowResult
+
+
+# ``StateStatus`` (batch.state_source): where learner state comes from ("per-learner", a
+# "transcript" job of this run, a kept "snapshot"), what the run waits for ("waiting for ALM's
+# learner transcript job 4200003 (in progress, 40 s so far)"; "users": the users export job),
+# the transcript's time (``as_of``) and the time left at the account's limits (``eta_seconds``).
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +94,8 @@ JobEvent = (
     | PlanReady
     | ConfirmationNeeded
     | WriteProgress
+    | RowsPlanned
+    | StateStatus
     | RowFinished
     | JobFinished
 )

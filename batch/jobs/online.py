@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batch.alm.api import AlmClient
+from batch.alm.jobs import JobWait
 from batch.cache import LookupCache
 from batch.errors import AbortError, BatchError, ConfigError, Interrupted
 from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
 from batch.jobs.concurrency import pool_size
-from batch.jobs.estimate import Allowance, allowance, expect_remembered
+from batch.jobs.estimate import Allowance, allowance, expect_remembered, read_seconds
 from batch.jobs.events import (
     ConfirmationNeeded,
     PlanReady,
+    RowsPlanned,
     StageFinished,
     StageProgress,
     StageStarted,
@@ -43,6 +45,8 @@ from batch.reader import Table
 from batch.redact import redact
 from batch.resolve import Resolver
 from batch.settings import Settings, resolve_state_dir
+from batch.snapshot import SnapshotStore
+from batch.state_source import StateSource, StateStatus
 from batch.validate import duplicate_message, summarise_issues
 from batch.verify import verify_results
 
@@ -122,6 +126,7 @@ class OnlineRun:
         self.cancelled = False
         self.warnings: list[str] = []
         self.allowance: Allowance | None = None
+        self.state_source: StateSource | None = None
         # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
         self.lookup_stop = threading.Event()
         job.on_cancel(self.lookup_stop)
@@ -162,6 +167,7 @@ class OnlineRun:
                     users_per_hour=settings.users_get_per_hour,
                     workers=pool_size(options.concurrency),
                     stop=self.lookup_stop,
+                    on_job_wait=self._export_waiting,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
             except BaseException:
@@ -176,6 +182,8 @@ class OnlineRun:
                 if resolver is not None:
                     self.warnings.extend(resolver.warnings)
                     course_names = resolver.course_names()
+                if self.state_source is not None:
+                    self.warnings.extend(self.state_source.warnings)
                 cache.close()
                 self.summary.api_calls = dict(client.stats.calls)
                 self.summary.throttled = client.stats.throttled
@@ -244,12 +252,25 @@ class OnlineRun:
             # as soon as their state is read, while the others are still being read.
             return self._overlapped(checked, resolver, client, state_dir)
         job.emit(StageStarted("lookup"))
+        # The journal is open while the plan fills, so rows shown as their learner's state
+        # arrives already leave out what earlier runs wrote.
+        journal = self.journal = self._open_journal(state_dir, create=self.live)
+        plan = Plan()
+        shown = _RowsShown(self, plan, len(checked))
         try:
-            plan = build_plan(checked, resolver, self._plan_options(), on_progress=self._stage)
+            build_plan(
+                checked,
+                resolver,
+                self._plan_options(),
+                on_progress=self._stage,
+                on_learner_ready=lambda _user, indexes: shown(indexes),
+                into=plan,
+                state_source=self._state_source(client, state_dir, journal),
+                on_decided=shown,
+            )
         except (Interrupted, AbortError) as exc:
             return self._stopped_before_writing(checked, exc)
         job.emit(StageFinished("lookup"))
-        journal = self.journal = self._open_journal(state_dir, create=self.live)
         if journal is not None:
             journal.drop_done_writes(plan)
         self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
@@ -277,8 +298,44 @@ class OnlineRun:
     def _plan_options(self) -> PlanOptions:
         return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
 
+    def _state_source(
+        self, client: AlmClient, state_dir: Path, journal: Journal | None
+    ) -> StateSource:
+        """Where the plan's learner state comes from (``batch.state_source``): a dry run may
+        take it from ALM's learner transcript (kept in the state directory); a live run reads
+        every learner and compares with the kept transcript."""
+        options, settings = self.options, self.settings
+        self.state_source = StateSource(
+            client,
+            SnapshotStore(None if options.no_cache else state_dir, settings.host),
+            mode=options.state_source,
+            live=self.live,
+            max_age=options.cache_ttl,
+            refresh=options.refresh_cache,
+            read_seconds=lambda reads: read_seconds(client, settings, state_dir, reads),
+            expected_seconds=settings.transcript_job_seconds,
+            ledger=journal.ledger if journal is not None else None,
+            base_url=settings.base_url,
+            on_status=self.job.emit,
+            stop=self.lookup_stop,
+        )
+        return self.state_source
+
     def _stage(self, stage: str, done: int, total: int) -> None:
         self.job.emit(StageProgress(stage, done, total))
+
+    def _export_waiting(self, wait: JobWait) -> None:
+        """The users export job's progress, for the front end: what the run waits for."""
+        if self.lookup_stop.is_set():
+            raise Interrupted("Interrupted while waiting for ALM's users export job.")
+        self.job.emit(
+            StateStatus(
+                "users",
+                f"waiting for ALM's users export job {wait.job_id} ({wait.status}, "
+                f"{wait.elapsed:.0f} s so far)",
+                0,
+            )
+        )
 
     def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
         if isinstance(exc, AbortError):
@@ -300,7 +357,8 @@ class OnlineRun:
         self.allowance = allowance(client, self.settings, state_dir)
         summary.writes_planned = plan.writes_needed
         # Learner-state reads as made (second pages included), else one per learner.
-        reads = client.stats.calls.get(LEARNER_READS) or plan.learner_reads
+        # (a live run reads every learner, even after a dry run that used ALM's transcript).
+        reads = max(client.stats.calls.get(LEARNER_READS, 0), plan.learner_reads)
         summary.estimate_seconds = self.allowance.seconds(
             reads, plan.writes_needed, overlapped=overlapped, tail=self._tail(plan, client)
         )
@@ -311,6 +369,9 @@ class OnlineRun:
             f"{self.allowance.writes_per_minute:,.0f}/min ({self.allowance.source})"
         )
         summary.counts = dict(Counter(str(r.status) for r in plan.rows))
+        if self.state_source is not None:
+            summary.learner_state = self.state_source.description
+            summary.learner_state_as_of = self.state_source.as_of
         summary.rows = len(plan.rows)
         self.job.emit(PlanReady(summary))
 
@@ -364,6 +425,7 @@ class OnlineRun:
                     on_progress=self._stage,
                     on_learner_ready=learner_ready,
                     into=plan,
+                    state_source=self._state_source(client, state_dir, journal),
                 )
             except (Interrupted, AbortError) as exc:
                 failure.append(exc)
@@ -450,3 +512,24 @@ class OnlineRun:
             verify_results(outcome.results, plan, client)
             job.emit(StageFinished("verify"))
         return outcome.results
+
+
+class _RowsShown:
+    """Emits ``RowsPlanned`` as a plan fills: the rows decided without learner state at once,
+    then each learner's rows (with what the ledger already did) as their state arrives."""
+
+    def __init__(self, run: OnlineRun, plan: Plan, total: int) -> None:
+        self.run, self.plan, self.total = run, plan, total
+        self.shown = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, indexes: list[int]) -> None:
+        run = self.run
+        mini = Plan([self.plan.rows[i] for i in indexes])
+        if run.journal is not None:
+            run.journal.drop_done_writes(mini)
+        results = tuple(r.to_result() for r in mini.rows)
+        with self.lock:
+            self.shown += len(results)
+            waiting = self.total - self.shown
+        run.job.emit(RowsPlanned(results, waiting))

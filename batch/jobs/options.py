@@ -202,6 +202,9 @@ class JobOptions(ShapeOptions):
     refresh_cache: bool = False
     no_cache: bool = False
     user_lookup: str = "auto"
+    # Where a dry run reads learner state: auto, transcript (ALM's learner transcript job) or
+    # per-learner (batch.state_source). A live run always reads each learner it writes for.
+    state_source: str = "auto"
     give_up_after: float = 600.0
     command: str = "run"
     # Fix in place (the page): spreadsheet row -> {original header: new value}, and rows left

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
@@ -173,6 +173,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "api_calls": dict(summary.api_calls),
         "throttled": summary.throttled,
         **({"grade_body": summary.grade_body} if summary.grade_body else {}),
+        **_learner_state_json(summary),
         "estimate_seconds": _json_value(summary.estimate_seconds),
         "estimate_basis": summary.estimate_basis,
         "actual_seconds": _json_value(summary.actual_seconds),
@@ -182,6 +183,33 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "exit_status": int(summary.exit_status),
         "exit_meaning": exit_meaning(summary),
     }
+
+
+def _learner_state_json(summary: RunSummary) -> dict[str, Any]:
+    if not summary.learner_state:
+        return {}
+    when = summary.learner_state_as_of
+    return {
+        "learner_state": summary.learner_state,
+        "learner_state_as_of": when.isoformat() if when is not None else None,
+    }
+
+
+def learner_state_line(summary: RunSummary) -> str:
+    """``learner state as of 09:12 (ALM's learner transcript ...)`` in local time, or where it
+    came from when no transcript was used; "" when the run read none."""
+    if not summary.learner_state:
+        return ""
+    when = summary.learner_state_as_of
+    if when is None:
+        return f"learner state: {summary.learner_state}"
+    local = when.astimezone()
+    shown = (
+        local.strftime("%H:%M")
+        if local.date() == datetime.now().astimezone().date()
+        else (local.strftime("%Y-%m-%d %H:%M"))
+    )
+    return f"learner state as of {shown}: {summary.learner_state}"
 
 
 def report_files(summary: RunSummary) -> dict[str, str | None]:
@@ -311,6 +339,8 @@ def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     lines.append(f"429s met: {summary.throttled:,}")
     if summary.grade_body:
         lines.append(f"grade body: {summary.grade_body}")
+    if learner_state_line(summary):
+        lines.append(learner_state_line(summary))
     if summary.edits:
         lines.append(f"edits made before the run: {len(summary.edits):,}")
     lines.extend(f"{label}: {path}" for label, _, path in _labelled_paths(summary))
@@ -355,6 +385,13 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     rows.append(("429s met", summary.throttled))
     if summary.grade_body:
         rows.append(("grade body", summary.grade_body))
+    if summary.learner_state:
+        rows.append(("Learner state", summary.learner_state))
+        when = summary.learner_state_as_of
+        if when is not None:
+            rows.append(
+                ("Learner state as of", when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+            )
     if summary.estimate_seconds is not None:
         rows.append(("Live run estimate", human_duration(summary.estimate_seconds)))
         if summary.estimate_basis:
