@@ -344,3 +344,11 @@ def test_dates_in_the_accounts_report_time_zone() -> None:
     licence = next(r for r in rows if r["Training ID"] == "certification:150002")
     # 2024-07-15T12:00Z is 05:00 in Los Angeles (summer time)
     assert licence["Completion Date (America/Los_Angeles TimeZone)"] == "2024-07-15 05:00:00"
+
+
+def test_an_account_with_no_job_quota_refuses_every_job(world: Any) -> None:
+    sb, _clock, api = world
+    sb.configure(jobs_per_day=0)
+    refused = submit(api)
+    assert refused.status_code == 400 and "daily limit" in refused.json()["meta"]["detail"]
+    assert sb.books()["jobs_refused"] == {TRANSCRIPT: 1}

@@ -82,7 +82,7 @@ class JobStore:
                 raise Refused(
                     "quota",
                     f"daily limit reached: {quota} jobs of type {job_type} per day",
-                    today[0] + SANDBOX_DAY - now,
+                    (today[0] + SANDBOX_DAY - now) if today else SANDBOX_DAY,  # quota 0: a day
                 )
             running = [
                 j
