@@ -37,7 +37,9 @@ def test_faulty_alm_tight_limit_and_expiring_token_rerun_grades_every_row_once(
     sb = sample_sandbox(post_per_minute=5.0, post_burst=2, token_ttl=0.8)
     try:
         alm = sandbox_env(sb, tmp_path / "state")
-        sb.configure(error_rate=0.05, drop_rate=0.02, lost_response_rate=0.05)
+        sb.configure(
+            error_rate=0.05, drop_rate=0.02, lost_response_rate=0.08
+        )  # P(none of 87 writes lost) < 0.1 %
         runs = []
         for attempt in range(MAX_RUNS):
             run = run_cli(
