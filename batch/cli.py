@@ -139,16 +139,25 @@ LOG_PII_HELP = "show learners' emails in the logs (masked as m***@acme.com by de
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, help="the CSV or Excel (.xlsx/.xlsm) file of completions")
+    p.add_argument(
+        "file",
+        type=Path,
+        help="the file of completions: CSV, or a workbook (.xlsx, .xlsm, .xls, .xlsb, .ods)",
+    )
     g = p.add_argument_group("reading the file")
     _add_shape_options(g)
     g.add_argument(
-        "--encoding", help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)"
+        "--encoding",
+        help="CSV encoding (default: detected: UTF-8, UTF-16, Windows-1252)",
+        metavar="NAME",
     )
-    g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)")  # fmt: skip
+    g.add_argument("--earliest-date", default="1990-01-01", help="dates before it are invalid (default 1990-01-01)", metavar="DATE")  # fmt: skip
     g = p.add_argument_group("output")
     g.add_argument(
-        "--report", type=Path, help="report path; format from the extension (.csv, .xlsx, .json)"
+        "--report",
+        type=Path,
+        help="report path; format from the extension (.csv, .xlsx, .json)",
+        metavar="PATH",
     )
     g.add_argument(
         "--quiet",
@@ -166,13 +175,17 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 def _add_online_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("talking to ALM")
     g.add_argument(
-        "--state-dir", type=Path, help="cache and ledger folder (env ALM_BATCH_STATE_DIR)"
+        "--state-dir",
+        type=Path,
+        help="cache and ledger folder (env ALM_BATCH_STATE_DIR)",
+        metavar="DIR",
     )
     g.add_argument(
         "--cache-ttl",
         type=_duration,
         default=86400.0,
         help="how long lookups stay fresh (default 24h)",
+        metavar="DURATION",
     )
     g.add_argument(
         "--refresh-cache", action="store_true", help="ignore cached lookups and fetch again"
@@ -197,13 +210,17 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         help="requests in flight for reads and for writes (default 8: enough for ALM's "
         "documented limits; raise it for a raised allowance or slow answers)",
+        metavar="N",
     )
-    g.add_argument("--max-rps", type=_positive_float, help="ceiling on requests per second")
+    g.add_argument(
+        "--max-rps", type=_positive_float, help="ceiling on requests per second", metavar="R"
+    )
     g.add_argument(
         "--give-up-after",
         type=_duration,
         default=600.0,
         help="stop (exit 3) when ALM is unreachable this long (default 10m)",
+        metavar="DURATION",
     )
     g.add_argument(
         "--overwrite", action="store_true", help="re-grade learners ALM already shows complete"
@@ -286,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("--sandbox", action="store_true", help="run against an in-process sandbox")
-    p.add_argument("--state-dir", type=Path, help="cache, ledger and uploads (default as run)")
+    p.add_argument(
+        "--state-dir", type=Path, help="cache, ledger and uploads (default as run)", metavar="DIR"
+    )
     p.add_argument(
         "--max-upload-mb", type=_finite_positive, default=50.0, help="upload size cap (default 50)"
     )
@@ -331,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="where the learned grade body is remembered (default: ALM_BATCH_STATE_DIR or the "
         "user data folder, as for run)",
+        metavar="DIR",
     )
     p.add_argument("--log-pii", action="store_true", help=LOG_PII_HELP)
     return parser

@@ -58,10 +58,13 @@ class ShapeOptions:
     """
 
     sheet: str | None = _option(
-        None, "--sheet", "Excel sheet name (default: the one sheet with the required columns)"
+        None,
+        "--sheet",
+        "the workbook's sheet to read (default: the one sheet with the required columns)",
+        metavar="NAME",
     )
     header_row: int | None = _option(
-        None, "--header-row", "the row number of the header (default: found)", "row"
+        None, "--header-row", "the row number of the header (default: found)", "row", metavar="N"
     )
     mapping: dict[str, str] = _option(
         {},
@@ -71,11 +74,16 @@ class ShapeOptions:
         metavar="HEADER=FIELD",
     )
     date_format: str | None = _option(
-        None, "--date-format", "date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY"
+        None,
+        "--date-format",
+        "date order when a column is ambiguous: DD/MM/YYYY or MM/DD/YYYY",
+        metavar="ORDER",
     )
-    timezone: str = _option("UTC", "--timezone", "timezone for dates without a time (default UTC)")
+    timezone: str = _option(
+        "UTC", "--timezone", "timezone for dates without a time (default UTC)", metavar="ZONE"
+    )
     completion_date: str | None = _option(
-        None, "--completion-date", "completion date for rows that have none"
+        None, "--completion-date", "completion date for rows that have none", metavar="DATE"
     )
     completed_values: list[str] = _option(
         [],
@@ -98,6 +106,7 @@ class ShapeOptions:
         "--score-scale",
         "scores that are all between 0 and 1: fraction (0.87 means 87) or as-written",
         choices=("fraction", "as-written"),
+        metavar="fraction|as-written",
     )
     allow_empty: bool = _option(
         False,
