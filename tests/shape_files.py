@@ -48,6 +48,30 @@ def months(folder: Path) -> Path:
     return path
 
 
+def workday_months(folder: Path) -> Path:
+    """Three questions at once: one tab per month (March opens), a ``Learner`` column of names
+    beside the addresses, and dates that read either way."""
+    book = openpyxl.Workbook()
+    tabs = {
+        "March": [("Maria Gonzalez", MARIA, FIRE, "03/04/2025"),
+                  ("Ava Johnson", AVA, FIRE, "03/05/2025"),
+                  ("Sofia Rossi", SOFIA, FIRE, "03/06/2025")],
+        "April": [("James O'Connor", JAMES, FIRE, "04/05/2025"),
+                  ("Sofia Rossi", SOFIA, PRIVACY, "06/07/2025"),
+                  ("Ava Johnson", AVA, PRIVACY, "06/08/2025")],
+    }  # fmt: skip
+    for index, (title, rows) in enumerate(tabs.items()):
+        sheet = book.active if index == 0 else book.create_sheet(title)
+        assert sheet is not None
+        sheet.title = title
+        sheet.append(["Learner", "Email - Primary Work", "Course", "Completion Date"])
+        for row in rows:
+            sheet.append(list(row))
+    path = folder / "workday-months.xlsx"
+    book.save(path)
+    return path
+
+
 def summary_first(folder: Path) -> Path:
     """A Summary tab (no email column) before the data tab: the data tab is read."""
     book = openpyxl.Workbook()

@@ -81,8 +81,11 @@ def program_courses(row: dict[str, Any]) -> list[ProgramCourse]:
         words = _STATES.get(state, state).format(row=course.get("row"))
         if state == "grade" and course.get("enroll"):
             words = "enrolled, then graded by this row"
-        if state == "unavailable" and course.get("note"):
-            words = f"cannot be graded: {course['note']}"
+        note = str(course.get("note") or "")
+        if state == "unavailable" and note:
+            words = f"cannot be graded: {note}"
+        elif note:
+            words = f"{words} ({note})"
         name = str(course.get("name") or course.get("course_id") or "")
         out.append(
             ProgramCourse(
