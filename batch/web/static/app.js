@@ -85,7 +85,7 @@
       var now = Date.now() / 1000;
       if (d.stage !== stage) { stage = d.stage; t0 = now; done0 = d.stage_done || 0; }
       var done = (d.stage_done || 0) - done0, left = (d.stage_total || 0) - (d.stage_done || 0);
-      if (!d.stage_total || left <= 0) return left === 0 && d.stage_total ? "under a second" : "—";
+      if (!d.stage_total || left <= 0) return "—";  // a step with no count (one of ALM's jobs)
       if (done <= 0 || now - t0 < 1) return "working it out…";
       return fmtSeconds(left * (now - t0) / done) + " at the pace so far";
     };
