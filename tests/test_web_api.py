@@ -368,6 +368,7 @@ def test_serve_command_prints_its_url_and_stops_on_sigterm(tmp_path: Path) -> No
         with urllib.request.urlopen(url, timeout=10) as answer:
             page = answer.read().decode()
         assert "Sandbox mode" in page and "client_secret" not in page
+        assert "Try the sample file" in page and "sample_data/" not in page  # from the package
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         rest = proc.stderr.read()
