@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from batch.web.app import WebConfig, about, create_app
 from batch.web.registry import sandbox_settings
 from tests.e2e_support import SAMPLE_CSV, sample_sandbox
-from tests.web_support import H, ORIGIN, dry_run, problem_xlsx, site, upload, wait
+from tests.web_support import ORIGIN, H, dry_run, problem_xlsx, site, upload, wait
 
 AMBIGUOUS_ROW = 16  # sample_data/README.md: 'Safety Basics' names two courses
 PROGRAM_ROW = 39  # New Hire Onboarding: a learning program whose courses rows 37 and 38 grade
