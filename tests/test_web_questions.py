@@ -179,6 +179,7 @@ def test_an_empty_export_is_nothing_to_do_once_the_person_says_it_is_normal(
         assert up["rows"] == 0 and asked(up, "allow_empty")["choices"][0]["value"] == "true"
         job = dry_run(c, up["upload_id"], **{"answer-1": answer({"allow_empty": "true"})})
         assert job["state"] == "done" and job["exit_code"] == 0 and job["rows"] == 0
+        assert job["message"] == "Nothing to do: the file has a header but no data rows."
 
 
 def test_what_the_upload_check_learned_pre_sets_the_lists(tmp_path: Path) -> None:
@@ -213,3 +214,23 @@ def test_remembered_answers_come_back_for_files_with_the_same_columns(tmp_path: 
         assert again["remembered"] and again["questions"] == []
         shape = c.get(f"/api/uploads/{again['upload_id']}").json()
         assert shape["ignored"] == ["Enrollment Phase"]
+
+
+def test_a_mapping_to_a_column_the_file_lacks_is_shown_in_that_fields_list(
+    tmp_path: Path,
+) -> None:
+    from tests.e2e_support import SAMPLE_CSV
+
+    with site(tmp_path) as s:
+        c = s.client
+        up = upload(c, SAMPLE_CSV, map="Work Mail=email")
+        question = asked(up, "mapping")
+        assert question["in_table"] and question["field"] == "email"
+        assert "the column chosen for email, 'Work Mail', is not in the file" in (
+            question["message"]
+        )
+        page = c.get(f"/uploads/{up['upload_id']}").text
+        assert "the column chosen for email, &#39;Work Mail&#39;, is not in the file" in page
+        assert post_dry_run(c, up["upload_id"]).status_code == 400
+        job = dry_run(c, up["upload_id"], map=["Learner Email=email"])  # the list, as sent
+        assert job["state"] == "done"

@@ -219,6 +219,8 @@ def _message(run: PageRun, registry: Registry) -> str:
         return run.friendly(error_text(outcome.aborted))
     if outcome.interrupted or outcome.cancelled:
         return "Cancelled: writes in flight finished; the report is saved."
+    if outcome.summary.empty_input:  # the person said an empty export is normal
+        return "Nothing to do: the file has a header but no data rows."
     problems = problem_count(run)
     noun = "Dry run" if run.kind == "dry-run" else "Live run"
     if problems:
