@@ -60,6 +60,19 @@ def fits(page: Any, size: str, step: str) -> None:  # noqa: F811 - the fixture's
     assert bad == [], f"{size} {step}: {bad}"
 
 
+def to_the_shape_step(page: Any, server: Server, path: Path) -> None:  # noqa: F811
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(path))
+    page.get_by_role("button", name="Upload and check the columns").click()
+    page.wait_for_url("**/uploads/*")
+
+
+def to_the_dry_run(page: Any, server: Server, path: Path) -> None:  # noqa: F811
+    to_the_shape_step(page, server, path)
+    page.get_by_role("button", name="Check against ALM (dry run)").click()
+    page.wait_for_url("**/jobs/*")
+
+
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_step_fits_a_laptop_and_a_phone(
     size: str,
@@ -76,12 +89,7 @@ def test_every_step_fits_a_laptop_and_a_phone(
     page.wait_for_url("**/uploads/*")
     page.get_by_role("heading", name="3 questions before the dry run").wait_for()
     fits(page, size, "2-shape-questions")
-    page.goto(server.url + "/")
-    page.set_input_files("#file", str(problem_xlsx(tmp_path / "march-completions.xlsx")))
-    page.get_by_role("button", name="Upload and check the columns").click()
-    page.wait_for_url("**/uploads/*")
-    page.get_by_role("button", name="Check against ALM (dry run)").click()
-    page.wait_for_url("**/jobs/*")
+    to_the_dry_run(page, server, problem_xlsx(tmp_path / "march-completions.xlsx"))
     page.locator("#row-6 summary").click()  # the edit form of a row with a long email open
     page.locator("#row-6").get_by_role("button", name="Save and re-check").wait_for()
     fits(page, size, "3-dry-run-edit")
@@ -102,10 +110,7 @@ def test_three_questions_of_one_workbook_are_answered_on_the_shape_step(
     page: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    page.goto(server.url + "/")
-    page.set_input_files("#file", str(workday_months(tmp_path)))
-    page.get_by_role("button", name="Upload and check the columns").click()
-    page.wait_for_url("**/uploads/*")
+    to_the_shape_step(page, server, workday_months(tmp_path))
     sheet = page.get_by_role("group", name="Which sheet holds the rows to post?")
     email = page.get_by_role("group", name="Which column holds the learner email?")
     dates = page.get_by_role("group", name="Which date order does “Completion Date” use?")
@@ -133,12 +138,7 @@ def test_an_exclusion_is_announced_and_back_to_a_confirmation_leads_to_the_run(
     page: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    page.goto(server.url + "/")
-    page.set_input_files("#file", str(problem_xlsx(tmp_path / "march.xlsx")))
-    page.get_by_role("button", name="Upload and check the columns").click()
-    page.wait_for_url("**/uploads/*")
-    page.get_by_role("button", name="Check against ALM (dry run)").click()
-    page.wait_for_url("**/jobs/*")
+    to_the_dry_run(page, server, problem_xlsx(tmp_path / "march.xlsx"))
     page.locator("#row-5").get_by_role("button", name="Exclude row 5").click()
     page.locator("#row-5 .badge", has_text="excluded").wait_for()
     wait_for_js(page, "document.getElementById('announce').textContent.length > 0")
