@@ -226,8 +226,8 @@ def test_a_mapping_to_a_column_the_file_lacks_is_shown_in_that_fields_list(
         up = upload(c, SAMPLE_CSV, map="Work Mail=email")
         question = asked(up, "mapping")
         assert question["in_table"] and question["field"] == "email"
-        assert "the column chosen for email, 'Work Mail', is not in the file" in (
-            question["message"]
+        assert (
+            "the column chosen for email, 'Work Mail', is not in the file" in (question["message"])
         )
         page = c.get(f"/uploads/{up['upload_id']}").text
         assert "the column chosen for email, &#39;Work Mail&#39;, is not in the file" in page
