@@ -222,7 +222,8 @@ def earliest_problem(when: datetime, floor: datetime) -> DateProblem | None:
         )
     return DateProblem(
         f"is before {floor.date().isoformat()}, the earliest date accepted",
-        f"check the year; if the date is right, run with --earliest-date {when.date().isoformat()}",
+        "check the year; if the date is right, the earliest date accepted must be lowered "
+        f"(--earliest-date {when.date().isoformat()})",
     )
 
 
@@ -257,7 +258,8 @@ def _from_numeric(
     if order is None or order == YMD:
         if evidence == "AMBIGUOUS":
             raise DateProblem(
-                "could be day-first or month-first", "write it as YYYY-MM-DD or use --date-format"
+                "could be day-first or month-first",
+                "write it as YYYY-MM-DD, or choose the column's date order (--date-format)",
             )
         order = MDY if evidence == MDY else DMY
     elif evidence in (DMY, MDY) and evidence != order:

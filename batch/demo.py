@@ -160,7 +160,9 @@ def run_demo(output: Path, *, emit: Callable[[str], None], quiet: bool = False) 
     emit(
         f"Reports are in {output}/. The rows that fail do so on purpose: see {sample_dir}/README.md."
     )
-    emit("Try the same in a browser: .venv/bin/alm-batch serve --sandbox (the upload page).")
+    emit(
+        "Try the same in a browser: alm-batch serve --sandbox (the upload page offers the sample)."
+    )
     healthy = (
         live.aborted is None
         and live.exit_status in (ExitStatus.OK, ExitStatus.ROWS_FAILED)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import PurePath
 from typing import Any
 
 from batch.errors import BatchError, ExitStatus
@@ -335,6 +336,14 @@ class RunSummary:
     edits: list[dict[str, str]] = field(
         default_factory=list
     )  # the page's fixes: row, column, old, new
+    # The input's name as its owner knows it (the page stores an upload under a generated name:
+    # this is the name of the file the person uploaded); "" when it is ``input_path``'s name.
+    input_name: str = ""
+
+    @property
+    def input_file(self) -> str:
+        """The input's name as the reports show it."""
+        return self.input_name or PurePath(self.input_path).name
 
 
 def exit_status_for(

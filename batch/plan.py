@@ -402,8 +402,8 @@ class _RowPlanner:
             hint = ""
             if c.email_key in self.resolver.unconfirmed_misses:
                 hint = (
-                    " (ALM's lookup by email does not show deleted users: run with "
-                    "--user-lookup auto or export to tell a deleted user apart)"
+                    " (ALM's lookup by email does not show deleted users: the users export "
+                    "tells a deleted user apart (--user-lookup export))"
                 )
             return RowPlan(
                 row,
@@ -645,7 +645,8 @@ class _RowPlanner:
         elif enrollment is not None and enrollment.completed:
             out.message = (
                 f"Would grade {_modules(len(todo))} of '{name}' again for {c.email} "
-                f"(--overwrite; ALM shows it completed{_day(enrollment.date_completed)})."
+                f"(re-grading was asked for (--overwrite); ALM shows it "
+                f"completed{_day(enrollment.date_completed)})."
             )
         elif done:
             shown = ", ".join(f"'{display_name(m.names, m.id)}'" for m in done)

@@ -132,6 +132,26 @@ def _locales_of(names: dict[str, str], key: str) -> list[str]:
     return [loc for loc, value in names.items() if name_key(value) == key]
 
 
+def _facts(course: CourseSummary, key: str, *, with_type: bool) -> list[str]:
+    """What tells one of several learning objects of the same name apart, as the catalogue
+    listing gives it (no call is made for it): the locales of the name, the type, the state,
+    the instances, the date created, the names in other locales, the description."""
+    facts = [", ".join(_locales_of(course.names, key)) or "?"]
+    if with_type:
+        facts.append(type_label(course.lo_type))
+    if course.state.casefold() != "published":
+        facts.append(course.state.lower())
+    if course.instances is not None:
+        facts.append(f"{course.instances} instance{'s' if course.instances != 1 else ''}")
+    if course.date_created is not None:
+        facts.append(f"created {course.date_created.date().isoformat()}")
+    others = [f"{loc} “{n.strip()}”" for loc, n in course.names.items() if name_key(n) != key]
+    facts.extend(others[:2])
+    if course.description:
+        facts.append(f"“{course.description}”")
+    return [f.replace("(", "[").replace(")", "]") for f in facts]  # the list stays parseable
+
+
 def _not_published(
     ref: CourseRef, detail: CourseDetail | None, course_id: str, name: str, state: str
 ) -> CourseResolution:
@@ -677,11 +697,10 @@ class Resolver:
         matches = _one_per_recurrence(list({c.id: c for c, _ in hits}.values()))
         if len(matches) > 1:
             shown = []
-            for c in sorted(matches, key=lambda c: c.id):
-                locales = ", ".join(_locales_of(c.names, key)) or "?"
-                state = "" if c.state.casefold() == "published" else f", {c.state.lower()}"
-                shown.append(f"{c.id} '{display_name(c.names, c.id)}' ({locales}{state})")
             courses = all(c.lo_type == "course" for c in matches)
+            for c in sorted(matches, key=lambda c: c.id):
+                facts = ", ".join(_facts(c, key, with_type=not courses))
+                shown.append(f"{c.id} '{display_name(c.names, c.id)}' ({facts})")
             kinds = ", ".join(sorted({type_label(c.lo_type) for c in matches}))
             what = "courses" if courses else f"learning objects ({kinds})"
             use = "the course ID" if courses else "the ID"

@@ -192,7 +192,8 @@ def test_dates_before_the_floor_are_invalid_unless_the_floor_is_lowered(tmp_path
     got = _messages(path)
     assert got[2] == (
         "Completion Date '1985-06-01' is before 1990-01-01, the earliest date accepted: check "
-        "the year; if the date is right, run with --earliest-date 1985-06-01."
+        "the year; if the date is right, the earliest date accepted must be lowered "
+        "(--earliest-date 1985-06-01)."
     )
     assert "Start Date '1989-12-31' is before 1990-01-01" in got[3]
     assert got[4] == ""

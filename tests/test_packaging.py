@@ -76,6 +76,8 @@ def test_an_installed_wheel_runs_demo_and_sandbox_from_any_folder(tmp_path: Path
     out = demo.stdout + demo.stderr
     assert str(site / "batch" / "sandbox" / "data") in out  # the installed copy, not the repo
     assert "0 posted twice" in out
+    # the page is offered as this install runs it (no checkout's .venv), its sample on the page
+    assert "alm-batch serve --sandbox" in out and ".venv" not in out
     reports = sorted(p.name for p in (elsewhere / "alm-batch-demo").glob("*.report.*"))
     assert reports == [
         "completions.dry-run.report.csv",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from batch.alm.types import User
+from batch.alm.types import CourseSummary, User
 from batch.cache import LookupCache, cache_path
 from batch.errors import AbortError, ApiError, AuthError
 from batch.models import CourseRef, RowStatus
@@ -171,10 +172,54 @@ def test_only_ids_never_list_the_catalogue() -> None:
 def test_a_name_matching_two_courses_is_ambiguous_with_the_candidates() -> None:
     res = Resolver(fake(), LookupCache(None, BASE)).resolve_course(name("Safety Basics"))
     assert res.status is RowStatus.AMBIGUOUS_COURSE
-    assert res.message == (
+    assert res.message == (  # a name in another locale tells the second one apart
         "'Safety Basics' matches 2 courses: course:101 'Safety Basics' (en-US), "
-        "course:245 'Safety Basics' (en-US). Use the course ID."
+        "course:245 'Safety Basics' (en-US, de-DE “Sicherheit”). Use the course ID."
     )
+
+
+def test_an_ambiguous_name_lists_what_tells_the_candidates_apart() -> None:
+    """From the catalogue listing alone (no call more): the type when they differ, the
+    instances, the date created and the description; parentheses in a description are
+    squared so the page can still read each candidate out of the message."""
+    from datetime import UTC, datetime
+
+    from batch.alm.parse import parse_course_summary
+
+    listed = {
+        "id": "course:7",
+        "type": "learningObject",
+        "attributes": {
+            "loType": "course",
+            "state": "Published",
+            "dateCreated": "2024-02-01T09:00:00.000Z",
+            "localizedMetadata": [
+                {"locale": "en-US", "name": "Safety Basics",
+                 "description": "Safety basics (warehouse and logistics staff)."},
+            ],
+        },
+        "relationships": {"instances": {"data": [{"id": "course:7_1"}, {"id": "course:7_2"}]}},
+    }  # fmt: skip
+    course = parse_course_summary(listed)
+    assert course.instances == 2 and course.date_created == datetime(2024, 2, 1, 9, tzinfo=UTC)
+    assert course.description == "Safety basics (warehouse and logistics staff)."
+    program = CourseSummary(
+        id="learningProgram:8", state="Published", names={"en-US": "Safety Basics"},
+        lo_type="learningProgram",
+    )  # fmt: skip
+
+    class Listed(FakeAlm):
+        def iter_catalogue(self, lo_types: Iterable[str] = ("course",)) -> Iterator[CourseSummary]:
+            self._count("iter_catalogue")
+            yield from (c for c in (course, program) if c.lo_type in set(lo_types))
+
+    res = Resolver(Listed(), LookupCache(None, BASE)).resolve_course(name("Safety Basics"))
+    assert res.status is RowStatus.AMBIGUOUS_COURSE
+    assert "course:7 'Safety Basics' (en-US, course, 2 instances, created 2024-02-01, " in (
+        res.message
+    )
+    assert "“Safety basics [warehouse and logistics staff].”)" in res.message
+    assert "learningProgram:8 'Safety Basics' (en-US, learning program" in res.message
 
 
 def test_a_near_miss_suggests_close_names() -> None:

@@ -120,8 +120,12 @@ def test_the_page_learns_the_sheet_the_cli_reads(tmp_path: Path) -> None:
     decision = inspect.sheet_choice(months)
     assert decision is not None and decision.chosen is None and decision.question is not None
     assert decision.question.suggested == "April" and decision.active == "April"
-    assert inspect.shape(months).error == decision.question.message
-    assert inspect.shape(months, ShapeOptions(sheet="April")).error is None
+    asked = inspect.shape(months)  # the question comes with the suggested sheet's columns
+    assert [(q.ask, q.message, q.suggested) for q in asked.questions] == [
+        ("sheet", decision.question.message, "April")
+    ]
+    assert asked.sheet == "April" and asked.error is None and asked.rows == 1
+    assert inspect.shape(months, ShapeOptions(sheet="April")).questions == []
     assert inspect.sheet_names(months) == ["March", "April"]
 
 

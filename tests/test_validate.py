@@ -105,8 +105,8 @@ def test_course_ids(tmp_path: Path, cell: str, course_id: str) -> None:
         ),
         (
             {2: ""},
-            "Completion Date is empty: fill in the date completed (YYYY-MM-DD) or pass "
-            "--completion-date.",
+            "Completion Date is empty: fill in the date completed (YYYY-MM-DD), or give one "
+            "date for rows without one (--completion-date).",
         ),
         (
             {2: "31/02/2025"},
@@ -325,9 +325,9 @@ def test_excel_formula_without_cached_value_gets_a_clear_message(tmp_path: Path)
     wb.save(path)
     rows = list(check_rows(open_table(path), ValidationOptions(now=NOW)))
     assert rows[0].issues[0].message == (
-        "Completion Date is empty: fill in the date completed (YYYY-MM-DD) or pass "
-        "--completion-date (if the cell holds a formula, open and save the file in Excel so its "
-        "value is stored)."
+        "Completion Date is empty: fill in the date completed (YYYY-MM-DD), or give one date "
+        "for rows without one (--completion-date) (if the cell holds a formula, open and save "
+        "the file in Excel so its value is stored)."
     )
     assert rows[1].completion is not None and rows[1].row == 3
 

@@ -246,9 +246,16 @@ def test_refusals(tmp_path: Path) -> None:
         # not a spreadsheet; an unreadable one (the CLI's exit-2 message)
         r = c.post("/api/uploads", files={"file": ("x.pdf", b"%PDF")}, headers=H)
         assert r.status_code == 400 and "x.pdf is a PDF document" in r.json()["error"]
-        r = c.post("/api/uploads", files={"file": ("x.xlsx", b"not a zip")}, headers=H)
+        damaged = b"PK\x03\x04not really a zip"
+        r = c.post("/api/uploads", files={"file": ("x.xlsx", damaged)}, headers=H)
         assert r.status_code == 400 and r.json()["error"].startswith("x.xlsx ")
         assert "uploads" not in r.json()["error"]  # the stored name never shows
+        # one line of text named .xlsx reads as the CLI reads it: a header with no data rows,
+        # which is a question for the Shape step (is an empty export normal?)
+        r = c.post("/api/uploads", files={"file": ("x.xlsx", b"not a zip")}, headers=H)
+        asked = r.json()["questions"]
+        assert r.status_code == 201 and [q["ask"] for q in asked] == ["allow_empty"]
+        assert asked[0]["message"].startswith("x.xlsx has a header (row 1) but no data rows")
         assert c.post("/api/uploads", data={"a": "b"}, headers=H).status_code == 400
         # unknown job / upload on every route
         for url in [
@@ -305,7 +312,10 @@ def test_ambiguous_dates_are_asked_and_mapping_is_remembered(tmp_path: Path) -> 
         shape = c.get(f"/api/uploads/{up['upload_id']}").json()
         assert "completion_date" in shape["ambiguous_dates"]
         r = c.post(f"/api/uploads/{up['upload_id']}/dry-run", json={}, headers=H)
-        assert r.status_code == 400 and "--date-format" in r.json()["error"]
+        error = r.json()["error"]  # the question, as the page asks it: no command-line flag
+        assert r.status_code == 400 and "'03/04/2025' (row 2)" in error and "--" not in error
+        asked = [q for q in shape["questions"] if q["ask"] == "date_format"]
+        assert [c["value"] for c in asked[0]["choices"]] == ["DD/MM/YYYY", "MM/DD/YYYY"]
         job = dry_run(c, up["upload_id"], date_format="DD/MM/YYYY", remember=True)
         assert job["state"] == "done"
         rows = c.get(f"/api/jobs/{job['job_id']}/rows").json()["rows"]
@@ -358,6 +368,7 @@ def test_serve_command_prints_its_url_and_stops_on_sigterm(tmp_path: Path) -> No
         with urllib.request.urlopen(url, timeout=10) as answer:
             page = answer.read().decode()
         assert "Sandbox mode" in page and "client_secret" not in page
+        assert "Try the sample file" in page and "sample_data/" not in page  # from the package
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         rest = proc.stderr.read()

@@ -1,4 +1,4 @@
-"""The upload page in Chromium under its Content-Security-Policy: .xls and .ods workbooks go
+"""The upload page in Chromium under its Content-Security-Policy: .xls, .ods and .xlsb workbooks go
 through the file button to the Shape step, a web page saved as .xls gets the CLI's explanation
 in the page's alert, the file dialog offers every format, htmx runs with eval off, the favicon
 loads, and the policy blocks nothing the page needs (the ``page`` fixture fails the test on any
@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.make_xlsb import write_xlsb
 from tests.test_web_browser import Server, page, pytestmark, server  # noqa: F401 - fixtures
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,6 +41,15 @@ def test_xls_and_ods_reach_the_shape_step_under_the_csp(
         heading = page.get_by_role("heading", level=1).inner_text()
         assert f"legacy-export{suffix}" in heading
         page.get_by_text("2 data rows").wait_for()
+    # an Excel binary workbook (.xlsb), written in the test, reaches the Shape step too
+    xlsb = write_xlsb(
+        tmp_path / "binary-export.xlsb",
+        [["Email", "Course", "Completion Date"], ["a@acme.example", "Fire Safety", "2025-03-01"]],
+    )
+    page.goto(server.url + "/")
+    upload_through_the_page(page, xlsb)
+    page.wait_for_url("**/uploads/*")
+    page.get_by_text("1 data row on sheet").wait_for()
 
 
 def test_a_web_page_saved_as_xls_gets_the_clis_explanation(

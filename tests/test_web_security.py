@@ -120,7 +120,9 @@ def test_a_get_never_changes_the_stored_choice(tmp_path: Path) -> None:
         assert preview.status_code == 200
         assert 'value="Work Mail=email" selected' in preview.text  # the preview shows it
         after = c.get(f"/uploads/{uid}").text
-        assert 'value="Work Mail=email" selected' not in after  # ...and stored nothing
+        assert 'id="missing-email"' in after  # ...and stored nothing (still missing;
+        assert "“Work Mail” looks like it: it is chosen" in after  # its list pre-set)
+        assert 'id="missing-email"' not in preview.text
         assert c.get(f"/api/uploads/{uid}").json()["missing"] == ["email"]
         r = c.post(f"/api/uploads/{uid}/dry-run", json={"map": ["Work Mail=email"]}, headers=H)
         assert r.status_code == 202

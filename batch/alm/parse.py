@@ -124,7 +124,36 @@ def parse_course_summary(resource: Resource) -> CourseSummary:
         root_id=str_id(a.get("rootCertificationId")),
         is_external=bool(parse_bool(a.get("isExternal"))),
         date_created=parse_datetime(a.get("dateCreated")),
+        instances=_related_count(resource, "instances"),
+        description=_description(resource),
     )
+
+
+def _related_count(resource: Resource, name: str) -> int | None:
+    """How many ``relationships.<name>.data`` entries there are; None when it is absent."""
+    rels = resource.get("relationships")
+    rel = rels.get(name) if isinstance(rels, dict) else None
+    if not isinstance(rel, dict) or "data" not in rel:
+        return None
+    return len(rel_ids(resource, name))
+
+
+DESCRIPTION_CHARS = 80  # of a catalogue entry's description kept (to tell names apart)
+
+
+def _description(resource: Resource) -> str:
+    """The first non-blank description of ``localizedMetadata`` (en-US first), shortened."""
+    meta = attrs(resource).get("localizedMetadata")
+    entries = [
+        e for e in (meta if isinstance(meta, list) else as_list(meta)) if isinstance(e, dict)
+    ]
+    entries.sort(key=lambda e: str(e.get("locale") or "") not in ("en-US", "en_US", "en"))
+    for entry in entries:
+        text = entry.get("description")
+        if isinstance(text, str) and text.strip():
+            text = " ".join(text.split())
+            return text if len(text) <= DESCRIPTION_CHARS else text[: DESCRIPTION_CHARS - 3] + "..."
+    return ""
 
 
 def parse_sections(resource: Resource) -> tuple[Section, ...]:

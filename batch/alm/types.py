@@ -36,6 +36,10 @@ class CourseSummary:
     root_id: str = ""
     is_external: bool = False
     date_created: datetime | None = None
+    # What tells two learning objects of one name apart (an ambiguous name lists them):
+    # the instances the listing names (None when it does not say) and a short description.
+    instances: int | None = None
+    description: str = ""
 
 
 CONTAINER_TYPES = ("learningProgram", "certification")  # have sections of courses

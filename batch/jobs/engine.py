@@ -381,6 +381,7 @@ class Job:
             command=options.command,
             dry_run=options.dry_run or options.offline,
             input_path=str(options.path),
+            input_name=options.display_name or "",
             input_sha256="",
             alm_host="(not contacted)",
             started_at=started,
@@ -442,6 +443,7 @@ class Job:
             command=options.command,
             dry_run=options.dry_run or options.offline,
             input_path=str(options.path),
+            input_name=options.display_name or "",
             input_sha256=table.sha256,
             alm_host=host,
             started_at=now,
@@ -522,9 +524,10 @@ class Job:
         )
 
     # --- after the run: the page's downloads, fixes and the remaining rows -------------------
-    def export(self, path: Path) -> ReportPaths:
+    def export(self, path: Path, *, failed_format: str | None = None) -> ReportPaths:
         """Write this job's report again, in the format of ``path``'s extension (and its
-        failed-rows file beside it when rows failed). Needs ``keep_results``."""
+        failed-rows file beside it when rows failed: in the input's format, or in
+        ``failed_format``, "csv" or "xlsx"). Needs ``keep_results``."""
         if self.rows is None or self.summary is None or not self.done:
             raise UsageError("The report is ready when the job has finished.")
         summary = replace(self.summary, report_paths=[], edits=self.edits.for_report())
@@ -534,7 +537,7 @@ class Job:
             columns=self.columns,
             summary=summary,
             input_path=self.options.path,
-            input_format=self.input_format or ("xlsx" if fmt == "xlsx" else "csv"),
+            input_format=failed_format or self.input_format or ("xlsx" if fmt == "xlsx" else "csv"),
             explicit=path,
             live=not summary.dry_run,
             sheet=self.options.sheet,

@@ -234,6 +234,9 @@ class JobOptions(ShapeOptions):
     # The most data rows one job takes (None: no cap). The page caps uploads; past the cap the
     # job stops before looking anything up (exit 2), with a message naming the cap.
     max_rows: int | None = None
+    # The input's name as the reports show it (the page: the name of the file uploaded, which
+    # is stored under a generated name); None: the name of ``path``.
+    display_name: str | None = None
 
     def validation(self) -> ValidationOptions:
         """What validating a row needs of these options."""
@@ -248,7 +251,7 @@ class JobOptions(ShapeOptions):
 
     def public(self) -> dict[str, Any]:
         """The options as shown in the report's summary (no secrets live here)."""
-        hidden = {"path", "edits", "exclude", "keep_results", "folder", "skip_rows"}
+        hidden = {"path", "edits", "exclude", "keep_results", "folder", "skip_rows", "display_name"}
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             if key in hidden or value in (None, False, {}, [], "", frozenset()):

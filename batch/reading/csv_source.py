@@ -136,8 +136,8 @@ class CsvSource:
                 text = fh.read(_SAMPLE_CHARS)
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"{self.path} cannot be decoded as {self.encoding} (byte {exc.start}): give "
-                "the right --encoding (e.g. utf-8, cp1252, utf-16) or save it as 'CSV UTF-8'."
+                f"{self.path} cannot be decoded as {self.encoding} (byte {exc.start}): save it "
+                "as 'CSV UTF-8', or give its encoding (--encoding cp1252, utf-16 ...)."
             ) from None
         if len(text) == _SAMPLE_CHARS:
             # Cut at the last line end so sniffing never sees half a record.
@@ -177,8 +177,8 @@ class CsvSource:
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"{self.path}, row {number + 1}: text cannot be decoded as {self.encoding} "
-                f"(byte {exc.start} of a block): give the right --encoding (e.g. cp1252) or "
-                "save the file as 'CSV UTF-8'."
+                f"(byte {exc.start} of a block): save the file as 'CSV UTF-8', or give its "
+                "encoding (--encoding cp1252)."
             ) from None
         except csv.Error as exc:
             if "field limit" in str(exc):

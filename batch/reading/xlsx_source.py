@@ -147,7 +147,7 @@ def decide_sheet(
         raise InputError(
             f"{path}: no visible sheet holds any data (sheets: "
             f"{', '.join(repr(n) for n in names) or 'none'}); put the rows on the first "
-            "sheet or pass --sheet NAME."
+            "sheet, or name the sheet to read (--sheet NAME)."
         )
     decision = SheetDecision(names, [], None, _active(book))
     if len(complete) == 1:

@@ -158,6 +158,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         "command": summary.command,
         "dry_run": summary.dry_run,
         "input_path": summary.input_path,
+        "input_name": summary.input_file,
         "input_sha256": summary.input_sha256,
         "alm_host": safe_host(summary.alm_host),
         "started_at": summary.started_at.isoformat(),
@@ -299,7 +300,7 @@ def _calls_line(summary: RunSummary) -> str:
 def format_plan(summary: RunSummary) -> str:
     """What a live run is about to do, shown before asking to proceed (``counts`` and
     ``rows`` hold the plan's outcome per row; nothing has been written yet)."""
-    name = PurePath(summary.input_path).name if summary.input_path else "(no input)"
+    name = summary.input_file if summary.input_path else "(no input)"
     lines = [f"Plan for {name} ({_plural(summary.rows, 'row')}) on {safe_host(summary.alm_host)}:"]
     shown = [(s.value, summary.counts.get(s.value, 0)) for s in RowStatus]
     shown = [(status, n) for status, n in shown if n]
@@ -324,7 +325,7 @@ def format_summary(summary: RunSummary, *, quiet: bool = False) -> str:
     if quiet:
         return "\n".join(summary.report_paths)
     mode = "dry run" if summary.dry_run else "live"
-    name = PurePath(summary.input_path).name if summary.input_path else "(no input)"
+    name = summary.input_file if summary.input_path else "(no input)"
     took = duration_seconds(summary)
     head = f"alm-batch {summary.command} ({mode}): {name}, {_plural(summary.rows, 'row')}"
     if took is not None:
@@ -352,7 +353,7 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, str | int | float | Non
     """The Summary sheet of an XLSX report, label then value, top to bottom (blank = spacer)."""
     data = summary_json(summary)
     rows: list[tuple[str, str | int | float | None]] = [
-        ("Input file", PurePath(summary.input_path).name),
+        ("Input file", summary.input_file),
         ("Input path", summary.input_path),
         ("Input SHA-256", summary.input_sha256),
         ("ALM host", data["alm_host"]),

@@ -42,7 +42,8 @@ def cell_error(problem: str, fix: str) -> PydanticCustomError:
 _EMPTY_FIX = {
     "email": "fill in the learner's email address",
     "course": "fill in the course name or ID (course:123)",
-    "completion_date": "fill in the date completed (YYYY-MM-DD) or pass --completion-date",
+    "completion_date": "fill in the date completed (YYYY-MM-DD), or give one date for rows "
+    "without one (--completion-date)",
 }
 
 

@@ -38,30 +38,17 @@ from batch.errors import BatchError
 from batch.jobs.inspect import fields as input_fields
 from batch.jobs.options import ShapeOptions
 from batch.settings import PRIVATE_FILE, Settings, private_dir
-from batch.web import views
+from batch.web import rowparts, shapeform, views
 from batch.web.limits import BodyRules, TooSlow, long_cell
 from batch.web.registry import MAX_ROWS, PageRun, Registry, Upload
 from batch.web.security import protect
+from batch.web.shapeform import DATE_FORMATS, FIELD_LABELS, SCORE_SCALES, FormError, shape_choice
 from batch.web.uploads import TooLarge, UploadStore, capped, stored_suffix, unreadable
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger(__name__)
 REPORT_FORMATS = ("xlsx", "csv", "json")
 CLEAN_EVERY_SECONDS = 3600.0
-FIELD_LABELS = {
-    "email": "Learner email",
-    "course": "Course",
-    "completion_date": "Completion date",
-    "score": "Score",
-    "min_score": "Passing score",
-    "max_score": "Maximum score",
-    "start_date": "Start date",
-    "passed": "Passed",
-    "module": "Module",
-    "instance": "Instance",
-}
-DATE_FORMATS = (("", "Decide from the file"), ("DD/MM/YYYY", "Day first (31/12/2025)"),
-                ("MM/DD/YYYY", "Month first (12/31/2025)"))  # fmt: skip
 
 
 @dataclass
@@ -77,6 +64,9 @@ class WebConfig:
     uploads: dict[str, Upload] = field(default_factory=dict)
     allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
     body_rules: BodyRules = field(default_factory=BodyRules)  # request size and pace
+    # A sample file the page offers to try (``serve --sandbox``: the package's sample, which a
+    # person who installed alm-batch with pip has nowhere else); None: no sample offered.
+    sample: Path | None = None
 
 
 def human_seconds(seconds: float | None) -> str:
@@ -92,6 +82,12 @@ def human_seconds(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def about(seconds: float | None) -> str:
+    """``about 42 s``, ``under a second``: an estimate as a sentence says it."""
+    text = human_seconds(seconds)
+    return text if seconds is None or seconds < 1 else f"about {text}"
+
+
 class PageError(Exception):
     """A refusal of the page's API: the HTTP status and the message shown (``{"error"}``)."""
 
@@ -101,6 +97,23 @@ class PageError(Exception):
         self.message = message
 
 
+def page_templates(config: WebConfig) -> Jinja2Templates:
+    """The page's templates, with the filters and names every page uses."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["duration"] = human_seconds
+    templates.env.filters["about"] = about
+    templates.env.filters["breakable"] = rowparts.breakable
+    templates.env.filters["page_words"] = views.page_text
+    templates.env.globals.update(
+        field_labels=FIELD_LABELS,
+        account_note=config.account_note,
+        report_formats=REPORT_FORMATS,
+        shapeform=shapeform,
+        rowparts=rowparts,
+    )
+    return templates
+
+
 def create_app(config: WebConfig) -> Any:
     """The ASGI app (the Starlette app wrapped in the security guard)."""
     # Uploads and jobs hold learners' data: this user only (the files inside are 0600 too).
@@ -108,13 +121,7 @@ def create_app(config: WebConfig) -> Any:
     registry = Registry(config.state_dir, config.settings_factory, config.max_rows)
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["duration"] = human_seconds
-    templates.env.globals.update(
-        field_labels=FIELD_LABELS,
-        account_note=config.account_note,
-        report_formats=REPORT_FORMATS,
-    )
+    templates = page_templates(config)
     app_state = _State(config, registry, store, templates)
     routes = [
         Route("/", app_state.index),
@@ -124,7 +131,9 @@ def create_app(config: WebConfig) -> Any:
         Route("/jobs/{job_id}", app_state.job_page),
         Route("/jobs/{job_id}/table", app_state.table_fragment),
         Route("/jobs/{job_id}/confirm", app_state.confirm_page),
+        Route("/sample/{name}", app_state.sample_file),
         Route("/api/uploads", app_state.api_upload, methods=["POST"]),
+        Route("/api/uploads/sample", app_state.api_sample, methods=["POST"]),
         Route("/api/uploads/{upload_id}", app_state.api_shape),
         Route("/api/uploads/{upload_id}/dry-run", app_state.api_dry_run, methods=["POST"]),
         Route("/api/history", app_state.api_history),
@@ -211,22 +220,29 @@ async def _body(request: Request) -> dict[str, Any]:
     return out
 
 
-def _choice(data: Any, base: ShapeOptions | None = None) -> ShapeOptions:
-    """Shape options from a form, a JSON body or query parameters (``map`` = Header=field)."""
-    raw: dict[str, Any] = {}
-    for name, spec in ShapeOptions.specs():
-        key = "map" if name == "mapping" else name
-        if hasattr(data, "getlist") and spec.kind in ("map", "list"):
-            values = data.getlist(key)
-            raw[name] = values if values else None
-        elif hasattr(data, "get"):
-            raw[name] = data.get(key)
-    if isinstance(data, dict) and "mapping" in data and raw.get("mapping") is None:
-        raw["mapping"] = data["mapping"]
+# What "Remember this mapping" keeps besides the mapping: the answers a file of the same
+# columns needs again next month.
+REMEMBERED = ("date_format", "ignore_columns", "completed_values", "score_scale")
+
+
+def _remembered(choice: ShapeOptions, saved: dict[str, Any]) -> ShapeOptions:
+    """``choice`` completed by what was remembered for files with the same columns."""
+    changes: dict[str, Any] = {"mapping": dict(saved.get("mapping") or {})}
+    for name in REMEMBERED:
+        if saved.get(name) and not getattr(choice, name):
+            changes[name] = saved[name]
     try:
-        return ShapeOptions.parse(raw, base)
-    except BatchError as exc:
-        raise PageError(400, str(exc)) from None
+        return ShapeOptions.parse(changes, choice)
+    except BatchError:  # remembered by an older version of the page: start afresh
+        return choice
+
+
+def _choice(data: Any, base: ShapeOptions | None = None) -> ShapeOptions:
+    """Shape options from a form, a JSON body or query parameters (``shapeform``)."""
+    try:
+        return shape_choice(data, base)
+    except FormError as exc:
+        raise PageError(400, views.page_text(str(exc))) from None
 
 
 class _State:
@@ -260,12 +276,16 @@ class _State:
         # Converted here, in the worker: a StopIteration cannot cross into the awaiting
         # coroutine (asyncio would leave the request hanging), nor should a pyo3 panic.
         try:
-            return self.registry.shape(upload, choice)
+            shape = self.registry.shape(upload, choice)
         except BatchError:
             raise
         except BaseException as exc:  # noqa: BLE001 - no reader failure may end the server
             log.warning("upload %s could not be read: %s", upload.upload_id, type(exc).__name__)
             raise unreadable(upload.path, exc) from None
+        for question in shape.get("questions", []):  # they name the stored file: the person's
+            question["message"] = upload.friendly(question["message"])
+        shape["notes"] = [upload.friendly(note) for note in shape.get("notes", [])]
+        return shape
 
     async def sheet_names(self, upload: Upload) -> list[str]:
         def names() -> list[str]:
@@ -287,7 +307,19 @@ class _State:
             step=1,
             max_mb=self.config.max_upload_mb,
             recent=self.registry.history()[:5],
+            sample=self._sample(),
         )
+
+    def _sample(self) -> Path | None:
+        sample = self.config.sample
+        return sample if sample is not None and sample.is_file() else None
+
+    async def sample_file(self, request: Request) -> Response:
+        """The sample file, to download and look at (``WebConfig.sample``)."""
+        sample = self._sample()
+        if sample is None or request.path_params["name"] != sample.name:
+            raise PageError(404, "Not found: check the address.")
+        return FileResponse(sample, filename=sample.name)
 
     async def history_page(self, request: Request) -> Response:
         return self.render(
@@ -309,7 +341,7 @@ class _State:
         try:
             shape = await self.read_shape(upload, choice)
         except BatchError as exc:
-            error = upload.friendly(str(exc))
+            error = upload.friendly(views.error_text(exc))
         sheets = shape["sheets"] if shape else await self.sheet_names(upload)
         return self.render(
             request,
@@ -322,6 +354,9 @@ class _State:
             sheets=sheets,
             fields=input_fields(),
             date_formats=DATE_FORMATS,
+            score_scales=SCORE_SCALES,
+            asked=shapeform.asked(shape or {}),
+            in_table=shapeform.in_table(shape or {}),
         )
 
     async def job_page(self, request: Request) -> Response:
@@ -337,12 +372,23 @@ class _State:
     async def confirm_page(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
         status = views.status(job, self.registry)
-        return self.render(request, "confirm.html", step=5, job=job, status=status)
+        page = self.render(request, "confirm.html", step=5, job=job, status=status)
+        page.headers["Cache-Control"] = "no-store"  # Back shows whether it went live since
+        return page
 
     def _job_context(self, job: PageRun, query: views.RowQuery) -> dict[str, Any]:
         total, rows = views.query_rows(job, query) if job.done else (0, [])
         mapping = (job.upload.shape or {}).get("mapping") or {}
-        shown = [(row, views.posted(row), views.suggestions(row)) for row in rows]
+        shown = [
+            {
+                "row": row,
+                "posted": views.posted(row),
+                "suggestions": rowparts.suggestions(row),
+                "candidates": rowparts.candidates(row),
+                "courses": rowparts.program_courses(row),
+            }
+            for row in rows
+        ]
         step = 3 if job.kind == "dry-run" else 5
         if job.done:
             step = 4 if job.kind == "dry-run" else 6
@@ -406,6 +452,21 @@ class _State:
             path.unlink(missing_ok=True)
             raise
 
+    async def api_sample(self, request: Request) -> Response:
+        """Upload the sample file, as if the person had chosen it (the Shape step follows)."""
+        sample = self._sample()
+        if sample is None:
+            raise PageError(404, "This page offers no sample file.")
+        with sample.open("rb") as source:
+            path = await asyncio.to_thread(self.store.save, source, sample.suffix)
+        os.chmod(path, PRIVATE_FILE)
+        upload = Upload(upload_id=path.stem[:16], file=sample.name, path=path, created=0.0)
+        try:
+            return await self._shape_new_upload(request, FormData(), upload)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
     async def _shape_new_upload(self, request: Request, form: FormData, upload: Upload) -> Response:
         choice = _choice(form)
         remembered = False
@@ -413,12 +474,11 @@ class _State:
             shape = await self.read_shape(upload, choice)
             saved = self.store.remembered_choice(shape["columns"])
             if saved and not choice.mapping:
-                choice.mapping = dict(saved.get("mapping") or {})
-                choice.date_format = choice.date_format or saved.get("date_format")
+                choice = _remembered(choice, saved)
                 shape = await self.read_shape(upload, choice)
                 remembered = True
         except BatchError as exc:  # the caller removes the upload
-            raise PageError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(views.error_text(exc))) from None
         too_many = self.registry.too_many_rows(shape["rows"])
         if too_many is not None:
             raise PageError(413, too_many)
@@ -431,6 +491,7 @@ class _State:
             "columns": shape["columns"],
             "mapping": shape["mapping"],
             "missing": shape["missing"],
+            "questions": shape["questions"],
             "remembered": remembered,
         }
         headers = {"HX-Redirect": f"/uploads/{upload.upload_id}"} if _is_htmx(request) else None
@@ -442,7 +503,7 @@ class _State:
         try:
             shape = await self.read_shape(upload, choice)
         except BatchError as exc:
-            raise PageError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(views.error_text(exc))) from None
         return JSONResponse({"upload_id": upload.upload_id, "file": upload.file, **shape})
 
     async def api_dry_run(self, request: Request) -> Response:
@@ -452,22 +513,24 @@ class _State:
         try:
             shape = await self.read_shape(upload, choice)
         except BatchError as exc:
-            raise PageError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(views.error_text(exc))) from None
         if shape["missing"]:
             names = ", ".join(FIELD_LABELS.get(f, f) for f in shape["missing"])
             raise PageError(400, f"Choose the column that holds: {names}.")
-        if shape["ambiguous_dates"] and not choice.date_format:
-            raise PageError(400, upload.friendly(next(iter(shape["ambiguous_dates"].values()))))
+        unanswered = [q for q in shape["questions"] if q["blocking"]]
+        if unanswered:  # a run would stop on it: the person answers first
+            raise PageError(400, views.page_text(unanswered[0]["message"]))
         if shape["error"]:
-            raise PageError(400, upload.friendly(shape["error"]))
+            raise PageError(400, views.page_text(upload.friendly(shape["error"])))
         upload.choice = choice
         if str(data.get("remember", "")).lower() in ("1", "true", "on", "yes"):
             mapping = {h: f for f, h in shape["mapping"].items()}
-            self.store.remember(shape["columns"], mapping, {"date_format": choice.date_format})
+            extra = {name: getattr(choice, name) for name in REMEMBERED}
+            self.store.remember(shape["columns"], mapping, extra)
         try:
             job = self.registry.start_dry_run(upload, choice)
         except BatchError as exc:
-            raise PageError(400, upload.friendly(str(exc))) from None
+            raise PageError(400, upload.friendly(views.error_text(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{job.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": job.job_id}, status_code=202, headers=headers)
 
@@ -513,7 +576,7 @@ class _State:
         except KeyError:
             raise PageError(404, f"Job {job.job_id} has no row {row}.") from None
         except BatchError as exc:
-            raise PageError(409, job.friendly(str(exc))) from None
+            raise PageError(409, job.friendly(views.error_text(exc))) from None
         if _is_htmx(request):
             query = views.RowQuery.from_params(data)
             return self.render(request, "_patch.html", **self._job_context(job, query))
@@ -525,11 +588,19 @@ class _State:
     async def api_run(self, request: Request) -> Response:
         """A dry run goes live; a live run that stopped runs its remaining rows."""
         source = self.job(request.path_params["job_id"])
+        if source.live_job is not None and _is_htmx(request):
+            # A second click, or a confirmation shown again by Back: the person's run is the
+            # one already started, so the page shows it (the JSON API answers 409).
+            return JSONResponse(
+                {"job_id": source.live_job},
+                status_code=200,
+                headers={"HX-Redirect": f"/jobs/{source.live_job}"},
+            )
         start = self.registry.run_remaining if source.kind == "live" else self.registry.start_live
         try:
             live = await asyncio.to_thread(start, source)
         except BatchError as exc:  # another live run holds the account (AccountBusy), ...
-            raise PageError(409, source.friendly(str(exc))) from None
+            raise PageError(409, source.friendly(views.error_text(exc))) from None
         headers = {"HX-Redirect": f"/jobs/{live.job_id}"} if _is_htmx(request) else None
         return JSONResponse({"job_id": live.job_id}, status_code=202, headers=headers)
 
@@ -586,7 +657,7 @@ class _State:
         try:
             path = await asyncio.to_thread(self.registry.export, job, fmt, failed=name == "failed")
         except BatchError as exc:
-            raise PageError(409, str(exc)) from None
+            raise PageError(409, views.error_text(exc)) from None
         return FileResponse(path, filename=path.name)
 
 

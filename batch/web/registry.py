@@ -212,6 +212,7 @@ class Registry:
             keep_results=True,
             folder=folder,
             max_rows=self.max_rows,
+            display_name=upload.file,
         )
         return self._start(PageRun(job_id, Job(options, self.settings()), upload, time.time()))
 
@@ -372,7 +373,7 @@ class Registry:
         private_dir(folder)
         for old in folder.iterdir():  # fixes since the last download: write afresh
             old.unlink()
-        paths = run.job.export(report)
+        paths = run.job.export(report, failed_format=fmt if failed else None)
         if failed:
             if paths.failed is None:
                 raise UsageError("No row failed: there is no failed-rows file for this job.")

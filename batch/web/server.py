@@ -126,6 +126,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
     if password:
         register_secrets([password])
     release: Callable[[], None] = lambda: None  # noqa: E731
+    sample: Path | None = None  # the sandbox's sample file, offered on the page
     if options.sandbox:
         from batch.demo import find_sample_dir
         from batch.sandbox import Sandbox, SandboxConfig, load_seed
@@ -136,9 +137,9 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         register_secrets(settings.secrets())
         factory: Callable[[], Settings] = lambda: settings  # noqa: E731
         note = (
-            f"Sandbox mode: a pretend ALM account on {sandbox.base_url} (nothing real is "
-            "written). Try sample_data/completions.csv."
+            f"Sandbox mode: a pretend ALM account on {sandbox.base_url} (nothing real is written)."
         )
+        sample = find_sample_dir() / "completions.csv"
         release = sandbox.stop
         state_dir = options.state_dir or Path(sandbox_state_dir())
     else:
@@ -157,6 +158,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         max_rows=options.max_rows,
         account_note=note,
         allow_hosts=options.allow_hosts,
+        sample=sample,
     )
     return create_app(config), release
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from batch.errors import BatchError, ShapeQuestion
 from batch.jobs import JobState, StoredRow
 from batch.jobs.results import EXCLUDED, SORTS, STATUS_ORDER
 from batch.models import RowStatus
@@ -22,8 +23,69 @@ EXCLUDED_MESSAGE = "Left out of the run (excluded)."
 PROBLEM_STATUSES = frozenset(s.value for s in RowStatus if not s.ok)
 # Rows that are (or would be) posted: their date and score are shown.
 POSTED = frozenset({RowStatus.WOULD_COMPLETE.value, RowStatus.COMPLETED.value})
-_SUGGEST = re.compile(r"Did you mean (.+)\?\s*$")
-_QUOTED = re.compile(r"'([^']+)'")
+
+# How the page words what a message says for the command line. A message names a run option in
+# words, then its flag in parentheses, "give one date for rows without one (--completion-date)":
+# the CLI shows it as written; the page says where the choice is made on the page, or nothing
+# when the page has no such choice. A flag named anywhere else reads as the option's name
+# ("--timezone 'Mars' is not a time zone name": "The time zone 'Mars' is not ...").
+_SHAPE_STEP = " (on the Shape step)"
+_FLAG_NOTE = re.compile(r"\s*\(--([a-z][a-z0-9-]*)(?: [^();]*)?\)")
+_FLAG = re.compile(r"--([a-z][a-z0-9-]*)")
+_FLAG_NAMES = {
+    "map": "the mapping",
+    "sheet": "the sheet",
+    "header-row": "the header row",
+    "date-format": "the date order",
+    "timezone": "the time zone",
+    "completion-date": "the default completion date",
+    "completed-values": "the values that mean done",
+    "ignore-column": "the columns left out",
+    "score-scale": "the score scale",
+    "allow-empty": "an empty export",
+    "earliest-date": "the earliest date accepted",
+    "refresh-cache": "a refresh of the cache",
+    "user-lookup": "the user lookup",
+    "overwrite": "re-grading",
+    "offline": "a check without ALM",
+    "encoding": "the encoding",
+    "state-dir": "another state directory",
+}
+_SHAPE_FLAGS = frozenset(
+    ("map", "sheet", "header-row", "date-format", "timezone", "completion-date",
+     "completed-values", "ignore-column", "score-scale", "allow-empty")
+)  # fmt: skip
+_SAME_COMMAND = re.compile(r"\b(run|Run) the same command again\b")
+
+
+def page_text(text: str) -> str:
+    """``text`` (a row's message, a run's error) in the page's words: no command-line flag."""
+    if "--" not in text and "same command" not in text:
+        return text
+
+    def note(m: re.Match[str]) -> str:
+        return _SHAPE_STEP if m.group(1) in _SHAPE_FLAGS else ""
+
+    def name(m: re.Match[str]) -> str:
+        words = _FLAG_NAMES.get(m.group(1), "an option of the command line")
+        start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", ":"))
+        return words[0].upper() + words[1:] if start else words
+
+    text = _FLAG_NOTE.sub(note, text)
+    text = _FLAG.sub(name, text)
+    return _SAME_COMMAND.sub(lambda m: f"{m.group(1)} it again", text)
+
+
+def error_text(error: BaseException) -> str:
+    """A run-level error as the page shows it: a question's message (its hint is the CLI's
+    option), any other error's message and its hint unless that names a flag, in the page's
+    words."""
+    if isinstance(error, ShapeQuestion):
+        return page_text(error.message)
+    if isinstance(error, BatchError):  # a hint that names a flag is the CLI's advice only
+        hint = error.hint if error.hint and "--" not in error.hint else ""
+        return page_text(f"{error.message} {hint}" if hint else error.message)
+    return page_text(str(error))
 
 
 @dataclass
@@ -105,12 +167,6 @@ def posted(row: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def suggestions(row: dict[str, Any]) -> list[str]:
-    """The names in "Did you mean 'A', 'B' or 'C'?" at the end of a row's message."""
-    match = _SUGGEST.search(row.get("message", ""))
-    return _QUOTED.findall(match.group(1)) if match else []
-
-
 def same_value_count(run: PageRun, header: str, value: str) -> int:
     rows = run.job.rows
     return len(rows.rows_with({header: value}, excluded=True)) if rows is not None else 0
@@ -132,7 +188,11 @@ def status_counts(run: PageRun) -> list[tuple[str, int]]:
 
 
 def message(run: PageRun, registry: Registry) -> str:
-    """One sentence on where the run stands."""
+    """One sentence on where the run stands, in the page's words."""
+    return page_text(_message(run, registry))
+
+
+def _message(run: PageRun, registry: Registry) -> str:
     job = run.job
     if job.state is JobState.INTERRUPTED:
         if run.kind == "dry-run":
@@ -151,14 +211,16 @@ def message(run: PageRun, registry: Registry) -> str:
             return "Cancelling: writes in flight finish, then the report is saved."
         return ""
     if job.error is not None:
-        return run.friendly(str(job.error))
+        return run.friendly(error_text(job.error))
     outcome = job.outcome
     if outcome is None:
         return "Cancelled before it started: nothing was written."
     if outcome.aborted is not None:
-        return run.friendly(str(outcome.aborted))
+        return run.friendly(error_text(outcome.aborted))
     if outcome.interrupted or outcome.cancelled:
         return "Cancelled: writes in flight finished; the report is saved."
+    if outcome.summary.empty_input:  # the person said an empty export is normal
+        return "Nothing to do: the file has a header but no data rows."
     problems = problem_count(run)
     noun = "Dry run" if run.kind == "dry-run" else "Live run"
     if problems:

@@ -38,9 +38,16 @@
     var row = document.getElementById("row-" + m[1]);
     var target = row ? row.querySelector("th") : document.querySelector("#rows-area [role=status]");
     if (target) { target.tabIndex = -1; target.focus(); }
-    var badge = row && row.querySelector(".badge");
-    if (say) say.textContent = "Row " + m[1] + " re-checked" + (badge ? ": " + badge.textContent : ".");
+    var badge = row && row.querySelector(".badge"), action = cfg.elt && cfg.elt.getAttribute("data-action");
+    var what = action === "exclude" ? " excluded: left out of the run." :
+      action === "include" ? " included again" + (badge ? ": " + badge.textContent : ".") :
+      " re-checked" + (badge ? ": " + badge.textContent : ".");
+    if (say) say.textContent = "Row " + m[1] + what;
   });
+
+  // A page restored from the browser's back-forward cache shows what was true when it was left
+  // (a confirmation whose dry run has gone live since): load it again to show what is true now.
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) window.location.reload(); });
 
   function setupUpload() {
     var drop = document.querySelector("[data-drop]"), input = document.getElementById("file");
@@ -62,10 +69,26 @@
     });
   }
 
-  function fmtSeconds(s) {
+  function fmtSeconds(s) {  // as the page's "about" filter says it
     if (s === null || s === undefined) return "—";
-    if (s < 90) return Math.round(s) + " s";
-    return Math.round(s / 60) + " min";
+    if (s < 1) return "under a second";
+    if (s < 90) return "about " + Math.round(s) + " s";
+    if (s < 5400) return "about " + Math.round(s / 60) + " min";
+    return "about " + (s / 3600).toFixed(1) + " h";
+  }
+
+  // A step of a dry run (reading learners can take hours at ALM's limits): its time left at
+  // the pace seen since the step started.
+  function stageClock() {
+    var stage = null, t0 = 0, done0 = 0;
+    return function (d) {
+      var now = Date.now() / 1000;
+      if (d.stage !== stage) { stage = d.stage; t0 = now; done0 = d.stage_done || 0; }
+      var done = (d.stage_done || 0) - done0, left = (d.stage_total || 0) - (d.stage_done || 0);
+      if (!d.stage_total || left <= 0) return "—";  // a step with no count (one of ALM's jobs)
+      if (done <= 0 || now - t0 < 1) return "working it out…";
+      return fmtSeconds(left * (now - t0) / done) + " at the pace so far";
+    };
   }
 
   function setupProgress() {
@@ -74,7 +97,7 @@
     var state = card.getAttribute("data-state");
     if (state === "done" || state === "failed" || state === "cancelled" || state === "interrupted") return;
     var job = card.getAttribute("data-job"), live = document.getElementById("live");
-    var bar = document.getElementById("bar"), lastSaid = 0;
+    var bar = document.getElementById("bar"), lastSaid = 0, stageEta = stageClock();
     var source = new EventSource("/api/jobs/" + job + "/events");
     function bind(name, value) {
       card.querySelectorAll('[data-bind="' + name + '"]').forEach(function (el) { el.textContent = value; });
@@ -85,6 +108,7 @@
       bind("rate_per_s", d.rate_per_s); bind("eta", fmtSeconds(d.eta_seconds));
       bind("throttled", d.throttled); bind("stage", d.stage || "starting");
       bind("stage_count", d.stage_total ? d.stage_done + " / " + d.stage_total : "");
+      if (d.kind !== "live") bind("stage_eta", stageEta(d));
       if (d.message) bind("message", d.message);
       if (bar) {
         var total = d.kind === "live" ? d.writes_planned : d.stage_total;
