@@ -134,22 +134,26 @@ def _run(job: Job) -> JobOutcome:
     half-way; a second Ctrl-C stops waiting. Its errors are raised here, tracebacks intact."""
     done: list[JobOutcome] = []
     failed: list[BaseException] = []
+    # An Event, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
+    # looking finished while it runs (CPython issue 90882).
+    finished = threading.Event()
 
     def target() -> None:
         try:
             done.append(job.run())
         except BaseException as exc:  # raised again in the caller's thread
             failed.append(exc)
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=target, name="alm-batch-complete", daemon=True)
-    thread.start()
+    threading.Thread(target=target, name="alm-batch-complete", daemon=True).start()
     try:
-        while thread.is_alive():
-            thread.join(0.25)
+        while not finished.wait(0.25):
+            pass
     except KeyboardInterrupt:
         job.cancel()
-        while thread.is_alive():
-            thread.join(0.25)
+        while not finished.wait(0.25):
+            pass
     if failed:
         raise failed[0]
     return done[0]

@@ -65,10 +65,11 @@ def value_text(value: Any) -> str:
     if isinstance(value, numbers.Real):  # float, numpy's floats, Fraction
         return number_text(float(value))
     kind = type(value)
-    if kind.__name__ == "bool_":  # numpy's bool
-        return "TRUE" if bool(value) else "FALSE"
-    if kind.__name__ == "datetime64":  # numpy's: .item() is a datetime (None for NaT)
-        return value_text(value.astype("datetime64[us]").item())
+    if kind.__module__ == "numpy":  # numpy's scalars (bool, datetime64...) as Python's own
+        if kind.__name__ == "datetime64":  # in microseconds, .item() is a datetime (or None)
+            return value_text(value.astype("datetime64[us]").item())
+        if kind.__name__ in ("bool", "bool_"):
+            return value_text(value.item())
     raise TypeError(
         f"a {kind.__name__} is not a cell value: give text, a number, a date or datetime, "
         "a bool or None"
@@ -253,8 +254,10 @@ def open_rows(
             f"header_row {header_row} does not apply to them."
         )
     where = str(name)
-    if not rows.records:
-        raise EmptyInput(f"{where}: no rows were given: pass at least one mapping.")
+    if not rows.header:
+        raise EmptyInput(
+            f"{where}: no rows were given (or only empty ones): pass at least one mapping."
+        )
     about = SourceFacts(name, where, "csv", "rows", rows.sha256)
     table = table_from_source(
         _RowSource(rows), about,
