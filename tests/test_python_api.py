@@ -356,6 +356,7 @@ def test_public_names() -> None:
         "Job", "JobOptions", "Outcome", "RowResult", "RowStatus", "RunSummary", "Settings",
         "ShapeOptions", "ShapeQuestion", "UsageError", "complete",
     ]  # fmt: skip
+    assert sorted(batch._EXPORTS) == batch.__all__
     for name in batch.__all__:
         assert getattr(batch, name).__name__ == name
     assert batch.Job is batch.jobs.Job and issubclass(batch.ShapeQuestion, batch.InputError)
