@@ -71,9 +71,11 @@ def complete(
     that stops the run before anything is written. Ctrl-C cancels as in the CLI: writes in
     flight finish, the ledger and the report are saved, and the outcome says ``interrupted``.
     """
-    job_options = _job_options(rows, dry_run=dry_run, name=name, options=options)
-    ask = _confirmation(job_options, confirm)
-    job = Job(job_options, settings, confirm=ask)
+    writes = not (dry_run or options.get("offline"))
+    ask = _confirmation(writes, confirm)  # before the rows are taken: a generator stays unread
+    job = Job(
+        _job_options(rows, dry_run=dry_run, name=name, options=options), settings, confirm=ask
+    )
     if on_event is not None:
         job.subscribe(on_event)
     return Outcome.of(job, _run(job))
@@ -105,10 +107,9 @@ def _job_options(
     )
 
 
-def _confirmation(options: JobOptions, confirm: Confirm | bool | None) -> Confirm | None:
+def _confirmation(writes: bool, confirm: Confirm | bool | None) -> Confirm | None:
     """The job's ``confirm`` (None: write without a question); refuses a live run that the
     caller did not confirm, and a confirmation given to a run that writes nothing."""
-    writes = not (options.dry_run or options.offline)
     if not writes:
         if confirm is not None and confirm is not False:
             raise UsageError(

@@ -244,8 +244,10 @@ def test_a_live_run_needs_dry_run_false_and_a_confirmation(sb: Sandbox, tmp_path
     rows = as_dicts(ROWS[:2])
     options: dict[str, Any] = {"settings": settings, "state_dir": tmp_path / "s",
                                "report": tmp_path / "r.csv"}  # fmt: skip
+    unread = iter(rows)
     with pytest.raises(batch.UsageError, match="A live run writes completions to ALM"):
-        batch.complete(rows, dry_run=False, **options)
+        batch.complete(unread, dry_run=False, **options)
+    assert next(unread) == rows[0]  # refused before the rows were taken
     with pytest.raises(batch.UsageError, match="A live run writes completions to ALM"):
         batch.complete(rows, dry_run=False, confirm=False, **options)
     with pytest.raises(batch.UsageError, match="confirm= is for a live run"):
