@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 
 class ExitStatus(IntEnum):
@@ -95,6 +96,29 @@ class ShapeQuestion(InputError):
         self.choices = tuple(choices)
         self.suggested = suggested
         self.column = column
+
+    def answer(self, value: str | None = None) -> dict[str, Any]:
+        """The shape options that answer this question with ``value`` (a choice's ``value``;
+        default: ``suggested``, or the only choice), as ``batch.complete`` and
+        ``ShapeOptions.parse`` take them: ``{"date_format": "DD/MM/YYYY"}``,
+        ``{"mapping": {"Work Mail": "email"}}``, ``{"ignore_columns": ["Status"]}``. Raises
+        ``ValueError`` when there is no value to default to (the person must pick)."""
+        if value is None:
+            value = self.suggested
+        if value is None and len(self.choices) == 1:
+            value = self.choices[0].value
+        if value is None and self.ask == "ignore_columns" and self.choices:
+            return {"ignore_columns": [c.value for c in self.choices]}  # the whole side table
+        if value is None:
+            picks = ", ".join(repr(c.value) for c in self.choices) or "a value"
+            raise ValueError(f"Nothing is suggested for {self.ask}: pick one of {picks}.")
+        if self.ask == "mapping":
+            if value == IGNORE and self.column is not None:
+                return {"ignore_columns": [self.column]}
+            return {"mapping": {value: self.field}}
+        if self.ask in ("ignore_columns", "completed_values"):
+            return {self.ask: [value]}
+        return {self.ask: value}
 
 
 IGNORE = "ignore"  # the choice that leaves a column out (``ShapeQuestion.column``)

@@ -1,8 +1,12 @@
-"""CSV/XLSX -> ``InputRow``s with spreadsheet row numbers (the public face of ``batch.reading``).
+"""CSV/XLSX (or rows in memory) -> ``InputRow``s with spreadsheet row numbers (the public face
+of ``batch.reading``).
 
     table = open_table("march.xlsx", mapping=parse_map_options(["Work Mail=email"]))
     for row in table.iter_rows():   # streams; may be called again
         ...
+
+Rows held in memory (mappings, a pandas DataFrame) are read the same way:
+``open_rows(RowTable.of(rows), name=Path("hris"))``.
 
 Every value stays text until validation; see ``batch.reading`` modules for the details of
 encodings, delimiters, header finding and Excel cell conversion. ``sheet_decision`` tells a
@@ -25,6 +29,7 @@ from batch.reading.aliases import (
     recognised_fields,
 )
 from batch.reading.cells import cell_text
+from batch.reading.memory import RowTable, open_rows
 from batch.reading.sniff import inspect_file
 from batch.reading.table import Table, open_table
 from batch.reading.xlsx_source import (
@@ -37,12 +42,14 @@ from batch.reading.xlsx_source import (
 
 __all__ = [
     "ALIASES",
+    "RowTable",
     "SheetCandidate",
     "SheetDecision",
     "Table",
     "cell_text",
     "field_for_header",
     "header_key",
+    "open_rows",
     "open_table",
     "parse_map_options",
     "sheet_decision",

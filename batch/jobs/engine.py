@@ -52,7 +52,7 @@ from batch.jobs.restore import load_job
 from batch.jobs.results import ROWS_FILE, ResultStore
 from batch.journal import Journal
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
-from batch.reader import Table, open_table
+from batch.reader import Table, open_rows, open_table
 from batch.reporting import ReportPaths, summary_json, write_reports
 from batch.settings import PRIVATE_FILE, Settings
 from batch.validate import ValidationOptions, check_rows
@@ -413,6 +413,15 @@ class Job:
 
     def _read(self, header_row: int | None, require: Iterable[str]) -> Table:
         options = self.options
+        if options.row_table is not None:
+            return open_rows(
+                options.row_table,
+                name=options.path,
+                header_row=header_row,
+                mapping=options.mapping or None,
+                require=require,
+                ignore=options.ignore_columns,
+            )
         return open_table(
             options.path,
             encoding=options.encoding,

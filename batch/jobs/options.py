@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from batch.errors import BatchError, ExitStatus, UsageError
 from batch.models import RunSummary
+from batch.reader import RowTable
 from batch.validate import ValidationOptions
+
+ROWS_NAME = Path("rows")  # what rows given in memory are called when no path names them
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,18 @@ class ShapeOptions:
 
 @dataclass(kw_only=True)
 class JobOptions(ShapeOptions):
-    """Every option of ``run`` / ``validate`` (the CLI's flags; the page's form fields)."""
+    """Every option of ``run`` / ``validate`` (the CLI's flags; the page's form fields).
 
-    path: Path
+    The input is the file at ``path``, or ``rows`` held in memory (an iterable of mappings,
+    header -> value, or a pandas DataFrame), taken as text when the options are made
+    (``reading.memory.RowTable``): then ``path`` only names them (messages, the report beside
+    it; default ``rows`` in the current folder).
+    """
+
+    path: Path = Path()
+    # Typed Any: a pandas DataFrame is one kind (pandas is optional); a RowTable once made.
+    # Never serialised: a job's record keeps its options, not its rows.
+    rows: Annotated[Any, Field(exclude=True)] = None
     dry_run: bool = False
     offline: bool = False
     report: Path | None = None
@@ -238,6 +250,17 @@ class JobOptions(ShapeOptions):
     # is stored under a generated name); None: the name of ``path``.
     display_name: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            self.rows = RowTable.of(self.rows)
+            if self.path == Path():
+                self.path = ROWS_NAME
+
+    @property
+    def row_table(self) -> RowTable | None:
+        """The rows given in memory (None: the input is the file at ``path``)."""
+        return self.rows if isinstance(self.rows, RowTable) else None
+
     def validation(self) -> ValidationOptions:
         """What validating a row needs of these options."""
         return ValidationOptions(
@@ -251,7 +274,16 @@ class JobOptions(ShapeOptions):
 
     def public(self) -> dict[str, Any]:
         """The options as shown in the report's summary (no secrets live here)."""
-        hidden = {"path", "edits", "exclude", "keep_results", "folder", "skip_rows", "display_name"}
+        hidden = {
+            "path",
+            "rows",
+            "edits",
+            "exclude",
+            "keep_results",
+            "folder",
+            "skip_rows",
+            "display_name",
+        }
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             if key in hidden or value in (None, False, {}, [], "", frozenset()):

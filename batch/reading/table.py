@@ -153,6 +153,24 @@ class _EditedSource:
             yield number, cells
 
 
+@dataclass
+class SourceFacts:
+    """What a reader learnt about its input before reading its rows (``table_from_source``)."""
+
+    path: Path
+    where: str  # how messages name the input: the path, with the sheet of a workbook
+    format: str  # "csv" or "xlsx": the failed-rows file is written in it
+    kind: str
+    sha256: str
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    strict_xml: bool = False
+    formats_seen: bool = True
+    bad_bytes: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
 def open_table(
     path: str | Path,
     *,
@@ -183,26 +201,46 @@ def open_table(
         raise UsageError(f"--header-row must be 1 or more (got {header_row}).")
     facts = inspect_file(path, encoding)
     source: _Source
-    warnings: list[str] = []
-    strict_xml = False
-    formats_seen = True
     if facts.format == "xlsx":
 
         def probe(rows: list[list[str]]) -> set[str]:
             return max((recognised_fields(r, mapping) for r in rows), key=len, default=set())
 
         xsrc = XlsxSource(path, sheet, probe, kind=facts.kind or "xlsx", required=tuple(require))
-        source, where = xsrc, f"{path} (sheet {xsrc.sheet!r})"
-        table_sheet, delimiter = xsrc.sheet, None
-        warnings.extend(xsrc.warnings)
-        strict_xml = xsrc.strict
-        formats_seen = xsrc.formats_seen
+        source = xsrc
+        about = SourceFacts(
+            path, f"{path} (sheet {xsrc.sheet!r})", facts.format, facts.kind or "xlsx",
+            facts.sha256, sheet=xsrc.sheet, encoding=facts.encoding, strict_xml=xsrc.strict,
+            formats_seen=xsrc.formats_seen, bad_bytes=facts.lenient, warnings=list(xsrc.warnings),
+        )  # fmt: skip
     else:
         csrc = CsvSource(path, facts)
-        source, where = csrc, str(path)
-        table_sheet, delimiter = None, csrc.delimiter
+        source = csrc
+        about = SourceFacts(
+            path, str(path), facts.format, facts.kind or facts.format, facts.sha256,
+            encoding=facts.encoding, delimiter=csrc.delimiter, bad_bytes=facts.lenient,
+        )  # fmt: skip
     source = without_tool_quotes(source, carried)  # a failed-rows file: the tool's own quotes
+    return table_from_source(
+        source, about,
+        header_row=header_row, mapping=mapping, require=require, ignore=ignore, carried=carried,
+    )  # fmt: skip
 
+
+def table_from_source(
+    source: _Source,
+    about: SourceFacts,
+    *,
+    header_row: int | None,
+    mapping: dict[str, str] | None,
+    require: Iterable[str],
+    ignore: tuple[str, ...],
+    carried: Decisions | None = None,
+) -> Table:
+    """Find the header in ``source``'s first rows and map its columns onto fields: the one way
+    every input (a file of any format, rows given in memory) becomes a ``Table``."""
+    where = about.where
+    warnings = list(about.warnings)
     head: list[tuple[int, list[str]]] = []
     for number, cells in source.records():
         head.append((number, cells))
@@ -251,19 +289,19 @@ def open_table(
     )  # fmt: skip
     warnings.extend(decided.warnings)
     return Table(
-        path=path,
-        format=facts.format,
+        path=about.path,
+        format=about.format,
         columns=columns,
         mapping=decided.mapping,
         header_row=header_row,
-        sha256=facts.sha256,
-        sheet=table_sheet,
-        encoding=facts.encoding,
-        delimiter=delimiter,
-        kind=facts.kind or facts.format,
-        strict_xml=strict_xml,
-        formats_seen=formats_seen,
-        bad_bytes=facts.lenient,
+        sha256=about.sha256,
+        sheet=about.sheet,
+        encoding=about.encoding,
+        delimiter=about.delimiter,
+        kind=about.kind,
+        strict_xml=about.strict_xml,
+        formats_seen=about.formats_seen,
+        bad_bytes=about.bad_bytes,
         warnings=warnings,
         carried=carried,
         checks=decided.checks,
