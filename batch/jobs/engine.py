@@ -21,6 +21,7 @@ the rows it finished, and its remaining rows can be run (``remaining_options``).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -30,6 +31,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from batch.alm.wire import Wire
+from batch.confirmed import CONFIRMED_FILE, ConfirmedPlan, label_parts
 from batch.errors import BatchError, EmptyInput, ExitStatus, InputError, UsageError
 from batch.jobs.account import AccountLock
 from batch.jobs.edits import EditLog
@@ -43,7 +46,7 @@ from batch.jobs.events import (
     StageStarted,
     WriteProgress,
 )
-from batch.jobs.fixes import recheck
+from batch.jobs.fixes import Fix, recheck
 from batch.jobs.online import OnlineRun, offline_result, require_credentials
 from batch.jobs.options import JOB_OPTIONS, JobOptions, JobOutcome, JobState
 from batch.jobs.record import JobRecord, Progress, RunningMark, Throttle
@@ -51,10 +54,11 @@ from batch.jobs.record import save as save_record
 from batch.jobs.restore import load_job
 from batch.jobs.results import ROWS_FILE, ResultStore
 from batch.journal import Journal
+from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteKind, WriteState
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.reader import Table, open_table
 from batch.reporting import ReportPaths, summary_json, write_reports
-from batch.settings import PRIVATE_FILE, Settings
+from batch.settings import PRIVATE_FILE, Settings, resolve_state_dir, write_private_text
 from batch.validate import ValidationOptions, check_rows
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,14 @@ class Job:
         settings: Settings | None = None,
         *,
         confirm: Confirm | None = None,
+        bound: ConfirmedPlan | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.options = options
         self.confirm = confirm
+        # A live run of a confirmed plan (the page's "Run live now", "Run the remaining rows"):
+        # it sends no write outside it, and its totals are the plan's (``batch.confirmed``).
+        self.bound = bound
         self.now = now
         self.state = JobState.QUEUED
         self.outcome: JobOutcome | None = None
@@ -100,6 +108,12 @@ class Job:
         self.input_format = ""  # csv or xlsx: the failed-rows file is written in it
         self.restored = False  # read back from its folder (Job.load): view and download only
         self.warnings: list[str] = []
+        # What a dry run read from ALM (its resolver), kept while rows can still be fixed, so
+        # a fix re-decides rows without reading again (``fixes.py``); None otherwise.
+        self.lookups: object | None = None
+        self.wire: Wire | None = None  # while it talks to ALM: requests in flight, silence
+        self.last_fix: Fix | None = None  # the rows the last fix re-decided (``fixes.py``)
+        self.fix_lock = threading.Lock()
         self._settings = settings
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
@@ -141,6 +155,10 @@ class Job:
     @property
     def done(self) -> bool:
         return self.state.finished
+
+    def writes_in_flight(self) -> int:
+        """Writes sent to ALM and not yet answered (what a Cancel still waits for)."""
+        return self.wire.writes_in_flight() if self.wire is not None else 0
 
     @property
     def live(self) -> bool:
@@ -200,6 +218,7 @@ class Job:
             self.state = JobState.RUNNING
             if self._mark is not None:
                 self._mark.hold()
+            self._keep_bound()
             self.save()
             try:
                 outcome = self._run()
@@ -223,6 +242,23 @@ class Job:
                 self._account.release()
             if self._mark is not None:
                 self._mark.release()
+
+    def _keep_bound(self) -> None:
+        """The confirmed plan beside the job's record: its remaining rows stay bound to it
+        after a Cancel or a restart."""
+        folder = self.options.folder
+        if self.bound is not None and folder is not None:
+            write_private_text(folder / CONFIRMED_FILE, json.dumps(self.bound.to_json()))
+
+    def confirmed_plan(self) -> ConfirmedPlan:
+        """What a live run of this finished dry run is bound to: its rows that would be posted
+        now (fixes applied, excluded rows left out), each with its planned writes, and the
+        estimate the confirmation shows."""
+        if self.rows is None or self.summary is None:
+            raise UsageError("Only a finished dry run that kept its rows can be run live.")
+        return ConfirmedPlan.from_results(
+            self.rows.results(), estimate_seconds=self.summary.estimate_seconds
+        )
 
     def _end(self, state: JobState) -> None:
         self.ended_at = self.now()
@@ -261,6 +297,12 @@ class Job:
                     event.throttled,
                     event.elapsed,
                 )
+                p.writes_answered, p.writes_in_flight = (
+                    event.writes_answered,
+                    event.writes_in_flight,
+                )
+                p.rate_per_minute = event.rate_per_minute
+                p.enrolled_not_graded = event.enrolled_not_graded
                 save = self._saves.due()
             elif isinstance(event, PlanReady):
                 save = True
@@ -448,6 +490,9 @@ class Job:
             options=options.public(),
             edits=self.edits.for_report(),
         )
+        if self.bound is not None:  # the confirmation's totals, from the first moment
+            summary.writes_planned = self.bound.writes_total
+            summary.estimate_seconds = self.bound.estimate_seconds
         self.summary = summary
         return summary
 
@@ -464,6 +509,7 @@ class Job:
         warnings: list[str] | None = None,
         journal: Journal | None = None,
         course_names: dict[str, str] | None = None,
+        enrolled_not_graded: int = 0,
     ) -> JobOutcome:
         """Write the reports (streaming), settle the exit status, close the run in the ledger."""
         options = self.options
@@ -519,6 +565,7 @@ class Job:
             aborted=aborted,
             cancelled=cancelled,
             interrupted=interrupted,
+            enrolled_not_graded=enrolled_not_graded,
         )
 
     # --- after the run: the page's downloads, fixes and the remaining rows -------------------
@@ -560,11 +607,12 @@ class Job:
         self, edits: dict[int, dict[str, str]] | None = None, exclude: Iterable[int] = ()
     ) -> list[RowResult]:
         """Fix in place: apply ``edits`` (row -> {header: new value}) and exclusions to a
-        finished dry run, re-check just those rows (read, validate, resolve, plan: read-only
-        calls, through the warm cache) and return their new results (excluded rows are
-        left out of the results). The whole file is validated again so a column's date order
-        and duplicates stay decided across every row; rows other than these keep their result.
-        Editing an excluded row brings it back.
+        finished dry run, re-decide those rows and every row that can depend on them (the
+        rows of the same learners: duplicates either way, a program and its courses) from
+        what the dry run read, and return the new results of the rows named (excluded rows
+        are left out). ``last_fix`` lists the other rows whose outcome changed because of it.
+        The whole file is validated again so a column's date order and duplicates stay
+        decided across every row. Editing an excluded row brings it back.
         """
         return recheck(self, edits or {}, exclude)
 
@@ -582,3 +630,29 @@ class Job:
             folder=None,
             report=None,
         )
+
+    def remaining_bound(self) -> ConfirmedPlan | None:
+        """The confirmed plan for this stopped run's remaining rows (None: it had none): the
+        rows it did not finish, less the writes the ledger shows made (an enrollment sent
+        before the stop), so the remaining run's totals are what is left to send."""
+        if self.bound is None:
+            return None
+        finished = self.rows.finished_rows() if self.rows is not None else frozenset()
+        settings = self._settings if self._settings is not None else Settings()
+        state_dir = resolve_state_dir(self.options.state_dir, settings)
+        rows = [row for row in self.bound.rows if row not in finished]
+        path = state_dir / LEDGER_NAME
+        if not path.exists():
+            return self.bound.remaining(rows, lambda label: False)
+        ledger = Ledger(path)
+        try:
+
+            def made(label: str) -> bool:
+                kind, user, course, instance, module = label_parts(label)
+                key = WriteKey(settings.base_url, WriteKind(kind), user, course, instance, module)
+                entry = ledger.get(key)
+                return entry is not None and entry.state is WriteState.DONE
+
+            return self.bound.remaining(rows, made)
+        finally:
+            ledger.close()
