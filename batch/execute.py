@@ -90,7 +90,7 @@ log = logging.getLogger(__name__)
 
 _OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
 _AGAIN = AGAIN
-RATE_WINDOW = 60.0  # seconds of answers the rate is measured over
+RATE_WINDOW = 60.0  # the rate is the writes ALM answered in the last minute
 WriteHook = Callable[[str, int], None]
 # A seam for tests, never set in production: ``write_hook(point, n)`` is called with
 # ``"before-send"`` once the run's Nth HTTP write is journaled ``pending`` but not yet sent, and
@@ -128,7 +128,7 @@ class ProgressEvent:
     while queued), ``writes_answered`` (HTTP writes ALM answered), ``writes_made`` (HTTP writes
     sent), ``grades_posted``, ``enrollments_made``, ``settled``, ``enrolled_not_graded``
     (learners this run enrolled whose grades were not all sent), and one count per final row
-    status. ``rate_per_minute``: writes ALM answered in the last minute (per minute).
+    status. ``rate_per_minute``: the writes ALM answered in the last minute.
     """
 
     kind: str
@@ -254,14 +254,11 @@ class _Executor:
                 self.answers.popleft()
 
     def _rate_per_minute(self, now: float) -> float:
-        """Writes answered per minute over the last minute (the run's time so far, when
-        shorter). Called with the lock held."""
+        """Writes ALM answered in the last minute: a rate per minute that a burst at the start
+        cannot inflate (called with the lock held)."""
         while self.answers and self.answers[0] < now - RATE_WINDOW:
             self.answers.popleft()
-        if not self.answers:
-            return 0.0
-        span = min(RATE_WINDOW, max(now - self.t0, 1.0))
-        return len(self.answers) * 60.0 / span
+        return float(len(self.answers))
 
     def _resolved(self, rr: RowRun, status: str, **add: int) -> None:
         """One planned write of ``rr`` settled (answered, found done, or given up on)."""

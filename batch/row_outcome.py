@@ -141,6 +141,11 @@ class RowRun:
         grades = f"{left} module grade{'s' if left != 1 else ''}"
         if self.enrolled and not self.posted:
             return f"Enrolled the learner; {grades} not sent: {reason}. {REST}"
+        if self.enrolled:
+            return (
+                f"Enrolled the learner and posted {done} of {total} module grades; {left} not "
+                f"sent: {reason}. {REST}"
+            )
         if self.posted or self.earlier:
             return f"Posted {done} of {total} module grades; {left} not sent: {reason}. {REST}"
         return f"Not run: {reason}; nothing was written for this row. {REST}"

@@ -122,9 +122,11 @@ class AlmClient:
 
     # --- a run's stop, and what is on the wire (alm/wire.py) ---------------------------------
     def stop_on(self, event: threading.Event) -> None:
-        """Once ``event`` is set, send nothing more: requests not yet on the wire (waiting for
-        the pacer, a pool slot, a retry) raise ``NotSent``; those on it get their answer."""
-        self.http.stop = event
+        """Once ``event`` is set (one of those given), send nothing more: requests not yet on
+        the wire (waiting for the pacer, a pool slot, a retry) raise ``NotSent``; those on it
+        get their answer."""
+        if event not in self.http.stops:
+            self.http.stops.append(event)
 
     def writes_in_flight(self) -> int:
         """Writes sent and not yet answered."""

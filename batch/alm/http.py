@@ -10,7 +10,7 @@ Policy (house-style.md "Errors", alm-api.md §7), on the classes of ``answers.cl
   ``WriteUncertain``: the caller reads ALM's state before re-sending.
 - A 429 blocks its bucket for every thread until ``retry-after`` (capped, plus a little jitter).
 - No answer at all for longer than ``give_up_after`` seconds raises ``ApiUnreachable``.
-- Once ``stop`` is set (Cancel, Ctrl-C), no request is sent any more: one waiting for the pacer,
+- Once one of ``stops`` is set (Cancel, Ctrl-C, an abort), no request is sent any more: one waiting for the pacer,
   a retry or its first send raises ``NotSent``; only those already on the wire get their answer
   (``wire``: what is in flight, and how long ALM has been silent).
 """
@@ -221,10 +221,10 @@ class HttpClient:
         base = urlsplit(settings.base_url)
         self.base_url = base._replace(netloc=base.netloc.rpartition("@")[2]).geturl()
         self.wire = Wire(clock)
-        self.stop: threading.Event | None = None  # set: nothing more is sent (Cancel)
+        self.stops: list[threading.Event] = []  # any one set: nothing more is sent (Cancel)
 
     def stopped(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
+        return any(stop.is_set() for stop in self.stops)
 
     def _check_stop(self) -> None:
         if self.stopped():
@@ -232,7 +232,7 @@ class HttpClient:
 
     def _wait(self, seconds: float) -> None:
         """Sleep before trying again; a run that stops meanwhile sends nothing more."""
-        if self.stop is None:
+        if not self.stops:
             self.sleep(seconds)
             return
         left = seconds
@@ -284,7 +284,7 @@ class HttpClient:
         silent_since: float | None = None  # start of the current run of "no answer"
         delay = 0.0  # the wait a 429 asked for
         is_write = method not in READ_VERBS and auth and template != "POST /jobs"
-        stopped = self.stopped if self.stop is not None else None
+        stopped = self.stopped if self.stops else None
         while True:
             self._check_stop()
             turn: AbstractContextManager[Turn] = (
