@@ -25,7 +25,7 @@ from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
 from tests.e2e_support import SAMPLE_CSV, SAMPLE_GRADES, graded, read_report, sample_sandbox
-from tests.web_support import H, ORIGIN, site, upload
+from tests.web_support import ORIGIN, H, site, upload
 
 WRITES = ("POST /users/{id}/userModuleGrade", "POST /users/{id}/enrollments")
 
@@ -34,7 +34,9 @@ def writes_received(calls: dict[str, int]) -> int:
     return sum(calls.get(name, 0) for name in WRITES)
 
 
-def run_cli(argv: list[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> tuple[int, str]:
+def run_cli(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> tuple[int, str]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     err = io.StringIO()

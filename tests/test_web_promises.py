@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.confirmed import label_parts
+from batch.jobs import Job
 from batch.models import RowResult
 from tests.e2e_support import SAMPLE_CSV, graded
 from tests.web_support import H, Site, dry_run, site, upload, wait
@@ -130,7 +131,9 @@ def test_the_live_run_posts_exactly_the_confirmed_plan(tmp_path: Path) -> None:
         assert set(graded(books)) == confirmed_grades(rows)
         assert all(n == 1 for n in graded(books).values())
         labels = [label for r in rows for label in r.planned_writes]
-        sent = {name: sum(books["endpoint_statuses"].get(name, {}).values()) for name in (ENROLL, GRADE)}
+        sent = {
+            name: sum(books["endpoint_statuses"].get(name, {}).values()) for name in (ENROLL, GRADE)
+        }
         assert sent == {  # one request per confirmed write: no more, no retry needed here
             ENROLL: sum(1 for label in labels if label.startswith("enroll")),
             GRADE: sum(1 for label in labels if label.startswith("grade")),
@@ -220,6 +223,9 @@ def test_cancel_sends_nothing_more_counts_what_alm_answered_and_the_rest_finishe
         assert f"{len(half)} learner(s) enrolled but not yet graded" in st["message"] or not half
         assert "Run the remaining rows to finish." in st["message"]
         assert status(s, dry)["live_job_state"] == "cancelled"
+        # The confirmation is kept beside the live job: after a restart its rest is bound too.
+        reloaded = Job.load(job.folder)
+        assert reloaded is not None and reloaded.bound == job.job.bound is not None
 
         s.sandbox.configure(post_per_minute=10.0)  # the rest at a raised limit
         r = s.client.post(f"/api/jobs/{live}/run", json={"confirm": True}, headers=H)

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batch.alm.wire import Wire
-from batch.confirmed import CONFIRMED_FILE, ConfirmedPlan, label_parts
+from batch.confirmed import CONFIRMED_FILE, ConfirmedPlan
 from batch.errors import BatchError, EmptyInput, ExitStatus, InputError, UsageError
 from batch.jobs.account import AccountLock
 from batch.jobs.edits import EditLog
@@ -51,14 +51,14 @@ from batch.jobs.online import OnlineRun, offline_result, require_credentials
 from batch.jobs.options import JOB_OPTIONS, JobOptions, JobOutcome, JobState
 from batch.jobs.record import JobRecord, Progress, RunningMark, Throttle
 from batch.jobs.record import save as save_record
+from batch.jobs.remaining import remaining_bound, remaining_options
 from batch.jobs.restore import load_job
 from batch.jobs.results import ROWS_FILE, ResultStore
 from batch.journal import Journal
-from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteKind, WriteState
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.reader import Table, open_table
 from batch.reporting import ReportPaths, summary_json, write_reports
-from batch.settings import PRIVATE_FILE, Settings, resolve_state_dir, write_private_text
+from batch.settings import PRIVATE_FILE, Settings, write_private_text
 from batch.validate import ValidationOptions, check_rows
 
 log = logging.getLogger(__name__)
@@ -621,38 +621,10 @@ class Job:
         and edits, without the rows it finished (written, nothing to write, or a person's to
         fix). Unsure writes are settled by reading ALM before anything is sent again, as in
         every live run."""
-        if not self.live or not self.done or self.state is JobState.DONE:
-            raise UsageError("Only a live run that was cancelled or interrupted has rows left.")
-        finished = self.rows.finished_rows() if self.rows is not None else frozenset()
-        return replace(
-            self.options,
-            skip_rows=frozenset(self.options.skip_rows or ()) | finished,
-            folder=None,
-            report=None,
-        )
+        return remaining_options(self)
 
     def remaining_bound(self) -> ConfirmedPlan | None:
         """The confirmed plan for this stopped run's remaining rows (None: it had none): the
         rows it did not finish, less the writes the ledger shows made (an enrollment sent
         before the stop), so the remaining run's totals are what is left to send."""
-        if self.bound is None:
-            return None
-        finished = self.rows.finished_rows() if self.rows is not None else frozenset()
-        settings = self._settings if self._settings is not None else Settings()
-        state_dir = resolve_state_dir(self.options.state_dir, settings)
-        rows = [row for row in self.bound.rows if row not in finished]
-        path = state_dir / LEDGER_NAME
-        if not path.exists():
-            return self.bound.remaining(rows, lambda label: False)
-        ledger = Ledger(path)
-        try:
-
-            def made(label: str) -> bool:
-                kind, user, course, instance, module = label_parts(label)
-                key = WriteKey(settings.base_url, WriteKind(kind), user, course, instance, module)
-                entry = ledger.get(key)
-                return entry is not None and entry.state is WriteState.DONE
-
-            return self.bound.remaining(rows, made)
-        finally:
-            ledger.close()
+        return remaining_bound(self)
