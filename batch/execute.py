@@ -492,7 +492,8 @@ class _Executor:
         (``PROGRAM_ENROLLS_COURSES``), which ALM implies but does not document: once this row
         enrolled the learner, one read checks it, and a course the row grades but ALM did not
         enroll them in is enrolled directly (a write the plan did not count; the row says so)
-        rather than left to fail on its grades."""
+        rather than left to fail on its grades. A run bound to a confirmed plan sends no such
+        write: the row stops there and says why (a new dry run plans the enrollment)."""
         wanted = list(program.course_enrolls)
         if rr.rp.enroll and PROGRAM_ENROLLS_COURSES:
             enrollments = learner.read(fresh=True)
@@ -504,6 +505,13 @@ class _Executor:
         for course_id, instance_id in wanted:
             key = WriteKey.for_enroll(self.opt.base_url, rr.rp.user_id, course_id, instance_id)
             if not self._write(rr, key, learner, None):
+                if rr.outside and rr.unplanned:
+                    names = ", ".join(f"'{n}'" for n in rr.unplanned)
+                    rr.outside = (
+                        f"Not written further: ALM did not enroll the learner in {names} through "
+                        f"{program.label}, and enrolling them directly is a write the "
+                        "confirmation did not include."
+                    )
                 return False
         return True
 

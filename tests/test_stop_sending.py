@@ -18,7 +18,8 @@ from batch.confirmed import ConfirmedPlan, write_label
 from batch.errors import NotSent
 from batch.execute import ExecuteOptions, execute_plan
 from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteKind, WriteState
-from batch.models import RowStatus
+from batch.models import RowStatus, SubCourse
+from batch.programs import ProgramPlan
 from tests.fake_writer import FakeWriter, make_plan, module_ids, row_plan
 
 BASE = "https://alm.test"
@@ -213,3 +214,29 @@ def test_withdraw_puts_back_what_the_journal_held(ledger: Ledger) -> None:
     ledger.begin(other, "run-2", "sha", 2)
     ledger.withdraw(other, None)
     assert ledger.get(other) is None
+
+
+def test_a_program_course_alm_did_not_enroll_is_not_enrolled_outside_the_confirmation(
+    ledger: Ledger,
+) -> None:
+    """An ALM that does not enroll a program's learner in its courses: an unattended run
+    enrolls the course directly (tests/test_learning_programs.py); a run bound to a confirmed
+    plan sends no write the person did not confirm: the row stops after the program's
+    enrollment, says why, and asks for a new dry run (which plans the course's enrollment)."""
+    rp = row_plan(2, "u1", course="course:1", modules=2)
+    rp.course_id, rp.instance_id, rp.enroll = "learningProgram:9", "learningProgram:9_1", True
+    graded = SubCourse("course:1", "Course 1", "Core", "grade", "course:1_1", tuple(module_ids()))
+    rp.program = ProgramPlan("learningProgram:9", "Onboarding", "learningProgram",
+                             "learningProgram:9_1", [graded])  # fmt: skip
+    fake = FakeWriter(modules={"course:1_1": module_ids()})
+    bound = ConfirmedPlan({2: frozenset(rp.write_labels())})
+    options = ExecuteOptions(run_id="r", base_url=BASE, input_sha256="x", bound=bound)
+    out = execute_plan(make_plan(rp), fake, ledger, options)
+    (result,) = out.results
+    assert result.status is RowStatus.NOT_RUN and not result.retryable
+    assert result.message.startswith(
+        "Not written further: ALM did not enroll the learner in 'Course 1' through the learning "
+        "program 'Onboarding', and enrolling them directly is a write the confirmation did not "
+        "include. Made before that: the enrollment. Start a new dry run"
+    )
+    assert [kind for kind, _, _ in fake.log] == ["enroll"] and ledger.counts(BASE) == {"done": 1}

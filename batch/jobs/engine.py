@@ -135,6 +135,8 @@ class Job:
         self._stop.set()
         for event in self._also_on_cancel:
             event.set()
+        with self._lock:
+            self.progress.cancel_requested = True
         self._touch()
 
     def on_cancel(self, event: threading.Event) -> None:

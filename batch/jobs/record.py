@@ -50,6 +50,7 @@ class Progress:
     writes_in_flight: int = 0  # sent, not yet answered
     rate_per_minute: float = 0.0  # writes answered per minute (the last minute)
     enrolled_not_graded: int = 0  # learners enrolled whose grades were not all sent
+    cancel_requested: bool = False  # Cancel / Ctrl-C: nothing more is sent
 
     @classmethod
     def from_json(cls, data: Any) -> Progress:

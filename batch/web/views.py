@@ -200,7 +200,7 @@ def cancel_state(run: PageRun) -> str:
         outcome = job.outcome
         stopped = job.state is JobState.CANCELLED or (outcome is not None and outcome.interrupted)
         return "cancelled" if stopped else ""
-    return "cancelling" if job.cancelling else ""
+    return "cancelling" if job.cancelling or job.progress.cancel_requested else ""
 
 
 def last_fix(run: PageRun) -> dict[str, Any] | None:
