@@ -12,6 +12,7 @@ from typing import Any
 from batch.confirmed import label_parts
 from batch.jobs import Job
 from batch.models import RowResult
+from batch.web.registry import LOOKUPS_KEPT
 from tests.e2e_support import SAMPLE_CSV, graded
 from tests.web_support import H, Site, dry_run, site, upload, wait
 
@@ -238,3 +239,22 @@ def test_cancel_sends_nothing_more_counts_what_alm_answered_and_the_rest_finishe
         assert all(n == 1 for n in graded(books).values())
         # The remaining run's totals are what was left to send, not the whole plan again.
         assert rest["writes_planned"] == shown["writes_planned"] - applied
+
+
+def test_a_dry_run_that_no_longer_keeps_its_reads_re_decides_by_reading_alm_again(
+    tmp_path: Path,
+) -> None:
+    """The page keeps what a few recent dry runs read (their memory is bounded); an older dry
+    run's fix reads the learners it re-decides again, and decides the same."""
+    with site(tmp_path) as s:
+        dry = dry_run(s.client, upload(s.client, SAMPLE_CSV)["upload_id"])["job_id"]
+        run = s.app.registry.get(dry)
+        assert run is not None and run.job.lookups is not None
+        for _ in range(LOOKUPS_KEPT):  # newer dry runs push it out
+            dry_run(s.client, upload(s.client, SAMPLE_CSV)["upload_id"])
+        assert run.job.lookups is None
+        reads = s.sandbox.books()["calls"].get("GET /users/{id}/enrollments", 0)
+        patch(s, dry, 2, {"exclude": True})
+        assert row(s, dry, 22)["status"] == "would_complete"
+        # Maria's rows (2 and 22) are re-decided from her enrollments, read once more.
+        assert s.sandbox.books()["calls"]["GET /users/{id}/enrollments"] == reads + 1

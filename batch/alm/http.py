@@ -230,7 +230,7 @@ class HttpClient:
         if self.stopped():
             raise NotSent("Not sent: the run is stopping.")
 
-    def _wait(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
         """Sleep before trying again; a run that stops meanwhile sends nothing more."""
         if not self.stops:
             self.sleep(seconds)
@@ -352,7 +352,7 @@ class HttpClient:
                 if throttles > MAX_THROTTLES:
                     raise error
                 if not paced:
-                    self._wait(delay)
+                    self.pause(delay)
                 self.stats.count_retry()
                 continue
             if verdict is Verdict.RETRY:
@@ -465,7 +465,7 @@ class HttpClient:
                 "(the ledger resumes where this run stopped).",
             )
         self.stats.count_retry()
-        self._wait(delay)
+        self.pause(delay)
 
     def _observe_rate_headers(self, method: str, template: str, headers: Mapping[str, str]) -> None:
         rate, burst = headers.get("x-rate-limit"), headers.get("x-burst")

@@ -144,7 +144,7 @@ class AlmJobs:
         while True:
             if clock() + wait > deadline:
                 raise ApiError(0, f"ALM's {what} job timed out", f"job {job_id}, {timeout:g} s")
-            self.http.sleep(wait)
+            self.http.pause(wait)  # a Cancel ends the wait: nothing more is sent
             wait = every
             reply = self._read(job_id)
             state = job_state(reply.data)

@@ -59,6 +59,9 @@ PAGE_FILE = "page.json"  # the page's own notes about a job, beside the job's re
 MAX_ROWS = 200_000  # rows per upload (--max-rows): the page's memory is bounded by it
 OPEN_STORES = 16  # jobs whose row stores stay open between requests
 SHUTDOWN_GRACE = 3.0  # seconds a stopping job with nothing in flight has to save its report
+# Dry runs that keep what they read from ALM (users, courses, learner state) for their fixes:
+# the most recently used ones. An older one's fix reads the learners it needs again.
+LOOKUPS_KEPT = 4
 _JOB_ID = re.compile(r"[0-9a-f]{12}")
 
 
@@ -165,6 +168,7 @@ class Registry:
         self._settings_factory = settings_factory
         self.runs: dict[str, PageRun] = {}
         self._open: OrderedDict[str, None] = OrderedDict()  # row stores open, oldest first
+        self._lookups: OrderedDict[str, None] = OrderedDict()  # dry runs keeping their reads
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
@@ -342,7 +346,8 @@ class Registry:
         return run
 
     def _used(self, run: PageRun) -> None:
-        """Keep at most ``OPEN_STORES`` row stores open (each holds a page cache)."""
+        """Keep at most ``OPEN_STORES`` row stores open (each holds a page cache), and what
+        ``LOOKUPS_KEPT`` dry runs read from ALM (their fixes re-decide rows from it)."""
         self._open[run.job_id] = None
         self._open.move_to_end(run.job_id)
         while len(self._open) > OPEN_STORES:
@@ -350,7 +355,14 @@ class Registry:
             stale = self.runs.get(oldest)
             if stale is not None and stale.job.rows is not None and stale.done:
                 stale.job.rows.close()  # opened again when next used
-                stale.job.lookups = None  # a fix then reads the learners it needs again
+        if run.kind == "dry-run" and not run.restored:
+            self._lookups[run.job_id] = None
+            self._lookups.move_to_end(run.job_id)
+            while len(self._lookups) > LOOKUPS_KEPT:
+                oldest, _ = self._lookups.popitem(last=False)
+                stale = self.runs.get(oldest)
+                if stale is not None:
+                    stale.job.lookups = None  # its next fix reads the learners it needs
 
     # -- fix in place -------------------------------------------------------------------------
     def recheck(
