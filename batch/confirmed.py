@@ -28,11 +28,17 @@ _FORMAT = "alm-batch confirmed plan"
 
 
 def write_label(
-    kind: str, user_id: str, course_id: str, instance_id: str, module_id: str = ""
+    kind: str,
+    user_id: str,
+    course_id: str,
+    instance_id: str,
+    module_id: str = "",
+    sent: str = "",
 ) -> str:
     """One write as the confirmation counts it: ``enroll|user|course|instance|`` or
-    ``grade|user|course|instance|module`` (the ledger's ``WriteKey`` without the host)."""
-    return "|".join((kind, user_id, course_id, instance_id, module_id))
+    ``grade|user|course|instance|module|<date> <score>`` (the ledger's ``WriteKey`` without the
+    host, and for a grade the date and score it posts: the confirmation showed them)."""
+    return "|".join((kind, user_id, course_id, instance_id, module_id, sent))
 
 
 def label_parts(label: str) -> tuple[str, str, str, str, str]:

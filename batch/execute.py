@@ -66,7 +66,7 @@ from batch.errors import (
 from batch.gate import PoolGate
 from batch.ledger import Ledger, WriteKey, WriteState, utc_now
 from batch.models import RowResult, RowStatus
-from batch.plan import Plan, RowPlan
+from batch.plan import Plan, RowPlan, grade_label
 from batch.programs import PROGRAM_ENROLLS_COURSES, ProgramPlan
 from batch.row_outcome import (
     AGAIN,
@@ -585,8 +585,10 @@ class _Executor:
                     rr.earlier.append(done)
                 self._resolved(rr, "skipped")
                 return True
-        label = write_label(str(key.kind), key.user_id, key.course_id, key.instance_id,
-                            key.module_id)  # fmt: skip
+        if grade is not None:
+            label = grade_label(grade)
+        else:
+            label = write_label("enroll", key.user_id, key.course_id, key.instance_id)
         if self.bound is not None and not self.bound.allows(rr.rp.row, label):
             rr.outside = outside_message([label])  # a write the person did not confirm
             return False

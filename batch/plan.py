@@ -106,8 +106,7 @@ class RowPlan:
         if self.program is not None:
             for course_id, instance_id in self.program.course_enrolls:
                 out.append(write_label("enroll", self.user_id, course_id, instance_id))
-        for g in self.grades:
-            out.append(write_label("grade", g.user_id, g.course_id, g.instance_id, g.module_id))
+        out.extend(grade_label(g) for g in self.grades)
         return out
 
     @property
@@ -143,6 +142,15 @@ class RowPlan:
             # a row the run never reached: running the remaining rows takes it up again
             retryable=(status or self.status) is RowStatus.NOT_RUN,
         )
+
+
+def grade_label(grade: GradeRequest) -> str:
+    """A grade as the confirmation counts it, with the date and score it posts."""
+    score = "" if grade.score is None else score_text(grade.score)
+    sent = f"{alm_datetime(grade.date_completed)} {score}".strip()
+    return write_label(
+        "grade", grade.user_id, grade.course_id, grade.instance_id, grade.module_id, sent
+    )
 
 
 def score_text(value: float) -> str:

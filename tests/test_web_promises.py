@@ -258,3 +258,29 @@ def test_a_dry_run_that_no_longer_keeps_its_reads_re_decides_by_reading_alm_agai
         assert row(s, dry, 22)["status"] == "would_complete"
         # Maria's rows (2 and 22) are re-decided from her enrollments, read once more.
         assert s.sandbox.books()["calls"]["GET /users/{id}/enrollments"] == reads + 1
+
+
+def test_a_fix_that_changes_how_the_whole_file_reads_re_decides_every_row(
+    tmp_path: Path,
+) -> None:
+    """Scores read as fractions (0.85 means 85) only while every score is between 0 and 1: a
+    score edited to 95 makes the column read as written, so every row posts another score.
+    Every row is re-decided, the page lists them, and the confirmation shows the new scores."""
+    path = tmp_path / "scores.csv"
+    people = ["ahmed.hassan", "emma.schmidt", "lucas.martin"]
+    lines = ["Email,Course,Completion Date,Score"] + [
+        f"{p}@acme-corp.example,Export Controls Fundamentals,2025-03-10,{s}"
+        for p, s in zip(people, ("0.85", "0.9", "0.7"), strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with site(tmp_path) as s:
+        up = upload(s.client, path)
+        dry = dry_run(s.client, up["upload_id"], score_scale="fraction")["job_id"]
+        assert [row(s, dry, n)["score"] for n in (2, 3, 4)] == ["85", "90", "70"]
+        patch(s, dry, 2, {"cells": {"Score": "95"}})
+        assert [row(s, dry, n)["score"] for n in (2, 3, 4)] == ["95", "0.9", "0.7"]
+        fix = status(s, dry)["last_fix"]
+        assert fix["edited"] == [2] and [c["row"] for c in fix["changed"]] == [3, 4]
+        assert "row 3 (still would complete, with other writes)" in fix["sentence"]
+        rows = confirmation(s, dry)
+        assert all(label.endswith(" 0.9") for label in rows[1].planned_writes if "grade" in label)

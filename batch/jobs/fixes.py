@@ -31,7 +31,10 @@ from batch.errors import UsageError
 from batch.jobs.online import OnlineRun, offline_result
 from batch.jobs.options import JobState
 from batch.models import CheckedRow, RowResult, RowStatus, email_key
+from batch.reader import Table
 from batch.settings import Settings
+from batch.validate import ValidationOptions, decide_date_orders
+from batch.validation.scores import decide_score_scale
 
 if TYPE_CHECKING:
     from batch.jobs.engine import Job
@@ -49,6 +52,12 @@ class Knock:
     writes_was: int
     writes_now: int
 
+    def describe(self) -> str:
+        was, now = self.was.replace("_", " "), self.now.replace("_", " ")
+        if was == now:  # the same outcome with other writes (another date or score, ...)
+            return f"row {self.row} (still {now}, with other writes)"
+        return f"row {self.row} ({was} -> {now})"
+
 
 @dataclass(slots=True)
 class Fix:
@@ -58,6 +67,9 @@ class Fix:
     excluded: list[int] = field(default_factory=list)
     included: list[int] = field(default_factory=list)
     knocked: list[Knock] = field(default_factory=list)
+    # The file-wide decisions after the fix (each date column's order, the score scale): a fix
+    # that changes one (a date that makes a column read the other way) re-decides every row.
+    decisions: tuple[object, ...] = ()
 
     def sentence(self) -> str:
         """What the page says after the fix."""
@@ -71,10 +83,7 @@ class Fix:
                 parts.append(f"{verb} row{'s' if len(rows) > 1 else ''} {_rows(rows)}.")
         if not self.knocked:
             return " ".join(parts + ["No other row changed because of it."])
-        shown = ", ".join(
-            f"row {k.row} ({k.was.replace('_', ' ')} -> {k.now.replace('_', ' ')})"
-            for k in self.knocked[:10]
-        )
+        shown = ", ".join(k.describe() for k in self.knocked[:10])
         more = f" and {len(self.knocked) - 10} more" if len(self.knocked) > 10 else ""
         parts.append(f"Also re-decided because of it: {shown}{more}.")
         promoted = [k.row for k in self.knocked if k.was == RowStatus.DUPLICATE.value]
@@ -131,14 +140,20 @@ def _recheck(job: Job, edits: dict[int, dict[str, str]], dropped: set[int]) -> l
     for row in dropped:
         log.exclude(row)
         rows.exclude(row)
+    validation = job.options.validation()
+    decided = job.last_fix.decisions if job.last_fix is not None else ()
+    if not decided and job.table is not None:
+        decided = _decisions(job.table, validation)
     job.options = replace(job.options, edits=log.cells(), exclude=frozenset(log.excluded))
     table = job._open_table()
     job.table = table
+    fix.decisions = _decisions(table, validation)
+    everyone = fix.decisions != decided  # a column now reads otherwise: every row may change
     changed = (set(edits) | dropped) - log.excluded
     affected = [
         c
-        for c in job._rows_to_run(table, job.options.validation())
-        if c.row in changed or _learner(c) in learners
+        for c in job._rows_to_run(table, validation)
+        if everyone or c.row in changed or _learner(c) in learners
     ]
     if job.options.offline:
         fresh = [offline_result(c) for c in affected]
@@ -165,6 +180,14 @@ def _recheck(job: Job, edits: dict[int, dict[str, str]], dropped: set[int]) -> l
     _follow(job)
     job.save()
     return [r for r in fresh if r.row in changed]
+
+
+def _decisions(table: Table, options: ValidationOptions) -> tuple[object, ...]:
+    """What the whole file decides for every row: each date column's day/month order and the
+    score columns read as fractions."""
+    orders = decide_date_orders(table, options)
+    scale = decide_score_scale(table, options.score_scale, table.path.name)
+    return tuple(sorted(orders.items())), tuple(sorted(scale))
 
 
 def _learner(checked: CheckedRow) -> str:
