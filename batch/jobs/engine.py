@@ -625,8 +625,9 @@ class Job:
         every live run."""
         return remaining_options(self)
 
-    def remaining_bound(self) -> ConfirmedPlan | None:
+    def remaining_bound(self, settings: Settings | None = None) -> ConfirmedPlan | None:
         """The confirmed plan for this stopped run's remaining rows (None: it had none): the
         rows it did not finish, less the writes the ledger shows made (an enrollment sent
-        before the stop), so the remaining run's totals are what is left to send."""
-        return remaining_bound(self)
+        before the stop), so the remaining run's totals are what is left to send. ``settings``:
+        the ALM account's (a job read back after a restart has none of its own)."""
+        return remaining_bound(self, settings)

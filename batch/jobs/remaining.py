@@ -36,13 +36,13 @@ def remaining_options(job: Job) -> JobOptions:
     )
 
 
-def remaining_bound(job: Job) -> ConfirmedPlan | None:
+def remaining_bound(job: Job, settings: Settings | None = None) -> ConfirmedPlan | None:
     bound = job.bound
     if bound is None:
         return None
     finished = job.rows.finished_rows() if job.rows is not None else frozenset()
     rows = [row for row in bound.rows if row not in finished]
-    settings = job._settings if job._settings is not None else Settings()
+    settings = settings or job._settings or Settings()
     path = resolve_state_dir(job.options.state_dir, settings) / LEDGER_NAME
     if not path.exists():
         return bound.remaining(rows, lambda label: False)

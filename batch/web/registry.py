@@ -256,7 +256,8 @@ class Registry:
         if not stopped.can_run_rest:
             raise UsageError("Only a live run that stopped before its last row has rows left.")
         job = stopped.job
-        return self._carry_on(stopped, job.remaining_options(), job.remaining_bound())
+        bound = job.remaining_bound(self.settings())
+        return self._carry_on(stopped, job.remaining_options(), bound)
 
     def _carry_on(
         self, source: PageRun, options: JobOptions, bound: ConfirmedPlan | None
