@@ -357,16 +357,17 @@ class _Executor:
         self.peak_workers = self._gate.peak
 
     def _nothing_to_write(self, indexes: list[int]) -> None:
-        """Confirmed rows the live plan finds nothing to write for (ALM or an earlier run has
-        them now): done, as far as the confirmation's totals go."""
+        """Confirmed rows the live plan finds nothing to write for: done, as far as the
+        confirmation's totals go (their writes too when ALM or an earlier run has them now)."""
         bound = self.bound
         if bound is None:
             return
         for i in indexes:
-            planned = len(bound.rows.get(self.plan.rows[i].row, ()))
+            rp = self.plan.rows[i]
+            planned = len(bound.rows.get(rp.row, ()))
             if planned:
-                self._emit("row_done", self.plan.rows[i].row, "nothing", rows_done=1,
-                           writes_done=planned)  # fmt: skip
+                settled = planned if rp.status.ok else 0
+                self._emit("row_done", rp.row, str(rp.status), rows_done=1, writes_done=settled)
 
     def finish(self) -> list[RowResult]:
         """One result per plan row, in input order (call once planning is over)."""
