@@ -630,23 +630,21 @@ class _Executor:
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
                 )
                 more = budget.pause(self.halted)  # back off first: let ALM catch up
-                if self.halted():
-                    # Stopping: no read now; the next run reads ALM before sending it again.
-                    rr.unknown = (
-                        f"The answer to {what} was lost ({exc.describe()}) and the run stopped "
-                        f"before ALM could be read to check it. {_AGAIN}"
-                    )
-                    rr.retryable = True
-                    self._resolved(rr, "unknown")
-                    return False
-                landed = self._settle(key, rr.rp.row, learner, fresh=True)
+                # Stopping: no read now (the next run reads ALM before sending it again).
+                landed = (
+                    None if self.halted() else self._settle(key, rr.rp.row, learner, fresh=True)
+                )
                 if landed:
                     self._accepted(rr, grade is not None)
                     return True
                 if landed is None:
+                    why = (
+                        "the run stopped before ALM could be read to check it"
+                        if self.halted()
+                        else f"ALM cannot be read to check it ({learner.error_text})"
+                    )
                     rr.unknown = (
-                        f"The answer to {what} was lost ({exc.describe()}) and ALM cannot be "
-                        f"read to check it ({learner.error_text}). {_AGAIN}"
+                        f"The answer to {what} was lost ({exc.describe()}) and {why}. {_AGAIN}"
                     )
                     rr.retryable = True
                     self._resolved(rr, "unknown")

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import requests
 
-from batch.confirmed import label_parts
 from batch.models import RowResult
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
@@ -25,6 +24,7 @@ from batch.web.registry import PageRun, sandbox_settings
 from batch.web.server import start_in_thread
 from tests.e2e_support import SAMPLE_CSV, graded, sample_sandbox
 from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT_MS, watch_csp
+from tests.web_support import confirmed_grades, confirmed_rows
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -90,6 +90,7 @@ def slow_server(tmp_path: Path) -> Iterator[Server]:
 
 @pytest.fixture()
 def page() -> Iterator[Any]:
+    """A Chromium tab (as tests/test_web_browser.py's), the page's CSP watched."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -112,19 +113,7 @@ def shot(page: Any, name: str) -> None:
 
 
 def confirmed(server: Server, dry_id: str) -> list[RowResult]:
-    rows = server.run(dry_id).job.rows
-    assert rows is not None
-    return [r for r in rows.results() if r.status.value == "would_complete"]
-
-
-def grades_of(rows: list[RowResult]) -> set[tuple[str, str]]:
-    out = set()
-    for r in rows:
-        for label in r.planned_writes:
-            kind, user, _course, _instance, module = label_parts(label)
-            if kind == "grade":
-                out.add((user, module))
-    return out
+    return confirmed_rows(server.app, dry_id)
 
 
 def test_excluding_a_row_with_a_duplicate_posts_exactly_the_confirmation(
@@ -151,7 +140,7 @@ def test_excluding_a_row_with_a_duplicate_posts_exactly_the_confirmation(
     page.locator("#progress[data-state=done]").wait_for()
     shot(page, "promises-3-live-done")
     books = server.sandbox.books()
-    assert set(graded(books)) == grades_of(rows)  # ALM's books are the confirmation
+    assert set(graded(books)) == confirmed_grades(rows)  # ALM's books are the confirmation
     assert all(n == 1 for n in graded(books).values())
     sent = sum(sum(books["endpoint_statuses"].get(name, {}).values()) for name in WRITES)
     assert sent == planned  # one request per confirmed write, none more
@@ -226,5 +215,5 @@ def test_after_cancel_running_the_remaining_rows_finishes_with_no_double_post(
     shot(page, "promises-5-rest-done")
     books = server.sandbox.books()
     assert books["double_grades"] == 0
-    assert set(graded(books)) == grades_of(confirmed(server, dry))
+    assert set(graded(books)) == confirmed_grades(confirmed(server, dry))
     assert all(n == 1 for n in graded(books).values())

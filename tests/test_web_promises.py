@@ -9,12 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batch.confirmed import label_parts
 from batch.jobs import Job
 from batch.models import RowResult
 from batch.web.registry import LOOKUPS_KEPT
 from tests.e2e_support import SAMPLE_CSV, graded
-from tests.web_support import H, Site, dry_run, site, upload, wait
+from tests.web_support import (
+    H,
+    Site,
+    confirmed_grades,
+    confirmed_rows,
+    dry_run,
+    site,
+    upload,
+    wait,
+)
 
 GRADE = "POST /users/{id}/userModuleGrade"
 ENROLL = "POST /users/{id}/enrollments"
@@ -36,10 +44,7 @@ def patch(s: Site, job_id: str, number: int, body: dict[str, Any]) -> dict[str, 
 
 
 def confirmation(s: Site, dry_id: str) -> list[RowResult]:
-    """The rows the confirmation shows as posted, with their planned writes (the job's own)."""
-    run = s.app.registry.get(dry_id)
-    assert run is not None and run.job.rows is not None
-    return [r for r in run.job.rows.results() if r.status.value == "would_complete"]
+    return confirmed_rows(s.app, dry_id)
 
 
 def alm_writes(s: Site) -> int:
@@ -56,16 +61,6 @@ def alm_accepted(s: Site) -> int:
         for code, n in statuses.get(name, {}).items()
         if code.startswith("2") or code == "409"
     )
-
-
-def confirmed_grades(rows: list[RowResult]) -> set[tuple[str, str]]:
-    out = set()
-    for r in rows:
-        for label in r.planned_writes:
-            kind, user, _course, _instance, module = label_parts(label)
-            if kind == "grade":
-                out.add((user, module))
-    return out
 
 
 def test_excluding_a_row_re_decides_its_duplicate_from_what_the_dry_run_read(
