@@ -34,7 +34,7 @@ from batch.models import RunSummary
 from batch.reporting.summary import human_duration
 
 if TYPE_CHECKING:
-    from batch.jobs import Job
+    from batch.jobs import Job, JobOutcome
 
 log = logging.getLogger("batch")
 
@@ -570,6 +570,8 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
         env.err(f"warning: {warning}")
     if outcome.cancelled:
         env.err("Nothing was written: you answered no. The plan is in the report.")
+    if outcome.interrupted:
+        env.err(_stopped_note(outcome))
     if outcome.aborted is not None:
         env.err(f"alm-batch: stopped: {outcome.aborted}")
     if args.json_summary:
@@ -582,8 +584,20 @@ def _cmd_job(args: argparse.Namespace, env: CliEnv) -> int:
     return int(outcome.exit_status)
 
 
+def _stopped_note(outcome: JobOutcome) -> str:
+    """After Ctrl-C: what was not sent, and how to finish."""
+    text = "Stopped: nothing more was sent after Ctrl-C."
+    not_run = outcome.summary.counts.get("not_run", 0)
+    if not_run:
+        text += f" {not_run:,} row(s) not run."
+    if outcome.enrolled_not_graded:
+        text += f" {outcome.enrolled_not_graded:,} learner(s) enrolled but not yet graded."
+    return text + " Run the same command again to finish: nothing is posted twice."
+
+
 class _sigint_cancels:
-    """First Ctrl-C cancels the job (finish writes in flight, save, report); a second aborts."""
+    """First Ctrl-C cancels the job: nothing more is sent, the writes already on the wire get
+    their answers, the ledger and the report are saved. A second one stops at once."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -598,8 +612,9 @@ class _sigint_cancels:
                     raise KeyboardInterrupt
                 self.job.cancel()
                 print(
-                    "\nInterrupted: finishing the writes in flight, then saving the ledger and "
-                    "the report. Press Ctrl-C again to stop at once.",
+                    "\nInterrupted: nothing more is sent; the writes already on their way to "
+                    "ALM get their answers, then the ledger and the report are saved. Press "
+                    "Ctrl-C again to stop at once.",
                     file=sys.stderr,
                     flush=True,
                 )

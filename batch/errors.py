@@ -199,6 +199,12 @@ class Interrupted(BatchError):
     exit_status = ExitStatus.INTERRUPTED
 
 
+class NotSent(Interrupted):
+    """A request that was never sent because the run is stopping (Cancel, Ctrl-C): it waited
+    for the pacer, a pool slot or a retry, and nothing of it reached ALM. Safe to drop: a write
+    that raises this was not applied."""
+
+
 class ApiError(Exception):
     """An HTTP error answer from ALM, parsed from any of its three error body shapes.
 

@@ -22,12 +22,21 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
   the write allowance is kept busy without being exceeded.
 * Row-level problems never raise. ``AuthError`` / ``ApiUnreachable`` stop the run: no new
   write starts, writes in flight finish, and ``ExecuteResult.aborted`` says why (exit 3).
-  ``stop`` (Ctrl-C) does the same with ``interrupted=True`` (exit 130).
+  ``stop`` (Ctrl-C, Cancel) does the same with ``interrupted=True`` (exit 130). "In flight"
+  means sent and not yet answered: a write waiting for the pacer, a pool slot or a retry is
+  never sent once the run stops (the client raises ``NotSent``; its journal entry is withdrawn).
+  No new enrollment starts after a stop; a learner whose enrollment was sent but whose grades
+  were not is counted (``enrolled_not_graded``) and its row says so: running the remaining
+  rows posts the grades.
+* ``ExecuteOptions.bound`` (the plan a person confirmed, ``batch.confirmed``): no write outside
+  it is sent. A row that would need another write (ALM changed since the dry run) is not
+  written and says so; the progress totals are the confirmation's and never change.
 
-Rows that never started because the run stopped, or that stopped between two of their writes,
-end ``unknown``: product.md defines it as "could not be confirmed; a re-run settles it", which
-is exactly their state (the ledger knows what was done; the same command finishes the job).
-The message says plainly that the row was not (fully) attempted.
+Rows that never started because the run stopped, or that stopped between two of their writes
+with nothing unsure, end ``not_run`` (retryable: running the remaining rows sends what is
+left); ``unknown`` stays for a write that may or may not have landed (``batch.row_outcome``).
+
+Progress counts a write when ALM answers it (``writes_answered``), never when it is queued.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import nullcontext
@@ -43,27 +52,31 @@ from dataclasses import dataclass, field
 
 from batch.alm.retry import RetryBudget, WriteRetry
 from batch.alm.types import GradeRequest
+from batch.confirmed import ConfirmedPlan, write_label
 from batch.errors import (
     AbortError,
     ApiError,
     AuthError,
     BatchError,
+    Interrupted,
+    NotSent,
     WriteRefused,
     WriteUncertain,
 )
 from batch.gate import PoolGate
-from batch.ledger import (
-    Ledger,
-    LedgerEntry,
-    WriteKey,
-    WriteState,
-    already_posted_message,
-    utc_now,
-)
+from batch.ledger import Ledger, WriteKey, WriteState, utc_now
 from batch.models import RowResult, RowStatus
-from batch.plan import Plan, RowPlan
-from batch.programs import PROGRAM_ENROLLS_COURSES, ProgramPlan, leftovers
-from batch.resolve import type_label
+from batch.plan import Plan, RowPlan, grade_label
+from batch.programs import PROGRAM_ENROLLS_COURSES, ProgramPlan
+from batch.row_outcome import (
+    AGAIN,
+    RowRun,
+    internal_error,
+    not_run,
+    outside_message,
+    program_state,
+    sentence,
+)
 from batch.settle import GatesWrites, LearnerState, WriteClient
 
 __all__ = [
@@ -76,7 +89,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _OPEN = (WriteState.PENDING, WriteState.UNKNOWN)
-_AGAIN = "Run the same command again to finish."
+_AGAIN = AGAIN
+RATE_WINDOW = 60.0  # the rate is the writes ALM answered in the last minute
 WriteHook = Callable[[str, int], None]
 # A seam for tests, never set in production: ``write_hook(point, n)`` is called with
 # ``"before-send"`` once the run's Nth HTTP write is journaled ``pending`` but not yet sent, and
@@ -96,6 +110,9 @@ class ExecuteOptions:
     # The retry budget of each write through transient faults; None: the client's
     # (``AlmClient.write_retry``, from ALM_WRITE_RETRIES / ALM_WRITE_RETRY_SECONDS).
     retry: WriteRetry | None = None
+    # The plan a person confirmed: no write outside it is sent, its totals are the progress's
+    # (None: an unattended run, bound only by its own plan).
+    bound: ConfirmedPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +122,13 @@ class ProgressEvent:
     ``kind``: ``"write"`` (one planned write resolved: sent and answered, or skipped as already
     done; ``status`` is done / failed / unknown / skipped), ``"settle"`` (an open journal entry
     settled by reading ALM; ``status`` landed / not_landed), ``"row_done"`` (``status`` is the
-    row's final status). ``counts`` holds ``rows_total`` (rows with writes planned),
-    ``rows_done``, ``writes_total`` (planned), ``writes_done`` (planned writes resolved one way
-    or another), ``writes_made`` (HTTP writes sent), ``grades_posted``, ``enrollments_made``,
-    ``settled``, and one count per final row status.
+    row's final status). ``counts`` holds ``rows_total`` (rows with writes planned: the
+    confirmation's when the run is bound to one), ``rows_done``, ``writes_total`` (planned),
+    ``writes_done`` (planned writes settled: answered by ALM, or found done; never counted
+    while queued), ``writes_answered`` (HTTP writes ALM answered), ``writes_made`` (HTTP writes
+    sent), ``grades_posted``, ``enrollments_made``, ``settled``, ``enrolled_not_graded``
+    (learners this run enrolled whose grades were not all sent), and one count per final row
+    status. ``rate_per_minute``: the writes ALM answered in the last minute.
     """
 
     kind: str
@@ -117,20 +137,21 @@ class ProgressEvent:
     counts: dict[str, int]
     elapsed: float
     result: RowResult | None = None  # ``row_done``: the row's result, as the report shows it
+    rate_per_minute: float = 0.0
 
     @property
     def rate(self) -> float:
-        """HTTP writes per second so far."""
-        return self.counts.get("writes_made", 0) / self.elapsed if self.elapsed > 0 else 0.0
+        """Writes ALM answered per second, over the last minute."""
+        return self.rate_per_minute / 60.0
 
     @property
     def eta_seconds(self) -> float | None:
-        """Time left at the current pace (None before the first write)."""
-        done = self.counts.get("writes_done", 0)
-        if done <= 0 or self.elapsed <= 0:
+        """Time left at the current pace (None before the first answer). A front end that
+        knows the account's allowance estimates from it instead (``jobs/online.py``)."""
+        if self.rate_per_minute <= 0:
             return None
-        left = max(self.counts.get("writes_total", 0) - done, 0)
-        return left * self.elapsed / done
+        left = max(self.counts.get("writes_total", 0) - self.counts.get("writes_done", 0), 0)
+        return left * 60.0 / self.rate_per_minute
 
 
 @dataclass(slots=True)
@@ -143,90 +164,7 @@ class ExecuteResult:
     enrollments_made: int = 0
     settled: int = 0  # open journal entries settled by reading ALM
     counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _RowRun:
-    """What happened to one row so far; turns into its ``RowResult``."""
-
-    rp: RowPlan
-    attempts: int = 0
-    posted_at: str = ""
-    posted: int = 0  # grades accepted in this run
-    enrolled: bool = False  # enrollment created in this run
-    program_note: str = ""  # a program row: what ALM shows of the program once its grades landed
-    unplanned: list[str] = field(default_factory=list)  # courses ALM did not enroll through it
-    earlier: list[LedgerEntry] = field(default_factory=list)  # grades done before
-    failure: str = ""
-    unknown: str = ""
-    stopped: str = ""
-    retryable: bool = False  # the failure / unknown is for a re-run to settle, not a person
-
-    def merge(self, parts: list[_RowRun]) -> None:
-        """Fold in the runs of this row's grades posted side by side. The row's message is the
-        weightiest problem met: a refusal a person must fix, then a retryable failure, then an
-        unconfirmed write, then a stop."""
-        for part in parts:
-            self.attempts += part.attempts
-            self.posted += part.posted
-            self.earlier.extend(part.earlier)
-            self.posted_at = max(self.posted_at, part.posted_at)
-
-        def weight(run: _RowRun) -> int:
-            if run.failure:
-                return 4 if not run.retryable else 3
-            return 2 if run.unknown else (1 if run.stopped else 0)
-
-        worst = max([self, *parts], key=weight)
-        if worst is not self and weight(worst) > weight(self):
-            self.failure, self.unknown = worst.failure, worst.unknown
-            self.stopped, self.retryable = worst.stopped, worst.retryable
-
-    def result(self) -> RowResult:
-        rp = self.rp
-        total = len(rp.grades)
-        done = self.posted + len(self.earlier)
-        retryable = self.retryable
-        if self.failure:
-            status, message = RowStatus.FAILED, self.failure
-        elif self.unknown:
-            status, message = RowStatus.UNKNOWN, self.unknown
-        elif self.stopped or done < total:
-            status, retryable = RowStatus.UNKNOWN, True
-            reason = self.stopped or "the run stopped"
-            message = f"{reason[:1].upper()}{reason[1:]} after {done} of {total} grades. {_AGAIN}"
-        elif self.posted == 0 and not self.enrolled and self.earlier:
-            status = RowStatus.ALREADY_COMPLETED
-            latest = max(self.earlier, key=lambda e: e.done_at or e.updated_at)
-            message = already_posted_message(latest)
-            self.posted_at = self.posted_at or (latest.done_at or "")
-        elif rp.program is not None:
-            status = RowStatus.COMPLETED
-            message = program_done_message(rp, self.posted, self.enrolled, self.program_note)
-            if self.unplanned:
-                names = ", ".join(f"'{n}'" for n in self.unplanned)
-                message += (
-                    f" ALM did not enroll the learner in {names} through the program: enrolled "
-                    "directly, a write more than planned each."
-                )
-            if self.earlier:
-                runs = ", ".join(sorted({e.run_id for e in self.earlier}))
-                message += f" {len(self.earlier)} more already posted by run {runs}."
-        else:
-            status = RowStatus.COMPLETED
-            noun = "grade" if self.posted == 1 else "grades"
-            message = f"Posted {self.posted} module {noun}."
-            if self.enrolled:
-                message = f"Enrolled the learner and posted {self.posted} module {noun}."
-            if self.earlier:
-                runs = ", ".join(sorted({e.run_id for e in self.earlier}))
-                message += f" {len(self.earlier)} more already posted by run {runs}."
-        out = rp.to_result(status, message)
-        out.attempts = self.attempts
-        out.writes_made = self.posted + (1 if self.enrolled else 0)
-        out.posted_at = self.posted_at
-        out.retryable = retryable and not status.ok
-        return out
+    enrolled_not_graded: int = 0  # learners enrolled by this run whose grades were not all sent
 
 
 class _Executor:
@@ -246,6 +184,7 @@ class _Executor:
         self.on_progress = on_progress
         self.stop = stop or threading.Event()
         self.halt = threading.Event()  # set on abort or stop: no new write starts
+        self.bound = options.bound
         self.aborted: BatchError | None = None
         self.interrupted = False
         self.results: dict[int, RowResult] = {}  # plan index -> result (rows may stream in)
@@ -265,6 +204,13 @@ class _Executor:
         self._grades: ThreadPoolExecutor | None = None
         retry = options.retry or getattr(client, "write_retry", None)
         self.retry: WriteRetry = retry if isinstance(retry, WriteRetry) else WriteRetry()
+        self.answers: deque[float] = deque()  # when ALM answered each write (the last minute)
+        self.enrolled_only: set[str] = set()  # learners enrolled here, grades not all sent
+        # Nothing more is sent once the run stops or aborts, not even a write already waiting
+        # for the pacer or a pool slot (the real client; a double sends at once anyway).
+        stop_on = getattr(client, "stop_on", None)
+        if callable(stop_on):
+            stop_on(self.halt)
 
     # --- bookkeeping -----------------------------------------------------------------------
     def halted(self) -> bool:
@@ -281,23 +227,43 @@ class _Executor:
 
     def _stop_reason(self) -> str:
         if self.aborted is not None:
-            return f"the run stopped because {_sentence(self.aborted.message)}"
-        return "the run was interrupted"
+            return f"the run stopped because {sentence(self.aborted.message)}"
+        return "the run was cancelled"
 
     def _not_attempted(self, rp: RowPlan) -> RowResult:
-        out = rp.to_result(RowStatus.UNKNOWN, f"Not attempted: {self._stop_reason()}. {_AGAIN}")
-        out.retryable = True
-        return out
+        return not_run(rp, self._stop_reason())
 
     def _count(self, **add: int) -> None:
         with self._lock:
             self.counts.update(add)
 
-    def _count_write(self) -> int:
-        """Count one HTTP write about to be sent; its number in this run (1, 2, ...)."""
+    def _count_send(self) -> int:
+        """Number one HTTP write about to be sent in this run (1, 2, ...): the crash tests'
+        seam counts by it."""
         with self._lock:
-            self.counts.update(writes_made=1)
-            return self.counts["writes_made"]
+            self.counts.update(sends=1)
+            return self.counts["sends"]
+
+    def _answered(self) -> None:
+        """ALM answered a write (any status): what the progress counts, and its rate."""
+        now = time.monotonic()
+        with self._lock:
+            self.counts.update(writes_answered=1)
+            self.answers.append(now)
+            while self.answers and self.answers[0] < now - RATE_WINDOW:
+                self.answers.popleft()
+
+    def _rate_per_minute(self, now: float) -> float:
+        """Writes ALM answered in the last minute: a rate per minute that a burst at the start
+        cannot inflate (called with the lock held)."""
+        while self.answers and self.answers[0] < now - RATE_WINDOW:
+            self.answers.popleft()
+        return float(len(self.answers))
+
+    def _resolved(self, rr: RowRun, status: str, **add: int) -> None:
+        """One planned write of ``rr`` settled (answered, found done, or given up on)."""
+        rr.resolved += 1
+        self._emit("write", rr.rp.row, status, None, writes_done=1, **add)
 
     def _emit(
         self, kind: str, row: int, status: str, result: RowResult | None = None, **add: int
@@ -306,8 +272,12 @@ class _Executor:
             self.counts.update(add)
             if self.on_progress is None:
                 return
-            elapsed = time.monotonic() - self.t0
-            event = ProgressEvent(kind, row, status, dict(self.counts), elapsed, result)
+            now = time.monotonic()
+            self.counts["enrolled_not_graded"] = len(self.enrolled_only)
+            event = ProgressEvent(
+                kind, row, status, dict(self.counts), now - self.t0, result,
+                self._rate_per_minute(now),
+            )  # fmt: skip
             try:
                 self.on_progress(event)
             except Exception:  # a progress display must never break a run
@@ -332,6 +302,10 @@ class _Executor:
         else:
             cap = max(1, self.opt.concurrency)
             growing = True  # totals grow as learners are planned
+        if self.bound is not None:  # the confirmation's totals, fixed for the whole run
+            self.counts["rows_total"] = self.bound.rows_total
+            self.counts["writes_total"] = self.bound.writes_total
+            growing = False
         # ``cap`` long-lived workers pull learners from one queue (bounded memory, O(1)
         # scheduling for tens of thousands of learners); the gate lets ``concurrency`` writes
         # go at once.
@@ -352,6 +326,7 @@ class _Executor:
                 wanted = [
                     i for i in indexes if self.plan.rows[i].status is RowStatus.WOULD_COMPLETE
                 ]
+                self._nothing_to_write([i for i in indexes if i not in wanted])
                 if growing:
                     self._count(
                         rows_total=len(wanted),
@@ -381,6 +356,19 @@ class _Executor:
         self.halted()
         self.peak_workers = self._gate.peak
 
+    def _nothing_to_write(self, indexes: list[int]) -> None:
+        """Confirmed rows the live plan finds nothing to write for: done, as far as the
+        confirmation's totals go (their writes too when ALM or an earlier run has them now)."""
+        bound = self.bound
+        if bound is None:
+            return
+        for i in indexes:
+            rp = self.plan.rows[i]
+            planned = len(bound.rows.get(rp.row, ()))
+            if planned:
+                settled = planned if rp.status.ok else 0
+                self._emit("row_done", rp.row, str(rp.status), rows_done=1, writes_done=settled)
+
     def finish(self) -> list[RowResult]:
         """One result per plan row, in input order (call once planning is over)."""
         out: list[RowResult] = []
@@ -401,38 +389,53 @@ class _Executor:
                 self._settle_open(learner)
         except AbortError as exc:
             self._abort(exc)
+        except Interrupted:
+            self.halted()  # stopped while reading: the rows below are not run
         except Exception:  # rows below report what they cannot settle; never lose a worker
             log.exception("settling earlier writes of learner %s failed", user_id)
-        programs: list[tuple[int, _RowRun]] = []  # program rows that completed
+        programs: list[tuple[int, RowRun]] = []  # program rows that completed
         for i in indexes:
             rp = self.plan.rows[i]
             if self.halted():
                 self.results[i] = self._not_attempted(rp)
                 continue
-            rr = _RowRun(rp)
-            try:
-                self._run_row(rr, learner)
-            except AbortError as exc:
-                self._abort(exc)
-                rr.stopped = self._stop_reason()
-            except Exception as exc:  # a bug must not lose the rest of the run
-                rr.unknown = _internal_error(rp.row, exc)
+            rr = RowRun(rp)
+            outside = self.bound.outside(rp.row, rp.write_labels()) if self.bound else []
+            if outside:  # ALM changed since the confirmed dry run: nothing is sent for it
+                rr.outside = outside_message(outside)
+            else:
+                try:
+                    self._run_row(rr, learner)
+                except AbortError as exc:
+                    self._abort(exc)
+                    rr.stopped = self._stop_reason()
+                except Interrupted:
+                    self.halted()
+                    rr.stopped = self._stop_reason()
+                except Exception as exc:  # a bug must not lose the rest of the run
+                    rr.unknown = internal_error(rp.row, exc)
             result = rr.result()
             self.results[i] = result
             if rp.program is not None and result.status is RowStatus.COMPLETED:
                 programs.append((i, rr))
+            if rr.enrolled and result.status is not RowStatus.COMPLETED:
+                with self._lock:
+                    self.enrolled_only.add(user_id)
+            # A confirmed row that needed fewer writes than confirmed (ALM has some now).
+            unneeded = len(self.bound.rows.get(rp.row, ())) - rr.resolved if self.bound else 0
             self._emit(
                 "row_done",
                 rp.row,
                 str(result.status),
                 result,
                 rows_done=1,
+                writes_done=max(0, unneeded) if result.status.ok else 0,
                 **{str(result.status): 1},
             )
         if programs and not self.halted():
             self._program_notes(learner, programs)
 
-    def _program_notes(self, learner: LearnerState, runs: list[tuple[int, _RowRun]]) -> None:
+    def _program_notes(self, learner: LearnerState, runs: list[tuple[int, RowRun]]) -> None:
         """Once all the learner's rows are written (other rows may grade a program's courses):
         say on each program row whether ALM shows the program completed yet (one read)."""
         try:
@@ -442,6 +445,8 @@ class _Executor:
                 self.results[i] = rr.result()
         except AbortError as exc:  # the rows are written; only the note is missing
             self._abort(exc)
+        except Interrupted:  # stopping: the rows are written; only the note is missing
+            self.halted()
 
     def _settle_open(self, learner: LearnerState) -> None:
         """Settle what earlier runs left open for this learner, with one read, before any
@@ -470,7 +475,7 @@ class _Executor:
         self._emit("settle", row, "landed" if landed else "not_landed", settled=1)
         return landed
 
-    def _run_row(self, rr: _RowRun, learner: LearnerState) -> None:
+    def _run_row(self, rr: RowRun, learner: LearnerState) -> None:
         rp = rr.rp
         if rp.enroll:
             key = WriteKey.for_enroll(self.opt.base_url, rp.user_id, rp.course_id, rp.instance_id)
@@ -480,7 +485,7 @@ class _Executor:
             return
         self._grade(rr, learner)
 
-    def _enroll_courses(self, rr: _RowRun, learner: LearnerState, program: ProgramPlan) -> bool:
+    def _enroll_courses(self, rr: RowRun, learner: LearnerState, program: ProgramPlan) -> bool:
         """A program row: enroll the learner in the courses its program enrollment did not
         (``batch.programs``), each journaled like any enrollment.
 
@@ -488,7 +493,8 @@ class _Executor:
         (``PROGRAM_ENROLLS_COURSES``), which ALM implies but does not document: once this row
         enrolled the learner, one read checks it, and a course the row grades but ALM did not
         enroll them in is enrolled directly (a write the plan did not count; the row says so)
-        rather than left to fail on its grades."""
+        rather than left to fail on its grades. A run bound to a confirmed plan sends no such
+        write: the row stops there and says why (a new dry run plans the enrollment)."""
         wanted = list(program.course_enrolls)
         if rr.rp.enroll and PROGRAM_ENROLLS_COURSES:
             enrollments = learner.read(fresh=True)
@@ -500,10 +506,17 @@ class _Executor:
         for course_id, instance_id in wanted:
             key = WriteKey.for_enroll(self.opt.base_url, rr.rp.user_id, course_id, instance_id)
             if not self._write(rr, key, learner, None):
+                if rr.outside and rr.unplanned:
+                    names = ", ".join(f"'{n}'" for n in rr.unplanned)
+                    rr.outside = (
+                        f"Not written further: ALM did not enroll the learner in {names} through "
+                        f"{program.label}, and enrolling them directly is a write the "
+                        "confirmation did not include."
+                    )
                 return False
         return True
 
-    def _grade(self, rr: _RowRun, learner: LearnerState) -> None:
+    def _grade(self, rr: RowRun, learner: LearnerState) -> None:
         rp = rr.rp
         grades = list(rp.grades)
         if self._grades is None or len(grades) < 2:
@@ -515,36 +528,39 @@ class _Executor:
         # The enrollment exists: the grades are independent writes, posted side by side (the
         # first from this thread). Each is journaled and settled on its own; a problem with one
         # does not stop the others already on their way.
-        parts = [_RowRun(rp) for _ in grades[1:]]
+        parts = [RowRun(rp) for _ in grades[1:]]
         futures = [
             self._grades.submit(self._grade_part, part, learner, grade)
             for part, grade in zip(parts, grades[1:], strict=True)
         ]
-        stop: AbortError | None = None
+        stop: AbortError | Interrupted | None = None
         try:
             self._write(rr, WriteKey.for_grade(self.opt.base_url, grades[0]), learner, grades[0])
-        except AbortError as exc:
+        except (AbortError, Interrupted) as exc:
             stop = exc
         for future in futures:  # every write in flight finishes before the row is reported
             error = future.exception()
-            if isinstance(error, AbortError) and stop is None:
+            if isinstance(error, AbortError | Interrupted) and stop is None:
                 stop = error
         rr.merge(parts)
         if stop is not None:
             raise stop
 
-    def _grade_part(self, part: _RowRun, learner: LearnerState, grade: GradeRequest) -> None:
+    def _grade_part(self, part: RowRun, learner: LearnerState, grade: GradeRequest) -> None:
         """One grade of a row posted beside the others (see ``_run_row``)."""
         try:
             self._write(part, WriteKey.for_grade(self.opt.base_url, grade), learner, grade)
         except AbortError as exc:
             self._abort(exc)  # no new write starts; the row's thread reports the stop
             raise
+        except Interrupted:  # a read to settle it was not sent: the run is stopping
+            self.halted()
+            part.stopped = self._stop_reason()
         except Exception as exc:  # a bug must not lose the rest of the run
-            part.unknown = _internal_error(part.rp.row, exc)
+            part.unknown = internal_error(part.rp.row, exc)
 
     def _write(
-        self, rr: _RowRun, key: WriteKey, learner: LearnerState, grade: GradeRequest | None
+        self, rr: RowRun, key: WriteKey, learner: LearnerState, grade: GradeRequest | None
     ) -> bool:
         """Make sure one write (an enrollment when ``grade`` is None) is done, re-sending only
         after reading ALM. False when the row cannot go on (refused, unconfirmed, stopping)."""
@@ -553,7 +569,7 @@ class _Executor:
             if grade is None or not self.opt.overwrite or entry.run_id == self.opt.run_id:
                 if grade is not None:
                     rr.earlier.append(entry)
-                self._emit("write", rr.rp.row, "skipped", writes_done=1)
+                self._resolved(rr, "skipped")
                 return True
         elif entry is not None and entry.state in _OPEN:
             landed = self._settle(key, rr.rp.row, learner, fresh=entry.run_id == self.opt.run_id)
@@ -568,17 +584,25 @@ class _Executor:
                 done = self.ledger.get(key)
                 if grade is not None and done is not None:
                     rr.earlier.append(done)
-                self._emit("write", rr.rp.row, "skipped", writes_done=1)
+                self._resolved(rr, "skipped")
                 return True
+        if grade is not None:
+            label = grade_label(grade)
+        else:
+            label = write_label("enroll", key.user_id, key.course_id, key.instance_id)
+        if self.bound is not None and not self.bound.allows(rr.rp.row, label):
+            rr.outside = outside_message([label])  # a write the person did not confirm
+            return False
         if self.halted():
             rr.stopped = self._stop_reason()
             return False
         what = f"the grade for module {key.module_id}" if grade is not None else "the enrollment"
         budget = self.retry.start()
         while True:
+            before = self.ledger.get(key)
             self.ledger.begin(key, self.opt.run_id, self.opt.input_sha256, rr.rp.row)
             rr.attempts += 1
-            nth = self._count_write()
+            nth = self._count_send()
             if self._hook is not None:
                 self._hook("before-send", nth)
             try:
@@ -589,31 +613,51 @@ class _Executor:
                         self.client.enroll(key.user_id, key.course_id, key.instance_id)
                 if self._hook is not None:
                     self._hook("after-send", nth)
+            except NotSent:
+                # It waited for its turn (the pacer, a pool slot, a retry) and the run stopped:
+                # nothing reached ALM, so the journal is as if it had never been planned.
+                self.ledger.withdraw(key, before)
+                rr.attempts -= 1
+                rr.stopped = self._stop_reason()
+                self.halted()
+                return False
             except WriteUncertain as exc:
                 # A 5xx, a timeout or a dropped connection after sending: it may have landed.
+                self._count(writes_made=1)
+                if exc.status:
+                    self._answered()
                 self.ledger.finish(
                     key, WriteState.UNKNOWN, status=exc.status or None, message=exc.describe()
                 )
                 more = budget.pause(self.halted)  # back off first: let ALM catch up
-                landed = self._settle(key, rr.rp.row, learner, fresh=True)
+                # Stopping: no read now (the next run reads ALM before sending it again).
+                landed = (
+                    None if self.halted() else self._settle(key, rr.rp.row, learner, fresh=True)
+                )
                 if landed:
                     self._accepted(rr, grade is not None)
                     return True
                 if landed is None:
+                    why = (
+                        "the run stopped before ALM could be read to check it"
+                        if self.halted()
+                        else f"ALM cannot be read to check it ({learner.error_text})"
+                    )
                     rr.unknown = (
-                        f"The answer to {what} was lost ({exc.describe()}) and ALM cannot be "
-                        f"read to check it ({learner.error_text}). {_AGAIN}"
+                        f"The answer to {what} was lost ({exc.describe()}) and {why}. {_AGAIN}"
                     )
                     rr.retryable = True
-                    self._emit("write", rr.rp.row, "unknown", writes_done=1)
+                    self._resolved(rr, "unknown")
                     return False
                 if more:
                     continue  # confirmed not landed: a journaled re-send
                 return self._gave_up(rr, what, budget, exc)
             except ApiError as exc:
+                self._count(writes_made=1)
+                self._answered()
                 if grade is None and exc.status == 409:  # already enrolled
                     self.ledger.finish(key, WriteState.DONE, status=409, message=exc.describe())
-                    self._emit("write", rr.rp.row, "done", writes_done=1)
+                    self._resolved(rr, "done")
                     return True
                 self.ledger.finish(
                     key, WriteState.FAILED, status=exc.status or None, message=exc.describe()
@@ -623,19 +667,24 @@ class _Executor:
                         continue
                     return self._gave_up(rr, what, budget, exc)
                 rr.failure = f"ALM refused {what}: {exc.describe()}"
-                self._emit("write", rr.rp.row, "failed", writes_done=1)
+                self._resolved(rr, "failed")
                 return False
             except (AuthError, WriteRefused) as exc:  # refused (401, 403, every body): not applied
+                self._count(writes_made=1)
+                self._answered()
                 self.ledger.finish(key, WriteState.FAILED, message=exc.message)
                 raise
             except AbortError as exc:  # no answer for too long: it may have landed
+                self._count(writes_made=1)
                 self.ledger.finish(key, WriteState.UNKNOWN, message=exc.message)
                 raise
+            self._count(writes_made=1)
+            self._answered()
             self.ledger.finish(key, WriteState.DONE)
             self._accepted(rr, grade is not None)
             return True
 
-    def _gave_up(self, rr: _RowRun, what: str, budget: RetryBudget, exc: ApiError) -> bool:
+    def _gave_up(self, rr: RowRun, what: str, budget: RetryBudget, exc: ApiError) -> bool:
         """The write met only transient faults until its budget ran out (or the run stopped):
         a retryable failure, never a refusal. ALM does not show it, so a re-run sends it."""
         if self.halted():
@@ -647,66 +696,17 @@ class _Executor:
             f"run the same command again later."
         )
         rr.retryable = True
-        self._emit("write", rr.rp.row, "failed", writes_done=1)
+        self._resolved(rr, "failed")
         return False
 
-    def _accepted(self, rr: _RowRun, is_grade: bool) -> None:
+    def _accepted(self, rr: RowRun, is_grade: bool) -> None:
         rr.posted_at = utc_now()
         if is_grade:
             rr.posted += 1
-            self._emit("write", rr.rp.row, "done", writes_done=1, grades_posted=1)
+            self._resolved(rr, "done", grades_posted=1)
         else:
             rr.enrolled = True
-            self._emit("write", rr.rp.row, "done", writes_done=1, enrollments_made=1)
-
-
-def program_state(learner: LearnerState, program: ProgramPlan, *, fresh: bool = True) -> str:
-    """Once a program row's grades landed: what ALM shows of the program itself (one read).
-    ALM rolls a program up from its courses, which can take a moment after the last grade."""
-    found = learner.program(program.program_id, fresh=fresh)
-    kind = type_label(program.lo_type)
-    if isinstance(found, ApiError):
-        return f"ALM could not be read to check the {kind} itself ({found.describe()})."
-    if found is not None and found.completed:
-        return f"ALM shows the {kind} completed."
-    state = found.state.lower() if found is not None else "not enrolled"
-    return (
-        f"ALM does not show the {kind} completed yet ({state}): it rolls a {kind} up from its "
-        "courses, which can take a moment; verifying the run waits for it."
-    )
-
-
-def program_done_message(rp: RowPlan, posted: int, enrolled: bool, note: str) -> str:
-    """ "Enrolled the learner in the learning program 'X' and posted 7 module grades in 3
-    courses." plus what ALM shows of the program."""
-    assert rp.program is not None
-    program = rp.program
-    courses = len({g.course_id for g in rp.grades})
-    grades = f"posted {posted} module grade{'s' if posted != 1 else ''}"
-    if courses:
-        grades += f" in {courses} course{'s' if courses != 1 else ''}"
-    if enrolled and rp.enroll:
-        text = f"Enrolled the learner in {program.label} and {grades}."
-    else:
-        text = f"{grades[:1].upper()}{grades[1:]} of {program.label}."
-    text += leftovers(program)
-    return f"{text} {note}".strip()
-
-
-def _internal_error(row: int, exc: Exception) -> str:
-    """Log a bug met on a row (call from its ``except``) and say what the report shows."""
-    log.exception("row %s failed unexpectedly", row)
-    return f"Internal error ({type(exc).__name__}: {exc}); the ledger is intact. {_AGAIN}"
-
-
-def _sentence(text: str) -> str:
-    """Fit a message after "because": no final stop, lower-case first letter unless an acronym."""
-    text = text.strip().rstrip(".")
-    if not text:
-        return "ALM stopped answering"
-    if text[1:2].islower():
-        text = text[:1].lower() + text[1:]
-    return text
+            self._resolved(rr, "done", enrollments_made=1)
 
 
 def execute_plan(
@@ -738,6 +738,7 @@ def execute_plan(
         aborted=ex.aborted,
         interrupted=ex.interrupted and ex.aborted is None,
         writes_made=ex.counts["writes_made"],
+        enrolled_not_graded=len(ex.enrolled_only),
         grades_posted=ex.counts["grades_posted"],
         enrollments_made=ex.counts["enrollments_made"],
         settled=ex.counts["settled"],

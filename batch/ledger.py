@@ -388,6 +388,23 @@ class Ledger:
                 (str(state), status, message, now, str(state), now, run_id, *key.params()),
             )
 
+    def withdraw(self, key: WriteKey, previous: LedgerEntry | None) -> None:
+        """Undo ``begin`` for a write that was never sent (the run stopped while it waited for
+        its turn): the entry is as it was before (``previous``), or gone when there was none.
+        A run that dies before this leaves it ``pending``: the next run reads ALM first."""
+        with self._lock:
+            if previous is None:
+                self._write(f"DELETE FROM writes WHERE {_KEY_WHERE}", key.params())
+                return
+            p = previous
+            self._write(
+                "UPDATE writes SET state = ?, run_id = ?, input_sha256 = ?, row = ?, "
+                "attempts = ?, http_status = ?, message = ?, updated_at = ?, done_at = ? "
+                "WHERE " + _KEY_WHERE,
+                (str(p.state), p.run_id, p.input_sha256, p.row, p.attempts, p.http_status,
+                 p.message, p.updated_at, p.done_at, *key.params()),
+            )  # fmt: skip
+
     def get(self, key: WriteKey) -> LedgerEntry | None:
         with self._lock:
             return self._get(key)

@@ -33,6 +33,11 @@ class RowStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    # The run stopped (Cancel, Ctrl-C, ALM stopped it) before this row's writes were sent, or
+    # before all of them (the message says which were made): nothing about it is unsure, and
+    # running the remaining rows (the same command again) sends what is left. ``unknown`` is
+    # for a write that may or may not have landed.
+    NOT_RUN = "not_run"
 
     @property
     def ok(self) -> bool:
@@ -290,6 +295,9 @@ class RowResult:
     planned_grades: int = 0
     # A learning program or certification row: what it does with each of its courses.
     courses: list[SubCourse] = field(default_factory=list)
+    # A row that would be posted: each write its plan makes (``confirmed.write_label``), so
+    # the plan a person confirms binds the live run to exactly these writes.
+    planned_writes: list[str] = field(default_factory=list)
 
     @property
     def writes_planned(self) -> int:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from batch.alm.payloads import alm_datetime
 from batch.alm.types import CourseDetail, Enrollment, GradeRequest, Instance, Module, User
+from batch.confirmed import write_label
 from batch.errors import ApiError
 from batch.models import CheckedRow, Completion, RowResult, RowStatus, email_key, name_key
 from batch.programs import (
@@ -97,6 +98,21 @@ class RowPlan:
             return 0
         return len(self.grades) + self.enrollments
 
+    def write_labels(self) -> list[str]:
+        """Each write this row's plan makes (``confirmed.write_label``), in the order the
+        executor sends them: its enrollment (a program's own), a program's course enrollments,
+        then the module grades."""
+        if self.status is not RowStatus.WOULD_COMPLETE:
+            return []
+        out = []
+        if self.enroll:
+            out.append(write_label("enroll", self.user_id, self.course_id, self.instance_id))
+        if self.program is not None:
+            for course_id, instance_id in self.program.course_enrolls:
+                out.append(write_label("enroll", self.user_id, course_id, instance_id))
+        out.extend(grade_label(g) for g in self.grades)
+        return out
+
     @property
     def posted_values(self) -> tuple[str, str]:
         """(dateCompleted, score) exactly as the grade body sends them; ("", "") without grades.
@@ -126,7 +142,19 @@ class RowPlan:
             planned_enrollments=self.enrollments,
             planned_grades=len(self.grades) if self.status is RowStatus.WOULD_COMPLETE else 0,
             courses=list(self.program.courses) if self.program is not None else [],
+            planned_writes=self.write_labels(),
+            # a row the run never reached: running the remaining rows takes it up again
+            retryable=(status or self.status) is RowStatus.NOT_RUN,
         )
+
+
+def grade_label(grade: GradeRequest) -> str:
+    """A grade as the confirmation counts it, with the date and score it posts."""
+    score = "" if grade.score is None else score_text(grade.score)
+    sent = f"{alm_datetime(grade.date_completed)} {score}".strip()
+    return write_label(
+        "grade", grade.user_id, grade.course_id, grade.instance_id, grade.module_id, sent
+    )
 
 
 def score_text(value: float) -> str:
@@ -168,8 +196,9 @@ LearnerReady = Callable[[str, list[int]], None]  # (user id, indexes into plan.r
 RowsDecided = Callable[[list[int]], None]  # indexes into plan.rows
 
 NOT_PLANNED = (
-    "Not attempted: the run stopped before this learner's state was read in ALM; nothing was "
-    "written for this row. Run the same command again to finish."
+    "Not run: the run stopped before this learner's state was read in ALM; nothing was "
+    "written for this row. Run the remaining rows (on the command line: the same command "
+    "again) to send them."
 )
 
 
@@ -193,7 +222,7 @@ def build_plan(
     ``on_learner_ready`` (live runs that need no confirmation) is called from the reading
     threads as soon as one learner's enrollments are read and that learner's rows are planned,
     with the indexes of those rows in ``plan.rows``, so writing can start while other learners
-    are still being read. Until then their place in ``plan.rows`` holds an UNKNOWN placeholder.
+    are still being read. Until then their place in ``plan.rows`` holds a NOT_RUN placeholder.
     ``into`` is the (empty) plan to fill, for a caller that runs this in another thread and
     hands the same plan to the executor. ``on_decided`` is called once, before any learner
     state is read, with the rows decided without it (file problems, unknown learners or
@@ -219,7 +248,7 @@ def build_plan(
             if learner is None:
                 rows_planned.append(planner.plan(row))  # needs no learner state
             else:
-                rows_planned.append(RowPlan(row, RowStatus.UNKNOWN, NOT_PLANNED))
+                rows_planned.append(RowPlan(row, RowStatus.NOT_RUN, NOT_PLANNED))
                 by_learner.setdefault(learner, []).append(index)
         plan.rows = rows_planned
         programs = {u for u, ix in by_learner.items() if planner.has_program_row(checked, ix)}

@@ -52,10 +52,10 @@ def test_ctrl_c_mid_run_saves_report_and_ledger_and_the_rerun_finishes(
     for row, expected in EXPECTED_LIVE.items():  # rows with nothing to write keep their status
         if expected != "completed":
             assert final[row] == expected, (row, final[row])
-    stopped = [r for r in rows if r["status"] == "unknown"]
+    stopped = [r for r in rows if r["status"] == "not_run"]
     assert stopped, "the run finished before the interrupt: nothing to resume"
-    assert all("Run the same command again" in r["message"] for r in stopped)
-    assert any(r["message"].startswith("Not attempted: the run was interrupted") for r in stopped)
+    assert all("the same command again" in r["message"] for r in stopped)
+    assert any(r["message"].startswith("Not run: the run was cancelled") for r in stopped)
     done_rows = [r for r in rows if r["status"] == "completed"]
     assert done_rows and len(done_rows) + len(stopped) == 29
     # the ledger is saved and closed: every write it knows of has its answer, none pending
@@ -88,10 +88,8 @@ def test_refused_credentials_exit_3_naming_the_setting_not_the_secret(
     report = tmp_path / sample.name.replace(".csv", ".report.csv")
     rows = read_report(report)
     assert [r["row"] for r in rows] == SAMPLE_ROWS
-    waiting = [r for r in rows if r["status"] == "unknown"]
-    assert waiting and all(
-        r["message"].startswith("Not attempted: ALM stopped the run") for r in waiting
-    )
+    waiting = [r for r in rows if r["status"] == "not_run"]
+    assert waiting and all(r["message"].startswith("Not run: ALM stopped the run") for r in waiting)
     assert "ALM_CLIENT_SECRET" in waiting[0]["message"]
     assert WRONG_SECRET not in report.read_text(encoding="utf-8-sig")
 
@@ -160,12 +158,12 @@ def test_ctrl_c_while_resolving_writes_nothing_and_reports_every_row(
     rows = read_report(tmp_path / "early.csv")
     assert [r["row"] for r in rows] == SAMPLE_ROWS
     # The first Ctrl-C stops the lookups: rows checked without ALM keep their status (invalid,
-    # duplicate); every other row is "Not attempted" and the re-run settles it.
+    # duplicate); every other row is "not_run" (never tried) and the re-run sends it.
     offline = {"invalid", "duplicate"}
-    expected = {r: s if s in offline else "unknown" for r, s in EXPECTED_LIVE.items()}
+    expected = {r: s if s in offline else "not_run" for r, s in EXPECTED_LIVE.items()}
     assert statuses(rows) == expected
-    assert all(r["message"].startswith("Not attempted") for r in rows if r["status"] == "unknown")
-    assert "Run the same command again" in rows[0]["message"]
+    assert all(r["message"].startswith("Not run") for r in rows if r["status"] == "not_run")
+    assert "the same command again" in rows[0]["message"]
 
 
 def test_a_second_ctrl_c_stops_at_once_and_says_what_was_kept(

@@ -181,10 +181,10 @@ def test_no_accepted_body_stops_the_run_with_exit_3_and_the_report(cli: Cli, fol
         assert sb.books()["enrollments_created"] <= 1  # one learner at a time until a body works
         rows = read_report(folder / "report.csv")
         assert len(rows) == 100 and "completed" not in {r["status"] for r in rows}
-        stopped = [r for r in rows if r["status"] == "unknown"]
+        stopped = [r for r in rows if r["status"] == "not_run"]
         assert len(stopped) > 60
         assert all("refused every known grade body" in r["message"] for r in stopped)
-        not_attempted = [r for r in stopped if r["message"].startswith("Not attempted")]
+        not_attempted = [r for r in stopped if r["message"].startswith("Not run")]
         assert len(not_attempted) >= len(stopped) - 4  # rows in flight say how far they got
         assert not (folder / "state" / SHAPES_FILE).exists()
 
@@ -203,7 +203,7 @@ def test_a_token_without_write_scope_stops_at_the_first_refused_write(
         assert 1 <= refused <= 4  # at most one per worker, not one per row
         rows = read_report(folder / "report.csv")
         assert len(rows) == 100 and "completed" not in {r["status"] for r in rows}
-        assert sum(r["message"].startswith("Not attempted") for r in rows) > 60
+        assert sum(r["message"].startswith("Not run") for r in rows) > 60
 
 
 class EnrollEveryoneThenYes:

@@ -333,11 +333,12 @@ def test_auth_error_mid_run_aborts_keeping_what_was_done(ledger: Ledger) -> None
     out = run(plan, fake, ledger, concurrency=1)
     assert isinstance(out.aborted, AuthError) and not out.interrupted
     assert statuses(out)[:2] == [RowStatus.COMPLETED, RowStatus.COMPLETED]
-    assert statuses(out)[2:] == [RowStatus.UNKNOWN, RowStatus.UNKNOWN]
+    assert statuses(out)[2:] == [RowStatus.NOT_RUN, RowStatus.NOT_RUN]
     assert out.results[2].message.startswith(
-        "The run stopped because ALM refused the credentials (HTTP 401) after 0 of 2 grades."
+        "Not run: the run stopped because ALM refused the credentials (HTTP 401); nothing was "
+        "written for this row."
     )
-    assert out.results[3].message.startswith("Not attempted: the run stopped because")
+    assert out.results[3].message.startswith("Not run: the run stopped because")
     assert ledger.pending(BASE) == [] and ledger.counts(BASE) == {"done": 4, "failed": 1}
     # after fixing the credentials, the same command finishes the job
     fake.abort_after = None
@@ -374,10 +375,13 @@ def test_stop_event_interrupts_and_rerun_finishes(ledger: Ledger) -> None:
     out = execute_plan(plan(), fake, ledger, options, stop=stop)
     assert out.interrupted and out.aborted is None
     assert statuses(out)[0] is RowStatus.COMPLETED
-    assert out.results[1].status is RowStatus.UNKNOWN
-    assert out.results[1].message.startswith("The run was interrupted after 1 of 2 grades.")
+    assert out.results[1].status is RowStatus.NOT_RUN
+    assert out.results[1].message.startswith(
+        "Posted 1 of 2 module grades; 1 not sent: the run was cancelled."
+    )
     assert all(
-        r.message.startswith("Not attempted: the run was interrupted.") for r in out.results[2:]
+        r.status is RowStatus.NOT_RUN and r.message.startswith("Not run: the run was cancelled;")
+        for r in out.results[2:]
     )
     assert ledger.pending(BASE) == []
     fake.on_write = None
@@ -557,8 +561,9 @@ def test_a_stop_among_side_by_side_grades_lets_the_others_finish_and_journals_al
     fake.enrolled("u1", "course:1", "course:1_1")
     fake.abort_after_writes(2)  # the 3rd write and later: HTTP 401
     out = run(make_plan(row_plan(2, "u1", modules=4)), fake, ledger, concurrency=8)
-    assert isinstance(out.aborted, AuthError) and statuses(out) == [RowStatus.UNKNOWN]
-    assert out.results[0].retryable and "after 2 of 4 grades" in out.results[0].message
+    assert isinstance(out.aborted, AuthError) and statuses(out) == [RowStatus.NOT_RUN]
+    assert out.results[0].retryable
+    assert "Posted 2 of 4 module grades; 2 not sent" in out.results[0].message
     assert len(fake.grade_counts) == 2
     assert ledger.counts(BASE) == {"done": 2, "failed": 2}  # refused: never applied
     fake.abort_after = None

@@ -114,7 +114,7 @@ def test_cancel_during_a_live_run_finishes_writes_in_flight_and_reports(
     assert job.state is JobState.CANCELLED
     books = sb.books()
     assert 0 < len(books["grades"]) < SAMPLE_GRADES and books["double_grades"] == 0
-    assert "unknown" in statuses(job).values()  # rows not reached: a re-run settles them
+    assert "not_run" in statuses(job).values()  # rows not reached: running the rest sends them
     rerun = options(sample, tmp_path, dry_run=False, report=tmp_path / "again.json")
     again = Job(rerun, settings_for_sandbox(sb)).run()
     counts = again.summary.counts

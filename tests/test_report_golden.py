@@ -38,7 +38,7 @@ def _r(row: int, status: RowStatus, values: dict[str, str], **kw: Any) -> RowRes
 
 
 def sample_results() -> list[RowResult]:
-    """Thirteen rows: every status but ``valid`` (offline only), accents, commas, quotes,
+    """Fourteen rows: every status but ``valid`` (offline only), accents, commas, quotes,
     newlines and formula bait."""
     return [
         _r(2, RowStatus.COMPLETED,
@@ -111,6 +111,13 @@ def sample_results() -> list[RowResult]:
             "Score": "", "Notes": "In Progress"},
            message="Transcript Status says 'In Progress': not a completion, nothing posted.",
            action="skip"),
+        _r(15, RowStatus.NOT_RUN,
+           {"Email": "ola@acme.com", "Course": "course:7", "Completion Date": "2025-03-01",
+            "Score": "60", "Notes": ""},
+           message="Not run: the run was cancelled; nothing was written for this row. Run the "
+           "remaining rows (on the command line: the same command again) to send them.",
+           user_id="user:17", course_id="course:7", instance_id="course:7_1",
+           module_ids=["course:7_1_5"], action="grade 1 module", retryable=True),
     ]  # fmt: skip
 
 
@@ -213,7 +220,7 @@ def test_json_summary_counts_agree_with_rows(tmp_path: Path) -> None:
     for row in data["rows"]:
         from_rows[row["status"]] = from_rows.get(row["status"], 0) + 1
     assert {k: v for k, v in data["summary"]["counts"].items() if v} == from_rows
-    assert data["summary"]["rows"] == len(data["rows"]) == summary.rows == 13
+    assert data["summary"]["rows"] == len(data["rows"]) == summary.rows == 14
     assert data["summary"]["exit_status"] == 1
 
 
@@ -223,7 +230,7 @@ def test_json_summary_counts_agree_with_rows(tmp_path: Path) -> None:
 GREEN, AMBER, RED = "C6EFCE", "FFEB9C", "FFC7CE"
 EXPECTED_FILL = {
     "completed": GREEN, "would_complete": GREEN, "valid": GREEN, "already_completed": GREEN,
-    "duplicate": AMBER, "not_completed": AMBER, "unknown": AMBER,
+    "duplicate": AMBER, "not_completed": AMBER, "unknown": AMBER, "not_run": AMBER,
     "invalid": RED, "user_not_found": RED, "course_not_found": RED,
     "ambiguous_course": RED, "rejected": RED, "failed": RED,
 }  # fmt: skip
@@ -299,7 +306,7 @@ def test_xlsx_status_cells_are_coloured(xlsx_report: Path) -> None:
 def test_xlsx_layout_frozen_filtered_and_fitted(xlsx_report: Path) -> None:
     ws = openpyxl.load_workbook(xlsx_report)["Report"]
     assert ws.freeze_panes == "B2"
-    assert ws.auto_filter.ref == "A1:Q14"
+    assert ws.auto_filter.ref == "A1:Q15"
     assert all(c.font.bold for c in ws[1])
     widths = {k: v.width for k, v in ws.column_dimensions.items()}
     assert widths["B"] >= len("renee.lowe@acme.com")
@@ -317,7 +324,7 @@ def test_xlsx_summary_sheet(xlsx_report: Path) -> None:
     assert pairs["Mode"] == "live"
     assert pairs["Started"] == "2026-11-26T14:15:30+00:00"
     assert pairs["Ended"] == "2026-11-26T14:17:45+00:00"
-    assert pairs["Rows"] == 13
+    assert pairs["Rows"] == 14
     assert pairs["completed"] == 2 and pairs["failed"] == 1 and pairs["duplicate"] == 1
     assert pairs["  concurrency"] == 4 and pairs["  verify"] == "no"
     assert pairs["Exit code"] == 1

@@ -236,7 +236,8 @@ def test_neutralise(cell: str, safe: str) -> None:
 def test_severity_families() -> None:
     assert {s.value: severity(s).value for s in RowStatus} == {
         "completed": "ok", "would_complete": "ok", "valid": "ok", "already_completed": "ok",
-        "duplicate": "warning", "not_completed": "warning", "unknown": "warning", "invalid": "error",
+        "duplicate": "warning", "not_completed": "warning", "unknown": "warning",
+        "not_run": "warning", "invalid": "error",
         "user_not_found": "error", "course_not_found": "error", "ambiguous_course": "error",
         "rejected": "error", "failed": "error",
     }  # fmt: skip

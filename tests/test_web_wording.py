@@ -62,7 +62,7 @@ def test_the_page_words_every_flag_of_the_command_line() -> None:
     assert page_text("if the date is right, lower it (--earliest-date 1985-06-01).") == (
         "if the date is right, lower it."
     )
-    assert page_text(INTERRUPTED_LOOKUP).endswith("Run it again to finish.")
+    assert page_text(INTERRUPTED_LOOKUP).endswith("Run the remaining rows to send them.")
 
 
 def test_run_level_errors_show_no_flag_and_no_cli_hint() -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import openpyxl
 from starlette.testclient import TestClient
 
+from batch.confirmed import label_parts
+from batch.models import RowResult
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
@@ -95,3 +97,22 @@ def problem_xlsx(path: Path) -> Path:
         sheet.append(row)
     book.save(path)
     return path
+
+
+def confirmed_rows(app: Any, dry_id: str) -> list[RowResult]:
+    """The rows a dry run's confirmation shows as posted, with their planned writes (the
+    job's own rows, read in this process)."""
+    run = app.registry.get(dry_id)
+    assert run is not None and run.job.rows is not None
+    return [r for r in run.job.rows.results() if r.status.value == "would_complete"]
+
+
+def confirmed_grades(rows: list[RowResult]) -> set[tuple[str, str]]:
+    """(user id, module id) of every grade these rows' confirmation counts."""
+    out = set()
+    for r in rows:
+        for label in r.planned_writes:
+            kind, user, _course, _instance, module = label_parts(label)
+            if kind == "grade":
+                out.add((user, module))
+    return out

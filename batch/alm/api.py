@@ -38,6 +38,7 @@ from batch.alm.types import (
     GradeRequest,
     User,
 )
+from batch.alm.wire import Wire
 from batch.errors import ApiError, WriteScopeMissing, WriteUncertain
 from batch.gate import PoolGate
 from batch.settings import Settings
@@ -120,6 +121,22 @@ class AlmClient:
 
     def close(self) -> None:
         self.http.close()
+
+    # --- a run's stop, and what is on the wire (alm/wire.py) ---------------------------------
+    def stop_on(self, event: threading.Event) -> None:
+        """Once ``event`` is set (one of those given), send nothing more: requests not yet on
+        the wire (waiting for the pacer, a pool slot, a retry) raise ``NotSent``; those on it
+        get their answer."""
+        if event not in self.http.stops:
+            self.http.stops.append(event)
+
+    def writes_in_flight(self) -> int:
+        """Writes sent and not yet answered."""
+        return self.http.wire.writes_in_flight()
+
+    @property
+    def wire(self) -> Wire:
+        return self.http.wire
 
     def __enter__(self) -> AlmClient:
         return self

@@ -10,6 +10,9 @@ Policy (house-style.md "Errors", alm-api.md §7), on the classes of ``answers.cl
   ``WriteUncertain``: the caller reads ALM's state before re-sending.
 - A 429 blocks its bucket for every thread until ``retry-after`` (capped, plus a little jitter).
 - No answer at all for longer than ``give_up_after`` seconds raises ``ApiUnreachable``.
+- Once one of ``stops`` is set (Cancel, Ctrl-C, an abort), no request is sent any more: one waiting for the pacer,
+  a retry or its first send raises ``NotSent``; only those already on the wire get their answer
+  (``wire``: what is in flight, and how long ALM has been silent).
 """
 
 from __future__ import annotations
@@ -36,9 +39,17 @@ from batch import __version__
 from batch.alm.answers import Classified, Verdict, classify, decode_json, parse_error
 from batch.alm.auth import Redactor, TokenSource
 from batch.alm.latency import LatencyMeter
-from batch.alm.ratelimit import RateLimiter, Turn
+from batch.alm.ratelimit import STOP_POLL, RateLimiter, Turn
 from batch.alm.stats import API_PREFIX, CallStats, endpoint_template
-from batch.errors import ApiError, ApiUnreachable, AuthError, ConfigError, WriteUncertain
+from batch.alm.wire import Wire
+from batch.errors import (
+    ApiError,
+    ApiUnreachable,
+    AuthError,
+    ConfigError,
+    NotSent,
+    WriteUncertain,
+)
 from batch.settings import Settings
 
 log = logging.getLogger("batch.alm")
@@ -209,6 +220,28 @@ class HttpClient:
         # Basic auth in place of ALM's token) and never logged.
         base = urlsplit(settings.base_url)
         self.base_url = base._replace(netloc=base.netloc.rpartition("@")[2]).geturl()
+        self.wire = Wire(clock)
+        self.stops: list[threading.Event] = []  # any one set: nothing more is sent (Cancel)
+
+    def stopped(self) -> bool:
+        return any(stop.is_set() for stop in self.stops)
+
+    def _check_stop(self) -> None:
+        if self.stopped():
+            raise NotSent("Not sent: the run is stopping.")
+
+    def pause(self, seconds: float) -> None:
+        """Sleep before trying again; a run that stops meanwhile sends nothing more."""
+        if not self.stops:
+            self.sleep(seconds)
+            return
+        left = seconds
+        while left > 0:
+            self._check_stop()
+            step = min(STOP_POLL, left)
+            self.sleep(step)
+            left -= step
+        self._check_stop()
 
     def close(self) -> None:
         self.session.close()
@@ -256,23 +289,29 @@ class HttpClient:
         delay = 0.0  # the wait a 429 asked for
         throttled_for = 0.0  # 429 waits taken so far (``throttle_budget``)
         over_budget = False
+        is_write = method not in READ_VERBS and auth and template != "POST /jobs"
+        stopped = self.stopped if self.stops else None
         while True:
+            self._check_stop()
             turn: AbstractContextManager[Turn] = (
-                self.limiter.sending(method, template) if paced else nullcontext(Turn())
+                self.limiter.sending(method, template, stopped) if paced else nullcontext(Turn())
             )
             # The pacer's turn lasts until the answer (or the failure) only: a wait before
             # trying again is taken outside it, so it never holds a probe out.
             with turn as pace:
                 token = self.tokens.current() if auth else None
+                self._check_stop()  # the last moment a request can still stay unsent
                 self.stats.count_call(template)
                 started = self.clock()
                 try:
-                    response = self._send(method, url, params, body, form, headers, token)
+                    with self.wire.sending(write=is_write):
+                        response = self._send(method, url, params, body, form, headers, token)
                 except TRANSPORT_ERRORS as exc:
                     failure: requests.RequestException | None = exc
                 else:
                     failure = None
                     answer = self._answered(method, template, response, started, paced and auth)
+                    self.wire.answered(write=is_write, usable=answer.verdict is not Verdict.RETRY)
                     if answer.verdict is Verdict.RATE_LIMITED:
                         throttles += 1
                         delay = self._throttle_delay(answer.retry_after, throttles)
@@ -285,6 +324,7 @@ class HttpClient:
                             pace.throttled(delay, response.headers.get("x-rate-limit"))
             if failure is not None:
                 reason = self.redact(transport_reason(failure))
+                self.wire.failed(reason)
                 log.debug("%s %s -> %s", method, self.redact(url), reason)
                 if not safe_to_repeat and not sent_nothing(failure):
                     raise WriteUncertain(
@@ -324,10 +364,11 @@ class HttpClient:
                 if throttles > MAX_THROTTLES or over_budget:
                     raise error
                 if not paced:
-                    self.sleep(delay)
+                    self.pause(delay)
                 self.stats.count_retry()
                 continue
             if verdict is Verdict.RETRY:
+                self.wire.failed(error.describe())
                 if not safe_to_repeat:
                     raise WriteUncertain(
                         error.status,
@@ -436,7 +477,7 @@ class HttpClient:
                 "(the ledger resumes where this run stopped).",
             )
         self.stats.count_retry()
-        self.sleep(delay)
+        self.pause(delay)
 
     def _observe_rate_headers(self, method: str, template: str, headers: Mapping[str, str]) -> None:
         rate, burst = headers.get("x-rate-limit"), headers.get("x-burst")

@@ -194,7 +194,7 @@ class AlmJobs:
         while True:
             if clock() + wait > deadline:
                 raise ApiError(0, f"ALM's {what} job timed out", f"job {job_id}, {timeout:g} s")
-            self.http.sleep(wait)
+            self.http.pause(wait)  # a Cancel ends the wait: nothing more is sent
             reply = self._read(job_id)
             polls += 1
             ran = clock() - started

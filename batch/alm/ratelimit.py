@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from batch.errors import NotSent
+
 # Per-minute (rate, burst) for verbs Settings has no knob for: the published admin table (§7).
 OTHER_VERB_DEFAULTS: dict[str, tuple[float, int]] = {
     "PUT": (20.0, 10),
@@ -45,6 +47,7 @@ _UNIT_SECONDS = {
 _EPSILON = 1e-9
 _MIN_SLEEP = 0.001
 _PROBE_POLL = 0.005  # how often a request waiting for a probe's answer looks again
+STOP_POLL = 0.25  # how often a request waiting for its turn looks whether the run stopped
 # Pace a little under the rate ALM announces, so a small mismatch between ALM's counting and
 # ours (clock drift, a per-minute window instead of a bucket) never adds up to a 429.
 HEADER_RATE_MARGIN = 0.995
@@ -221,10 +224,16 @@ class RateLimiter:
             buckets.append(self._global)
         return buckets
 
-    def _acquire(self, method: str, template: str) -> float:
-        """Block until the request may go, take its tokens, return the seconds waited."""
+    def _acquire(
+        self, method: str, template: str, stopped: Callable[[], bool] | None = None
+    ) -> float:
+        """Block until the request may go, take its tokens, return the seconds waited.
+        ``stopped`` (the run is stopping) is looked at while waiting: ``NotSent`` then, and
+        the request never takes a token."""
         waited = 0.0
         while True:
+            if stopped is not None and stopped():
+                raise NotSent("Not sent: the run is stopping.")
             with self._lock:
                 now = self._clock()
                 buckets = self.buckets_for(method, template)
@@ -239,16 +248,21 @@ class RateLimiter:
                             bucket.probe_out = True
                     return waited
             wait = max(wait, _MIN_SLEEP)  # float dust must not spin the loop
+            if stopped is not None:
+                wait = min(wait, STOP_POLL)
             self._sleep(wait)
             waited += wait
 
     @contextmanager
-    def sending(self, method: str, template: str) -> Iterator[Turn]:
+    def sending(
+        self, method: str, template: str, stopped: Callable[[], bool] | None = None
+    ) -> Iterator[Turn]:
         """One request's turn, the only way to take one: waits for it, and when the block ends,
         whatever way, hands the answer back: ``throttled`` when the block called
         ``turn.throttled`` (a 429), else the answer ends probe mode (any other answer, a
-        failure, or a request never sent). So a probe is out exactly as long as its request."""
-        turn = Turn(waited=self._acquire(method, template))
+        failure, or a request never sent). So a probe is out exactly as long as its request.
+        A request whose run stops while it waits (``stopped``) raises ``NotSent``."""
+        turn = Turn(waited=self._acquire(method, template, stopped))
         try:
             yield turn
         finally:

@@ -2,6 +2,7 @@
 out, cancel, the outcome, and the job as a front end shows it (state, progress, edit log, rows
 kept on disk). See ``batch.jobs.engine`` for the life of a job."""
 
+from batch.confirmed import ConfirmedPlan
 from batch.jobs.edits import Edit, EditLog
 from batch.jobs.engine import Job, new_run_id
 from batch.jobs.events import (
@@ -23,6 +24,7 @@ from batch.jobs.results import StoredRow
 
 __all__ = [
     "ConfirmationNeeded",
+    "ConfirmedPlan",
     "Edit",
     "EditLog",
     "Job",

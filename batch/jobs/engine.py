@@ -21,6 +21,7 @@ the rows it finished, and its remaining rows can be run (``remaining_options``).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -30,6 +31,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from batch.alm.wire import Wire
+from batch.confirmed import CONFIRMED_FILE, ConfirmedPlan
 from batch.errors import BatchError, EmptyInput, ExitStatus, InputError, UsageError
 from batch.jobs.account import AccountLock
 from batch.jobs.edits import EditLog
@@ -43,18 +46,19 @@ from batch.jobs.events import (
     StageStarted,
     WriteProgress,
 )
-from batch.jobs.fixes import recheck
+from batch.jobs.fixes import Fix, recheck
 from batch.jobs.online import OnlineRun, offline_result, require_credentials
 from batch.jobs.options import JOB_OPTIONS, JobOptions, JobOutcome, JobState
 from batch.jobs.record import JobRecord, Progress, RunningMark, Throttle
 from batch.jobs.record import save as save_record
+from batch.jobs.remaining import remaining_bound, remaining_options
 from batch.jobs.restore import load_job
 from batch.jobs.results import ROWS_FILE, ResultStore
 from batch.journal import Journal
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.reader import Table, open_rows, open_table
 from batch.reporting import ReportPaths, summary_json, write_reports
-from batch.settings import PRIVATE_FILE, Settings
+from batch.settings import PRIVATE_FILE, Settings, write_private_text
 from batch.validate import ValidationOptions, check_rows
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,14 @@ class Job:
         settings: Settings | None = None,
         *,
         confirm: Confirm | None = None,
+        bound: ConfirmedPlan | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.options = options
         self.confirm = confirm
+        # A live run of a confirmed plan (the page's "Run live now", "Run the remaining rows"):
+        # it sends no write outside it, and its totals are the plan's (``batch.confirmed``).
+        self.bound = bound
         self.now = now
         self.state = JobState.QUEUED
         self.outcome: JobOutcome | None = None
@@ -100,6 +108,12 @@ class Job:
         self.input_format = ""  # csv or xlsx: the failed-rows file is written in it
         self.restored = False  # read back from its folder (Job.load): view and download only
         self.warnings: list[str] = []
+        # What a dry run read from ALM (its resolver), kept while rows can still be fixed, so
+        # a fix re-decides rows without reading again (``fixes.py``); None otherwise.
+        self.lookups: object | None = None
+        self.wire: Wire | None = None  # while it talks to ALM: requests in flight, silence
+        self.last_fix: Fix | None = None  # the rows the last fix re-decided (``fixes.py``)
+        self.fix_lock = threading.Lock()
         self._settings = settings
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
@@ -121,6 +135,8 @@ class Job:
         self._stop.set()
         for event in self._also_on_cancel:
             event.set()
+        with self._lock:
+            self.progress.cancel_requested = True
         self._touch()
 
     def on_cancel(self, event: threading.Event) -> None:
@@ -141,6 +157,10 @@ class Job:
     @property
     def done(self) -> bool:
         return self.state.finished
+
+    def writes_in_flight(self) -> int:
+        """Writes sent to ALM and not yet answered (what a Cancel still waits for)."""
+        return self.wire.writes_in_flight() if self.wire is not None else 0
 
     @property
     def live(self) -> bool:
@@ -200,6 +220,7 @@ class Job:
             self.state = JobState.RUNNING
             if self._mark is not None:
                 self._mark.hold()
+            self._keep_bound()
             self.save()
             try:
                 outcome = self._run()
@@ -223,6 +244,23 @@ class Job:
                 self._account.release()
             if self._mark is not None:
                 self._mark.release()
+
+    def _keep_bound(self) -> None:
+        """The confirmed plan beside the job's record: its remaining rows stay bound to it
+        after a Cancel or a restart."""
+        folder = self.options.folder
+        if self.bound is not None and folder is not None:
+            write_private_text(folder / CONFIRMED_FILE, json.dumps(self.bound.to_json()))
+
+    def confirmed_plan(self) -> ConfirmedPlan:
+        """What a live run of this finished dry run is bound to: its rows that would be posted
+        now (fixes applied, excluded rows left out), each with its planned writes, and the
+        estimate the confirmation shows."""
+        if self.rows is None or self.summary is None:
+            raise UsageError("Only a finished dry run that kept its rows can be run live.")
+        return ConfirmedPlan.from_results(
+            self.rows.results(), estimate_seconds=self.summary.estimate_seconds
+        )
 
     def _end(self, state: JobState) -> None:
         self.ended_at = self.now()
@@ -261,6 +299,12 @@ class Job:
                     event.throttled,
                     event.elapsed,
                 )
+                p.writes_answered, p.writes_in_flight = (
+                    event.writes_answered,
+                    event.writes_in_flight,
+                )
+                p.rate_per_minute = event.rate_per_minute
+                p.enrolled_not_graded = event.enrolled_not_graded
                 save = self._saves.due()
             elif isinstance(event, PlanReady):
                 save = True
@@ -459,6 +503,9 @@ class Job:
             options=options.public(),
             edits=self.edits.for_report(),
         )
+        if self.bound is not None:  # the confirmation's totals, from the first moment
+            summary.writes_planned = self.bound.writes_total
+            summary.estimate_seconds = self.bound.estimate_seconds
         self.summary = summary
         return summary
 
@@ -475,6 +522,7 @@ class Job:
         warnings: list[str] | None = None,
         journal: Journal | None = None,
         course_names: dict[str, str] | None = None,
+        enrolled_not_graded: int = 0,
     ) -> JobOutcome:
         """Write the reports (streaming), settle the exit status, close the run in the ledger."""
         options = self.options
@@ -530,6 +578,7 @@ class Job:
             aborted=aborted,
             cancelled=cancelled,
             interrupted=interrupted,
+            enrolled_not_graded=enrolled_not_graded,
         )
 
     # --- after the run: the page's downloads, fixes and the remaining rows -------------------
@@ -572,11 +621,12 @@ class Job:
         self, edits: dict[int, dict[str, str]] | None = None, exclude: Iterable[int] = ()
     ) -> list[RowResult]:
         """Fix in place: apply ``edits`` (row -> {header: new value}) and exclusions to a
-        finished dry run, re-check just those rows (read, validate, resolve, plan: read-only
-        calls, through the warm cache) and return their new results (excluded rows are
-        left out of the results). The whole file is validated again so a column's date order
-        and duplicates stay decided across every row; rows other than these keep their result.
-        Editing an excluded row brings it back.
+        finished dry run, re-decide those rows and every row that can depend on them (the
+        rows of the same learners: duplicates either way, a program and its courses) from
+        what the dry run read, and return the new results of the rows named (excluded rows
+        are left out). ``last_fix`` lists the other rows whose outcome changed because of it.
+        The whole file is validated again so a column's date order and duplicates stay
+        decided across every row. Editing an excluded row brings it back.
         """
         return recheck(self, edits or {}, exclude)
 
@@ -585,12 +635,11 @@ class Job:
         and edits, without the rows it finished (written, nothing to write, or a person's to
         fix). Unsure writes are settled by reading ALM before anything is sent again, as in
         every live run."""
-        if not self.live or not self.done or self.state is JobState.DONE:
-            raise UsageError("Only a live run that was cancelled or interrupted has rows left.")
-        finished = self.rows.finished_rows() if self.rows is not None else frozenset()
-        return replace(
-            self.options,
-            skip_rows=frozenset(self.options.skip_rows or ()) | finished,
-            folder=None,
-            report=None,
-        )
+        return remaining_options(self)
+
+    def remaining_bound(self, settings: Settings | None = None) -> ConfirmedPlan | None:
+        """The confirmed plan for this stopped run's remaining rows (None: it had none): the
+        rows it did not finish, less the writes the ledger shows made (an enrollment sent
+        before the stop), so the remaining run's totals are what is left to send. ``settings``:
+        the ALM account's (a job read back after a restart has none of its own)."""
+        return remaining_bound(self, settings)

@@ -50,15 +50,21 @@ class ConfirmationNeeded:
 
 @dataclass(frozen=True, slots=True)
 class WriteProgress:
+    """A live run's counts (``jobs/meter.py``): writes count when ALM answers them."""
+
     rows_done: int
-    rows_total: int  # rows with writes planned
-    writes_done: int  # planned writes resolved (sent and answered, or found done)
-    writes_total: int
-    writes_made: int  # HTTP writes sent
-    rate_per_s: float  # HTTP writes per second so far
-    eta_seconds: float | None
+    rows_total: int  # rows with writes planned (the confirmation's when it bound the run)
+    writes_done: int  # planned writes settled (answered by ALM, or found done)
+    writes_total: int  # planned (the confirmation's when it bound the run): fixed
+    writes_made: int  # HTTP writes sent (and answered, or unsure)
+    rate_per_s: float  # writes ALM answered per second, over the last minute
+    eta_seconds: float | None  # the writes left at the account's write allowance
     throttled: int  # 429 answers met so far
     elapsed: float  # seconds since the first write started
+    writes_answered: int = 0  # HTTP writes ALM answered
+    writes_in_flight: int = 0  # sent, not yet answered
+    rate_per_minute: float = 0.0  # writes ALM answered per minute, over the last minute
+    enrolled_not_graded: int = 0  # learners enrolled by this run whose grades were not all sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 from batch.alm.api import AlmClient
 from batch.alm.jobs import JobWait
 from batch.cache import LookupCache
+from batch.confirmed import ConfirmedPlan
 from batch.errors import AbortError, BatchError, ConfigError, Interrupted
-from batch.execute import ExecuteOptions, ProgressEvent, execute_plan
+from batch.execute import ExecuteOptions, execute_plan
 from batch.jobs.concurrency import pool_size
 from batch.jobs.estimate import Allowance, allowance, expect_remembered, read_seconds
 from batch.jobs.events import (
@@ -34,8 +35,8 @@ from batch.jobs.events import (
     StageFinished,
     StageProgress,
     StageStarted,
-    WriteProgress,
 )
+from batch.jobs.meter import WriteMeter
 from batch.jobs.options import JobOutcome
 from batch.journal import Journal
 from batch.ledger import StateLock
@@ -44,6 +45,7 @@ from batch.plan import Plan, PlanOptions, build_plan
 from batch.reader import Table
 from batch.redact import redact
 from batch.resolve import Resolver
+from batch.row_outcome import REST
 from batch.settings import Settings, resolve_state_dir
 from batch.snapshot import SnapshotStore
 from batch.state_source import StateSource, StateStatus
@@ -57,8 +59,8 @@ log = logging.getLogger(__name__)
 
 LEARNER_READS = "GET /users/{id}/enrollments"  # the call counted per learner (and page)
 INTERRUPTED_LOOKUP = (
-    "Not attempted: the run was interrupted while looking up learners and courses in ALM; "
-    "nothing was written. Run the same command again to finish."
+    "Not run: the run was cancelled while learners and courses were looked up in ALM; "
+    f"nothing was written for this row. {REST}"
 )
 OFFLINE_VALID = (
     "Valid. Not checked against ALM (--offline): learner, course and modules are resolved "
@@ -81,11 +83,13 @@ def offline_result(checked: CheckedRow) -> RowResult:
 
 
 def not_attempted(checked: CheckedRow, message: str = INTERRUPTED_LOOKUP) -> RowResult:
-    """A row the run stopped before reaching (Ctrl-C or an abort while looking things up)."""
+    """A row the run stopped before reaching (Ctrl-C or an abort while looking things up):
+    ``not_run``, never tried (``unknown`` is for a write that may have landed)."""
     result = offline_result(checked)
     if result.status is RowStatus.VALID:
-        result.status = RowStatus.UNKNOWN
+        result.status = RowStatus.NOT_RUN
         result.message = message
+        result.retryable = True
     return result
 
 
@@ -127,13 +131,15 @@ class OnlineRun:
         self.warnings: list[str] = []
         self.allowance: Allowance | None = None
         self.state_source: StateSource | None = None
+        self.state_dir: Path | None = None
+        self.enrolled_not_graded = 0  # learners enrolled whose grades the stop left unsent
         # Lookups stop on Cancel, and when the writers stopped (an abort) in an overlapped run.
         self.lookup_stop = threading.Event()
         job.on_cancel(self.lookup_stop)
 
     def run(self, checked: list[CheckedRow]) -> JobOutcome:
         options, settings = self.options, self.settings
-        state_dir = resolve_state_dir(options.state_dir, settings)
+        state_dir = self.state_dir = resolve_state_dir(options.state_dir, settings)
         lock: AbstractContextManager[object] = StateLock(state_dir) if self.live else nullcontext()
         with lock:
             if self.live:  # held already when the job was started (the page)
@@ -156,6 +162,10 @@ class OnlineRun:
             # at the right rate and the pools at the right size (both follow what ALM says
             # from the first answer on).
             expect_remembered(client, settings, state_dir)
+            # Cancel: nothing more is sent, not even what waits for the pacer; the page reads
+            # the wire (writes in flight, how long ALM has been silent).
+            client.stop_on(self.job.stop_event)
+            self.job.wire = client.wire
             resolver: Resolver | None = None
             course_names: dict[str, str] = {}
             try:
@@ -170,6 +180,10 @@ class OnlineRun:
                     on_job_wait=self._export_waiting,
                 )
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
+                if options.dry_run and options.keep_results:
+                    # What the dry run read (users, courses, learner state) re-decides rows
+                    # after a fix with no new read (``jobs/fixes.py``).
+                    self.job.lookups = resolver
             except BaseException:
                 if self.journal is not None:
                     self.journal.close()
@@ -202,13 +216,16 @@ class OnlineRun:
                     warnings=self.warnings,
                     journal=self.journal,
                     course_names=course_names,
+                    enrolled_not_graded=self.enrolled_not_graded,
                 )
             finally:
                 if self.journal is not None:
                     self.journal.close()
 
     def plan_only(self, checked: list[CheckedRow]) -> list[RowResult]:
-        """Resolve and plan ``checked`` with read-only calls (the page's re-check of a row)."""
+        """Resolve and plan ``checked`` with read-only calls (the page's re-check of rows),
+        from what the dry run already read (``job.lookups``): only what a changed cell needs
+        (a learner or a course the run did not look up) is read from ALM."""
         options, settings = self.options, self.settings
         state_dir = resolve_state_dir(options.state_dir, settings)
         cache = LookupCache(
@@ -218,9 +235,14 @@ class OnlineRun:
         )
         client = AlmClient(settings, max_rps=options.max_rps, give_up_after=options.give_up_after)
         try:
-            resolver = Resolver(
-                client, cache, user_lookup=options.user_lookup, stop=self.lookup_stop
-            )
+            resolver = self.job.lookups
+            if isinstance(resolver, Resolver):  # the dry run's answers, on today's client
+                resolver.client, resolver.cache = client, cache
+                resolver.stop, resolver.on_progress = self.lookup_stop, None
+            else:
+                resolver = self.job.lookups = Resolver(
+                    client, cache, user_lookup=options.user_lookup, stop=self.lookup_stop
+                )
             plan = build_plan(checked, resolver, self._plan_options())
             journal = self._open_journal(state_dir, create=False)
             if journal is not None:
@@ -342,8 +364,8 @@ class OnlineRun:
             # Credentials refused or ALM unreachable before any write: exit 3, with the report.
             self.aborted = exc
             message = (
-                f"Not attempted: ALM stopped the run before any write: {redact(str(exc))} "
-                "Nothing was written; run the same command again once this is fixed."
+                f"Not run: ALM stopped the run before any write: {redact(str(exc))} "
+                "Nothing was written; run it again once this is fixed."
             )
             return [not_attempted(c, message) for c in checked]
         # Cancelled while looking things up: nothing was written; every row is reported.
@@ -373,6 +395,11 @@ class OnlineRun:
             summary.learner_state = self.state_source.description
             summary.learner_state_as_of = self.state_source.as_of
         summary.rows = len(plan.rows)
+        bound = self.job.bound
+        if bound is not None:  # a live run is bound to the confirmation: its totals are these
+            summary.writes_planned = bound.writes_total
+            if bound.estimate_seconds is not None:
+                summary.estimate_seconds = bound.estimate_seconds
         self.job.emit(PlanReady(summary))
 
     @staticmethod
@@ -468,25 +495,21 @@ class OnlineRun:
     ) -> list[RowResult]:
         job, options, summary = self.job, self.options, self.summary
         job.emit(StageStarted("execute"))
-
-        def on_write(event: ProgressEvent) -> None:
-            if event.result is not None:  # a row finished: recorded as it goes
-                job.record_row(event.result)
-            counts = event.counts
-            job.emit(
-                WriteProgress(
-                    rows_done=counts.get("rows_done", 0),
-                    rows_total=counts.get("rows_total", 0),
-                    writes_done=counts.get("writes_done", 0),
-                    writes_total=counts.get("writes_total", 0),
-                    writes_made=counts.get("writes_made", 0),
-                    rate_per_s=event.rate,
-                    eta_seconds=event.eta_seconds,
-                    throttled=client.stats.throttled,
-                    elapsed=event.elapsed,
-                )
-            )
-
+        # The plan the person confirmed binds the writes: the page's (its dry run's rows), or
+        # the one this run just showed at its question.
+        bound = job.bound
+        if bound is None and job.confirm is not None:
+            bound = ConfirmedPlan.from_results(row.to_result() for row in plan.rows)
+        meter = WriteMeter(
+            job,
+            client,
+            allowance(client, self.settings, self.state_dir).writes_per_minute,
+            client.stats,
+        )
+        if bound is not None:
+            meter.start(bound.rows_total, bound.writes_total)
+        elif stream is None:
+            meter.start(sum(1 for r in plan.rows if r.writes), plan.writes_needed)
         outcome = execute_plan(
             plan,
             client,
@@ -498,12 +521,14 @@ class OnlineRun:
                 concurrency=pool_size(options.concurrency),
                 overwrite=options.overwrite,
                 verify=options.verify,
+                bound=bound,
             ),
-            on_progress=on_write,
+            on_progress=meter,
             stop=job.stop_event,
             stream=stream,
         )
         job.emit(StageFinished("execute"))
+        self.enrolled_not_graded = outcome.enrolled_not_graded
         if outcome.aborted is not None:
             self.aborted = outcome.aborted
         self.interrupted = self.interrupted or outcome.interrupted

@@ -321,3 +321,6 @@ class JobOutcome:
     aborted: BatchError | None = None
     cancelled: bool = False  # the person declined the confirmation: nothing was written
     interrupted: bool = False  # Ctrl-C / Cancel: writes in flight finished, report saved
+    # Learners this run enrolled whose grades a stop left unsent: running the remaining rows
+    # (the same command again) posts them.
+    enrolled_not_graded: int = 0

@@ -46,6 +46,11 @@ class Progress:
     eta_seconds: float | None = None
     throttled: int = 0
     elapsed: float = 0.0
+    writes_answered: int = 0  # HTTP writes ALM answered
+    writes_in_flight: int = 0  # sent, not yet answered
+    rate_per_minute: float = 0.0  # writes answered per minute (the last minute)
+    enrolled_not_graded: int = 0  # learners enrolled whose grades were not all sent
+    cancel_requested: bool = False  # Cancel / Ctrl-C: nothing more is sent
 
     @classmethod
     def from_json(cls, data: Any) -> Progress:

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batch.confirmed import ConfirmedPlan
 from batch.errors import BatchError, ExitStatus, InputError
 from batch.jobs.edits import EXCLUDED, EditLog
 from batch.jobs.options import JOB_OPTIONS, JobOptions, JobOutcome, JobState, ShapeOptions
@@ -47,7 +48,7 @@ def load_job(cls: type[Job], folder: Path) -> Job | None:
         log.warning("the job record in %s cannot be read", folder)
         return None
     options.folder, options.keep_results = folder, True
-    job = cls(options)
+    job = cls(options, bound=ConfirmedPlan.read(folder))  # a live run: what was confirmed
     job.restored = True
     job.run_id = record.run_id
     job.started_at = _when(record.started_at)

@@ -121,8 +121,11 @@ class Severity(StrEnum):
 
 # `duplicate` and `not_completed` end well (exit 0) but someone should glance at them (a repeat;
 # the file says the learner did not complete); `unknown` is not an error in the data: a re-run
-# settles it. All three are warnings. Everything else that is not ok is an error.
-_WARNING_STATUSES = frozenset({RowStatus.DUPLICATE, RowStatus.NOT_COMPLETED, RowStatus.UNKNOWN})
+# settles it; `not_run` rows were never sent (the run stopped first): running the rest sends them.
+# All four are warnings. Everything else that is not ok is an error.
+_WARNING_STATUSES = frozenset(
+    {RowStatus.DUPLICATE, RowStatus.NOT_COMPLETED, RowStatus.UNKNOWN, RowStatus.NOT_RUN}
+)
 
 
 def severity(status: RowStatus) -> Severity:

@@ -583,6 +583,7 @@ class _State:
         first = views.row_json(job, changed[0])
         if len(changed) > 1:
             first["also_changed"] = [found.result.row for found in changed[1:]]
+        first["last_fix"] = views.last_fix(job)  # the rows re-decided because of it
         return JSONResponse(first)
 
     async def api_run(self, request: Request) -> Response:

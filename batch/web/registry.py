@@ -9,9 +9,11 @@ person's file name), the dry run a live run came from, the run that carried on i
 
 - a dry run: ``Job(dry_run=True, keep_results=True, folder=...)`` started in a thread;
 - fixes: ``Job.recheck`` (the file is never changed; the job's edit log lists every change);
-- a live run: a new job with the dry run's options and edits, ``dry_run=False``; ``Job.start``
-  takes the ALM account's writer lock first, so a second live run on the account (from this
-  page, another page or the command line) is refused at once;
+- a live run: a new job with the dry run's options and edits, ``dry_run=False``, bound to the
+  plan the person confirmed (``Job.confirmed_plan``: the rows and writes the confirmation
+  showed; the live run sends nothing outside it); ``Job.start`` takes the ALM account's writer
+  lock first, so a second live run on the account (from this page, another page or the
+  command line) is refused at once;
 - after a restart: ``Job.load`` reads each job back; a live run whose process died is
   interrupted, with the ledger's counts, and its remaining rows can be run;
 - downloads: ``Job.export`` writes the rows again in the format asked, as the CLI writes them.
@@ -33,7 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import BatchError, ConfigError, UsageError
-from batch.jobs import Edit, EditLog, Job, JobOptions, JobState, StoredRow, inspect
+from batch.jobs import (
+    ConfirmedPlan,
+    Edit,
+    EditLog,
+    Job,
+    JobOptions,
+    JobState,
+    StoredRow,
+    inspect,
+)
 from batch.jobs.history import live_run, live_runs
 from batch.jobs.options import ShapeOptions
 from batch.jobs.record import JobRecord, is_record
@@ -47,6 +58,10 @@ log = logging.getLogger(__name__)
 PAGE_FILE = "page.json"  # the page's own notes about a job, beside the job's record
 MAX_ROWS = 200_000  # rows per upload (--max-rows): the page's memory is bounded by it
 OPEN_STORES = 16  # jobs whose row stores stay open between requests
+SHUTDOWN_GRACE = 3.0  # seconds a stopping job with nothing in flight has to save its report
+# Dry runs that keep what they read from ALM (users, courses, learner state) for their fixes:
+# the most recently used ones. An older one's fix reads the learners it needs again.
+LOOKUPS_KEPT = 4
 _JOB_ID = re.compile(r"[0-9a-f]{12}")
 
 
@@ -153,6 +168,7 @@ class Registry:
         self._settings_factory = settings_factory
         self.runs: dict[str, PageRun] = {}
         self._open: OrderedDict[str, None] = OrderedDict()  # row stores open, oldest first
+        self._lookups: OrderedDict[str, None] = OrderedDict()  # dry runs keeping their reads
         self._lock = threading.Lock()
 
     def settings(self) -> Settings:
@@ -228,22 +244,32 @@ class Registry:
             )
         if dry.live_job is not None:
             raise UsageError(f"This dry run was already run live: see job {dry.live_job}.")
-        return self._carry_on(dry, replace(dry.job.options, dry_run=False))
+        with dry.job.fix_lock:  # the rows as confirmed, not half-way through a fix
+            bound = dry.job.confirmed_plan()
+            options = replace(dry.job.options, dry_run=False)
+        run = self._carry_on(dry, options, bound)
+        dry.job.lookups = None  # no more fixes: what the dry run read is not needed
+        return run
 
     def run_remaining(self, stopped: PageRun) -> PageRun:
         """A live run of the rows a cancelled, stopped or interrupted live run did not finish
         (unsure writes are settled by reading ALM before anything is sent again)."""
         if not stopped.can_run_rest:
             raise UsageError("Only a live run that stopped before its last row has rows left.")
-        return self._carry_on(stopped, stopped.job.remaining_options())
+        job = stopped.job
+        bound = job.remaining_bound(self.settings())
+        return self._carry_on(stopped, job.remaining_options(), bound)
 
-    def _carry_on(self, source: PageRun, options: JobOptions) -> PageRun:
+    def _carry_on(
+        self, source: PageRun, options: JobOptions, bound: ConfirmedPlan | None
+    ) -> PageRun:
         with self._lock:
             if source.live_job is not None:
                 raise UsageError(f"This run was already carried on: see job {source.live_job}.")
             job_id, folder = self._new_folder()
             options = replace(options, folder=folder, report=folder / "report.json")
-            run = PageRun(job_id, Job(options, self.settings()), source.upload, time.time())
+            job = Job(options, self.settings(), bound=bound)
+            run = PageRun(job_id, job, source.upload, time.time())
             run.parent = source.job_id
             try:
                 self._start(run)
@@ -270,15 +296,23 @@ class Registry:
         if not run.restored:
             run.job.cancel()
 
-    def shutdown(self, wait: float = 60.0) -> list[PageRun]:
-        """Ctrl-C for every running job (writes in flight finish, reports saved); waits up to
-        ``wait`` seconds in all. Returns the jobs that were still running."""
+    def shutdown(self, wait: float = 60.0, grace: float = SHUTDOWN_GRACE) -> list[PageRun]:
+        """Ctrl-C for every running job: nothing more is sent, the writes on the wire get their
+        answers, the reports are saved. Waits for a job as long as it has writes in flight (up
+        to ``wait`` seconds in all), else ``grace`` seconds for it to save its report: a job
+        that only reads (a dry run, a run waiting for an ALM that does not answer) is not
+        waited for longer; it is read back as interrupted. Returns the jobs that were running."""
         running = [r for r in self.runs.values() if not r.done and not r.restored]
         for run in running:
             run.job.cancel()
         deadline = time.monotonic() + wait
+        quiet_until = time.monotonic() + grace
         for run in running:
-            run.job.wait(max(0.0, deadline - time.monotonic()))
+            job = run.job
+            while not job.done and time.monotonic() < deadline:
+                if time.monotonic() >= quiet_until and job.writes_in_flight() == 0:
+                    break
+                job.wait(0.05)
         return running
 
     # -- looking runs up ----------------------------------------------------------------------
@@ -314,7 +348,8 @@ class Registry:
         return run
 
     def _used(self, run: PageRun) -> None:
-        """Keep at most ``OPEN_STORES`` row stores open (each holds a page cache)."""
+        """Keep at most ``OPEN_STORES`` row stores open (each holds a page cache), and what
+        ``LOOKUPS_KEPT`` dry runs read from ALM (their fixes re-decide rows from it)."""
         self._open[run.job_id] = None
         self._open.move_to_end(run.job_id)
         while len(self._open) > OPEN_STORES:
@@ -322,6 +357,14 @@ class Registry:
             stale = self.runs.get(oldest)
             if stale is not None and stale.job.rows is not None and stale.done:
                 stale.job.rows.close()  # opened again when next used
+        if run.kind == "dry-run" and not run.restored:
+            self._lookups[run.job_id] = None
+            self._lookups.move_to_end(run.job_id)
+            while len(self._lookups) > LOOKUPS_KEPT:
+                oldest, _ = self._lookups.popitem(last=False)
+                stale = self.runs.get(oldest)
+                if stale is not None:
+                    stale.job.lookups = None  # its next fix reads the learners it needs
 
     # -- fix in place -------------------------------------------------------------------------
     def recheck(

@@ -11,6 +11,7 @@ from typing import Any
 
 from batch.errors import BatchError, ShapeQuestion
 from batch.jobs import JobState, StoredRow
+from batch.jobs.meter import alm_problem
 from batch.jobs.results import EXCLUDED, SORTS, STATUS_ORDER
 from batch.models import RowStatus
 from batch.reporting.text import json_row
@@ -56,6 +57,7 @@ _SHAPE_FLAGS = frozenset(
      "completed-values", "ignore-column", "score-scale", "allow-empty")
 )  # fmt: skip
 _SAME_COMMAND = re.compile(r"\b(run|Run) the same command again\b")
+_CLI_ASIDE = re.compile(r" \(on the command line: [^)]*\)")  # the CLI's way, said aside
 
 
 def page_text(text: str) -> str:
@@ -71,6 +73,7 @@ def page_text(text: str) -> str:
         start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", ":"))
         return words[0].upper() + words[1:] if start else words
 
+    text = _CLI_ASIDE.sub("", text)
     text = _FLAG_NOTE.sub(note, text)
     text = _FLAG.sub(name, text)
     return _SAME_COMMAND.sub(lambda m: f"{m.group(1)} it again", text)
@@ -208,8 +211,12 @@ def _message(run: PageRun, registry: Registry) -> str:
         return "Running in another alm-batch process."
     if not job.done:
         if job.cancelling:
-            return "Cancelling: writes in flight finish, then the report is saved."
-        return ""
+            n = job.writes_in_flight()
+            return (
+                f"Cancelling: nothing more is sent; {n:,} write(s) already on their way to ALM "
+                "get their answers, then the report is saved."
+            )
+        return alm_problem(job)
     if job.error is not None:
         return run.friendly(error_text(job.error))
     outcome = job.outcome
@@ -218,7 +225,7 @@ def _message(run: PageRun, registry: Registry) -> str:
     if outcome.aborted is not None:
         return run.friendly(error_text(outcome.aborted))
     if outcome.interrupted or outcome.cancelled:
-        return "Cancelled: writes in flight finished; the report is saved."
+        return cancelled_message(run)
     if outcome.summary.empty_input:  # the person said an empty export is normal
         return "Nothing to do: the file has a header but no data rows."
     problems = problem_count(run)
@@ -226,6 +233,56 @@ def _message(run: PageRun, registry: Registry) -> str:
     if problems:
         return f"{noun} finished: {problems} row(s) need attention."
     return f"{noun} finished: every row ended well."
+
+
+def enrolled_not_graded(run: PageRun) -> int:
+    """Learners the run enrolled whose grades a stop left unsent."""
+    job = run.job
+    if job.outcome is not None and job.outcome.enrolled_not_graded:
+        return job.outcome.enrolled_not_graded
+    return job.progress.enrolled_not_graded
+
+
+def cancelled_message(run: PageRun) -> str:
+    """A live run that was cancelled: what was sent, what was not, and the way on."""
+    not_run = counts(run).get(RowStatus.NOT_RUN.value, 0)
+    half = enrolled_not_graded(run)
+    text = "Cancelled: nothing more was sent after Cancel; the report is saved."
+    if not_run:
+        text += f" {not_run:,} row(s) not run."
+    if half:
+        text += f" {half:,} learner(s) enrolled but not yet graded."
+    if run.can_run_rest:
+        text += " Run the remaining rows to finish."
+    return text
+
+
+def cancel_state(run: PageRun) -> str:
+    """ "" (not asked), "cancelling" (writes in flight get their answers), "cancelled"."""
+    job = run.job
+    if job.done:
+        outcome = job.outcome
+        stopped = job.state is JobState.CANCELLED or (outcome is not None and outcome.interrupted)
+        return "cancelled" if stopped else ""
+    return "cancelling" if job.cancelling or job.progress.cancel_requested else ""
+
+
+def last_fix(run: PageRun) -> dict[str, Any] | None:
+    """The rows the last fix re-decided besides the ones the person changed."""
+    fix = run.job.last_fix
+    if fix is None:
+        return None
+    return {
+        "sentence": fix.sentence(),
+        "edited": fix.edited,
+        "excluded": fix.excluded,
+        "included": fix.included,
+        "changed": [
+            {"row": k.row, "was": k.was, "now": k.now, "writes_was": k.writes_was,
+             "writes_now": k.writes_now}
+            for k in fix.knocked
+        ],
+    }  # fmt: skip
 
 
 def exit_code(run: PageRun) -> int | None:
@@ -239,13 +296,26 @@ def exit_code(run: PageRun) -> int | None:
     return None
 
 
+def live_state(run: PageRun, registry: Registry) -> str | None:
+    """The state of the run that carried this one on (a dry run's live run), if any."""
+    if run.live_job is None:
+        return None
+    found = registry.get(run.live_job)
+    return found.state if found is not None else None
+
+
 def status(run: PageRun, registry: Registry) -> dict[str, Any]:
     """``GET /api/jobs/{id}``: the job as the page shows it (product.md's JSON API)."""
     job = run.job
     progress, summary = job.progress, job.summary
     finished = job.done and summary is not None
     writes_planned = summary.writes_planned if summary is not None else 0
-    if not job.done and progress.writes_total:
+    rows_planned = counts(run).get(RowStatus.WOULD_COMPLETE.value, 0)
+    if run.kind == "live":
+        rows_planned = progress.rows_total
+    if job.bound is not None:  # the confirmation's totals, fixed for the whole run
+        writes_planned, rows_planned = job.bound.writes_total, job.bound.rows_total
+    elif not job.done and progress.writes_total:
         writes_planned = progress.writes_total
     out = {
         "job_id": run.job_id,
@@ -278,6 +348,17 @@ def status(run: PageRun, registry: Registry) -> dict[str, Any]:
         "live_job": run.live_job,
         "created": datetime.fromtimestamp(run.created, UTC).isoformat(),
         "can_run_rest": run.can_run_rest,
+        # The live run's counters (writes count when ALM answers them; the planned totals are
+        # the confirmation's and do not change), the Cancel and ALM's silence.
+        "rows_planned": rows_planned,
+        "writes_answered": progress.writes_answered,
+        "writes_in_flight": job.writes_in_flight() if not job.done else 0,
+        "rate_per_minute": round(progress.rate_per_minute, 1),
+        "enrolled_not_graded": enrolled_not_graded(run),
+        "cancel_state": cancel_state(run),
+        "alm_problem": alm_problem(job),
+        "last_fix": last_fix(run),
+        "live_job_state": live_state(run, registry),
     }
     if run.kind == "live" and job.state is JobState.INTERRUPTED:
         out["ledger"] = registry.ledger_counts(run)

@@ -97,19 +97,21 @@
     var state = card.getAttribute("data-state");
     if (state === "done" || state === "failed" || state === "cancelled" || state === "interrupted") return;
     var job = card.getAttribute("data-job"), live = document.getElementById("live");
-    var bar = document.getElementById("bar"), lastSaid = 0, stageEta = stageClock();
+    var bar = document.getElementById("bar"), lastSaid = 0, said = false, stageEta = stageClock();
     var source = new EventSource("/api/jobs/" + job + "/events");
     function bind(name, value) {
       card.querySelectorAll('[data-bind="' + name + '"]').forEach(function (el) { el.textContent = value; });
     }
     function update(d) {
       bind("rows_done", d.rows_done); bind("rows_total", d.rows_total);
-      bind("writes_made", d.writes_made); bind("writes_planned", d.writes_planned);
-      bind("rate_per_s", d.rate_per_s); bind("eta", fmtSeconds(d.eta_seconds));
+      bind("writes_done", d.writes_done); bind("writes_planned", d.writes_planned);
+      bind("writes_in_flight", d.writes_in_flight);
+      bind("rate_per_minute", d.rate_per_minute); bind("eta", fmtSeconds(d.eta_seconds));
       bind("throttled", d.throttled); bind("stage", d.stage || "starting");
       bind("stage_count", d.stage_total ? d.stage_done + " / " + d.stage_total : "");
       if (d.kind !== "live") bind("stage_eta", stageEta(d));
-      if (d.message) bind("message", d.message);
+      if (d.message || said) bind("message", d.message);  // a problem that cleared goes too
+      said = !!d.message;
       if (bar) {
         var total = d.kind === "live" ? d.writes_planned : d.stage_total;
         var done = d.kind === "live" ? d.writes_done : d.stage_done;
@@ -119,7 +121,7 @@
       if (now - lastSaid > 5000) {  // a screen reader hears a sentence every few seconds, not a flood
         lastSaid = now;
         live.textContent = d.kind === "live"
-          ? d.writes_made + " of " + d.writes_planned + " writes done, " + d.rows_done + " rows."
+          ? d.writes_done + " of " + d.writes_planned + " writes done, " + d.rows_done + " rows."
           : "Checking: " + (d.stage || "starting") + ".";
       }
     }
