@@ -1,8 +1,12 @@
-"""Helpers for the end-to-end tests: the real CLI (``python -m batch``) in a subprocess, against
-a real sandbox (in-process, or ``python -m batch sandbox --port 0`` in a subprocess).
+"""Helpers for the end-to-end tests: the CLI (``batch.cli.main``) against a real sandbox
+(in-process, or ``python -m batch sandbox --port 0`` in a subprocess).
 
-Every child runs with ``cwd`` in a tmp folder (no ``.env`` leaks in), no ``ALM_*`` variable from
-the caller's environment, ``CI=true``, and a deadline; ``spawned`` kills it in all cases.
+``run_cli`` runs the command in-process (as sqlite-utils tests its CLI): the same ``main`` a
+terminal runs, with ``cwd`` a tmp folder (no ``.env`` leaks in), no ``ALM_*`` variable from the
+caller's environment and ``CI=true``, both restored afterwards. ``run_cli(..., process=True)``
+and ``spawned`` run ``python -m batch`` in a child process, for the tests where the process is
+the point (signals, kill -9, an installed wheel, a memory limit); children have a deadline and
+are killed in all cases.
 """
 
 from __future__ import annotations
@@ -178,9 +182,13 @@ def run_cli(
     alm: Mapping[str, str] | None = None,
     timeout: float = 60.0,
     module: str = "batch",
+    process: bool = False,
 ) -> CliRun:
-    """``python -m batch ARGS`` to the end (killed after ``timeout``); ``module`` runs another
-    entry point instead (``tests.crash_cli``)."""
+    """``alm-batch ARGS`` to the end, in-process; with ``process`` (or another ``module``, such
+    as ``tests.crash_cli``), ``python -m batch ARGS`` in a child process killed after
+    ``timeout``."""
+    if not process and module == "batch":
+        return _in_process(args, cwd=cwd, alm=alm)
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
@@ -192,6 +200,26 @@ def run_cli(
         timeout=timeout,
     )
     return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _in_process(args: Sequence[str], *, cwd: Path, alm: Mapping[str, str] | None) -> CliRun:
+    """``batch.cli.main`` with a child's environment and working folder, restored after."""
+    import io
+
+    from batch.cli import CliEnv, main
+
+    saved_env, saved_cwd, env = dict(os.environ), os.getcwd(), child_env(alm)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        code = main(list(args), CliEnv(stdout=out, stderr=err, interactive=False))
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return CliRun(code, out.getvalue(), err.getvalue())
 
 
 @dataclass

@@ -1,26 +1,37 @@
 """Secrets never leave the process: run, validate and doctor (with --verbose), then every byte
 they printed and every file they wrote (reports, failed rows, cache, ledger, lock) is searched
 for the client secret, the refresh token and the access token the sandbox issued. (The demo's
-own check is in test_e2e_commands.py, beside its other assertions: one demo run serves both.)"""
+own check is in test_e2e_commands.py, beside its other assertions: one demo run serves both.)
+
+Here the real process is the point: every byte it printed, stray output included, is searched,
+so these runs are ``python -m batch`` in a child process, not ``main`` in-process."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.e2e_support import (
     SAMPLE_CSV,
+    CliRun,
     issued_access_token,
     leaks,
-    run_cli,
     sample_sandbox,
     sandbox_env,
     text_files,
 )
+from tests.e2e_support import run_cli as _run_cli
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def run_cli(args: Sequence[str], *, cwd: Path, alm: Mapping[str, str]) -> CliRun:
+    return _run_cli(args, cwd=cwd, alm=alm, process=True)
+
+
 CLIENT_SECRET = "e2e-client-secret-7Hq2Lw9Rt"
 REFRESH_TOKEN = "e2e-refresh-token-Vb4Kx8Mn"
 
