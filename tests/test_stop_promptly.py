@@ -19,8 +19,11 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
+from batch.alm.grade_shapes import SHAPES_FILE as GRADE_SHAPES
 from batch.cli import CliEnv, main
-from batch.demo import sandbox_env
+from batch.demo import sandbox_env, settings_for_sandbox
+from batch.jobs import Job, JobOptions
+from batch.models import RunSummary
 from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
@@ -168,3 +171,44 @@ def test_refused_credentials_stop_a_dry_run_at_once_saying_what_to_check(tmp_pat
         assert st["state"] == "failed" and st["exit_code"] == 3
         assert "refused" in st["message"] and "ALM_CLIENT_SECRET" in st["message"]
         assert "not-the-secret" not in str(st)
+
+
+def test_cancel_before_alm_accepted_a_grade_body_takes_effect_within_two_seconds(
+    tmp_path: Path,
+) -> None:
+    """A first run on an ALM (no grade body learned yet) holds every writer but one until ALM
+    has taken a grade: one learner at a time is enrolled ahead of its grades. A Cancel while
+    that first enrollment is on the wire ends the run within two seconds plus the answers of
+    what is on the wire (the enrollment; no learner read is left), and sends nothing more."""
+    latency = 0.3  # each answer of ALM, from the moment the writes start
+    sb = sample_sandbox()
+    state_dir = tmp_path / "state"
+
+    def confirm(_summary: RunSummary) -> bool:  # every learner is read: only writes are left
+        sb.configure(latency_ms=(latency * 1000, latency * 1000))
+        return True
+
+    job = Job(
+        JobOptions(path=SAMPLE_CSV, dry_run=False, state_dir=state_dir, report=tmp_path / "r.json"),
+        settings_for_sandbox(sb),
+        confirm=confirm,
+    )
+    try:
+        job.start()
+        deadline = time.monotonic() + 30
+        while job.writes_in_flight() == 0:  # the first enrollment is on its way to ALM
+            assert time.monotonic() < deadline and not job.done
+            time.sleep(0.005)
+        sent = writes_received(sb.books()["calls"])
+        job.cancel()
+        cancelled = time.monotonic()
+        outcome = job.wait(30)
+        took = time.monotonic() - cancelled
+        assert outcome is not None and outcome.interrupted
+        assert took < 2.0 + latency, f"Cancel took {took:.1f} s"
+        assert writes_received(sb.books()["calls"]) <= sent + 1  # the one on the wire
+        assert not (state_dir / GRADE_SHAPES).exists()  # no grade body was accepted
+    finally:
+        job.cancel()
+        job.wait(30)
+        sb.stop()

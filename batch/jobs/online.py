@@ -474,6 +474,9 @@ class OnlineRun:
         producer.start()
 
         def learners() -> Iterator[tuple[str, list[int]]]:
+            # Ends when the planner does (the ``None`` it puts last), which a Cancel ends at
+            # once (``lookup_stop``; its reads wait for no pacer), bar the answers of reads
+            # already on the wire: the results need the whole plan.
             while (item := ready.get()[2]) is not None:
                 yield item
 
@@ -540,7 +543,7 @@ class OnlineRun:
         self.interrupted = self.interrupted or outcome.interrupted
         if options.verify and outcome.aborted is None and not outcome.interrupted:
             job.emit(StageStarted("verify"))
-            verify_results(outcome.results, plan, client)
+            verify_results(outcome.results, plan, client, stop=job.stop_event)
             job.emit(StageFinished("verify"))
         return outcome.results
 
