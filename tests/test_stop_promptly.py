@@ -212,3 +212,47 @@ def test_cancel_before_alm_accepted_a_grade_body_takes_effect_within_two_seconds
         job.cancel()
         job.wait(30)
         sb.stop()
+
+
+def test_cancel_while_verify_waits_for_a_programs_roll_up_ends_the_run_with_its_report(
+    tmp_path: Path,
+) -> None:
+    """``--verify`` waits up to two minutes for ALM to show a certification completed; a Cancel
+    meanwhile ends the run within two seconds, with its report: the grades were posted, the
+    row says it could not be verified."""
+    sb = sample_sandbox(rollup_delay=86400.0)  # ALM never rolls the certification up
+    report = tmp_path / "r.json"
+    rows = [{"Email": "ines.moreau@acme-corp.example", "Course": "Annual Compliance "
+             "Certification", "Completion Date": "2025-03-28", "Score": "90"}]  # fmt: skip
+    job = Job(
+        JobOptions(
+            path=Path("hr.csv"),
+            rows=rows,
+            dry_run=False,
+            verify=True,
+            state_dir=tmp_path / "state",
+            report=report,
+        ),  # fmt: skip
+        settings_for_sandbox(sb),
+    )
+    try:
+        job.start()
+        deadline = time.monotonic() + 30
+        while job.progress.stage != "verify":
+            assert time.monotonic() < deadline and not job.done, job.progress
+            time.sleep(0.01)
+        time.sleep(0.3)  # it reads ALM, then waits for the roll-up
+        job.cancel()
+        cancelled = time.monotonic()
+        outcome = job.wait(30)
+        took = time.monotonic() - cancelled
+        assert job.error is None, job.error
+        assert outcome is not None and took < 2.0, f"Cancel took {took:.1f} s"
+        (row,) = read_report(report)
+        assert row["status"] == "completed"
+        assert row["message"].endswith("Could not be verified: the run was cancelled before ALM "
+                                       "could be read to check it.")  # fmt: skip
+    finally:
+        job.cancel()
+        job.wait(30)
+        sb.stop()

@@ -19,6 +19,7 @@ from batch.web.registry import sandbox_settings
 from batch.web.server import start_in_thread
 from tests.e2e_support import SAMPLE_CSV, sample_sandbox
 from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT_MS, wait_for_js, watch_csp
+from tests.test_web_browser_layout import OVERFLOW
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is missing")
 SCALE = 60.0
@@ -115,6 +116,11 @@ def test_rows_appear_while_the_dry_run_waits_for_alms_transcript_job(
     wait_for_js(page, "!document.querySelector('#rows-src').dataset.src.includes('status=')")
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "dry-run-filling-1280.png"))  # the window: 1280x800
+    assert page.evaluate(OVERFLOW) == []  # nothing cut off, no sideways scrolling
+    page.set_viewport_size({"width": 390, "height": 844})  # and on a phone
+    assert page.evaluate(OVERFLOW) == []
+    page.screenshot(path=str(SHOTS / "dry-run-filling-390.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})
     bad = [v["id"] for v in Axe().run(page).response["violations"]
            if v["impact"] in ("serious", "critical") or v["id"] == "region"]  # fmt: skip
     assert bad == []

@@ -162,6 +162,9 @@ def create_app(config: WebConfig) -> Any:
 
 PROGRESS_EVERY = 0.25  # seconds between two progress events of one job's stream
 DONE_POLL = 0.05  # seconds between two looks for the job's end (was the progress interval)
+# Seconds between two progress events when nothing happens: the time left for one of ALM's
+# jobs counts down, and ALM's silence grows, without an event of the job.
+TICK_EVERY = 1.0
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
@@ -610,7 +613,8 @@ class _State:
             seen, sent = -1, 0.0
             while True:
                 done, now = job.done, time.monotonic()
-                if job.version != seen and (done or now - sent >= PROGRESS_EVERY):
+                moved = job.version != seen and (done or now - sent >= PROGRESS_EVERY)
+                if moved or now - sent >= TICK_EVERY:
                     seen, sent = job.version, now
                     yield f"event: progress\ndata: {json.dumps(self._progress(run))}\n\n"
                 if done:

@@ -218,8 +218,10 @@ def _message(run: PageRun, registry: Registry) -> str:
                 f"Cancelling: nothing more is sent; {n:,} write(s) already on their way to ALM "
                 "get their answers, then the report is saved."
             )
-        # ALM's silence first; else, while learner state arrives, what the run waits for.
-        return alm_problem(job) or filling.waiting_line(job.waiting.current())
+        # ALM's silence first; else, while a dry run's learner state arrives, what it waits
+        # for (a live run's line is its writes).
+        waiting = job.waiting.current() if run.kind == "dry-run" else None
+        return alm_problem(job) or filling.waiting_line(waiting)
     if job.error is not None:
         return run.friendly(error_text(job.error))
     outcome = job.outcome
