@@ -18,7 +18,7 @@ from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
 from batch.web.server import start_in_thread
 from tests.e2e_support import SAMPLE_CSV, sample_sandbox
-from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT_MS, wait_for_js, watch_csp
+from tests.test_web_browser import CHROMIUM, SHOTS, page, wait_for_js  # noqa: F401 - fixture
 from tests.test_web_browser_layout import OVERFLOW
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is missing")
@@ -57,30 +57,14 @@ def server(tmp_path: Path) -> Iterator[Server]:
         sb.stop()
 
 
-@pytest.fixture()
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        blocked = watch_csp(tab)
-        try:
-            yield tab
-        finally:
-            context.close()
-            browser.close()
-        assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
-
-
 def test_rows_appear_while_the_dry_run_waits_for_alms_transcript_job(
-    server: Server, page: Any
+    server: Server,
+    page: Any,  # noqa: F811 - the fixture
 ) -> None:
     """Takes about 8 s: the transcript is polled first after a quarter of its expected time."""
     from axe_playwright_python.sync_playwright import Axe
 
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(server.url + "/")
     page.set_input_files("#file", str(SAMPLE_CSV))
     page.get_by_role("button", name="Upload and check the columns").click()
