@@ -32,6 +32,7 @@ from batch.jobs.events import (
 )
 from batch.models import RunSummary
 from batch.reporting.summary import human_duration
+from batch.state_source import MODES as STATE_SOURCES
 
 if TYPE_CHECKING:
     from batch.jobs import Job, JobOutcome
@@ -199,7 +200,7 @@ def _add_online_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--state-source",
-        choices=["auto", "transcript", "per-learner"],
+        choices=STATE_SOURCES,
         default="auto",
         help="where a dry run reads learners' enrollments: one read per learner, or one ALM "
         "learner transcript job, kept for --cache-ttl (default auto: the job when the reads "
@@ -325,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=200_000,
         help="data rows per upload (default 200000): bounds the page's memory",
+    )
+    p.add_argument(
+        "--state-source",
+        choices=STATE_SOURCES,
+        default="auto",
+        help="where the page's dry runs take learner state from (default auto), as for "
+        "'run' and 'validate'",
     )
 
     p = sub.add_parser(
@@ -717,6 +725,7 @@ def _cmd_serve(args: argparse.Namespace, env: CliEnv) -> int:
         keep_days=args.keep_days,
         allow_hosts=tuple(args.allow_host),
         max_rows=args.max_rows,
+        state_source=args.state_source,
     )
     return serve(options, emit=env.err)
 

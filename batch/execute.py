@@ -23,8 +23,10 @@ The rules this module keeps (product.md "Execute", house-style "Errors"):
 * Row-level problems never raise. ``AuthError`` / ``ApiUnreachable`` stop the run: no new
   write starts, writes in flight finish, and ``ExecuteResult.aborted`` says why (exit 3).
   ``stop`` (Ctrl-C, Cancel) does the same with ``interrupted=True`` (exit 130). "In flight"
-  means sent and not yet answered: a write waiting for the pacer, a pool slot or a retry is
-  never sent once the run stops (the client raises ``NotSent``; its journal entry is withdrawn).
+  means sent and not yet answered: a write waiting for the pacer, a pool slot, a retry, the
+  verdict on the grade body or the learner enrolled ahead of its grades is never sent once the
+  run stops, and stops waiting at once (the client raises ``NotSent``; its journal entry is
+  withdrawn).
   No new enrollment starts after a stop; a learner whose enrollment was sent but whose grades
   were not is counted (``enrolled_not_graded``) and its row says so: running the remaining
   rows posts the grades.
@@ -218,6 +220,10 @@ class _Executor:
             self.interrupted = True
             self.halt.set()
         return self.halt.is_set()
+
+    def _stopping(self) -> bool:
+        """Stopping or aborting (no side effect: what a wait looks at)."""
+        return self.stop.is_set() or self.halt.is_set()
 
     def _abort(self, exc: AbortError) -> None:
         with self._lock:
@@ -606,7 +612,8 @@ class _Executor:
             if self._hook is not None:
                 self._hook("before-send", nth)
             try:
-                with self._call_gate.slot() if self._call_gate else nullcontext():
+                gate = self._call_gate
+                with gate.slot(self._stopping) if gate is not None else nullcontext():
                     if grade is not None:
                         self.client.post_grade(grade)
                     else:

@@ -11,6 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from batch.errors import NotSent
+
+STOP_POLL = 0.25  # how often a call waiting for a place looks whether the run stopped
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
@@ -28,9 +31,16 @@ class PoolGate:
             return fn(item)
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the ``size`` places for the duration of the block."""
-        with self._slots:
+    def slot(self, stopped: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Hold one of the ``size`` places for the duration of the block. ``stopped``: looked
+        at while waiting for a place (every ``STOP_POLL`` seconds): once it is true the call
+        is not made (``NotSent``), whatever the calls holding the places are waiting for."""
+        while not self._slots.acquire(timeout=STOP_POLL if stopped is not None else None):
+            if stopped is not None and stopped():
+                raise NotSent("Not sent: the run is stopping.")
+        try:
+            if stopped is not None and stopped():
+                raise NotSent("Not sent: the run is stopping.")
             with self._lock:
                 self.active += 1
                 self.peak = max(self.peak, self.active)
@@ -39,3 +49,5 @@ class PoolGate:
             finally:
                 with self._lock:
                     self.active -= 1
+        finally:
+            self._slots.release()

@@ -10,10 +10,11 @@ rows were not confirmed so the caller can show it in the summary.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
-from batch.errors import AbortError, ApiError
+from batch.errors import AbortError, ApiError, Interrupted
 from batch.ledger import WriteKey, WriteKind
 from batch.models import RowResult, RowStatus
 from batch.plan import Plan
@@ -24,6 +25,7 @@ NOT_COMPLETED = (
     "ALM does not show the course as completed after the grades were posted: check the "
     "course's completion rules (mandatory modules, minimum score)."
 )
+CANCELLED = "the run was cancelled before ALM could be read to check it."
 _CHECKED = (RowStatus.COMPLETED, RowStatus.ALREADY_COMPLETED)
 # How long ``--verify`` waits for ALM to roll a learning program or certification up from its
 # courses ("may take a moment": alm-api.md §12), reading again at growing intervals.
@@ -39,10 +41,13 @@ def verify_results(
     *,
     rollup_wait: float | None = None,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Re-read each learner's enrollments once and extend the message of every completed row
     ALM does not confirm. Returns the number of rows not confirmed (or not checkable).
+    ``stop`` (Cancel, Ctrl-C) ends the wait for a program's roll-up at once; the rows left are
+    then "could not be verified", as when ALM stops the run.
 
     A row that names one module (the ``module`` column) is checked for that module's grade,
     not for course completion, which it was never meant to bring about. A learner whose
@@ -58,7 +63,9 @@ def verify_results(
             mine = by_user if is_course(result.course_id) else programs
             mine.setdefault(result.user_id, []).append(i)
     wait = ROLLUP_WAIT_SECONDS if rollup_wait is None else rollup_wait
-    unconfirmed = verify_programs(results, programs, client, wait, clock, sleep)
+    if sleep is None:
+        sleep = stop.wait if stop is not None else time.sleep
+    unconfirmed = verify_programs(results, programs, client, wait, clock, sleep, stop)
     stopped: str | None = None
     for user_id, indexes in by_user.items():
         if stopped is None:
@@ -69,8 +76,8 @@ def verify_results(
                     _note(results[i], f"Could not be verified: {exc.describe()}.")
                 unconfirmed += len(indexes)
                 continue
-            except AbortError as exc:
-                stopped = exc.message
+            except (AbortError, Interrupted) as exc:  # ALM stopped the run, or a Cancel
+                stopped = _stopped(exc)
         if stopped is not None:
             for i in indexes:
                 _note(results[i], f"Could not be verified: {stopped}")
@@ -102,6 +109,11 @@ def verify_results(
     return unconfirmed
 
 
+def _stopped(exc: AbortError | Interrupted) -> str:
+    """Why the rows left were not verified: what stopped ALM, or the Cancel."""
+    return CANCELLED if isinstance(exc, Interrupted) else exc.message
+
+
 def _note(result: RowResult, text: str) -> None:
     result.message = f"{result.message} {text}".strip() if result.message else text
 
@@ -112,7 +124,8 @@ def verify_programs(
     client: WriteClient,
     wait: float,
     clock: Callable[[], float],
-    sleep: Callable[[float], None],
+    sleep: Callable[[float], object],
+    stop: threading.Event | None = None,
 ) -> int:
     """Learning program and certification rows: read each learner's program enrollments until
     ALM shows every program of theirs completed, for at most ``wait`` seconds; a row ALM still
@@ -130,10 +143,10 @@ def verify_programs(
                     _note(results[i], f"Could not be verified: {exc.describe()}.")
                     unconfirmed += 1
                 continue
-            except AbortError as exc:  # the run is over: say so on every row left
+            except (AbortError, Interrupted) as exc:  # the run is over: say so on every row
                 for indexes in pending.values():
                     for i in indexes:
-                        _note(results[i], f"Could not be verified: {exc.message}")
+                        _note(results[i], f"Could not be verified: {_stopped(exc)}")
                         unconfirmed += 1
                 return unconfirmed
             left = []
@@ -152,7 +165,13 @@ def verify_programs(
         now = clock()
         if not pending or now >= deadline:
             break
-        sleep(min(pause, deadline - now))
+        sleep(min(pause, deadline - now))  # ``stop.wait``: a Cancel ends it
+        if stop is not None and stop.is_set():
+            for indexes in pending.values():
+                for i in indexes:
+                    _note(results[i], f"Could not be verified: {CANCELLED}")
+                    unconfirmed += 1
+            return unconfirmed
         pause = min(pause * 2, _LONGEST_LOOK_SECONDS)
     for indexes in pending.values():
         for i in indexes:

@@ -32,6 +32,7 @@ from typing import Any
 
 from batch.jobs.account import LOCK_DIR_ENV
 from batch.sandbox import Sandbox, SandboxConfig, load_seed
+from batch.sandbox.limits import SandboxClock
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "sample_data"
@@ -64,10 +65,11 @@ SAMPLE_GRADES = 62  # sample_data/README.md: grades a live run records on a fres
 
 
 # --------------------------------------------------------------------------- sandbox
-def sample_sandbox(**config: Any) -> Sandbox:
-    """A started sandbox on the sample seed (the caller stops it)."""
+def sample_sandbox(*, clock: SandboxClock | None = None, **config: Any) -> Sandbox:
+    """A started sandbox on the sample seed (the caller stops it); ``clock``: its own (a
+    ``ManualClock``: ALM's jobs end when the test says)."""
     values: dict[str, Any] = {"time_scale": TIME_SCALE, **config}
-    return Sandbox(seed=load_seed(SAMPLE_DIR), config=SandboxConfig(**values)).start()
+    return Sandbox(seed=load_seed(SAMPLE_DIR), config=SandboxConfig(**values), clock=clock).start()
 
 
 def limits_env(config: SandboxConfig) -> dict[str, str]:

@@ -19,8 +19,11 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
+from batch.alm.grade_shapes import SHAPES_FILE as GRADE_SHAPES
 from batch.cli import CliEnv, main
-from batch.demo import sandbox_env
+from batch.demo import sandbox_env, settings_for_sandbox
+from batch.jobs import Job, JobOptions
+from batch.models import RunSummary
 from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
@@ -168,3 +171,88 @@ def test_refused_credentials_stop_a_dry_run_at_once_saying_what_to_check(tmp_pat
         assert st["state"] == "failed" and st["exit_code"] == 3
         assert "refused" in st["message"] and "ALM_CLIENT_SECRET" in st["message"]
         assert "not-the-secret" not in str(st)
+
+
+def test_cancel_before_alm_accepted_a_grade_body_takes_effect_within_two_seconds(
+    tmp_path: Path,
+) -> None:
+    """A first run on an ALM (no grade body learned yet) holds every writer but one until ALM
+    has taken a grade: one learner at a time is enrolled ahead of its grades. A Cancel while
+    that first enrollment is on the wire ends the run within two seconds plus the answers of
+    what is on the wire (the enrollment; no learner read is left), and sends nothing more."""
+    latency = 0.3  # each answer of ALM, from the moment the writes start
+    sb = sample_sandbox()
+    state_dir = tmp_path / "state"
+
+    def confirm(_summary: RunSummary) -> bool:  # every learner is read: only writes are left
+        sb.configure(latency_ms=(latency * 1000, latency * 1000))
+        return True
+
+    job = Job(
+        JobOptions(path=SAMPLE_CSV, dry_run=False, state_dir=state_dir, report=tmp_path / "r.json"),
+        settings_for_sandbox(sb),
+        confirm=confirm,
+    )
+    try:
+        job.start()
+        deadline = time.monotonic() + 30
+        while job.writes_in_flight() == 0:  # the first enrollment is on its way to ALM
+            assert time.monotonic() < deadline and not job.done
+            time.sleep(0.005)
+        sent = writes_received(sb.books()["calls"])
+        job.cancel()
+        cancelled = time.monotonic()
+        outcome = job.wait(30)
+        took = time.monotonic() - cancelled
+        assert outcome is not None and outcome.interrupted
+        assert took < 2.0 + latency, f"Cancel took {took:.1f} s"
+        assert writes_received(sb.books()["calls"]) <= sent + 1  # the one on the wire
+        assert not (state_dir / GRADE_SHAPES).exists()  # no grade body was accepted
+    finally:
+        job.cancel()
+        job.wait(30)
+        sb.stop()
+
+
+def test_cancel_while_verify_waits_for_a_programs_roll_up_ends_the_run_with_its_report(
+    tmp_path: Path,
+) -> None:
+    """``--verify`` waits up to two minutes for ALM to show a certification completed; a Cancel
+    meanwhile ends the run within two seconds, with its report: the grades were posted, the
+    row says it could not be verified."""
+    sb = sample_sandbox(rollup_delay=86400.0)  # ALM never rolls the certification up
+    report = tmp_path / "r.json"
+    rows = [{"Email": "ines.moreau@acme-corp.example", "Course": "Annual Compliance "
+             "Certification", "Completion Date": "2025-03-28", "Score": "90"}]  # fmt: skip
+    job = Job(
+        JobOptions(
+            path=Path("hr.csv"),
+            rows=rows,
+            dry_run=False,
+            verify=True,
+            state_dir=tmp_path / "state",
+            report=report,
+        ),  # fmt: skip
+        settings_for_sandbox(sb),
+    )
+    try:
+        job.start()
+        deadline = time.monotonic() + 30
+        while job.progress.stage != "verify":
+            assert time.monotonic() < deadline and not job.done, job.progress
+            time.sleep(0.01)
+        time.sleep(0.3)  # it reads ALM, then waits for the roll-up
+        job.cancel()
+        cancelled = time.monotonic()
+        outcome = job.wait(30)
+        took = time.monotonic() - cancelled
+        assert job.error is None, job.error
+        assert outcome is not None and took < 2.0, f"Cancel took {took:.1f} s"
+        (row,) = read_report(report)
+        assert row["status"] == "completed"
+        assert row["message"].endswith("Could not be verified: the run was cancelled before ALM "
+                                       "could be read to check it.")  # fmt: skip
+    finally:
+        job.cancel()
+        job.wait(30)
+        sb.stop()

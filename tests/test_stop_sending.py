@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from batch.alm.grade_shapes import ENROLL_HOLD, SHAPES_FILE, GradeShapes, ShapeStore
 from batch.alm.ratelimit import RateLimiter
 from batch.alm.wire import Wire
 from batch.confirmed import ConfirmedPlan, write_label
 from batch.errors import NotSent
 from batch.execute import ExecuteOptions, execute_plan
+from batch.gate import PoolGate
 from batch.ledger import LEDGER_NAME, Ledger, WriteKey, WriteKind, WriteState
-from batch.models import RowStatus, SubCourse
+from batch.models import RowResult, RowStatus, SubCourse
 from batch.programs import ProgramPlan
+from batch.settings import Settings
+from batch.verify import CANCELLED, ROLLUP_WAIT_SECONDS, verify_programs
 from tests.fake_writer import FakeWriter, make_plan, module_ids, row_plan
 
 BASE = "https://alm.test"
@@ -240,3 +246,105 @@ def test_a_program_course_alm_did_not_enroll_is_not_enrolled_outside_the_confirm
         "include. Made before that: the enrollment. Start a new dry run"
     )
     assert [kind for kind, _, _ in fake.log] == ["enroll"] and ledger.counts(BASE) == {"done": 1}
+
+
+# --------------------------------------------------------------------------- every wait ends
+def ends_on_stop(wait: Callable[[threading.Event], object]) -> tuple[float, object]:
+    """Run ``wait(stop)`` in a thread, set ``stop`` 0.1 s later: (seconds from the stop to
+    the end of the wait, what it raised or returned)."""
+    stop = threading.Event()
+    ended: list[tuple[float, object]] = []
+
+    def run() -> None:
+        try:
+            outcome: object = wait(stop)
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            outcome = exc
+        ended.append((time.monotonic(), outcome))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    time.sleep(0.1)
+    assert not ended, "the wait ended before the stop"
+    stopped = time.monotonic()
+    stop.set()
+    thread.join(10)
+    assert ended, "the wait did not end on the stop"
+    return ended[0][0] - stopped, ended[0][1]
+
+
+def shapes(tmp_path: Path) -> GradeShapes:
+    return GradeShapes(Settings(_env_file=None, base_url="https://alm.test"),  # type: ignore[call-arg]
+                       ShapeStore(tmp_path / SHAPES_FILE))  # fmt: skip
+
+
+def test_a_stop_ends_the_wait_for_the_learner_enrolled_ahead_of_its_grades(
+    tmp_path: Path,
+) -> None:
+    """Until ALM takes a grade body one learner at a time is enrolled ahead of its grades; a
+    worker waiting for that learner's grade (held up to ``ENROLL_HOLD``) sends nothing once the
+    run stops, at once."""
+    learner = shapes(tmp_path)
+    learner.before_enroll()  # another worker's learner: enrolled, its grade not posted
+    took, outcome = ends_on_stop(lambda stop: learner.before_enroll(stop.is_set))
+    assert isinstance(outcome, NotSent) and took < 0.5 < ENROLL_HOLD
+
+
+def test_a_stop_ends_the_wait_for_a_grade_bodys_verdict(tmp_path: Path) -> None:
+    learner = shapes(tmp_path)
+    learner.acquire()  # another worker's grade probes the first body: its answer is awaited
+    took, outcome = ends_on_stop(lambda stop: learner.acquire(stop.is_set))
+    assert isinstance(outcome, NotSent) and took < 0.5
+
+
+def test_a_stop_ends_the_wait_for_a_place_in_the_write_pool() -> None:
+    gate = PoolGate(1)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with gate.slot():
+            held.set()
+            release.wait(10)  # a write on the wire, waiting for ALM's answer
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    held.wait(5)
+    try:
+
+        def wait(stop: threading.Event) -> None:
+            with gate.slot(stop.is_set):
+                raise AssertionError("a place was given while the run stops")
+
+        took, outcome = ends_on_stop(wait)
+        assert isinstance(outcome, NotSent) and took < 0.5
+    finally:
+        release.set()
+        holder.join(5)
+    with gate.slot(lambda: False):  # the place the stopped call never took is free
+        assert gate.active == 1
+
+
+def test_a_stop_ends_the_wait_for_a_programs_roll_up() -> None:
+    """``--verify`` waits up to two minutes for ALM to show a program completed; a Cancel ends
+    the wait and says so on the row."""
+
+    class NeverRolledUp:
+        def get_program_enrollments(self, user_id: str) -> list[Any]:
+            return []
+
+    results = [RowResult(2, {}, RowStatus.COMPLETED, "Posted 2 module grades.",
+                         user_id="7", course_id="certification:1")]  # fmt: skip
+    took, outcome = ends_on_stop(
+        lambda stop: verify_programs(
+            results,
+            {"7": [0]},
+            NeverRolledUp(),  # type: ignore[arg-type]
+            ROLLUP_WAIT_SECONDS,
+            time.monotonic,
+            stop.wait,
+            stop,
+        )  # fmt: skip
+    )
+    assert outcome == 1 and took < 0.5
+    assert results[0].message.endswith(f"Could not be verified: {CANCELLED}")

@@ -128,7 +128,7 @@ def test_three_questions_of_one_workbook_are_answered_on_the_shape_step(
     assert page.locator("input[name=date_format][value='DD/MM/YYYY']").is_checked()
     page.get_by_role("button", name="Check against ALM (dry run)").click()
     page.wait_for_url("**/jobs/*")
-    page.locator("#rows-area").wait_for()
+    page.locator("#progress[data-state=done]").wait_for()  # finished (its rows show sooner)
     dates_posted = page.locator("table.rows tbody td.date > span:first-child").all_inner_texts()
     assert dates_posted == ["2025-05-04", "2025-07-06", "2025-08-06"]  # day first, April's
 

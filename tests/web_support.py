@@ -34,9 +34,11 @@ class Site:
 
 @contextmanager
 def site(tmp_path: Path, **config: Any) -> Iterator[Site]:
-    sandbox = sample_sandbox(**config.pop("sandbox", {}))
+    """The page on the sample sandbox. ``sandbox``: its config; ``clock``: its clock;
+    ``settings``: changes to the client's settings."""
+    sandbox = sample_sandbox(clock=config.pop("clock", None), **config.pop("sandbox", {}))
     try:
-        settings = sandbox_settings(sandbox)
+        settings = sandbox_settings(sandbox).model_copy(update=config.pop("settings", {}))
         state_dir = tmp_path / "state"
         app = create_app(
             WebConfig(state_dir=state_dir, settings_factory=lambda: settings, **config)

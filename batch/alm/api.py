@@ -125,8 +125,9 @@ class AlmClient:
     # --- a run's stop, and what is on the wire (alm/wire.py) ---------------------------------
     def stop_on(self, event: threading.Event) -> None:
         """Once ``event`` is set (one of those given), send nothing more: requests not yet on
-        the wire (waiting for the pacer, a pool slot, a retry) raise ``NotSent``; those on it
-        get their answer."""
+        the wire (waiting for the pacer, a pool slot, a retry, the grade body's verdict, the
+        learner enrolled ahead of its grades) raise ``NotSent`` within ``STOP_POLL``; those on
+        it get their answer."""
         if event not in self.http.stops:
             self.http.stops.append(event)
 
@@ -402,7 +403,7 @@ class AlmClient:
         (``GradeShapes.before_enroll``), so a run whose every body is refused leaves at most one
         learner enrolled and not graded.
         """
-        self.grade_shapes.before_enroll()
+        self.grade_shapes.before_enroll(self.http.stopped)  # a Cancel ends the wait
         try:
             reply = self._write(
                 f"/users/{_seg(user_id)}/enrollments",
@@ -442,7 +443,7 @@ class AlmClient:
         """
         shapes = self.grade_shapes
         path = f"/users/{_seg(grade.user_id)}/userModuleGrade"
-        index, shape = shapes.acquire()
+        index, shape = shapes.acquire(self.http.stopped)  # a Cancel ends the wait
         while True:
             try:
                 self._write(path, body=grade_payload(grade, shape))
@@ -477,7 +478,7 @@ class AlmClient:
         try:
             if gate is None:
                 return self.http.request("POST", path, params=params, body=body)
-            with gate.slot():
+            with gate.slot(self.http.stopped):  # a Cancel ends the wait for a place
                 return self.http.request("POST", path, params=params, body=body)
         except WriteUncertain:
             raise

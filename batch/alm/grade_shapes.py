@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Literal
 
 from batch.alm.hostfile import HostFile
-from batch.errors import ApiError, GradeBodyRefused
+from batch.alm.ratelimit import STOP_POLL
+from batch.errors import ApiError, GradeBodyRefused, NotSent
 from batch.settings import Settings
 
 log = logging.getLogger("batch.alm")
@@ -53,6 +54,7 @@ PROBE_WAIT = 0.5  # seconds between checks of a waiting worker (it also wakes on
 # While no body is accepted, one learner at a time may be enrolled ahead of its first grade; if
 # that worker never posts (its row stopped), the others go ahead after this many seconds.
 ENROLL_HOLD = 3.0
+Stopped = Callable[[], bool]  # True once the run is stopping (Cancel, Ctrl-C, an abort)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +203,15 @@ class GradeShapes:
         self.rejected = 0  # grade posts refused for their shape in this run
 
     # --- what the client asks ----------------------------------------------------------------
-    def acquire(self) -> tuple[int, GradeShape]:
+    def acquire(self, stopped: Stopped | None = None) -> tuple[int, GradeShape]:
         """The shape to post with, and its index (hand it back to ``accepted`` / ``refused`` /
         ``release``). Blocks while another worker probes an unconfirmed shape; raises
-        ``GradeBodyRefused`` once every shape has been refused."""
+        ``GradeBodyRefused`` once every shape has been refused, and ``NotSent`` as soon as
+        ``stopped()`` (the run is stopping: a Cancel does not wait for the probe's answer)."""
         with self._cond:
-            return self._acquire_locked()
+            return self._acquire_locked(stopped)
 
-    def _acquire_locked(self) -> tuple[int, GradeShape]:
+    def _acquire_locked(self, stopped: Stopped | None = None) -> tuple[int, GradeShape]:
         me = threading.get_ident()
         if self._enrolling is not None and self._enrolling[0] == me:
             self._enrolling = None  # this worker's enrollment now gets its grade
@@ -220,13 +223,14 @@ class GradeShapes:
             if not self._probing:
                 self._probing = True
                 return self._index, self.shapes[self._index]
-            self._cond.wait(PROBE_WAIT)
+            self._wait(stopped)
 
-    def before_enroll(self) -> None:
+    def before_enroll(self, stopped: Stopped | None = None) -> None:
         """Call before an enrollment. Until a body is accepted, only one learner at a time is
         enrolled ahead of its first grade, and never while a grade probes: a run whose every
         grade body is refused leaves at most one learner enrolled and not graded. Raises
-        ``GradeBodyRefused`` once every shape was refused."""
+        ``GradeBodyRefused`` once every shape was refused, and ``NotSent`` as soon as
+        ``stopped()``: a Cancel never waits out the hold of a learner whose grades it stopped."""
         me = threading.get_ident()
         with self._cond:
             while True:
@@ -240,7 +244,19 @@ class GradeShapes:
                 if not self._probing and held is None:
                     self._enrolling = (me, time.monotonic())
                     return
-                self._cond.wait(PROBE_WAIT)
+                self._wait(stopped)
+
+    def _wait(self, stopped: Stopped | None) -> None:
+        """Wait for a verdict (held: the condition's lock), looking whether the run stopped
+        every ``STOP_POLL`` seconds: nothing more is sent once it has."""
+        if stopped is None:
+            self._cond.wait(PROBE_WAIT)
+            return
+        if stopped():
+            raise NotSent("Not sent: the run is stopping.")
+        self._cond.wait(min(PROBE_WAIT, STOP_POLL))
+        if stopped():
+            raise NotSent("Not sent: the run is stopping.")
 
     def enroll_failed(self) -> None:
         """The enrollment announced by ``before_enroll`` did not happen: let another go."""

@@ -41,9 +41,11 @@ from batch.jobs.events import (
     JobFinished,
     PlanReady,
     RowFinished,
+    RowsPlanned,
     StageFinished,
     StageProgress,
     StageStarted,
+    StateStatus,
     WriteProgress,
 )
 from batch.jobs.fixes import Fix, recheck
@@ -54,6 +56,7 @@ from batch.jobs.record import save as save_record
 from batch.jobs.remaining import remaining_bound, remaining_options
 from batch.jobs.restore import load_job
 from batch.jobs.results import ROWS_FILE, ResultStore
+from batch.jobs.waiting import StateWait
 from batch.journal import Journal
 from batch.models import CheckedRow, RowResult, RowStatus, RunSummary, exit_status_for
 from batch.reader import Table, open_rows, open_table
@@ -113,6 +116,8 @@ class Job:
         self.lookups: object | None = None
         self.wire: Wire | None = None  # while it talks to ALM: requests in flight, silence
         self.last_fix: Fix | None = None  # the rows the last fix re-decided (``fixes.py``)
+        # What the run waits for while learner state arrives, and the time left for it.
+        self.waiting = StateWait()
         self.fix_lock = threading.Lock()
         self._settings = settings
         self._listeners: list[Listener] = []
@@ -281,6 +286,15 @@ class Job:
         """The job's own events as its ``progress`` (what both front ends show)."""
         if isinstance(event, RowFinished):
             return  # one per row: the rows themselves are kept in ``rows``
+        if isinstance(event, RowsPlanned) and not self.live and self.rows is not None:
+            # A dry run fills as learner state arrives: its rows go to the row store now (the
+            # page pages them from there), not to a list; the report replaces them at the end.
+            # A live run's rows are its own results, recorded as each row finishes.
+            self.rows.put(event.results)
+        elif isinstance(event, StateStatus):
+            self.waiting.status(event)
+        elif isinstance(event, StageProgress):
+            self.waiting.stage(event.stage, event.done, event.total)
         save = False
         with self._lock:
             p = self.progress
@@ -289,6 +303,8 @@ class Job:
                 save = True
             elif isinstance(event, StageProgress):
                 p.stage, p.stage_done, p.stage_total = event.stage, event.done, event.total
+            elif isinstance(event, RowsPlanned):
+                p.rows_waiting = event.rows_waiting
             elif isinstance(event, WriteProgress):
                 p.stage = "execute"
                 p.rows_done, p.rows_total = event.rows_done, event.rows_total

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,8 +177,8 @@ class OnlineRun:
                     users_per_hour=settings.users_get_per_hour,
                     workers=pool_size(options.concurrency),
                     stop=self.lookup_stop,
-                    on_job_wait=self._export_waiting,
                 )
+                resolver.on_job_wait = self._export_waiting(resolver.export_job_seconds)
                 results = self._plan_and_execute(checked, resolver, client, state_dir)
                 if options.dry_run and options.keep_results:
                     # What the dry run read (users, courses, learner state) re-decides rows
@@ -346,18 +346,24 @@ class OnlineRun:
     def _stage(self, stage: str, done: int, total: int) -> None:
         self.job.emit(StageProgress(stage, done, total))
 
-    def _export_waiting(self, wait: JobWait) -> None:
-        """The users export job's progress, for the front end: what the run waits for."""
-        if self.lookup_stop.is_set():
-            raise Interrupted("Interrupted while waiting for ALM's users export job.")
-        self.job.emit(
-            StateStatus(
-                "users",
-                f"waiting for ALM's users export job {wait.job_id} ({wait.status}, "
-                f"{wait.elapsed:.0f} s so far)",
-                0,
+    def _export_waiting(self, expected: float) -> Callable[[JobWait], None]:
+        """The users export job's progress, for the front end: what the run waits for, and the
+        time left (``expected``: what the resolver counts an export to take)."""
+
+        def on_wait(wait: JobWait) -> None:
+            if self.lookup_stop.is_set():
+                raise Interrupted("Interrupted while waiting for ALM's users export job.")
+            self.job.emit(
+                StateStatus(
+                    "users",
+                    f"waiting for ALM's users export job {wait.job_id} ({wait.status}, "
+                    f"{wait.elapsed:.0f} s so far)",
+                    0,
+                    eta_seconds=max(0.0, expected - wait.elapsed),
+                )
             )
-        )
+
+        return on_wait
 
     def _stopped_before_writing(self, checked: list[CheckedRow], exc: Exception) -> list[RowResult]:
         if isinstance(exc, AbortError):
@@ -468,6 +474,9 @@ class OnlineRun:
         producer.start()
 
         def learners() -> Iterator[tuple[str, list[int]]]:
+            # Ends when the planner does (the ``None`` it puts last), which a Cancel ends at
+            # once (``lookup_stop``; its reads wait for no pacer), bar the answers of reads
+            # already on the wire: the results need the whole plan.
             while (item := ready.get()[2]) is not None:
                 yield item
 
@@ -534,7 +543,7 @@ class OnlineRun:
         self.interrupted = self.interrupted or outcome.interrupted
         if options.verify and outcome.aborted is None and not outcome.interrupted:
             job.emit(StageStarted("verify"))
-            verify_results(outcome.results, plan, client)
+            verify_results(outcome.results, plan, client, stop=job.stop_event)
             job.emit(StageFinished("verify"))
         return outcome.results
 

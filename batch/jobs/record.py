@@ -51,6 +51,7 @@ class Progress:
     rate_per_minute: float = 0.0  # writes answered per minute (the last minute)
     enrolled_not_graded: int = 0  # learners enrolled whose grades were not all sent
     cancel_requested: bool = False  # Cancel / Ctrl-C: nothing more is sent
+    rows_waiting: int = 0  # a plan filling: rows still waiting for their learner's state
 
     @classmethod
     def from_json(cls, data: Any) -> Progress:

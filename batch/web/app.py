@@ -39,6 +39,7 @@ from batch.jobs.inspect import fields as input_fields
 from batch.jobs.options import ShapeOptions
 from batch.settings import PRIVATE_FILE, Settings, private_dir
 from batch.web import rowparts, shapeform, views
+from batch.web.filling import about, human_seconds
 from batch.web.limits import BodyRules, TooSlow, long_cell
 from batch.web.registry import MAX_ROWS, PageRun, Registry, Upload
 from batch.web.security import protect
@@ -67,25 +68,9 @@ class WebConfig:
     # A sample file the page offers to try (``serve --sandbox``: the package's sample, which a
     # person who installed alm-batch with pip has nowhere else); None: no sample offered.
     sample: Path | None = None
-
-
-def human_seconds(seconds: float | None) -> str:
-    """``under a second``, ``42 s``, ``12 min``, ``2.5 h``: as precise as a person needs."""
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return "under a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def about(seconds: float | None) -> str:
-    """``about 42 s``, ``under a second``: an estimate as a sentence says it."""
-    text = human_seconds(seconds)
-    return text if seconds is None or seconds < 1 else f"about {text}"
+    # Where the page's dry runs take learner state from (``--state-source``: auto, transcript,
+    # per-learner; batch.state_source). Live runs always read each learner they write for.
+    state_source: str = "auto"
 
 
 class PageError(Exception):
@@ -118,7 +103,9 @@ def create_app(config: WebConfig) -> Any:
     """The ASGI app (the Starlette app wrapped in the security guard)."""
     # Uploads and jobs hold learners' data: this user only (the files inside are 0600 too).
     private_dir(config.state_dir / "web" / "uploads")
-    registry = Registry(config.state_dir, config.settings_factory, config.max_rows)
+    registry = Registry(
+        config.state_dir, config.settings_factory, config.max_rows, state_source=config.state_source
+    )
     store = UploadStore(config.state_dir, config.keep_days)
     store.clean()
     templates = page_templates(config)
@@ -175,6 +162,9 @@ def create_app(config: WebConfig) -> Any:
 
 PROGRESS_EVERY = 0.25  # seconds between two progress events of one job's stream
 DONE_POLL = 0.05  # seconds between two looks for the job's end (was the progress interval)
+# Seconds between two progress events when nothing happens: the time left for one of ALM's
+# jobs counts down, and ALM's silence grows, without an event of the job.
+TICK_EVERY = 1.0
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:
@@ -367,7 +357,7 @@ class _State:
     async def table_fragment(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
         query = views.RowQuery.from_params(request.query_params)
-        return self.render(request, "_rows.html", **self._job_context(job, query))
+        return self.render(request, "_table.html", **self._job_context(job, query))
 
     async def confirm_page(self, request: Request) -> Response:
         job = self.job(request.path_params["job_id"])
@@ -377,7 +367,9 @@ class _State:
         return page
 
     def _job_context(self, job: PageRun, query: views.RowQuery) -> dict[str, Any]:
-        total, rows = views.query_rows(job, query) if job.done else (0, [])
+        # A dry run shows its rows as they are decided; a live run when it has finished.
+        listed = job.done or job.kind == "dry-run"
+        total, rows = views.query_rows(job, query) if listed else (0, [])
         mapping = (job.upload.shape or {}).get("mapping") or {}
         shown = [
             {
@@ -621,7 +613,8 @@ class _State:
             seen, sent = -1, 0.0
             while True:
                 done, now = job.done, time.monotonic()
-                if job.version != seen and (done or now - sent >= PROGRESS_EVERY):
+                moved = job.version != seen and (done or now - sent >= PROGRESS_EVERY)
+                if moved or now - sent >= TICK_EVERY:
                     seen, sent = job.version, now
                     yield f"event: progress\ndata: {json.dumps(self._progress(run))}\n\n"
                 if done:

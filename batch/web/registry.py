@@ -161,8 +161,11 @@ class Registry:
         state_dir: Path,
         settings_factory: Callable[[], Settings],
         max_rows: int = MAX_ROWS,
+        *,
+        state_source: str = "auto",
     ) -> None:
         self.state_dir = state_dir
+        self.state_source = state_source  # where dry runs take learner state from
         self.jobs_dir = private_dir(state_dir / "web" / "jobs")
         self.max_rows = max_rows
         self._settings_factory = settings_factory
@@ -229,6 +232,7 @@ class Registry:
             folder=folder,
             max_rows=self.max_rows,
             display_name=upload.file,
+            state_source=self.state_source,
         )
         return self._start(PageRun(job_id, Job(options, self.settings()), upload, time.time()))
 

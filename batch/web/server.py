@@ -34,6 +34,7 @@ class ServeOptions:
     keep_days: float = 30.0
     allow_hosts: tuple[str, ...] = ()  # --allow-host: more names the page answers to
     max_rows: int = 200_000  # data rows per upload (registry.MAX_ROWS)
+    state_source: str = "auto"  # where dry runs take learner state from (--state-source)
 
 
 class Running:
@@ -159,6 +160,7 @@ def build(options: ServeOptions, emit: Callable[[str], None]) -> tuple[Any, Call
         account_note=note,
         allow_hosts=options.allow_hosts,
         sample=sample,
+        state_source=options.state_source,
     )
     return create_app(config), release
 

@@ -14,7 +14,9 @@ from batch.jobs import JobState, StoredRow
 from batch.jobs.meter import alm_problem
 from batch.jobs.results import EXCLUDED, SORTS, STATUS_ORDER
 from batch.models import RowStatus
+from batch.reporting.summary import learner_state_line
 from batch.reporting.text import json_row
+from batch.web import filling
 from batch.web.registry import PageRun, Registry
 
 MAX_LIMIT = 500
@@ -216,7 +218,10 @@ def _message(run: PageRun, registry: Registry) -> str:
                 f"Cancelling: nothing more is sent; {n:,} write(s) already on their way to ALM "
                 "get their answers, then the report is saved."
             )
-        return alm_problem(job)
+        # ALM's silence first; else, while a dry run's learner state arrives, what it waits
+        # for (a live run's line is its writes).
+        waiting = job.waiting.current() if run.kind == "dry-run" else None
+        return alm_problem(job) or filling.waiting_line(waiting)
     if job.error is not None:
         return run.friendly(error_text(job.error))
     outcome = job.outcome
@@ -255,6 +260,22 @@ def cancelled_message(run: PageRun) -> str:
     if run.can_run_rest:
         text += " Run the remaining rows to finish."
     return text
+
+
+def learner_state(run: PageRun) -> dict[str, Any]:
+    """Where a finished run's learner state came from and its time ("learner state as of
+    09:12: ALM's learner transcript (job 4200003) for 2,000 of 2,000 learners")."""
+    summary = run.job.summary
+    if summary is None or not run.job.done or not summary.learner_state:
+        return {"learner_state": "", "learner_state_as_of": None, "learner_state_line": ""}
+    when = summary.learner_state_as_of
+    line = page_text(learner_state_line(summary))
+    line = line[0].upper() + line[1:] + ("" if line.endswith(".") else ".")
+    return {
+        "learner_state": summary.learner_state,
+        "learner_state_as_of": when.isoformat() if when is not None else None,
+        "learner_state_line": line,
+    }
 
 
 def cancel_state(run: PageRun) -> str:
@@ -359,6 +380,10 @@ def status(run: PageRun, registry: Registry) -> dict[str, Any]:
         "alm_problem": alm_problem(job),
         "last_fix": last_fix(run),
         "live_job_state": live_state(run, registry),
+        # A dry run filling: what it waits for, the time left, the rows still waiting; then
+        # where its learner state came from and its time.
+        **filling.filling(job),
+        **learner_state(run),
     }
     if run.kind == "live" and job.state is JobState.INTERRUPTED:
         out["ledger"] = registry.ledger_counts(run)

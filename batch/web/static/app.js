@@ -91,6 +91,27 @@
     };
   }
 
+  // A dry run's rows as they are decided: the rows area is asked again (the page of rows the
+  // person is looking at, with their filter, search and sort) when the counts moved, at most
+  // every ROWS_EVERY ms, so a large file keeps the page responsive.
+  var ROWS_EVERY = 1500;
+  function rowsRefresher(initial) {
+    var shown = initial, last = 0, timer = null;
+    function refresh() {
+      timer = null;
+      var src = document.getElementById("rows-src");
+      if (!src) return;
+      last = Date.now();
+      htmx.ajax("GET", src.getAttribute("data-src"), { target: "#rows-area", swap: "innerHTML" });
+    }
+    return function (d) {
+      var key = d.rows + "/" + d.rows_waiting;
+      if (key === shown) return;
+      shown = key;
+      if (!timer) timer = setTimeout(refresh, Math.max(0, ROWS_EVERY - (Date.now() - last)));
+    };
+  }
+
   function setupProgress() {
     var card = document.getElementById("progress");
     if (!card) return;
@@ -98,6 +119,7 @@
     if (state === "done" || state === "failed" || state === "cancelled" || state === "interrupted") return;
     var job = card.getAttribute("data-job"), live = document.getElementById("live");
     var bar = document.getElementById("bar"), lastSaid = 0, said = false, stageEta = stageClock();
+    var rowsArrived = rowsRefresher(card.getAttribute("data-rows"));
     var source = new EventSource("/api/jobs/" + job + "/events");
     function bind(name, value) {
       card.querySelectorAll('[data-bind="' + name + '"]').forEach(function (el) { el.textContent = value; });
@@ -107,13 +129,22 @@
       bind("writes_done", d.writes_done); bind("writes_planned", d.writes_planned);
       bind("writes_in_flight", d.writes_in_flight);
       bind("rate_per_minute", d.rate_per_minute); bind("eta", fmtSeconds(d.eta_seconds));
-      bind("throttled", d.throttled); bind("stage", d.stage || "starting");
-      bind("stage_count", d.stage_total ? d.stage_done + " / " + d.stage_total : "");
-      if (d.kind !== "live") bind("stage_eta", stageEta(d));
+      // The step a wait belongs to (a transcript job is the learner state step); its count
+      // only when the last progress counted that step.
+      var counted = d.stage_total && (!d.step || d.step === d.stage);
+      bind("throttled", d.throttled); bind("stage", d.step || d.stage || "starting");
+      bind("stage_count", counted ? d.stage_done + " / " + d.stage_total : "");
+      if (d.kind !== "live") {
+        // The time left at the account's limits when the run knows it (one of ALM's jobs, the
+        // learners still to read), else at the pace seen so far.
+        bind("stage_eta", d.time_left || stageEta(d));
+        bind("rows", d.rows.toLocaleString("en")); bind("rows_waiting", d.rows_waiting.toLocaleString("en"));
+        rowsArrived(d);
+      }
       if (d.message || said) bind("message", d.message);  // a problem that cleared goes too
       said = !!d.message;
       if (bar) {
-        var total = d.kind === "live" ? d.writes_planned : d.stage_total;
+        var total = d.kind === "live" ? d.writes_planned : (counted ? d.stage_total : 0);
         var done = d.kind === "live" ? d.writes_done : d.stage_done;
         if (total) { bar.max = total; bar.value = done; } else { bar.removeAttribute("value"); }
       }
@@ -122,7 +153,7 @@
         lastSaid = now;
         live.textContent = d.kind === "live"
           ? d.writes_done + " of " + d.writes_planned + " writes done, " + d.rows_done + " rows."
-          : "Checking: " + (d.stage || "starting") + ".";
+          : "Checking: " + (d.step || d.stage || "starting") + ", " + d.rows + " rows decided.";
       }
     }
     source.addEventListener("progress", function (e) { update(JSON.parse(e.data)); });
