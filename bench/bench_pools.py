@@ -36,7 +36,7 @@ from bench.summary import render
 READS_PER_MINUTE, READ_BURST = 600.0, 10  # x-rate-limit: 600r/m, x-burst: 10
 WRITES_PER_MINUTE, WRITE_BURST = 30.0, 10  # the admin table: POST 30/min, burst 10
 IN_FORCE = limits.with_verbs(READS_PER_MINUTE, READ_BURST, WRITES_PER_MINUTE, WRITE_BURST)
-GROUP = "pool sizes (--concurrency): reads at 600r/m burst 10, writes at 30/min burst 10"
+GROUP = "pool sizes (--concurrency): reads at 600r/m, burst 10; writes at 30/min, burst 10"
 
 
 @dataclass(frozen=True)

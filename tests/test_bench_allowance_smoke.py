@@ -62,4 +62,4 @@ def test_a_header_set_runs_after_the_first_steps_and_is_judged_at_its_own_limits
     # The dry run's estimate of the live run is compared with it.
     assert d["dry"]["estimate_seconds"] and line.estimate_ratio is not None
     assert "estimate / actual" in checks
-    assert "x-rate-limit: 600r/m" in render([scenario])
+    assert "live run, 600r/m, burst 10, on every verb" in render([scenario])
