@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from batch.doctor import run_write_check
-from batch.jobs import Job, JobOptions
 from batch.sandbox import generate_seed
 from batch.sandbox.generate import COMPLETION_HEADERS
-from batch.settings import Settings
 from bench import limits
 from bench.common import SandboxProcess, Scenario, Stopwatch, World, load_now, lookups
-from bench.runs import alm_config, alm_estimate, client_settings, measure, measured_line
+from bench.runs import alm_config, alm_estimate, client_settings, job, measure, measured_line
 from bench.summary import render
 
 WRITES_PER_S = 60.0  # the write allowance in real seconds: sets each header set's time scale
@@ -197,15 +195,15 @@ def run_headers(
     here = folder / key
     with SandboxProcess(world.seed, here / "alm", alm_config(scale, **headers.limits())) as sb:
         settings = client_settings(sb, scale)
-        first = _job(world, here, settings, dry_run=True, name="first").run()
+        first = job(settings, world.path, here, "first", dry_run=True).run()
         if write_check:
             email, course = test_learner(world)
             check = run_write_check(settings, email, course, state_dir=here / "state")
             if check.exit_status != 0:
                 raise RuntimeError(f"the write check failed: {check.checks}")
         in_force = limits.with_verbs(**headers.limits())
-        dry = measure(sb, _job(world, here, settings, dry_run=True, name="dry"), scale, in_force)
-        live = measure(sb, _job(world, here, settings, dry_run=False, name="live"), scale, in_force)
+        dry = measure(sb, job(settings, world.path, here, "dry", dry_run=True), scale, in_force)
+        live = measure(sb, job(settings, world.path, here, "live", dry_run=False), scale, in_force)
     line = measured_line(
         GROUP,
         f"live run, {headers.label}" + ("" if write_check else ", no write check"),
@@ -227,20 +225,6 @@ def run_headers(
     }
     scenario.seconds = watch.seconds
     return scenario
-
-
-def _job(world: World, folder: Path, settings: Settings, *, dry_run: bool, name: str) -> Job:
-    return Job(
-        JobOptions(
-            path=world.path,
-            dry_run=dry_run,
-            state_dir=folder / "state",
-            report=folder / f"{name}.report.csv",
-            command="bench",
-        ),
-        settings,
-        confirm=None,  # --yes: no person confirms
-    )
 
 
 def run(

@@ -32,7 +32,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from batch.jobs import Job, JobOptions
 from bench import limits
 from bench.common import (
     ENROLLMENT_READS,
@@ -52,6 +51,7 @@ from bench.runs import (
     alm_config,
     alm_estimate,
     client_settings,
+    job,
     measure,
     measured_line,
 )
@@ -86,14 +86,8 @@ def run_file(file: File, folder: Path) -> Scenario:
         settings = client_settings(sb, file.scale)
 
         def dry(name: str) -> Measured:
-            options = JobOptions(
-                path=w.path,
-                dry_run=True,
-                state_dir=folder / file.key / "state",
-                report=folder / file.key / f"{name}.report.csv",
-                command="bench",
-            )
-            return measure(sb, Job(options, settings), file.scale)
+            run = job(settings, w.path, folder / file.key, name, dry_run=True)
+            return measure(sb, run, file.scale)
 
         first, again = dry("first"), dry("again")
     for name, m, run in (

@@ -23,10 +23,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from batch.jobs import Job, JobOptions
 from bench.common import SandboxProcess, Scenario, Stopwatch, load_now
 from bench.files import FILES, SAMPLE_GRADES, File, expected_grades, world
-from bench.runs import alm_config, alm_estimate, client_settings, measure, measured_line
+from bench.runs import alm_config, alm_estimate, client_settings, job, measure, measured_line
 from bench.summary import render
 
 QUICK = ("sample", "quick-tenth")
@@ -45,19 +44,9 @@ def run_file(file: File, folder: Path) -> Scenario:
     w = world(file, folder)
     with SandboxProcess(w.seed, folder / file.key / "alm", alm_config(file.scale)) as sb:
         settings = client_settings(sb, file.scale)
-
-        def job(name: str, *, dry_run: bool) -> Job:
-            options = JobOptions(
-                path=w.path,
-                dry_run=dry_run,
-                state_dir=folder / file.key / "state",
-                report=folder / file.key / f"{name}.report.csv",
-                command="bench",
-            )
-            return Job(options, settings, confirm=None)  # --yes: nobody confirms
-
-        dry = measure(sb, job("dry", dry_run=True), file.scale)
-        live = measure(sb, job("live", dry_run=False), file.scale)
+        here = folder / file.key
+        dry = measure(sb, job(settings, w.path, here, "dry", dry_run=True), file.scale)
+        live = measure(sb, job(settings, w.path, here, "live", dry_run=False), file.scale)
     line = measured_line(
         file.label,
         run,

@@ -25,12 +25,11 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from batch.jobs import Job, JobOptions
 from batch.jobs.concurrency import DEFAULT_POOL
 from bench import limits
 from bench.bench_allowance import make_issue_world
 from bench.common import SandboxProcess, Scenario, World, load_now
-from bench.runs import alm_config, client_settings, measure, measured_line
+from bench.runs import alm_config, client_settings, job, measure, measured_line
 from bench.summary import render
 
 READS_PER_MINUTE, READ_BURST = 600.0, 10  # x-rate-limit: 600r/m, x-burst: 10
@@ -69,20 +68,9 @@ def run_pool(phase: Phase, pool: int, world: World, folder: Path) -> Scenario:
     here = folder / f"{phase.name}-{pool}"
     with SandboxProcess(world.seed, here / "alm", config) as sb:
         settings = client_settings(sb, phase.scale)
-
-        def job(name: str, *, dry_run: bool) -> Job:
-            options = JobOptions(
-                path=world.path,
-                dry_run=dry_run,
-                state_dir=here / "state",
-                report=here / f"{name}.report.csv",
-                command="bench",
-                concurrency=pool,
-            )
-            return Job(options, settings, confirm=None)
-
-        first = job("first", dry_run=True).run()
-        measured = measure(sb, job(phase.name, dry_run=phase.dry_run), phase.scale, IN_FORCE)
+        first = job(settings, world.path, here, "first", dry_run=True, concurrency=pool).run()
+        run = job(settings, world.path, here, phase.name, dry_run=phase.dry_run, concurrency=pool)
+        measured = measure(sb, run, phase.scale, IN_FORCE)
     default = " (the default)" if pool == DEFAULT_POOL else ""
     line = measured_line(
         GROUP,

@@ -17,10 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from batch.demo import settings_for_sandbox
-from batch.jobs import Job, JobEvent, JobOutcome, StageFinished, StageStarted
+from batch.jobs import Job, JobEvent, JobOptions, JobOutcome, StageFinished, StageStarted
 from batch.sandbox import SandboxConfig
 from batch.settings import Settings
 from bench import limits
@@ -64,6 +65,30 @@ def client_settings(sandbox: Any, scale: float) -> Settings:
         users_get_per_hour=defaults["users_get_per_hour"].default,
         lo_get_per_hour=defaults["lo_get_per_hour"].default * scale,
     )
+
+
+def job(
+    settings: Settings,
+    path: Path,
+    folder: Path,
+    name: str,
+    *,
+    dry_run: bool,
+    concurrency: int | None = None,
+) -> Job:
+    """A run as a person starts it with ``--yes`` (nobody confirms; a live run writes for each
+    learner as soon as their state is read), its state directory ``folder/state``, its report
+    ``folder/<name>.report.csv``. Every benchmark's runs are made here, so an option every run
+    should take is set once."""
+    options = JobOptions(
+        path=path,
+        dry_run=dry_run,
+        state_dir=folder / "state",
+        report=folder / f"{name}.report.csv",
+        command="bench",
+        concurrency=concurrency,
+    )
+    return Job(options, settings, confirm=None)
 
 
 class StageClock:
