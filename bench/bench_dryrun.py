@@ -1,275 +1,183 @@
-"""Issue 4 / 7: API calls of a dry run (cold and warm cache) next to the row-by-row script.
+"""Dry runs of the sample, a monthly file and a backfill: calls, and minutes at ALM's limits.
 
-Run: ``.venv/bin/python -m bench.bench_dryrun`` (issue 4's 20,000-row file: 2,000 users,
-40 courses, a 500-course catalogue) or ``--sizes all`` (issue 7: 1,000 / 20,000 / 100,000
-rows, a 2,000-course catalogue). Each size gets its own generated seed and sandbox, rate limits
-ON and the sandbox clock ``--time-scale`` times faster than real (so an hourly limit does not
-take an hour; wall time is then only the local cost, not ALM's).
+Run: ``.venv/bin/python -m bench.bench_dryrun`` (the sample and the monthly file, about a
+minute) or ``--files sample,monthly,backfill`` (the backfill adds about four minutes).
 
-What is measured, from the sandbox's own books (every request it received, 429s included):
-calls per endpoint for ``Job(JobOptions(dry_run=True)).run()``, first with an empty state dir
-(cold cache), then again with the same state dir (warm). The row-by-row script's calls are
-computed exactly from the seed and the file (``bench.naive.count_calls``); at the smallest
-size the script is also run for real (limits off, as only its calls are counted) and its real
-count must equal the computed one. "At real limits" is the lower bound on time at ALM's
-documented admin limits (GET 100/min, GET /users and GET /learningObjects 500/h; alm-api.md
-§7): per bucket, (calls - burst) / rate; the slowest bucket binds.
+Per file (``bench.files``), on a fresh sandbox in its own process with ALM's documented limits
+and answer times on a faster clock (``bench.runs``), with the tool's out-of-the-box settings:
 
-Targets: cold lookups (users + catalogue + course structures) under 1 % of the rows;
-enrollment reads exactly one per distinct user plus extra pages; warm lookups 0.
+- **dry run, first on the account** (empty state directory): users, catalogue and courses
+  looked up, then every learner's state read;
+- **dry run again** (the same state directory, as next month's file): the lookups come from the
+  cache; learner state is always read from ALM;
+- **live run, from the plan**: the calls the live run makes (the learner reads, and the writes
+  the plan counts) at ALM's limits, beside the dry run's estimate (for the sample, the live run
+  is measured: ``bench.bench_live``);
+- **row-by-row script**: what a plain script (look up the user, scan the catalogue for the
+  course, read the course and the enrollments, post) calls for the same file, counted exactly
+  from the data (``bench.naive``; the smoke test runs the script and checks the count).
+
+Targets: lookups grow with distinct courses and the catalogue, not rows; none on a re-run;
+learner-state reads exactly one per learner plus extra pages; no write; no request before a
+``retry-after``; at most 1 % of requests answered 429; the client's CPU at most 25 % of the
+wall time; on a re-run where ALM's limits bind (5 ALM minutes or more), at least 90 % of the
+allowance used (a first run looks users and courses up before it reads learner state: its
+share is shown);
+the estimate of the live run within 10 % of the least time its calls take at ALM's limits.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from batch.demo import settings_for_sandbox
-from batch.jobs import Job, JobOptions
-from batch.sandbox import Sandbox, SandboxConfig
+from bench import limits
 from bench.common import (
     ENROLLMENT_READS,
+    Line,
+    SandboxProcess,
     Scenario,
     Stopwatch,
     World,
-    api_calls,
-    diff_calls,
     duration,
     load_now,
-    lookups,
-    make_world,
-    table,
-    time_at_real_limits,
 )
-from bench.naive import NaiveScript, count_calls
+from bench.files import FILES, File, learner_reads, world
+from bench.naive import count_calls
+from bench.runs import (
+    ESTIMATE_TOLERANCE,
+    Measured,
+    alm_config,
+    alm_estimate,
+    client_settings,
+    job,
+    measure,
+    measured_line,
+)
+from bench.summary import render
 
-# name -> (rows, distinct users, distinct courses, catalogue)
-SIZES: dict[str, tuple[int, int, int, int]] = {
-    "1k": (1_000, 200, 10, 2_000),
-    "20k": (20_000, 2_000, 40, 500),  # issue 4's file
-    "20k-cat2000": (20_000, 2_000, 40, 2_000),
-    "100k": (100_000, 10_000, 100, 2_000),
-    "tiny": (60, 20, 4, 150),  # the smoke test's size
-}
-QUICK = ("1k", "20k")
-ALL = ("1k", "20k", "20k-cat2000", "100k")
-# The resolver chooses per-email lookups or the export job from the account's REAL hourly
-# allowance (500/h); a time-scaled allowance would make 2,000 one-by-one lookups look cheap.
-REAL_USERS_PER_HOUR = 500.0
-
-
-def expected_enrollment_reads(world: World) -> tuple[int, int]:
-    """(distinct users in the file that ALM knows, reads they need: 1 + extra pages each)."""
-    import csv
-
-    by_email = {
-        str(u["email"]).casefold(): u
-        for u in world.seed["users"]
-        if u.get("state", "ACTIVE") == "ACTIVE"
-    }
-    with world.path.open(newline="", encoding="utf-8") as handle:
-        emails = {r["Learner Email"].strip().casefold() for r in csv.DictReader(handle)}
-    counts: dict[str, int] = {}
-    for e in world.seed.get("enrollments", []):
-        counts[str(e["userId"])] = counts.get(str(e["userId"]), 0) + 1
-    ids = [str(by_email[e]["id"]) for e in emails if e in by_email]
-    return len(ids), sum(max(1, math.ceil(counts.get(i, 0) / 10)) for i in ids)
+QUICK = ("sample", "monthly")
+ALL = ("sample", "monthly", "backfill")
+LOOKUPS = ("GET /users", "GET /users/{id}", "GET /learningObjects", "GET /learningObjects/{id}")
+PLANNED_WRITES = "POST writes the plan counts"
 
 
-def _dry_run(sb: Sandbox, world: World, state: Path, report: Path) -> dict[str, Any]:
-    settings = settings_for_sandbox(sb, users_get_per_hour=REAL_USERS_PER_HOUR)
-    before = sb.books()
-    watch = Stopwatch()
-    outcome = Job(
-        JobOptions(
-            path=world.path,
-            dry_run=True,
-            state_dir=state,
-            report=report,
-            command="bench",
-            state_source="per-learner",  # the lookups' figures; bench_transcript: the job
-        ),
-        settings,
-    ).run()
-    seconds = watch.seconds
-    after = sb.books()
-    calls = api_calls(diff_calls(after["calls"], before["calls"]))
-    real, binding = time_at_real_limits(calls)
-    return {
-        "calls": calls,
-        "lookups": lookups(calls),
-        "enrollment_reads": calls.get(ENROLLMENT_READS, 0),
-        "writes": sum(n for e, n in calls.items() if e.startswith("POST /users")),
-        "throttled": after["throttled"] - before["throttled"],
-        "early_requests": after["early_requests"] - before["early_requests"],
-        "seconds": round(seconds, 2),
-        "real_limits_seconds": round(real),
-        "real_limits_bucket": binding,
-        "exit_status": int(outcome.exit_status),
-        "counts": dict(outcome.summary.counts),
-    }
+def _lookups(calls: dict[str, int]) -> int:
+    """Users, catalogue pages and courses looked up, and ALM jobs submitted."""
+    return sum(calls.get(e, 0) for e in LOOKUPS) + calls.get("POST /jobs", 0)
 
 
-def run_size(name: str, folder: Path, *, time_scale: float, naive_real_rows: int = 0) -> Scenario:
-    """One file size: cold and warm dry runs, the naive script's exact count (and, when
-    ``naive_real_rows`` is at least the file's size, a real naive run that must match it)."""
-    rows, users, courses, catalogue = SIZES[name]
+def _writes(calls: dict[str, int]) -> int:
+    """Writes to learners (a job submission is not one)."""
+    return sum(n for e, n in calls.items() if e.startswith("POST /users"))
+
+
+def run_file(file: File, folder: Path) -> Scenario:
+    """The file's first dry run, its re-run, its live run's calls from the plan, and (for a
+    generated file) the row-by-row script's calls."""
     scenario = Scenario(
-        f"dry run {name}: {rows:,} rows/{users:,} users/{courses} courses/catalogue {catalogue:,}",
-        f".venv/bin/python -m bench.bench_dryrun --sizes {name} --time-scale {time_scale:g}",
+        f"dry runs: {file.label}",
+        f".venv/bin/python -m bench.bench_dryrun --files {file.key}",
     )
     watch = Stopwatch()
-    world = make_world(
-        folder / name,
-        rows=rows,
-        distinct_users=users,
-        distinct_courses=courses,
-        catalogue=catalogue,
-    )
-    naive_counted = count_calls(world.seed, world.path, live=False)
-    distinct, reads_needed = expected_enrollment_reads(world)
-    config = SandboxConfig(time_scale=time_scale)
-    with Sandbox(seed=world.seed, config=config) as sb:
-        state = folder / name / "state"
-        cold = _dry_run(sb, world, state, folder / name / "cold.report.csv")
-        warm = _dry_run(sb, world, state, folder / name / "warm.report.csv")
-        naive_real: dict[str, Any] | None = None
-        if naive_real_rows >= rows:
-            sb.configure(limits_enabled=False)  # only its calls are counted here
-            sb.reset_books()
-            result = NaiveScript(sb.base_url, sb.credentials, live=False).run(world.path)
-            naive_real = {
-                "books": api_calls(sb.books()["calls"]),
-                "script": dict(result.calls),
-                "seconds": round(result.seconds, 1),
-            }
-    naive_total = sum(naive_counted.values())
-    naive_real_s, naive_bucket = time_at_real_limits(naive_counted)
-    scenario.details = {
-        "rows": rows,
-        "distinct_users": users,
-        "distinct_courses": courses,
-        "catalogue": catalogue,
-        "time_scale": time_scale,
-        "cold": cold,
-        "warm": warm,
-        "naive_counted": dict(naive_counted),
-        "naive_real_limits_seconds": round(naive_real_s),
-        "naive_real": naive_real,
-        "distinct_known_users": distinct,
-        "load_after": load_now(),
-    }
-    add = scenario.add
-    limit = rows / 100
-    bound = math.ceil(catalogue / 100) + courses + 5
-    if rows >= 20_000:  # issue 4's target, stated for its 20,000-row file
-        add(
-            "cold lookups (users+catalogue+courses)",
-            cold["lookups"],
-            f"< {limit:,.0f} (1% of rows)",
-            cold["lookups"] < limit,
+    w = world(file, folder)
+    with SandboxProcess(w.seed, folder / file.key / "alm", alm_config(file.scale)) as sb:
+        settings = client_settings(sb, file.scale)
+
+        def dry(name: str) -> Measured:
+            run = job(settings, w.path, folder / file.key, name, dry_run=True)
+            return measure(sb, run, file.scale)
+
+        first, again = dry("first"), dry("again")
+    for name, m, run in (
+        ("first", first, "dry run, first on the account, one read per learner"),
+        ("again", again, "dry run again (cache warm), one read per learner"),
+    ):
+        # A first run looks users and courses up before it reads learner state (it needs the
+        # users' ids), so the allowance is not its only limit: its share is shown, not judged.
+        line = measured_line(
+            file.label, run, m, exit_status=file.exit_status, used_target=name == "again"
         )
-    add(
-        "cold lookups vs distinct data",
-        cold["lookups"],
-        f"<= {bound} (catalogue pages + courses + 5 job calls)",
-        cold["lookups"] <= bound,
-    )
-    add(
-        "cold enrollment reads",
-        cold["enrollment_reads"],
-        f"= {reads_needed:,} ({distinct:,} users + pages)",
-        cold["enrollment_reads"] == reads_needed,
-    )
-    add("cold calls, all endpoints", sum(cold["calls"].values()))
-    add("warm lookups", warm["lookups"], "= 0", warm["lookups"] == 0)
-    add(
-        "warm enrollment reads (always live)",
-        warm["enrollment_reads"],
-        f"= {reads_needed:,}",
-        warm["enrollment_reads"] == reads_needed,
-    )
-    add(
-        "enroll/grade POSTs sent (dry runs)",
-        cold["writes"] + warm["writes"],
-        "= 0",
-        cold["writes"] + warm["writes"] == 0,
-    )
-    add(
-        "429s / early requests (cold+warm)",
-        f"{cold['throttled'] + warm['throttled']} / "
-        f"{cold['early_requests'] + warm['early_requests']}",
-        "early = 0",
-        cold["early_requests"] + warm["early_requests"] == 0,
-    )
-    add(
-        "exit status cold / warm",
-        f"{cold['exit_status']} / {warm['exit_status']}",
-        "0 / 0",
-        cold["exit_status"] == 0 and warm["exit_status"] == 0,
-    )
-    add(
-        "wall time cold / warm",
-        f"{cold['seconds']:.1f} s / {warm['seconds']:.1f} s",
-        note=f"sandbox x{time_scale:g}, load {load_now()}",
-    )
-    add(
-        "cold at ALM's real limits",
-        duration(cold["real_limits_seconds"]),
-        note=f"bound by {cold['real_limits_bucket']}",
-    )
-    add(
-        "warm at ALM's real limits",
-        duration(warm["real_limits_seconds"]),
-        note=f"bound by {warm['real_limits_bucket']}",
-    )
-    add(
-        "row-by-row script: calls (computed exactly)",
-        naive_total,
-        note=f"{naive_counted['GET /learningObjects']:,} of them catalogue pages",
-    )
-    add(
-        "row-by-row script at ALM's real limits",
-        duration(naive_real_s),
-        note=f"bound by {naive_bucket}",
-    )
-    add(
-        "calls saved vs row-by-row (cold)",
-        f"{naive_total / max(1, sum(cold['calls'].values())):.0f}x",
-    )
-    if naive_real is not None:
-        same = naive_real["books"] == dict(naive_counted)
-        add(
-            "row-by-row script run for real: calls",
-            sum(naive_real["books"].values()),
-            f"= computed {naive_total:,}",
-            same and naive_real["script"] == dict(naive_counted),
-            note="sandbox books; limits off",
-        )
+        _dry_checks(line, file, w, m, warm=name == "again")
+        scenario.add_line(line)
+        scenario.details[name] = m.to_json()
+    if file.generated:
+        scenario.add_line(_planned(file, again))
+        scenario.add_line(_row_by_row(file, w))
+    scenario.details.update(rows=file.rows, learners=file.learners, load_after=load_now())
     scenario.seconds = watch.seconds
     return scenario
 
 
-def run(
-    sizes: tuple[str, ...],
-    *,
-    time_scale: float = 600.0,
-    naive_real_rows: int = 1_000,
-    folder: Path | None = None,
-) -> list[Scenario]:
-    if folder is not None:
-        return [
-            run_size(n, folder, time_scale=time_scale, naive_real_rows=naive_real_rows)
-            for n in sizes
-        ]
+def _dry_checks(line: Line, file: File, w: World, m: Measured, *, warm: bool) -> None:
+    lookups, writes = _lookups(m.calls), _writes(m.calls)
+    line.check("writes", writes, "= 0", writes == 0)
+    if warm:
+        known = file.unknown_emails
+        target = "= 0 (cached)" if not known else f"<= {known} (emails ALM did not know)"
+        line.check("lookups", lookups, target, lookups <= known)
+    elif file.generated:
+        # Users: one lookup each for up to 50 learners, else one users export job.
+        pages, users = -(-file.catalogue // 100), file.learners if file.learners <= 50 else 1
+        bound = pages + file.courses + users + 1
+        line.check(
+            "lookups",
+            lookups,
+            f"<= {bound} ({pages} catalogue pages + {file.courses} courses + {users} users + 1)",
+            lookups <= bound,
+        )
+    if file.generated:
+        learners, reads = learner_reads(w)
+        got = m.calls.get(ENROLLMENT_READS, 0)
+        line.check(
+            "learner reads", got, f"= {reads:,} ({learners:,} learners + pages)", got == reads
+        )
+
+
+def _planned(file: File, dry: Measured) -> Line:
+    """The live run's calls as the dry run planned them, at ALM's limits, beside its
+    estimate: the learner reads again, then the planned writes."""
+    planned = dry.outcome.summary.writes_planned
+    calls = {ENROLLMENT_READS: dry.calls.get(ENROLLMENT_READS, 0), PLANNED_WRITES: planned}
+    seconds, binding = limits.at_limits(calls)
+    estimate = alm_estimate(dry.outcome, dry.scale)
+    line = Line(
+        file.label,
+        "live run, --yes: counted from the plan",
+        calls=calls,
+        limits_seconds=seconds,
+        binding=binding,
+        measured="not run; est " + ("-" if estimate is None else duration(estimate)),
+    )
+    if estimate is not None and seconds > 0:
+        ratio = estimate / seconds
+        line.check(
+            "estimate / at ALM's limits",
+            f"{ratio:.3f}",
+            f"1 to {1 + ESTIMATE_TOLERANCE:g}",
+            1.0 <= ratio <= 1 + ESTIMATE_TOLERANCE,
+        )
+    return line
+
+
+def _row_by_row(file: File, w: World) -> Line:
+    calls = dict(count_calls(w.seed, w.path, live=True))
+    seconds, binding = limits.at_limits(calls)
+    return Line(
+        file.label,
+        "row-by-row script, live: counted",
+        calls=calls,
+        limits_seconds=seconds,
+        binding=binding,
+        measured="not run",
+    )
+
+
+def run(keys: tuple[str, ...], folder: Path | None = None) -> list[Scenario]:
     with tempfile.TemporaryDirectory(prefix="bench-dryrun-") as tmp:
-        return [
-            run_size(n, Path(tmp), time_scale=time_scale, naive_real_rows=naive_real_rows)
-            for n in sizes
-        ]
+        base = folder or Path(tmp)
+        return [run_file(FILES[k], base) for k in keys]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,19 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--sizes", default="20k", help=f"comma-separated: {', '.join(SIZES)}; 'quick' or 'all'"
-    )
-    parser.add_argument("--time-scale", type=float, default=600.0)
-    parser.add_argument(
-        "--naive-real-rows",
-        type=int,
-        default=1_000,
-        help="run the row-by-row script for real on files up to this many rows",
+        "--files", default="quick", help=f"comma-separated: {', '.join(ALL)}; 'quick' or 'all'"
     )
     args = parser.parse_args(argv)
-    sizes = {"quick": QUICK, "all": ALL}.get(args.sizes) or tuple(args.sizes.split(","))
-    scenarios = run(sizes, time_scale=args.time_scale, naive_real_rows=args.naive_real_rows)
-    print(table(f for s in scenarios for f in s.figures))
+    keys = {"quick": QUICK, "all": ALL}.get(args.files) or tuple(args.files.split(","))
+    scenarios = run(keys)
+    print(render(scenarios))
     failed = [f for s in scenarios for f in s.figures if f.passed is False]
     return 1 if failed else 0
 

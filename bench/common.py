@@ -1,9 +1,10 @@
-"""Shared pieces of the benchmarks: figures and the one table, worlds, ALM's real limits.
+"""Shared pieces of the benchmarks: figures and lines of the one table, worlds, the machine.
 
-Why a module: every benchmark reports the same way (scenario, figure, value, target, PASS/FAIL)
-so that ``python -m bench`` can print ONE table and write ``bench/results.json``; and every
-"how long would this take on a real account" figure must use the same documented limits
-(alm-api.md §7, encoded once as ``SandboxConfig``'s defaults), never the time-scaled ones.
+Why a module: every benchmark reports the same way so that ``python -m bench`` can print ONE
+table (``bench.summary``) and write ``bench/results.json``. A run against ALM is a ``Line``: its
+calls per rate-limited bucket, the time they take at ALM's documented limits (``bench.limits``,
+never the time-scaled ones), what was measured in ALM's time and the targets it was checked
+against (``Figure``s). A figure that is not a run (``Scenario.add``) prints as a line of text.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from batch.sandbox import SandboxConfig, generate_completions, generate_seed
 from batch.sandbox.seed import SeedData
+from bench import limits
 
 # Endpoints (as the sandbox's books name them) that resolve users, courses and the catalogue.
 LOOKUP_ENDPOINTS = frozenset({
@@ -49,6 +52,41 @@ class Figure:
 
 
 @dataclass
+class Line:
+    """One line of the table: a run in what its user waits for, or a local cost.
+
+    ``group`` is the file (or the setting) the line belongs to: lines print under it. A run
+    against ALM has ``calls`` per endpoint (the sandbox's books) and ``limits_seconds``, the
+    least time they take at ALM's documented limits; ``measured`` is what the run took in ALM's
+    time (a time-scaled run: its network time times the scale, beside ``cpu_share``, the
+    client's CPU over the wall time) or, for a local cost, in real seconds. ``checks`` are its
+    targets.
+    """
+
+    group: str
+    run: str
+    calls: dict[str, int] | None = None
+    limits_seconds: float | None = None
+    binding: str = ""
+    measured: str = ""
+    used: float | None = None  # limits_seconds / the measured time in ALM's time
+    estimate_ratio: float | None = None  # the dry run's estimate / the measured time
+    throttled: int | None = None  # requests answered 429
+    early: int | None = None  # requests sent before a retry-after had passed
+    cpu_share: float | None = None
+    local: bool = False  # a local cost (no ALM): printed after the runs
+    checks: list[Figure] = field(default_factory=list)
+
+    def check(
+        self, name: str, value: Any, target: str, passed: bool | None, note: str = ""
+    ) -> None:
+        self.checks.append(Figure("", name, value, target, passed, note))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Scenario:
     """A benchmark's figures plus the command that reproduces them and its raw details."""
 
@@ -57,6 +95,7 @@ class Scenario:
     figures: list[Figure] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    lines: list[Line] = field(default_factory=list)
 
     def add(
         self, name: str, value: Any, target: str = "", passed: bool | None = None, note: str = ""
@@ -65,14 +104,26 @@ class Scenario:
         self.figures.append(fig)
         return fig
 
+    def add_line(self, line: Line) -> Line:
+        """A line of the table; its checks join the scenario's figures (the targets count)."""
+        for check in line.checks:
+            check.scenario = f"{line.group}: {line.run}"
+        self.lines.append(line)
+        self.figures.extend(line.checks)
+        return line
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "command": self.command,
             "seconds": round(self.seconds, 1),
-            "figures": [asdict(f) for f in self.figures],
+            "lines": [line.to_json() for line in self.lines],
+            "figures": [asdict(f) for f in self.figures if not self._in_a_line(f)],
             "details": self.details,
         }
+
+    def _in_a_line(self, figure: Figure) -> bool:
+        return any(figure is c for line in self.lines for c in line.checks)
 
 
 def fmt(value: Any) -> str:
@@ -97,7 +148,7 @@ def table(figures: Iterable[Figure]) -> str:
     return aligned(rows)
 
 
-def aligned(rows: list[tuple[str, ...]]) -> str:
+def aligned(rows: Sequence[tuple[str, ...]]) -> str:
     """Rows of text as fixed-width columns, the first row a heading underlined with dashes."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -116,41 +167,33 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-# --- ALM's documented limits (alm-api.md §7), from SandboxConfig's defaults ------------------
+# --- ALM's documented limits (bench.limits), by the names the older figures use -----------------
+_NAMED = {
+    "GET": limits.GET,
+    "POST": limits.POST,
+    "GET /users (500/h)": limits.USERS,
+    "GET /learningObjects (500/h)": limits.LEARNING_OBJECTS,
+}
+
+
 def real_buckets() -> dict[str, tuple[float, float]]:
-    """Bucket -> (requests per second, burst) at ALM's documented admin limits."""
-    c = SandboxConfig()
-    return {
-        "GET": (c.get_per_minute / 60.0, float(c.get_burst)),
-        "POST": (c.post_per_minute / 60.0, float(c.post_burst)),
-        "GET /users (500/h)": (c.users_per_hour / 3600.0, float(c.users_burst)),
-        "GET /learningObjects (500/h)": (c.lo_per_hour / 3600.0, float(c.lo_burst)),
-    }
+    """Bucket -> (requests per second, burst) at ALM's documented admin limits (without the
+    learningObject API's 15/min: ``bench.limits.at_limits`` counts that one too)."""
+    return {name: (limit.per_second, limit.burst) for name, limit in _NAMED.items()}
 
 
 def bucket_counts(calls: Mapping[str, int]) -> dict[str, int]:
     """Endpoint call counts -> how many tokens each documented bucket must grant."""
-    out = dict.fromkeys(real_buckets(), 0)
-    for endpoint, n in calls.items():
-        method, _, template = endpoint.partition(" ")
-        if template.startswith("/_sandbox") or template.startswith("/oauth"):
-            continue  # the S3 download and the token are outside ALM's API limits
-        out["POST" if method == "POST" else "GET"] += n
-        if method == "GET" and template in ("/users", "/users/{id}"):
-            out["GET /users (500/h)"] += n
-        if method == "GET" and template in ("/learningObjects", "/learningObjects/{id}"):
-            out["GET /learningObjects (500/h)"] += n
-    return out
+    counts = limits.per_bucket(calls)
+    return {name: counts[limit.column] for name, limit in _NAMED.items()}
 
 
 def time_at_real_limits(calls: Mapping[str, int]) -> tuple[float, str]:
     """Lower bound (seconds) on the time these calls take at ALM's documented limits, and the
     bucket that binds: each bucket grants its burst at once, then ``rate`` per second."""
-    limits = real_buckets()
     worst, name = 0.0, "-"
     for bucket, n in bucket_counts(calls).items():
-        rate, burst = limits[bucket]
-        seconds = max(0.0, n - burst) / rate
+        seconds = _NAMED[bucket].seconds(n)
         if seconds > worst:
             worst, name = seconds, bucket
     return worst, name
@@ -225,6 +268,35 @@ def machine() -> dict[str, Any]:
 
 def load_now() -> float:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else 0.0
+
+
+class LoadSampler:
+    """The 1-minute load average every ``every`` seconds while a block runs: the machine's
+    other work (other engineers share its cores) is part of every wall-time figure."""
+
+    def __init__(self, every: float = 15.0) -> None:
+        import threading
+
+        self.samples: list[float] = [load_now()]
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-load", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.samples.append(load_now())
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.samples.append(load_now())
+
+    def summary(self) -> str:
+        return f"{min(self.samples):g}-{max(self.samples):g} (median {median(self.samples):g})"
 
 
 class Stopwatch:

@@ -1,55 +1,140 @@
 """The benchmarks at a tiny size, so they cannot rot between two ``make bench`` runs.
 
-Asserts the structure and the sanity of the figures (calls counted, the row-by-row script's
-computed count equal to its real one, no write in a dry run, every grade recorded once in a
-live run), never timings: those belong to ``make bench`` on a quiet machine.
+Asserts what the benchmarks count and how they judge it (calls per bucket from the sandbox's
+books, ALM's documented limits, the row-by-row script's computed count equal to its real one, no
+write in a dry run, every grade recorded once in a live run, a time-scaled figure left unjudged
+when the client's CPU is too high), never timings: those belong to ``make bench``.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bench_dryrun, bench_live, bench_pools, bench_read, bench_report
-from bench.common import Scenario, table, time_at_real_limits
+import pytest
+
+from batch.errors import ExitStatus
+from batch.jobs import JobOutcome
+from batch.models import RunSummary
+from batch.sandbox import Sandbox, SandboxConfig
+from bench import bench_dryrun, bench_live, bench_pools, bench_read, bench_report, limits
+from bench.common import Line, Scenario, time_at_real_limits
+from bench.files import FILES, world
+from bench.naive import NaiveScript, count_calls
+from bench.runs import Measured, measured_line
+from bench.summary import render
 
 
-def _figure(scenario: Scenario, name: str) -> object:
-    matches = [f for f in scenario.figures if f.name == name]
-    assert len(matches) == 1, f"{name!r} not in {[f.name for f in scenario.figures]}"
+def _line(scenario: Scenario, run: str) -> Line:
+    matches = [line for line in scenario.lines if line.run.startswith(run)]
+    assert len(matches) == 1, f"{run!r} not in {[line.run for line in scenario.lines]}"
     return matches[0]
 
 
-def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
-    dry = bench_dryrun.run_size("tiny", tmp_path / "dry", time_scale=600.0, naive_real_rows=60)
-    details = dry.details
-    assert details["cold"]["lookups"] > 0 and details["cold"]["enrollment_reads"] > 0
-    assert details["warm"]["lookups"] == 0, details["warm"]["calls"]
-    assert details["cold"]["writes"] == details["warm"]["writes"] == 0
-    assert details["cold"]["counts"] and details["cold"]["exit_status"] == 0
-    # The script was run for real and its calls equal the exact count computed from the data.
-    assert details["naive_real"]["books"] == details["naive_counted"]
-    assert _figure(dry, "row-by-row script run for real: calls").passed is True
-    assert _figure(dry, "cold enrollment reads").passed is True
-    assert sum(details["naive_counted"].values()) > sum(details["cold"]["calls"].values())
+def _verdicts(line: Line) -> dict[str, bool | None]:
+    return {c.name: c.passed for c in line.checks}
 
-    live = bench_live.run_size(
-        "tiny",
-        tmp_path / "live",
-        time_scale=200.0,
-        concurrency=4,
-        naive_seconds=1.0,
-        in_process=True,
-    )
-    d = live.details
-    assert d["writes_made"] > 0 and d["write_phase_seconds"] > 0
-    assert d["double_grades"] == 0 and d["early_requests"] == 0
-    assert d["grades_recorded"] == d["grades_expected"] > 0
-    assert _figure(live, "grades recorded = grades the file needs").passed is True
-    assert _figure(live, "exit status").passed is True
-    assert d["naive"]["rows_done"] >= 1 and d["naive"]["writes"] > 0
-    assert d["naive"]["double_grades"] == 0
 
+def test_documented_limits_bucket_every_call_and_bind_at_the_slowest() -> None:
+    # 600 GET /users: 100 at once (burst), 500 more at 500/h = one hour.
+    seconds, bucket = time_at_real_limits({"GET /users": 600})
+    assert bucket == "GET /users (500/h)" and round(seconds) == 3600
+    # 40 grade POSTs: burst 10, then 30 at 30/min = one minute.
+    assert limits.at_limits({"POST /users/{id}/userModuleGrade": 40}) == (60.0, "POST")
+    # 45 course reads fit every GET burst but the learningObject API's 15/min: 2 minutes.
+    assert limits.at_limits({"GET /learningObjects/{id}": 45}) == (120.0, "LO/min")
+    # A job's polls are GETs; the token and the job's file are outside ALM's allowance; the
+    # users export's generation time (the sandbox's 30 s) is added to the bound.
+    calls = {"GET /jobs/{id}": 6, "POST /oauth/token/refresh": 1, "GET /_sandbox/downloads/{f}": 1}
+    assert limits.per_bucket(calls)["GET"] == 6 and limits.per_bucket(calls)["job polls"] == 6
+    assert limits.at_limits(calls, {"generateUsers": 1}) == (30.0, "burst+job 30 s")
+    # Another header set for the verbs: 600r/m, burst 10.
+    fast = limits.with_verbs(600, 10, 600, 10)
+    assert limits.at_limits({"GET /users/{id}/enrollments": 610}, limits=fast) == (60.0, "GET")
+
+
+def test_dry_runs_count_lookups_reads_and_the_live_runs_plan(tmp_path: Path) -> None:
+    (scenario,) = bench_dryrun.run(("tiny",), folder=tmp_path)
+    first, again = _line(scenario, "dry run, first"), _line(scenario, "dry run again")
+    planned, script = _line(scenario, "live run"), _line(scenario, "row-by-row")
+    for line in (first, again):
+        checks = _verdicts(line)
+        assert checks["writes"] and checks["lookups"] and checks["learner reads"], line.checks
+        assert checks["early requests"] and checks["exit status"], line.checks
+        assert line.cpu_share is not None and line.measured.endswith("x600")
+    assert first.calls is not None and first.calls.get("GET /learningObjects/{id}", 0) > 0
+    assert again.calls is not None and set(again.calls) == {"GET /users/{id}/enrollments"}
+    # The live run's calls from the plan: the same reads, then every planned write.
+    assert planned.calls is not None and first.calls is not None
+    writes = scenario.details["again"]["writes_planned"]
+    assert planned.calls[bench_dryrun.PLANNED_WRITES] == writes > 0
+    assert planned.limits_seconds == limits.POST.seconds(writes) and planned.binding == "POST"
+    # The estimate is never below what ALM's limits allow (its burst aside).
+    (estimate,) = planned.checks
+    assert estimate.name == "estimate / at ALM's limits" and float(estimate.value) > 0.99
+    assert script.calls is not None and sum(script.calls.values()) > sum(planned.calls.values())
+    # Every figure is in the one table and in results.json.
+    text = render([scenario])
+    assert FILES["tiny"].label in text and "row-by-row script, live: counted" in text
+    assert json.loads(json.dumps(scenario.to_json()))["lines"][0]["run"] == first.run
+
+
+def test_the_row_by_row_scripts_count_is_what_it_calls(tmp_path: Path) -> None:
+    w = world(FILES["tiny"], tmp_path)
+    for live in (False, True):
+        config = SandboxConfig(time_scale=600.0, limits_enabled=False)
+        with Sandbox(seed=w.seed, config=config) as sb:
+            result = NaiveScript(sb.base_url, sb.credentials, live=live).run(w.path)
+            books = {
+                e: n for e, n in sb.books()["calls"].items() if not e.startswith("POST /oauth")
+            }
+        counted = dict(count_calls(w.seed, w.path, live=live))
+        assert books == counted == dict(result.calls), live
+
+
+def test_a_live_run_records_every_grade_once(tmp_path: Path) -> None:
+    (scenario,) = bench_live.run(("tiny",), folder=tmp_path)
+    (line,) = scenario.lines
+    checks = _verdicts(line)
+    assert checks["grades recorded"] is True and checks["double grades"] is True
+    assert checks["early requests"] and checks["exit status"], line.checks
+    assert "estimate / actual" in checks and line.estimate_ratio is not None
+    live = scenario.details["live"]
+    assert live["writes_made"] == live["writes_planned"] > 0
+    assert line.calls is not None and line.calls["POST /users/{id}/userModuleGrade"] > 0
+
+
+def _measured(cpu: float, estimate_ratio: float = 1.0) -> tuple[Measured, float]:
+    summary = RunSummary("r", "run", False, "f.csv", "0" * 64, "h", datetime.now(UTC))
+    outcome = JobOutcome(summary=summary, exit_status=ExitStatus.OK)
+    m = Measured(
+        scale=60.0, wall=100.0, network=100.0, cpu=cpu,
+        calls={"POST /users/{id}/userModuleGrade": 10 + 30 * 100},  # 100 min at 30/min
+        jobs={}, throttled=0, early=0, double_grades=0, outcome=outcome, books={},
+    )  # fmt: skip
+    return m, m.alm_seconds * estimate_ratio
+
+
+def test_time_scaled_figures_are_judged_only_while_the_clients_cpu_is_small() -> None:
+    m, estimate = _measured(cpu=10.0)
+    line = measured_line("g", "live", m, estimate_seconds=estimate)
+    assert line.used == pytest.approx(6000.0 / 6000.0) and line.estimate_ratio == 1.0
+    assert _verdicts(line)["allowance used"] and _verdicts(line)["estimate / actual"]
+    m, estimate = _measured(cpu=40.0, estimate_ratio=1.5)
+    line = measured_line("g", "live", m, estimate_seconds=estimate)
+    checks = _verdicts(line)
+    assert checks["client CPU"] is False
+    assert checks["allowance used"] is None and checks["estimate / actual"] is None
+    scenario = Scenario("s", "cmd")
+    scenario.add_line(line)
+    scenario.add("a figure without a run", 3, "< 4", True)
+    text = render([scenario])
+    assert "40%!" in text and "FAIL: client CPU (+2 not trusted)" in text
+    assert "  a figure without a run: 3  [target < 4: PASS]" in text
+
+
+def test_local_costs_run_at_a_tiny_size(tmp_path: Path) -> None:
     csv_path = tmp_path / "read.csv"
     bench_read.make_csv(csv_path, 200)
     got = bench_read.measure(csv_path, "validate")
@@ -59,29 +144,14 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     workbook = bench_report.run_child("xlsx", 200)  # in a fresh process, as make bench runs it
     assert workbook["rows"] == 200 and float(str(workbook["cpu_seconds"])) > 0
 
-    text = table(f for s in (dry, live) for f in s.figures)
-    assert "PASS" in text and text.count("\n") == len(dry.figures) + len(live.figures) + 1
-    assert json.loads(json.dumps([dry.to_json(), live.to_json()]))[0]["command"].startswith(
-        ".venv/bin/python -m bench.bench_dryrun"
-    )
-
-
-def test_time_at_real_limits_uses_the_documented_buckets() -> None:
-    # 600 GET /users: 100 at once (burst), 500 more at 500/h = one hour.
-    seconds, bucket = time_at_real_limits({"GET /users": 600})
-    assert bucket == "GET /users (500/h)" and round(seconds) == 3600
-    # 40 grade POSTs: burst 10, then 30 at 30/min = one minute.
-    seconds, bucket = time_at_real_limits({"POST /users/{id}/userModuleGrade": 40})
-    assert bucket == "POST" and round(seconds) == 60
-
 
 def test_the_pools_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
     dry, live = bench_pools.run(["dry", "live"], [8], tmp_path, tiny=True)
     for scenario in (dry, live):
-        assert _figure(scenario, "exit status warm-up / run").passed is True
-        assert _figure(scenario, "requests before a retry-after passed").passed is True
-        assert scenario.details["alm_minutes"] > 0
-    assert dry.details["buckets"]["GET"] >= 30 and dry.details["buckets"]["POST"] == 0
-    assert live.details["buckets"]["POST"] > 0  # the live run wrote
-    lines = bench_pools.summary([dry, live]).splitlines()
-    assert [line.split()[:2] for line in lines[2:]] == [["dry", "8"], ["live", "8"]]
+        (line,) = scenario.lines
+        checks = _verdicts(line)
+        assert checks["first dry run"] and checks["early requests"] and checks["exit status"]
+        assert line.limits_seconds is not None and line.cpu_share is not None
+    assert dry.details["run"]["calls"]["GET /users/{id}/enrollments"] >= 30
+    assert "POST /users/{id}/userModuleGrade" in live.details["run"]["calls"]  # it wrote
+    assert "(the default)" in render([dry, live])
