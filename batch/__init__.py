@@ -18,7 +18,7 @@ from importlib import import_module
 # mypy and import-linter read any TYPE_CHECKING this way.
 TYPE_CHECKING = False
 
-__version__ = "0.1.0"
+__version__ = "0.3.0.dev0"
 
 # name -> the module that defines it
 _EXPORTS = {
