@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/alm-batch demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --durations=15
 
 # Style, formatting, strict types and the layer contracts (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)
