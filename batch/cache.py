@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from batch.alm.types import CourseDetail, CourseSummary, User
 from batch.errors import StateError
 from batch.models import email_key
-from batch.settings import private_file
+from batch.settings import private_file, without_credentials
 
 T = TypeVar("T")
 SCHEMA_VERSION = "3"
@@ -112,7 +112,7 @@ class LookupCache:
         lock_timeout: float = 5.0,
     ) -> None:
         self.path = path
-        self.base_url = base_url.strip().rstrip("/").lower()
+        self.base_url = without_credentials(base_url.strip().rstrip("/")).lower()
         self.ttl_seconds = ttl_seconds
         self.refresh = refresh
         self.clock = clock
@@ -179,6 +179,13 @@ class LookupCache:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(f"schema version {row[0]}")
+            # Caches written before ALM_BASE_URL was kept without a user name and password may
+            # hold one in their keys: drop those entries (they are looked up again).
+            conn.execute("PRAGMA secure_delete=ON")  # the old keys' bytes are overwritten
+            for table in ("users", "catalogue", "courses"):
+                conn.execute(f"DELETE FROM {table} WHERE base_url LIKE '%@%'")
+            conn.execute("DELETE FROM meta WHERE key LIKE 'users_export:%@%'")
+            conn.execute("PRAGMA secure_delete=OFF")
         except BaseException:
             conn.close()
             raise

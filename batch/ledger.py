@@ -36,7 +36,7 @@ from typing import Any
 
 from batch.alm.types import GradeRequest
 from batch.errors import StateError, StateWriteFailed
-from batch.settings import private_dir, private_file
+from batch.settings import private_dir, private_file, without_credentials
 
 LOCK_NAME = "alm-batch.lock"
 LEDGER_NAME = "ledger.sqlite3"
@@ -316,11 +316,31 @@ class Ledger:
                 "INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            self._forget_credentials()
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"The run ledger {self.path} cannot be opened: {exc}.",
                 hint="Check the file, or use --state-dir to start a fresh state directory.",
             ) from exc
+
+    def _forget_credentials(self) -> None:
+        """Ledgers written before ``ALM_BASE_URL`` was kept without a user name and password
+        may hold one in their keys: rewrite those keys as the URL is kept now (the write they
+        name is the same; a re-run finds it under the new key)."""
+        old = [
+            url
+            for (url,) in self._db.execute(
+                "SELECT DISTINCT base_url FROM writes WHERE base_url LIKE '%@%'"
+            )
+        ]
+        if old:
+            self._db.execute("PRAGMA secure_delete=ON")  # the old keys' bytes are overwritten
+        for url in old:
+            if (clean := without_credentials(url)) != url:
+                self._db.execute(
+                    "UPDATE OR REPLACE writes SET base_url = ? WHERE base_url = ?", (clean, url)
+                )
+        self._db.execute("PRAGMA secure_delete=OFF")
 
     # --- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:

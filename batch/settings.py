@@ -98,9 +98,10 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(
-                f"ALM_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, got {value!r}"
+                f"ALM_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, got "
+                f"{without_credentials(value)!r}"
             )
-        return value
+        return without_credentials(value)
 
     @field_validator(
         "client_id",
@@ -134,6 +135,16 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value():
                 out.append(secret.get_secret_value())
         return out
+
+
+def without_credentials(url: str) -> str:
+    """``https://user:pass@lms.example/x`` -> ``https://lms.example/x``. ALM takes its token,
+    never a user name or password in the URL, so ``ALM_BASE_URL`` is kept without them: nothing
+    keyed by it (the lookup cache, the ledger, the page's jobs) can carry a password to disk."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def host_of(url: str) -> str:

@@ -129,3 +129,64 @@ def test_a_password_in_the_base_url_is_never_sent_nor_shown() -> None:
         with pytest.raises(ApiUnreachable) as err:
             alm.http.request("GET", "/users")
     assert PASSWORD not in str(err.value) and "admin" not in str(err.value)
+
+
+def test_the_base_url_is_kept_without_its_user_name_and_password() -> None:
+    kept = settings(f"https://admin:{PASSWORD}@LMS.example.com:8443/primeapi/v2/")
+    assert kept.base_url == "https://LMS.example.com:8443"
+    assert kept.api_root == "https://LMS.example.com:8443/primeapi/v2"
+
+
+def test_a_live_run_with_a_password_in_the_base_url_writes_it_to_no_file(tmp_path: Path) -> None:
+    """The lookup cache, the ledger, the transcripts, the reports: nothing in the state
+    directory or beside the input carries the password (nor does the output)."""
+    from e2e_support import SAMPLE_CSV, leaks, run_cli, sample_sandbox, sandbox_env
+
+    state, work = tmp_path / "state", tmp_path / "work"
+    work.mkdir()
+    sample = work / "completions.csv"
+    sample.write_bytes(SAMPLE_CSV.read_bytes())
+    sb = sample_sandbox()
+    try:
+        env = sandbox_env(sb, state)
+        env["ALM_BASE_URL"] = sb.base_url.replace("http://", f"http://admin:{PASSWORD}@")
+        runs = [
+            run_cli(["run", str(sample), "--yes", "--report", "report.xlsx"], cwd=work, alm=env)
+        ]
+        runs.append(run_cli(["validate", str(sample)], cwd=work, alm=env))
+    finally:
+        sb.stop()
+    assert runs[0].code == 1, runs[0]  # the sample's failing rows, by design
+    assert (state / "ledger.sqlite3").is_file() and (state / "cache.sqlite3").is_file()
+    assert leaks([PASSWORD], runs, tmp_path) == []
+
+
+def test_an_old_ledger_and_cache_keyed_with_a_password_lose_it_when_opened(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    from batch.cache import LookupCache
+    from batch.ledger import Ledger, WriteKey, WriteKind
+
+    dirty = f"https://admin:{PASSWORD}@lms.example.com"
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger._db.execute(  # a row as an earlier version wrote it
+            "INSERT INTO writes (base_url, kind, user_id, course_id, instance_id, module_id, "
+            "state, run_id, input_sha256, row, created_at, updated_at) "
+            "VALUES (?, 'grade', 'u1', 'c1', 'i1', 'm1', 'unknown', 'r1', '', 2, 'x', 'x')",
+            (dirty,),
+        )
+    cache_path = tmp_path / "cache.sqlite3"
+    LookupCache(cache_path, "https://lms.example.com").close()
+    with sqlite3.connect(cache_path) as db:
+        db.execute(
+            "INSERT INTO catalogue (base_url, payload, fetched_at) VALUES (?, '[]', 0)", (dirty,)
+        )
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        clean = settings(dirty).base_url
+        key = WriteKey(clean, WriteKind.GRADE, "u1", "c1", "i1", "m1")
+        assert [entry.key for entry in ledger.unsettled(clean)] == [key]
+    LookupCache(cache_path, dirty).close()
+    for name in ("ledger.sqlite3", "cache.sqlite3"):
+        assert PASSWORD.encode() not in (tmp_path / name).read_bytes(), name
