@@ -235,9 +235,12 @@ def build_plan(
     if borrowed:
         resolver.on_progress = on_progress
     try:
-        users = resolver.resolve_users(c.email for c in live)
+        # Emails ALM did not find are checked against its users export (deleted users) while
+        # the courses are looked up.
+        users = resolver.resolve_users((c.email for c in live), settle=False)
         checks = [c.course_check.ref for c in live if c.course_check is not None]
         courses = resolver.resolve_courses([*(c.course for c in live), *checks])
+        resolver.settle_users(users)
         planner = _RowPlanner(resolver, options, users, courses)
         planner.file.course_rows = course_rows(checked, users, courses)
         plan = into if into is not None else Plan()

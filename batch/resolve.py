@@ -12,6 +12,11 @@ one by one takes no longer, at ``users_per_hour``, than one export job is expect
 calls whatever the number of users. If the export job fails under ``auto``, fall back to
 one-by-one lookups with a warning. ``per-email`` and ``export`` force the method.
 
+ALM's lookup by email hides deleted users; under ``auto`` the emails it did not find are checked
+against one users export job. That job starts in the background at the first miss, so its
+generation time runs beside the remaining lookups (and, for ``build_plan``, the course lookups)
+instead of after them; ``settle_users`` waits for it.
+
 Enrollments are read live (learner state changes between runs), once per user per run; a dry
 run may take them from ALM's learner transcript instead (``batch.state_source``), learner by
 learner where the transcript maps with certainty.
@@ -25,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from batch.alm.jobs import OnWait
 from batch.alm.types import CONTAINER_TYPES, LO_TYPES, CourseDetail, CourseSummary, Enrollment, User
@@ -356,6 +361,8 @@ class Resolver:
         # the lookup by email hides deleted users, so these may be deleted ones.
         self.unconfirmed_misses: set[str] = set()
         self._lock = threading.RLock()
+        self._export: _Background[dict[str, User]] | None = None  # started at the first miss
+        self._unsettled: dict[str, User | None] = {}  # looked up, misses not yet checked
         self._users: dict[str, User | None] = {}
         self._catalogue: list[CourseSummary] | None = None
         self._catalogue_lock = threading.Lock()
@@ -412,8 +419,13 @@ class Resolver:
             return "per-email"
         return "export"
 
-    def resolve_users(self, emails: Iterable[str]) -> dict[str, User | None]:
-        """Email key -> User (None: no ALM user has it). Failed lookups are in ``user_errors``."""
+    def resolve_users(
+        self, emails: Iterable[str], *, settle: bool = True
+    ) -> dict[str, User | None]:
+        """Email key -> User (None: no ALM user has it). Failed lookups are in ``user_errors``.
+        With ``settle=False`` the emails the lookup did not find may still be checked against
+        the users export running in the background: the caller calls ``settle_users`` on the
+        answer before using it (meanwhile such an email reads None)."""
         spelled: dict[str, str] = {}  # key -> the first spelling seen (sent to ALM as written)
         for email in emails:
             if email.strip():
@@ -440,14 +452,43 @@ class Resolver:
                 if fetched is None:
                     fetched = self._per_email(todo, spelled)
             else:
-                fetched = self._per_email(todo, spelled)
-                self._confirm_misses(fetched)
+                confirm = self.user_lookup == "auto" and not self.cache.users_export_fresh()
+                fetched = self._per_email(todo, spelled, confirm=confirm)
+                with self._lock:
+                    self._unsettled.update(fetched)
             result.update(fetched)
         with self._lock:
             self._users.update(result)
+        if settle:
+            self.settle_users(result)
         return result
 
-    def _per_email(self, keys: list[str], spelled: dict[str, str]) -> dict[str, User | None]:
+    def settle_users(self, users: dict[str, User | None]) -> None:
+        """Check the emails looked up since the last call that ALM's lookup did not find
+        against the users export (waiting for it when it runs in the background), and put the
+        answers in ``users`` (deleted users found there)."""
+        with self._lock:
+            fetched, self._unsettled = self._unsettled, {}
+        if not fetched:
+            return
+        try:
+            self._confirm_misses(fetched)
+        finally:
+            with self._lock:
+                self._export = None
+        with self._lock:
+            self._users.update(fetched)
+        users.update({key: user for key, user in fetched.items() if key in users})
+
+    def _start_export(self) -> None:
+        """The users export for deleted users, started once, in the background."""
+        with self._lock:
+            if self._export is None:
+                self._export = _Background(self._everyone, name="users-export")
+
+    def _per_email(
+        self, keys: list[str], spelled: dict[str, str], *, confirm: bool = False
+    ) -> dict[str, User | None]:
         def look_up(key: str) -> User | None:
             try:
                 user = self.client.find_user_by_email(spelled.get(key, key))
@@ -463,6 +504,8 @@ class Resolver:
             if user is not None and email_key(user.email) != key:
                 user = None  # never trust a partial match
             self.cache.put_user(key, user)
+            if user is None and confirm:
+                self._start_export()  # may be a deleted user: the export tells
             return user
 
         return dict(zip(keys, self._map("users", look_up, keys), strict=True))
@@ -480,8 +523,10 @@ class Resolver:
         if self.user_lookup != "auto":
             self.unconfirmed_misses.update(misses)
             return
+        with self._lock:
+            export = self._export
         try:
-            everyone = self._everyone()
+            everyone = export.result() if export is not None else self._everyone()
         except AbortError:
             raise
         except ApiError as exc:
@@ -807,3 +852,28 @@ class Resolver:
         with self._lock:
             self._enrollments.pop(user_id, None)
             self._programs.pop(user_id, None)
+
+
+class _Background(Generic[_R]):
+    """``fn()`` in a daemon thread; ``result()`` waits for it and returns its value or raises
+    its exception. A run that stops meanwhile does not wait: the thread's requests end with
+    the client's Cancel, and a daemon thread never holds the process open."""
+
+    def __init__(self, fn: Callable[[], _R], *, name: str) -> None:
+        self._fn = fn
+        self._value: _R | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> _R:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]

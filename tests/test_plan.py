@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from batch.alm.types import Enrollment, User
+from batch.alm.types import CourseSummary, Enrollment, User
 from batch.cache import LookupCache, cache_path
 from batch.models import CheckedRow, Completion, CourseRef, InputRow, RowIssue, RowStatus
 from batch.plan import Plan, PlanOptions, build_plan
@@ -298,3 +299,50 @@ def test_completed_in_another_instance_than_the_column_is_already_completed() ->
         "ALM already shows ann@acme.com completed 'Fire Safety' on 2025-03-04 in instance "
         "'Default' (course:10_1), not 'Spring Session'."
     )
+
+
+class SlowUsersExport(FakeAlm):
+    """ALM's lookup by email hides deleted users; its users export (which shows them) takes
+    as long as the course lookups do: it ends once the catalogue has been read."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            users=[User("1", "ann@acme.com"), User("4", "gone@acme.com", state="DELETED")],
+            courses=[SAFETY, PRIVACY],
+        )
+        self.catalogue_read = threading.Event()
+        self.export: list[str] = []
+
+    def find_user_by_email(self, email: str) -> User | None:
+        user = super().find_user_by_email(email)
+        return None if user is not None and user.state == "DELETED" else user
+
+    def export_users(self, *, poll_seconds: float = 2.0, timeout: float = 1800.0) -> Iterator[User]:
+        self.export.append("started")
+        released = self.catalogue_read.wait(5.0)
+        self.export.append("ended with the course lookups" if released else "ended alone")
+        yield from super().export_users()
+
+    def iter_catalogue(self, lo_types: Iterable[str] = ("course",)) -> Iterator[CourseSummary]:
+        self.catalogue_read.set()
+        yield from super().iter_catalogue(lo_types)
+
+
+def test_the_users_export_for_deleted_users_runs_beside_the_course_lookups() -> None:
+    """The export that tells a deleted user from an unknown email starts at the first email
+    ALM's lookup misses and runs while the rest is looked up, instead of after it."""
+    alm = SlowUsersExport()
+    rows = [
+        row(2, "gone@acme.com"),
+        row(3, "nobody@acme.com"),
+        row(4, "ann@acme.com", "Data Privacy"),
+    ]
+    plan = plan_of(rows, alm)
+    assert alm.export == ["started", "ended with the course lookups"]
+    assert alm.calls["export_users"] == 1
+    assert [r.status for r in plan.rows] == [
+        RowStatus.REJECTED,
+        RowStatus.USER_NOT_FOUND,
+        RowStatus.WOULD_COMPLETE,
+    ]
+    assert plan.rows[0].message.startswith("gone@acme.com is deleted in ALM; restore")
