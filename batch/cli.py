@@ -30,7 +30,7 @@ from batch.jobs.events import (
     StateStatus,
     WriteProgress,
 )
-from batch.models import RunSummary
+from batch.models import RunSummary, counted
 from batch.reporting.summary import human_duration
 from batch.state_source import MODES as STATE_SOURCES
 
@@ -597,9 +597,9 @@ def _stopped_note(outcome: JobOutcome) -> str:
     text = "Stopped: nothing more was sent after Ctrl-C."
     not_run = outcome.summary.counts.get("not_run", 0)
     if not_run:
-        text += f" {not_run:,} row(s) not run."
+        text += f" {counted(not_run, 'row')} not run."
     if outcome.enrolled_not_graded:
-        text += f" {outcome.enrolled_not_graded:,} learner(s) enrolled but not yet graded."
+        text += f" {counted(outcome.enrolled_not_graded, 'learner')} enrolled but not yet graded."
     return text + " Run the same command again to finish: nothing is posted twice."
 
 
@@ -764,7 +764,9 @@ def _cmd_doctor(args: argparse.Namespace, env: CliEnv) -> int:
 
     failed = show(run_doctor(settings))
     if failed:
-        env.err(f"{failed} check(s) failed." + (" No write check." if args.write_check else ""))
+        env.err(
+            f"{counted(failed, 'check')} failed." + (" No write check." if args.write_check else "")
+        )
         return int(ExitStatus.ABORTED)
     env.err("All checks passed.")
     if not args.write_check:

@@ -28,7 +28,7 @@ from batch.errors import (
     ExitStatus,
     WriteUncertain,
 )
-from batch.models import name_key
+from batch.models import counted, name_key
 from batch.redact import redact
 from batch.settings import REGION_HOSTS, Settings
 
@@ -228,7 +228,7 @@ def _online_checks(client: AlmClient, settings: Settings) -> list[DoctorCheck]:
                 DoctorCheck(
                     name,
                     looks,
-                    f"GET {path} answered {reply.status} ({count} item(s) on page 1)"
+                    f"GET {path} answered {reply.status} ({counted(count, 'item')} on page 1)"
                     if looks
                     else f"GET {path} answered {reply.status} without JSON:API data",
                     "" if looks else f"{settings.host} does not look like ALM: check ALM_BASE_URL.",
@@ -440,9 +440,9 @@ def _write_check(
         DoctorCheck(
             "grades",
             True,
-            f"posted {len(todo)} module grade(s) dated {alm_datetime(posted_at)}"
-            + (f" ({len(lost)} answer(s) lost, checked below)" if lost else "")
-            + (f"; {rejected} body shape(s) refused first" if rejected else ""),
+            f"posted {counted(len(todo), 'module grade')} dated {alm_datetime(posted_at)}"
+            + (f" ({counted(len(lost), 'answer')} lost, checked below)" if lost else "")
+            + (f"; {counted(rejected, 'body shape')} refused first" if rejected else ""),
         )
     )
     after = next((e for e in client.get_enrollments(user.id) if e.lo_id == detail.id), None)
@@ -460,7 +460,7 @@ def _write_check(
     if missing:
         out.fail(
             "read back",
-            f"ALM does not show {len(missing)} of {len(todo)} module(s) completed on "
+            f"ALM does not show {len(missing)} of {counted(len(todo), 'module')} completed on "
             f"{alm_datetime(posted_at)}: {', '.join(missing)}",
             "Look at the learner in ALM; run the write check again once it shows there "
             "(modules already completed are not posted again).",

@@ -152,6 +152,11 @@ def looks_like_person_name(text: str) -> bool:
     return _PERSON_NAME.match(text.strip()) is not None
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``counted(1, "row")`` -> "1 row", ``counted(1200, "row")`` -> "1,200 rows"."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 SHOWN_VALUE_CHARS = 80  # a 100 KB cell must not make a 100 KB message
 
 

@@ -36,7 +36,15 @@ from batch.alm.jobs import OnWait
 from batch.alm.types import CONTAINER_TYPES, LO_TYPES, CourseDetail, CourseSummary, Enrollment, User
 from batch.cache import LookupCache
 from batch.errors import AbortError, ApiError, Interrupted
-from batch.models import CourseCheck, CourseRef, RowStatus, email_key, name_key, shown_value
+from batch.models import (
+    CourseCheck,
+    CourseRef,
+    RowStatus,
+    counted,
+    email_key,
+    name_key,
+    shown_value,
+)
 
 USER_LOOKUPS = ("auto", "per-email", "export")
 _T = TypeVar("_T")
@@ -532,7 +540,7 @@ class Resolver:
         except ApiError as exc:
             self.unconfirmed_misses.update(misses)
             self.warnings.append(
-                f"The ALM users export job failed ({exc.describe()}), so {len(misses)} email(s) "
+                f"The ALM users export job failed ({exc.describe()}), so {counted(len(misses), 'email')} "
                 "not found could not be checked against deleted users."
             )
             return

@@ -41,6 +41,7 @@ from batch.alm.jobs import JOB_TIMEOUT_SECONDS, POLL_GROWTH, JobFile, JobWait, O
 from batch.alm.types import CONTAINER_TYPES, Enrollment, User
 from batch.errors import AbortError, ApiError, Interrupted
 from batch.ledger import Ledger
+from batch.models import counted
 from batch.resolve import Resolver
 from batch.snapshot import LearnerState, Mapped, Snapshot, SnapshotStore, map_rows
 
@@ -232,7 +233,7 @@ class StateSource:
             if reads_seconds <= job_seconds:
                 self._per_learner(
                     needs,
-                    f"{needs.reads:,} reads take about {_duration(reads_seconds)} at the read "
+                    f"{counted(needs.reads, 'read')} take about {_duration(reads_seconds)} at the read "
                     f"allowance, no longer than a transcript job (about {_duration(job_seconds)})",
                 )
                 return None

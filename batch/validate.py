@@ -47,6 +47,7 @@ from batch.models import (
     CourseCheck,
     InputRow,
     RowIssue,
+    counted,
     name_key,
     shown_value,
 )
@@ -365,7 +366,7 @@ def _check(
     if other_bad:
         more = f" and {len(other_bad) - 3:,} more" if len(other_bad) > 3 else ""
         table.warnings.append(
-            f"{_where(table)}: {len(other_bad):,} cell(s) outside the columns used hold bytes "
+            f"{_where(table)}: {counted(len(other_bad), 'cell')} outside the columns used hold bytes "
             f"that are not UTF-8, shown as \ufffd in the report ({'; '.join(other_bad[:3])}"
             f"{more}): retype those characters, or save the file as 'CSV UTF-8'."
         )

@@ -153,11 +153,11 @@ def test_profile_learns_the_body_once_and_a_second_run_starts_on_it(
 
 
 def test_faults_while_learning_grade_nothing_twice(cli: Cli, folder: Path) -> None:
-    faults = {"error_rate": 0.08, "drop_rate": 0.04, "lost_response_rate": 0.25, "random_seed": 5}
+    faults = {"error_rate": 0.05, "drop_rate": 0.03, "lost_response_rate": 0.15, "random_seed": 5}
     with start("lo-resource", **faults) as sb:
         first = run_live(cli, sb, "generated.csv", "first.csv")
         assert first.code in (0, 1, 3), first
-        assert sb.books()["lost_responses"] > 0
+        assert sb.books()["lost_responses"] >= 10  # many answers lost while the body is learned
         rejected = grade_answers(sb).get("400", 0)
         sb.configure(error_rate=0.0, drop_rate=0.0, lost_response_rate=0.0)
         again = run_live(cli, sb, "generated.csv", "again.csv")

@@ -142,8 +142,7 @@ def test_course_ids_a_spreadsheet_turned_into_numbers(tmp_path: Path) -> None:
         "the column as Text and export again."
     )
     assert (
-        "warning: " in run.err
-        and "column 'LO ID' holds 2 course ID(s) stored as numbers" in run.err
+        "warning: " in run.err and "column 'LO ID' holds 2 course IDs stored as numbers" in run.err
     )
     table = open_table(path)
     refs = [c.completion.course.course_id for c in check_rows(table, ValidationOptions())
@@ -158,5 +157,5 @@ def test_the_engine_warns_about_ids_stored_as_numbers(tmp_path: Path) -> None:
     )
     outcome = Job(JobOptions(path=path, offline=True)).run()
     assert int(outcome.exit_status) == 0
-    assert any("column 'Course ID' holds 1 course ID(s) stored as numbers" in w
+    assert any("column 'Course ID' holds 1 course ID stored as numbers" in w
                for w in outcome.warnings)  # fmt: skip

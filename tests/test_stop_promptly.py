@@ -23,7 +23,7 @@ from batch.alm.grade_shapes import SHAPES_FILE as GRADE_SHAPES
 from batch.cli import CliEnv, main
 from batch.demo import sandbox_env, settings_for_sandbox
 from batch.jobs import Job, JobOptions
-from batch.models import RunSummary
+from batch.models import RunSummary, counted
 from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
@@ -82,7 +82,7 @@ def test_ctrl_c_sends_nothing_more_and_says_who_is_enrolled_but_not_graded(
         half = {r["user_id"] for r in not_run if r["message"].startswith("Enrolled the learner")}
         assert "Stopped: nothing more was sent after Ctrl-C." in err
         if half:
-            assert f"{len(half)} learner(s) enrolled but not yet graded" in err
+            assert f"{counted(len(half), 'learner')} enrolled but not yet graded" in err
         assert "Run the same command again to finish" in err
 
         sb.configure(post_per_minute=10.0)  # the rest at a raised limit: the test stays short

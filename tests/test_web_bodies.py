@@ -156,5 +156,7 @@ def test_an_upload_without_a_length_is_cut_off_at_the_cap(tmp_path: Path) -> Non
             running.port, start, chunked([multipart_start("big.csv"), *rows])
         )
         assert status == 413 and "0.25 MB limit" in body["error"]
-        assert sent < 4 << 20, sent
+        # Refused at the cap, not after the 35 MB: what the client got into the loopback's
+        # socket buffers before the answer came (a few MB on a loaded machine) is all it sent.
+        assert sent < 12 << 20, sent
         assert list(uploads.iterdir()) == []

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from batch.models import counted
 from batch.sandbox import ManualClock, Sandbox
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
@@ -87,7 +88,7 @@ def test_rows_appear_while_the_dry_run_waits_for_alms_transcript_job(
     assert page.locator("[data-bind=stage]").inner_text() == "learner state"
     shown = page.locator("#rows-area tbody tr").count()
     waiting = page.locator("#rows-waiting").inner_text()
-    assert f"{39 - shown} more row(s) waiting for learner state" in waiting
+    assert f"{counted(39 - shown, 'more row')} waiting for learner state" in waiting
     assert page.locator("[data-action]").count() == 0  # no fixes before the end
     statuses = set(page.locator("#rows-area .badge").all_inner_texts())
     assert {"invalid", "user not found", "duplicate"} <= statuses

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from batch.models import RowResult
+from batch.models import RowResult, counted
 from batch.sandbox import Sandbox
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import PageRun, sandbox_settings
@@ -134,7 +134,7 @@ def test_excluding_a_row_with_a_duplicate_posts_exactly_the_confirmation(
     planned = sum(len(r.planned_writes) for r in rows)
     page.get_by_role("link", name="Review and run live…").click()
     page.wait_for_url("**/confirm")
-    assert f"{planned:,} write(s) to ALM" in page.locator("main").inner_text()
+    assert f"{counted(planned, 'write')} to ALM" in page.locator("main").inner_text()
     shot(page, "promises-2-confirm")
     page.get_by_role("button", name="Run live now").click()
     page.locator("#progress[data-state=done]").wait_for()

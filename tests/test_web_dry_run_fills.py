@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from batch.cli import build_parser
 from batch.jobs.waiting import StateWait
+from batch.models import counted
 from batch.sandbox import ManualClock
 from batch.state_source import StateStatus
 from batch.web.filling import LATE, filling, time_left
@@ -130,7 +131,7 @@ def test_a_dry_run_waiting_for_alms_jobs_shows_its_rows_what_it_waits_for_and_th
         assert refused.status_code == 409 and "finished dry run" in refused.json()["error"]
         html = s.client.get(f"/jobs/{job}").text
         assert "Waiting for ALM&#39;s learner transcript job" in html
-        assert f"{st['rows_waiting']} more row(s) waiting for learner state" in html
+        assert f"{counted(st['rows_waiting'], 'more row')} waiting for learner state" in html
         assert 'id="rows-src"' in html and "Edit<span" not in html and "data-action" not in html
         fragment = s.client.get(f"/jobs/{job}/table", params={"status": "invalid"}).text
         assert 'hx-swap-oob="true"' in fragment  # the counts come along

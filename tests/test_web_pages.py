@@ -126,7 +126,7 @@ def test_a_finished_run_shows_what_it_ended_with_also_after_a_restart(tmp_path: 
             assert f"Rows {live['rows']}" in shown
             assert f"Writes made {live['writes_made']} of {live['writes_planned']}" in shown
             shown = text_of(c.get(f"/jobs/{dry['job_id']}").text)
-            need = re.findall(r"(\d+) row\(s\) need attention|Need attention (\d+)", shown)
+            need = re.findall(r"(\d+) rows? needs? attention|Need attention (\d+)", shown)
             problems = re.search(r"Only problems (\d+)", shown)
             assert problems is not None
             counts = {int(a or b) for a, b in need} | {int(problems.group(1))}

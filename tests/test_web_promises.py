@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.jobs import Job
-from batch.models import RowResult
+from batch.models import RowResult, counted
 from batch.web.registry import LOOKUPS_KEPT
 from tests.e2e_support import SAMPLE_CSV, graded
 from tests.web_support import (
@@ -216,7 +216,10 @@ def test_cancel_sends_nothing_more_counts_what_alm_answered_and_the_rest_finishe
         assert not_run and all("Run the remaining rows" in x["message"] for x in not_run)
         half = {x["user_id"] for x in not_run if x["message"].startswith("Enrolled the learner")}
         assert st["enrolled_not_graded"] == len(half)
-        assert f"{len(half)} learner(s) enrolled but not yet graded" in st["message"] or not half
+        assert (
+            f"{counted(len(half), 'learner')} enrolled but not yet graded" in st["message"]
+            or not half
+        )
         assert "Run the remaining rows to finish." in st["message"]
         assert status(s, dry)["live_job_state"] == "cancelled"
         # The confirmation is kept beside the live job: after a restart its rest is bound too.

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from batch.dates import DateProblem
-from batch.models import InputRow, RowIssue, fold_text, shown_value
+from batch.models import InputRow, RowIssue, counted, fold_text, shown_value
 from batch.reading.states import SHOWN_DONE, SHOWN_NOT_DONE, State, classify_state
 from batch.validation.cells import parse_number, parse_passed
 
@@ -182,7 +182,7 @@ class NumberIds:
         for column, n in self.rows.items():
             row, text, course_id = self.first[column]
             out.append(
-                f"{where}: column {column!r} holds {n:,} course ID(s) stored as numbers by a "
+                f"{where}: column {column!r} holds {counted(n, 'course ID')} stored as numbers by a "
                 f"spreadsheet or a script (e.g. {text!r} in row {row}), read as the whole "
                 f"number each holds ({course_id}); to keep IDs as typed, format the column "
                 "as Text."

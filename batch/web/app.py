@@ -87,6 +87,7 @@ def page_templates(config: WebConfig) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["duration"] = human_seconds
     templates.env.filters["about"] = about
+    templates.env.filters["counted"] = views.counted
     templates.env.filters["breakable"] = rowparts.breakable
     templates.env.filters["page_words"] = views.page_text
     templates.env.globals.update(

@@ -215,5 +215,6 @@ def serve(options: ServeOptions, emit: Callable[[str], None]) -> int:
         left = app.registry.shutdown()
         running.stop()
         release()
-        emit(f"Stopped ({len(left)} running job(s) cancelled)." if left else "Stopped.")
+        jobs = "1 running job" if len(left) == 1 else f"{len(left)} running jobs"
+        emit(f"Stopped ({jobs} cancelled)." if left else "Stopped.")
     return 0

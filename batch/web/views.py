@@ -14,6 +14,7 @@ from batch.jobs import JobState, StoredRow
 from batch.jobs.meter import alm_problem
 from batch.jobs.results import EXCLUDED, SORTS, STATUS_ORDER
 from batch.models import RowStatus
+from batch.models import counted as counted  # also the templates' filter (app.py)
 from batch.reporting.summary import learner_state_line
 from batch.reporting.text import json_row
 from batch.web import filling
@@ -205,7 +206,7 @@ def _message(run: PageRun, registry: Registry) -> str:
         ledger = registry.ledger_counts(run) or {}
         return (
             "Interrupted: the server stopped while this run was writing. The ledger shows "
-            f"{ledger.get('written', 0):,} write(s) made, {ledger.get('unsure', 0):,} unsure "
+            f"{counted(ledger.get('written', 0), 'write')} made, {ledger.get('unsure', 0):,} unsure "
             f"(checked in ALM before anything is sent again) and {ledger.get('not_tried', 0):,}"
             " not tried. Run the remaining rows to finish."
         )
@@ -215,7 +216,7 @@ def _message(run: PageRun, registry: Registry) -> str:
         if job.cancelling:
             n = job.writes_in_flight()
             return (
-                f"Cancelling: nothing more is sent; {n:,} write(s) already on their way to ALM "
+                f"Cancelling: nothing more is sent; {counted(n, 'write')} already on their way to ALM "
                 "get their answers, then the report is saved."
             )
         # ALM's silence first; else, while a dry run's learner state arrives, what it waits
@@ -236,7 +237,8 @@ def _message(run: PageRun, registry: Registry) -> str:
     problems = problem_count(run)
     noun = "Dry run" if run.kind == "dry-run" else "Live run"
     if problems:
-        return f"{noun} finished: {problems} row(s) need attention."
+        needs = "needs" if problems == 1 else "need"
+        return f"{noun} finished: {counted(problems, 'row')} {needs} attention."
     return f"{noun} finished: every row ended well."
 
 
@@ -254,9 +256,9 @@ def cancelled_message(run: PageRun) -> str:
     half = enrolled_not_graded(run)
     text = "Cancelled: nothing more was sent after Cancel; the report is saved."
     if not_run:
-        text += f" {not_run:,} row(s) not run."
+        text += f" {counted(not_run, 'row')} not run."
     if half:
-        text += f" {half:,} learner(s) enrolled but not yet graded."
+        text += f" {counted(half, 'learner')} enrolled but not yet graded."
     if run.can_run_rest:
         text += " Run the remaining rows to finish."
     return text
