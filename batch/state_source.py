@@ -129,6 +129,7 @@ class StateSource:
         self.description = ""  # for the summary: where the state came from
         self.as_of: datetime | None = None
         self.warnings: list[str] = []
+        self.adopted: set[str] = set()  # learners whose state came from the transcript
         self._compare: dict[str, LearnerState] = {}
 
     # --- the plan's side ------------------------------------------------------------------
@@ -327,6 +328,7 @@ class StateSource:
             mapped.states.pop(user_id)
         for user_id, state in mapped.states.items():
             resolver.adopt_state(user_id, state.courses, state.programs)
+        self.adopted.update(mapped.states)
         self.source = "snapshot" if snapshot.cached else "transcript"
         self.as_of = snapshot.taken_at
         jobs = ", ".join(snapshot.job_ids)

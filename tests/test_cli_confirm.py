@@ -66,3 +66,21 @@ def test_the_plan_names_alms_write_limit_not_a_rate_derived_from_the_estimate() 
     )
     summary.writes_per_minute = None
     assert format_plan(summary).endswith("Writes needed: 71, about 3.4 s")
+
+
+def test_a_plan_from_alms_transcript_says_so_and_that_each_learner_is_read_again() -> None:
+    summary = RunSummary(
+        run_id="r", command="run", dry_run=False, input_path="c.csv", input_sha256="x",
+        alm_host="alm.test", started_at=datetime(2026, 11, 30, tzinfo=UTC),
+    )  # fmt: skip
+    summary.rows, summary.counts, summary.writes_planned = 35, {"would_complete": 25}, 71
+    summary.learner_state = "ALM's learner transcript (job 42) for 28 of 28 learners"
+    plan = format_plan(summary)
+    assert "transcript" not in plan  # read one by one: nothing to say
+    summary.learner_state_as_of = datetime(2026, 11, 29, 9, 12, tzinfo=UTC)
+    lines = format_plan(summary).splitlines()
+    assert lines[-2].startswith("Learner state as of ")
+    assert lines[-2].endswith(": ALM's learner transcript (job 42) for 28 of 28 learners")
+    assert lines[-1] == (
+        "Each learner is read again before their writes; nothing beyond this plan."
+    )

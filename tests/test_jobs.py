@@ -225,7 +225,7 @@ def test_an_unattended_live_run_writes_while_learners_are_still_being_read(
     assert "learner reads" in outcome.summary.estimate_basis
 
 
-def test_a_confirmed_live_run_reads_everything_first_and_estimates_the_writes(
+def test_a_confirmed_live_run_writes_nothing_before_the_question_and_estimates_the_writes(
     sb: Sandbox, sample: Path, tmp_path: Path
 ) -> None:
     seen = Recorder()

@@ -29,7 +29,15 @@ import pytest
 from batch.alm.payloads import derive_course_module_id
 from batch.cli import CliEnv, main
 from batch.demo import settings_for_sandbox
-from batch.jobs import Job, JobOptions, RowsPlanned, StateStatus
+from batch.jobs import (
+    Job,
+    JobOptions,
+    RowsPlanned,
+    StageProgress,
+    StateStatus,
+    WriteProgress,
+)
+from batch.models import RunSummary
 from batch.sandbox import Sandbox, SandboxConfig, load_seed
 from batch.snapshot import SnapshotStore
 from tests.e2e_support import SAMPLE_CSV, SAMPLE_DIR, TIME_SCALE, CliRun, sandbox_env
@@ -408,6 +416,72 @@ def test_a_live_run_reads_every_learner_and_says_what_changed_since_the_dry_run(
     assert rows[3]["message"].startswith("Posted 2 module grades.")
     assert "Note: enrolled in ALM since the dry run" in rows[3]["message"]
     assert sum("since the dry run" in r["message"] for r in rows.values()) == 2
+
+
+def test_a_run_a_person_confirms_asks_on_the_transcript_then_reads_each_learner_beside_writes(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    """``alm-batch run`` on a terminal: the plan it asks about comes from the transcript (no
+    learner read before the question); once confirmed, every learner it writes for is read
+    live beside the writes, and a learner ALM changed meanwhile gets only what the person
+    confirmed (nothing for a course completed since, no enrollment that already exists)."""
+    asked: list[tuple[str, int]] = []
+
+    def confirm(summary: RunSummary) -> bool:
+        asked.append((summary.learner_state, sb.books()["calls"].get(READS, 0)))
+        # While the person reads the plan, in ALM: Maria completes the course, James is
+        # enrolled in it.
+        api = Api(sb)
+        for row in (2, 3):
+            api.enroll(*planned[row][:3])
+        for module in planned[2][3]:
+            body = grade_body(planned[2][0], planned[2][1].split(":")[1],
+                              derive_course_module_id(module))  # fmt: skip
+            assert api.grade(planned[2][0], body).status_code < 300
+        return True
+
+    events: list[Any] = []
+    planned: dict[int, tuple[str, str, str, list[str]]] = {}
+
+    def seen(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, RowsPlanned):
+            for r in event.results:
+                if r.row in (2, 3):
+                    planned[r.row] = (r.user_id, r.course_id, r.instance_id, list(r.module_ids))
+
+    job = Job(
+        JobOptions(
+            path=SAMPLE_CSV,
+            dry_run=False,
+            state_dir=tmp_path,
+            state_source="transcript",
+            report=tmp_path / "live.json",
+            keep_results=True,
+        ),  # fmt: skip
+        settings_for_sandbox(sb),
+        confirm=confirm,
+    )
+    job.subscribe(seen)
+    outcome = job.run()
+    ((learner_state, reads_before),) = asked
+    assert learner_state.startswith("ALM's learner transcript")
+    assert reads_before <= 2  # program enrollments at most; no learner read one by one
+    assert sb.books()["calls"][READS] - reads_before >= 28  # each learner read, live
+    first_write = next(i for i, e in enumerate(events) if isinstance(e, WriteProgress))
+    reads = [i for i, e in enumerate(events)
+             if isinstance(e, StageProgress) and e.stage == "learner state"]  # fmt: skip
+    assert first_write < reads[-1]  # writing began before the last learner was read
+    rows = {r.row: r for r in job.results}
+    assert rows[2].status.value == "already_completed"
+    assert "completed in ALM since the dry run" in rows[2].message
+    assert rows[3].status.value == "completed"
+    assert rows[3].message.startswith("Posted 2 module grades.")
+    books = sb.books()
+    assert books["double_grades"] == 0 and len(books["grades"]) == 62
+    # The confirmed writes less what ALM already had: Maria's enrollment and 2 grades, James's
+    # enrollment.
+    assert outcome.summary.writes_planned == 87 and outcome.summary.writes_made == 83
 
 
 # --------------------------------------------------------------------------- events

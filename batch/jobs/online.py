@@ -268,54 +268,86 @@ class OnlineRun:
     def _plan_and_execute(
         self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
     ) -> list[RowResult]:
-        job, summary = self.job, self.summary
+        job = self.job
         if self.live and job.confirm is None:
             # Nobody to ask (--yes, a scheduler, the page after "Run"): write for each learner
             # as soon as their state is read, while the others are still being read.
             return self._overlapped(checked, resolver, client, state_dir)
+        # A person confirms (``run`` on a terminal): the plan shown is a dry run's (learner
+        # state from ALM's learner transcript when that is quicker); once confirmed, the live
+        # run reads each learner it writes for beside the writes, bound to the plan shown.
+        confirming, self.live = self.live, False
+        try:
+            plan = self._plan(checked, resolver, client, state_dir)
+        except (Interrupted, AbortError) as exc:
+            self.live = confirming
+            return self._stopped_before_writing(checked, exc)
+        self.live = confirming
+        if confirming:
+            return self._confirm_then_write(plan, checked, resolver, client, state_dir)
+        return [row.to_result() for row in plan.rows]
+
+    def _plan(
+        self, checked: list[CheckedRow], resolver: Resolver, client: AlmClient, state_dir: Path
+    ) -> Plan:
+        """The plan as a dry run makes it, its rows shown as they are decided. ``Interrupted``
+        or ``AbortError`` when it stops before it is made."""
+        job = self.job
         job.emit(StageStarted("lookup"))
         # The journal is open while the plan fills, so rows shown as their learner's state
         # arrives already leave out what earlier runs wrote.
         journal = self.journal = self._open_journal(state_dir, create=self.live)
         plan = Plan()
         shown = _RowsShown(self, plan, len(checked))
-        try:
-            build_plan(
-                checked,
-                resolver,
-                self._plan_options(),
-                on_progress=self._stage,
-                on_learner_ready=lambda _user, indexes: shown(indexes),
-                into=plan,
-                state_source=self._state_source(client, state_dir, journal),
-                on_decided=shown,
-            )
-        except (Interrupted, AbortError) as exc:
-            return self._stopped_before_writing(checked, exc)
+        build_plan(
+            checked,
+            resolver,
+            self._plan_options(),
+            on_progress=self._stage,
+            on_learner_ready=lambda _user, indexes: shown(indexes),
+            into=plan,
+            state_source=self._state_source(client, state_dir, journal),
+            on_decided=shown,
+        )
         job.emit(StageFinished("lookup"))
         if journal is not None:
             journal.drop_done_writes(plan)
-        self._summarise_plan(plan, client, state_dir, overlapped=not self.live)
-        if self.live and plan.writes_needed and job.confirm is not None:
-            # The reads are done: what is left to wait for is the writes.
-            assert self.allowance is not None
-            summary.estimate_seconds = self.allowance.seconds(
-                0, plan.writes_needed, overlapped=True, tail=self._tail(plan, client)
-            )
+        # The estimate of a live run after this plan: it reads beside its writes.
+        self._summarise_plan(plan, client, state_dir, overlapped=True)
+        return plan
+
+    def _confirm_then_write(
+        self,
+        plan: Plan,
+        checked: list[CheckedRow],
+        resolver: Resolver,
+        client: AlmClient,
+        state_dir: Path,
+    ) -> list[RowResult]:
+        """Ask (when the plan writes anything); once confirmed, the live run: bound to the rows
+        and writes shown (``batch.confirmed``), reading each learner again whose state came
+        from the transcript (a live run never trusts it), beside the writes."""
+        job, summary = self.job, self.summary
+        if plan.writes_needed:
             job.emit(ConfirmationNeeded(summary))
-            if not job.confirm(summary):
+            if not job.confirm or not job.confirm(summary):
                 self.live, self.cancelled, summary.dry_run = False, True, True
         if job.cancelling and self.live:
             # Cancelled between the plan and the first write: nothing was written.
             self.live, self.cancelled, summary.dry_run = False, True, True
-        if not self.live or journal is None:
+        if not self.live:
             return [row.to_result() for row in plan.rows]
-        self._start_run(journal)
-        journal.close_completed(plan)
-        started = time.monotonic()
-        results = self._execute(plan, client, journal, None)
-        summary.actual_seconds = time.monotonic() - started
-        return results
+        if self.journal is not None:  # the dry run's; the live run opens its own
+            self.journal.close()
+            self.journal = None
+        if self.state_source is not None:
+            self.warnings.extend(self.state_source.warnings)
+            for user_id in self.state_source.adopted:
+                resolver.forget_enrollments(user_id)
+        job.bound = ConfirmedPlan.from_results(
+            (row.to_result() for row in plan.rows), estimate_seconds=summary.estimate_seconds
+        )
+        return self._overlapped(checked, resolver, client, state_dir)
 
     def _plan_options(self) -> PlanOptions:
         return PlanOptions(overwrite=self.options.overwrite, user_lookup=self.options.user_lookup)
@@ -500,15 +532,13 @@ class OnlineRun:
         plan: Plan,
         client: AlmClient,
         journal: Journal,
-        stream: Iterator[tuple[str, list[int]]] | None,
+        stream: Iterator[tuple[str, list[int]]],
     ) -> list[RowResult]:
         job, options, summary = self.job, self.options, self.summary
         job.emit(StageStarted("execute"))
         # The plan the person confirmed binds the writes: the page's (its dry run's rows), or
-        # the one this run just showed at its question.
+        # the one this run just showed at its question (``_confirm_then_write``).
         bound = job.bound
-        if bound is None and job.confirm is not None:
-            bound = ConfirmedPlan.from_results(row.to_result() for row in plan.rows)
         meter = WriteMeter(
             job,
             client,
@@ -517,8 +547,6 @@ class OnlineRun:
         )
         if bound is not None:
             meter.start(bound.rows_total, bound.writes_total)
-        elif stream is None:
-            meter.start(sum(1 for r in plan.rows if r.writes), plan.writes_needed)
         outcome = execute_plan(
             plan,
             client,

@@ -314,6 +314,12 @@ def format_plan(summary: RunSummary) -> str:
         if rate:
             line += f" at {rate:,.0f} writes/min (ALM's write limit)"
     lines.append(line)
+    state = learner_state_line(summary)
+    if state and summary.learner_state_as_of is not None:
+        # The plan came from ALM's transcript: the live run reads each learner again and
+        # writes nothing beyond this plan.
+        lines.append(state[0].upper() + state[1:])
+        lines.append("Each learner is read again before their writes; nothing beyond this plan.")
     return "\n".join(lines)
 
 
