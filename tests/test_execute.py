@@ -511,19 +511,26 @@ def test_a_failing_progress_display_never_breaks_the_run(ledger: Ledger) -> None
 
 
 class _InFlight(FakeWriter):
-    """Counts a learner's grade posts in flight at once (each takes 20 ms)."""
+    """Counts a learner's grade posts in flight at once. Each answers once ``together`` posts
+    are in flight (or after 20 ms, or 2 s while fewer are: a loaded machine may start the
+    others late, and side by side they all come)."""
 
-    def __init__(self, **kw: object) -> None:
+    def __init__(self, together: int = 1, **kw: object) -> None:
         super().__init__(**kw)  # type: ignore[arg-type]
         self.inflight = 0
         self.peak = 0
+        self.together = together
+        self.changed = threading.Condition(self.lock)
 
     def post_grade(self, grade: GradeRequest) -> None:
         with self.lock:
             self.inflight += 1
             self.peak = max(self.peak, self.inflight)
+            self.changed.notify_all()
         try:
             time.sleep(0.02)
+            with self.lock:
+                self.changed.wait_for(lambda: self.peak >= self.together, timeout=2.0)
             super().post_grade(grade)
         finally:
             with self.lock:
@@ -536,7 +543,7 @@ def test_a_rows_grades_go_side_by_side_once_it_is_enrolled(
 ) -> None:
     """After the enrollment, a row's grades are independent writes: all in flight at once
     (one at a time, in order, with --concurrency 1). Each is journaled and landed once."""
-    fake = _InFlight(modules={"course:1_1": module_ids(n=4)})
+    fake = _InFlight(together=peak, modules={"course:1_1": module_ids(n=4)})
     out = run(
         make_plan(row_plan(2, "u1", modules=4, enroll=True)), fake, ledger, concurrency=concurrency
     )

@@ -55,7 +55,10 @@ def test_each_row_carries_its_writes_as_numbers(sb: Sandbox, sample: Path, tmp_p
     )
     assert {r.writes_planned for r in would} >= {2, 3}  # grades, with an enrollment or not
 
-    live = Job(JobOptions(path=sample, keep_results=True, state_dir=tmp_path / "s"), settings)
+    live = Job(
+        JobOptions(path=sample, dry_run=False, keep_results=True, state_dir=tmp_path / "s"),
+        settings,
+    )
     outcome = live.run()
     done = [r for r in live.results if r.status is RowStatus.COMPLETED]
     assert sum(r.writes_made for r in done) == outcome.summary.writes_made == planned

@@ -394,3 +394,13 @@ def test_the_cli_and_import_batch_never_load_pandas(sb: Sandbox, tmp_path: Path)
     env = sandbox_env(sb, tmp_path / "state")
     assert probe(run, tmp_path, env) == "LOADED False True"
     assert (tmp_path / "r.csv").is_file()
+
+
+def test_a_job_writes_to_alm_only_when_its_options_say_dry_run_false(
+    sb: Sandbox, tmp_path: Path
+) -> None:
+    before = len(sb.books()["grades"])
+    options = batch.JobOptions(path=SAMPLE_CSV, state_dir=tmp_path, report=tmp_path / "r.json")
+    outcome = batch.Job(options, settings_for_sandbox(sb)).run()
+    assert outcome.summary.dry_run and outcome.summary.writes_planned == 87
+    assert len(sb.books()["grades"]) == before and sb.books()["enrollments_created"] == 0

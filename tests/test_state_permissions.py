@@ -29,7 +29,7 @@ def test_a_command_line_run_keeps_its_state_private(
     sb: Sandbox, sample: Path, tmp_path: Path
 ) -> None:
     state = tmp_path / "new" / "state"  # neither folder exists yet
-    options = JobOptions(path=sample, state_dir=state, report=tmp_path / "r.json")
+    options = JobOptions(path=sample, dry_run=False, state_dir=state, report=tmp_path / "r.json")
     Job(options, settings_for_sandbox(sb)).run()
     found = modes(state)
     for name in ("cache.sqlite3", "ledger.sqlite3", "alm-batch.lock", "allowance.json"):

@@ -465,7 +465,12 @@ def test_history_lists_live_runs_from_the_command_line_too(tmp_path: Path) -> No
         csv_path = tmp_path / "cli.csv"
         csv_path.write_bytes(Path(SAMPLE_CSV).read_bytes())
         Job(
-            JobOptions(path=csv_path, state_dir=s.state_dir, report=tmp_path / "cli.report.csv"),
+            JobOptions(
+                path=csv_path,
+                dry_run=False,
+                state_dir=s.state_dir,
+                report=tmp_path / "cli.report.csv",
+            ),
             sandbox_settings(s.sandbox),
         ).run()
         runs = s.client.get("/api/history").json()["ledger_runs"]

@@ -209,7 +209,8 @@ class JobOptions(ShapeOptions):
     # Typed Any: a pandas DataFrame is one kind (pandas is optional); a RowTable once made.
     # Never serialised: a job's record keeps its options, not its rows.
     rows: Annotated[Any, Field(exclude=True)] = None
-    dry_run: bool = False
+    # A job writes to ALM only when it is told to: a live run is ``dry_run=False``, said.
+    dry_run: bool = True
     offline: bool = False
     report: Path | None = None
     encoding: str | None = None
