@@ -224,6 +224,35 @@ def _in_process(args: Sequence[str], *, cwd: Path, alm: Mapping[str, str] | None
     return CliRun(code, out.getvalue(), err.getvalue())
 
 
+class SandboxCli:
+    """``alm-batch ARGS`` in-process (``batch.cli.main``) with ``ALM_*`` pointing at a sandbox
+    and the state directory ``folder/state``, run in ``folder``; pytest's ``monkeypatch`` puts
+    the environment and the working folder back. ``stdin`` makes the run interactive (it is
+    asked before writing); ``env`` adds ``ALM_*`` values."""
+
+    def __init__(self, monkeypatch: Any, folder: Path) -> None:
+        self.mp = monkeypatch
+        self.folder = folder
+        monkeypatch.chdir(folder)
+
+    def __call__(
+        self, sb: Sandbox, *args: str, state: str = "state", stdin: Any = None, **env: str
+    ) -> CliRun:
+        import io
+
+        from batch.cli import CliEnv, main
+
+        for key in [k for k in os.environ if k.startswith("ALM_")]:
+            self.mp.delenv(key)
+        for key, value in sandbox_env(sb, self.folder / state, **env).items():
+            self.mp.setenv(key, value)
+        out, err = io.StringIO(), io.StringIO()
+        cli_env = CliEnv(
+            stdin=stdin or io.StringIO(), stdout=out, stderr=err, interactive=stdin is not None
+        )
+        return CliRun(main(list(args), cli_env), out.getvalue(), err.getvalue())
+
+
 @dataclass
 class Spawned:
     proc: subprocess.Popen[str]

@@ -9,9 +9,7 @@ answers (already enrolled, the export file URL, a grade answered without a body)
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +21,6 @@ import openpyxl
 import pytest
 
 from batch.alm.grade_shapes import SHAPES_FILE, all_shapes
-from batch.cli import CliEnv, main
 from batch.models import name_key
 from batch.sandbox import Sandbox, SandboxConfig, generate_completions, load_seed
 from tests.e2e_support import (
@@ -33,8 +30,8 @@ from tests.e2e_support import (
     SAMPLE_DIR,
     TIME_SCALE,
     CliRun,
+    SandboxCli,
     read_report,
-    sandbox_env,
     statuses,
 )
 
@@ -79,43 +76,24 @@ def folder(tmp_path: Path, generated: Path) -> Path:
     return tmp_path
 
 
-class Cli:
-    """``batch.cli.main`` in-process, with ``ALM_*`` pointing at a sandbox, in ``folder``."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-        self.mp = monkeypatch
-        self.folder = folder
-        monkeypatch.chdir(folder)
-
-    def __call__(self, sb: Sandbox, *args: str, stdin: Any = None, **extra: str) -> CliRun:
-        for key in [k for k in os.environ if k.startswith("ALM_")]:
-            self.mp.delenv(key)
-        for key, value in sandbox_env(sb, self.folder / "state", **extra).items():
-            self.mp.setenv(key, value)
-        out, err = io.StringIO(), io.StringIO()
-        env = CliEnv(
-            stdin=stdin or io.StringIO(), stdout=out, stderr=err, interactive=stdin is not None
-        )
-        code = main(list(args), env)
-        return CliRun(code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture()
-def cli(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Cli]:
-    yield Cli(monkeypatch, folder)
+def cli(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[SandboxCli]:
+    yield SandboxCli(monkeypatch, folder)
 
 
 def grade_answers(sb: Sandbox) -> dict[str, int]:
     return dict(sb.books()["endpoint_statuses"].get(GRADE, {}))
 
 
-def run_live(cli: Cli, sb: Sandbox, name: str, report: str, *extra: str, **env: str) -> CliRun:
+def run_live(
+    cli: SandboxCli, sb: Sandbox, name: str, report: str, *extra: str, **env: str
+) -> CliRun:
     return cli(sb, "run", name, "--yes", "--concurrency", "4", "--report", report, *extra, **env)
 
 
 @pytest.mark.parametrize("profile", list(SHAPE_PROFILES))
 def test_profile_learns_the_body_once_and_a_second_run_starts_on_it(
-    profile: str, cli: Cli, folder: Path
+    profile: str, cli: SandboxCli, folder: Path
 ) -> None:
     expected_rejections = SHAPE_PROFILES[profile]
     with start(profile) as sb:
@@ -152,7 +130,7 @@ def test_profile_learns_the_body_once_and_a_second_run_starts_on_it(
         assert "learned on" in str(cells["grade body"])
 
 
-def test_faults_while_learning_grade_nothing_twice(cli: Cli, folder: Path) -> None:
+def test_faults_while_learning_grade_nothing_twice(cli: SandboxCli, folder: Path) -> None:
     faults = {"error_rate": 0.05, "drop_rate": 0.03, "lost_response_rate": 0.15, "random_seed": 5}
     with start("lo-resource", **faults) as sb:
         first = run_live(cli, sb, "generated.csv", "first.csv")
@@ -170,7 +148,9 @@ def test_faults_while_learning_grade_nothing_twice(cli: Cli, folder: Path) -> No
         assert rejected <= total_rejected <= SHAPES - 1
 
 
-def test_no_accepted_body_stops_the_run_with_exit_3_and_the_report(cli: Cli, folder: Path) -> None:
+def test_no_accepted_body_stops_the_run_with_exit_3_and_the_report(
+    cli: SandboxCli, folder: Path
+) -> None:
     with start("no-grade-body") as sb:
         run = run_live(cli, sb, "generated.csv", "report.csv")
         assert run.code == 3, run
@@ -190,7 +170,7 @@ def test_no_accepted_body_stops_the_run_with_exit_3_and_the_report(cli: Cli, fol
 
 
 def test_a_token_without_write_scope_stops_at_the_first_refused_write(
-    cli: Cli, folder: Path
+    cli: SandboxCli, folder: Path
 ) -> None:
     with start("read-only-token") as sb:
         run = run_live(cli, sb, "generated.csv", "report.csv")
@@ -229,7 +209,7 @@ class EnrollEveryoneThenYes:
 
 @pytest.mark.parametrize("profile", ["enroll-409", "enroll-400", "enroll-200"])
 def test_already_enrolled_in_any_form_counts_as_enrolled(
-    profile: str, cli: Cli, folder: Path
+    profile: str, cli: SandboxCli, folder: Path
 ) -> None:
     with start(profile) as sb:
         run = cli(
@@ -247,7 +227,7 @@ def test_already_enrolled_in_any_form_counts_as_enrolled(
         assert list(answers) == [profile.removeprefix("enroll-")] and answers[profile[-3:]] > 5
 
 
-def test_export_job_url_in_another_place(cli: Cli, folder: Path) -> None:
+def test_export_job_url_in_another_place(cli: SandboxCli, folder: Path) -> None:
     with start("export-url-nested", job_delay=1.0) as sb:
         run = run_live(cli, sb, "generated.csv", "report.csv", "--user-lookup", "export")
         assert run.code == 0, run
@@ -255,7 +235,7 @@ def test_export_job_url_in_another_place(cli: Cli, folder: Path) -> None:
         assert "GET /users" not in sb.books()["calls"]  # no fallback to one-by-one lookups
 
 
-def test_alm_grade_settings_pin_a_body(cli: Cli, folder: Path) -> None:
+def test_alm_grade_settings_pin_a_body(cli: SandboxCli, folder: Path) -> None:
     wrong = {
         "ALM_GRADE_MODULE_ID_FORM": "course_module",
         "ALM_GRADE_INSTANCE_FIELD": "none",
@@ -274,7 +254,7 @@ def test_alm_grade_settings_pin_a_body(cli: Cli, folder: Path) -> None:
         assert grade_answers(sb)["400"] == 1
 
 
-def test_doctor_write_check(cli: Cli, folder: Path) -> None:
+def test_doctor_write_check(cli: SandboxCli, folder: Path) -> None:
     with start("lo-resource") as sb:
         run = cli(sb, "doctor", "--write-check", "--email", "ahmed.hassan@acme-corp.example")
         assert run.code == 2 and "doctor --write-check needs --course." in run.stderr, run
@@ -306,7 +286,7 @@ def test_doctor_write_check(cli: Cli, folder: Path) -> None:
         assert "400" not in grade_answers(sb)
 
 
-def test_doctor_write_check_without_write_scope_is_exit_3(cli: Cli) -> None:
+def test_doctor_write_check_without_write_scope_is_exit_3(cli: SandboxCli) -> None:
     with start("read-only-token") as sb:
         run = cli(
             sb,

@@ -13,30 +13,24 @@ section; the Annual Compliance Certification = Code of Conduct + Anti-Bribery an
 from __future__ import annotations
 
 import csv
-import io
-import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batch import verify
-from batch.cli import CliEnv, main
 from batch.demo import settings_for_sandbox
 from batch.jobs import Job, JobOptions
 from batch.models import RowStatus
-from batch.sandbox import Sandbox, SandboxConfig, load_seed
+from batch.sandbox import Sandbox
 from batch.validation.cells import CellProblem, parse_course
 from tests.e2e_support import (
-    SAMPLE_DIR,
-    TIME_SCALE,
-    CliRun,
+    SandboxCli,
     graded,
     ledger_states,
     read_report,
-    sandbox_env,
+    sample_sandbox,
     seed_grades,
     statuses,
 )
@@ -63,36 +57,11 @@ ENROLL = "POST /users/{id}/enrollments"
 GRADE = "POST /users/{id}/userModuleGrade"
 
 
-def start(**config: Any) -> Sandbox:
-    values: dict[str, Any] = {"time_scale": TIME_SCALE, **config}
-    return Sandbox(seed=load_seed(SAMPLE_DIR), config=SandboxConfig(**values)).start()
+start = sample_sandbox  # the sample's sandbox, time-scaled, with these settings
 
 
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-class Cli:
-    """``batch.cli.main`` in-process with ``ALM_*`` pointing at a sandbox, in ``folder``."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-        self.mp = monkeypatch
-        self.folder = folder
-        monkeypatch.chdir(folder)
-
-    def __call__(self, sb: Sandbox, *args: str) -> CliRun:
-        for key in [k for k in os.environ if k.startswith("ALM_")]:
-            self.mp.delenv(key)
-        for key, value in sandbox_env(sb, self.folder / "state").items():
-            self.mp.setenv(key, value)
-        out, err = io.StringIO(), io.StringIO()
-        env = CliEnv(stdin=io.StringIO(), stdout=out, stderr=err, interactive=False)
-        return CliRun(main(list(args), env), out.getvalue(), err.getvalue())
+class Cli(SandboxCli):
+    """The command line on a sandbox, and the rows of the reports it wrote."""
 
     def rows(self, name: str) -> dict[int, dict[str, Any]]:
         return {r["row"]: r for r in read_report(self.folder / name)}

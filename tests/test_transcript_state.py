@@ -13,13 +13,10 @@ what changed since the dry run.
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,6 @@ import openpyxl
 import pytest
 
 from batch.alm.payloads import derive_course_module_id
-from batch.cli import CliEnv, main
 from batch.demo import settings_for_sandbox
 from batch.jobs import (
     Job,
@@ -40,7 +36,7 @@ from batch.jobs import (
 from batch.models import RunSummary
 from batch.sandbox import Sandbox, SandboxConfig, load_seed
 from batch.snapshot import SnapshotStore
-from tests.e2e_support import SAMPLE_CSV, SAMPLE_DIR, TIME_SCALE, CliRun, sandbox_env
+from tests.e2e_support import SAMPLE_CSV, SAMPLE_DIR, TIME_SCALE, CliRun, SandboxCli
 from tests.test_sandbox_support import Api, grade_body
 from tests.transcript_world import mixed_world
 
@@ -57,33 +53,13 @@ def start(seed: Any = None, **config: Any) -> Sandbox:
     return Sandbox(seed=seed or load_seed(SAMPLE_DIR), config=SandboxConfig(**values)).start()
 
 
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
-class Cli:
-    """``batch.cli.main`` in-process with ``ALM_*`` pointing at a sandbox, in ``folder``."""
+class Cli(SandboxCli):
+    """The command line on a sandbox, with the sample in the test's folder (reports written
+    beside it stay out of the repository) and the JSON reports it wrote."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-        self.mp = monkeypatch
-        self.folder = folder
-        monkeypatch.chdir(folder)
-        # the sample in the test's folder: reports written beside it stay out of the repository
+        super().__init__(monkeypatch, folder)
         self.sample = str(shutil.copyfile(SAMPLE_CSV, folder / "completions.csv"))
-
-    def __call__(self, sb: Sandbox, *args: str, state: str = "state", **env: str) -> CliRun:
-        for key in [k for k in os.environ if k.startswith("ALM_")]:
-            self.mp.delenv(key)
-        for key, value in sandbox_env(sb, self.folder / state, **env).items():
-            self.mp.setenv(key, value)
-        out, err = io.StringIO(), io.StringIO()
-        cli_env = CliEnv(stdin=io.StringIO(), stdout=out, stderr=err, interactive=False)
-        return CliRun(main(list(args), cli_env), out.getvalue(), err.getvalue())
 
     def report(self, name: str) -> dict[str, Any]:
         return dict(json.loads((self.folder / name).read_text(encoding="utf-8")))

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from batch.reading.limits import column_letters
+
 CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -48,23 +50,13 @@ SHEET_TAIL = "</sheetData></worksheet>"
 HEADER = ("Email", "Course", "Completion Date", "Score")
 
 
-def column_letter(index: int) -> str:
-    """0 -> 'A', 27 -> 'AB' (no upper bound: hostile files use absurd columns)."""
-    out = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 def row_xml(number: int, cells: Iterable[str], *, raw: bool = False) -> str:
     """One ``<row>`` of inline strings; ``raw`` skips XML escaping (to smuggle bad bytes in)."""
     parts = []
     for col, text in enumerate(cells):
         value = text if raw else escape(text)
         parts.append(
-            f'<c r="{column_letter(col)}{number}" t="inlineStr"><is><t xml:space="preserve">'
+            f'<c r="{column_letters(col)}{number}" t="inlineStr"><is><t xml:space="preserve">'
             f"{value}</t></is></c>"
         )
     return f'<row r="{number}">{"".join(parts)}</row>'
