@@ -7,7 +7,6 @@ import csv
 import json
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from batch.plan import PlanOptions, build_plan
 from batch.resolve import Resolver, not_found_message
 from batch.sandbox import Sandbox
 from batch.validation.cells import parse_course, parse_email
-from tests.e2e_support import posts, run_cli, sample_sandbox, sandbox_env
+from tests.e2e_support import posts, run_cli, sandbox_env
 from tests.fake_alm import FakeAlm, make_course
 
 BASE = "http://alm.test"
@@ -179,15 +178,6 @@ def test_an_old_cache_is_migrated_not_mismatched(tmp_path: Path) -> None:
 
 
 # -- dry run and live run against the sandbox: the same rows, the same writes -------------------
-@pytest.fixture()
-def sb() -> Iterator[Sandbox]:
-    sandbox = sample_sandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
-
-
 def _report(path: Path) -> dict[int, dict[str, str]]:
     return {r["row"]: r for r in json.loads(path.read_text(encoding="utf-8"))["rows"]}
 

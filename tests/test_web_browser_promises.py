@@ -23,7 +23,7 @@ from batch.web.app import WebConfig, create_app
 from batch.web.registry import PageRun, sandbox_settings
 from batch.web.server import start_in_thread
 from tests.e2e_support import SAMPLE_CSV, graded, sample_sandbox
-from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT_MS, watch_csp
+from tests.test_web_browser import CHROMIUM, SHOTS, page  # noqa: F401 - fixture
 from tests.web_support import confirmed_grades, confirmed_rows
 
 pytestmark = pytest.mark.skipif(
@@ -88,26 +88,7 @@ def slow_server(tmp_path: Path) -> Iterator[Server]:
     yield from serve(tmp_path, post_per_minute=SLOW)
 
 
-@pytest.fixture()
-def page() -> Iterator[Any]:
-    """A Chromium tab (as tests/test_web_browser.py's), the page's CSP watched."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 860})
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        blocked = watch_csp(tab)
-        try:
-            yield tab
-        finally:
-            context.close()
-            browser.close()
-        assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
-
-
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str) -> None:  # noqa: F811 - the fixture's name
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -117,7 +98,8 @@ def confirmed(server: Server, dry_id: str) -> list[RowResult]:
 
 
 def test_excluding_a_row_with_a_duplicate_posts_exactly_the_confirmation(
-    server: Server, page: Any
+    server: Server,
+    page: Any,  # noqa: F811 - the fixture, from test_web_browser
 ) -> None:
     dry = server.dry_run()
     page.goto(f"{server.url}/jobs/{dry}")
@@ -148,7 +130,7 @@ def test_excluding_a_row_with_a_duplicate_posts_exactly_the_confirmation(
     assert {m for u, m in graded(books) if u == maria}  # posted once, through row 22
 
 
-def cancel_a_slow_live_run(server: Server, page: Any) -> tuple[str, str, int]:
+def cancel_a_slow_live_run(server: Server, page: Any) -> tuple[str, str, int]:  # noqa: F811
     """Run the sample live at 30 writes a minute, press Cancel once ALM has received 12 writes;
     returns (dry run, live run, writes on ALM's books when Cancel took effect + in flight)."""
     dry = server.dry_run()
@@ -181,7 +163,8 @@ def cancel_a_slow_live_run(server: Server, page: Any) -> tuple[str, str, int]:
 
 
 def test_cancel_on_an_alm_at_its_write_limit_stops_writing_within_seconds(
-    slow_server: Server, page: Any
+    slow_server: Server,
+    page: Any,  # noqa: F811 - the fixture, from test_web_browser
 ) -> None:
     server = slow_server
     dry, live, bound = cancel_a_slow_live_run(server, page)
@@ -200,7 +183,8 @@ def test_cancel_on_an_alm_at_its_write_limit_stops_writing_within_seconds(
 
 
 def test_after_cancel_running_the_remaining_rows_finishes_with_no_double_post(
-    slow_server: Server, page: Any
+    slow_server: Server,
+    page: Any,  # noqa: F811 - the fixture, from test_web_browser
 ) -> None:
     server = slow_server
     dry, live, _ = cancel_a_slow_live_run(server, page)
