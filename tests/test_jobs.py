@@ -245,6 +245,14 @@ def test_a_confirmed_live_run_writes_nothing_before_the_question_and_estimates_t
     at_the_limit = 87 * 60.0 / settings_for_sandbox(sb).post_per_minute
     (estimate,) = asked
     assert estimate is not None and at_the_limit <= estimate <= at_the_limit / 0.97 + 1.0
+    # A front end never sees the write stage without the confirmed totals and their time.
+    writing = next(
+        i for i, e in enumerate(seen.events) if isinstance(e, StageStarted) and e.stage == "execute"
+    )
+    first = next(e for e in seen.events if isinstance(e, WriteProgress))
+    assert seen.events.index(first) < writing
+    assert (first.writes_total, first.writes_done) == (87, 0)
+    assert first.eta_seconds is not None and first.eta_seconds >= at_the_limit
     assert outcome.summary.counts["completed"] == 29
 
 

@@ -535,7 +535,6 @@ class OnlineRun:
         stream: Iterator[tuple[str, list[int]]],
     ) -> list[RowResult]:
         job, options, summary = self.job, self.options, self.summary
-        job.emit(StageStarted("execute"))
         # The plan the person confirmed binds the writes: the page's (its dry run's rows), or
         # the one this run just showed at its question (``_confirm_then_write``).
         bound = job.bound
@@ -546,7 +545,10 @@ class OnlineRun:
             client.stats,
         )
         if bound is not None:
+            # The totals and the time they take first, so no front end ever sees the write
+            # stage without them.
             meter.start(bound.rows_total, bound.writes_total)
+        job.emit(StageStarted("execute"))
         outcome = execute_plan(
             plan,
             client,
