@@ -33,7 +33,10 @@ def _expected(rows: list[list[str]]) -> list[tuple[int, dict[str, str]]]:
 
 
 def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
-    return [(r.row, r.values) for r in open_table(path, require=()).iter_rows()]
+    # "Notes" is free text: said so, as a person would, so a column that happens to hold only
+    # words like PASSED is read as it is instead of asked about (tests/test_completion_status.py).
+    table = open_table(path, require=(), ignore=("Notes",))
+    return [(r.row, r.values) for r in table.iter_rows()]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
