@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -199,3 +200,36 @@ def test_a_job_reads_back_from_its_folder(sb: Sandbox, sample: Path, tmp_path: P
     (folder / RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
     died = Job.load(folder)
     assert died is not None and died.state is JobState.INTERRUPTED
+
+
+def test_a_job_seen_as_ended_has_already_recorded_its_end(
+    sb: Sandbox, sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A front end that sees a job end reads its finished record at once: the record is
+    written before the job shows itself ended, even when the disk is slow."""
+    import batch.jobs.engine as engine
+
+    folder = tmp_path / "job"
+    folder.mkdir()
+    job = Job(
+        JobOptions(path=sample, keep_results=True, folder=folder, state_dir=tmp_path / "s"),
+        settings_for_sandbox(sb),
+    )
+    seen: list[tuple[str, str]] = []
+
+    def slow_save(where: Path, record: object) -> None:
+        time.sleep(0.05)  # the disk is slow; the job's state must not run ahead of it
+        real_save(where, record)
+        seen.append((job.state.value, json.loads((where / RECORD_FILE).read_text())["state"]))
+
+    real_save = engine.save_record
+    monkeypatch.setattr(engine, "save_record", slow_save)
+    job.start()
+    while not job.done:
+        time.sleep(0.005)
+    on_disk = json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+    assert job.state is JobState.DONE and on_disk["state"] == "done"
+    assert on_disk["summary"] is not None and on_disk["ended_at"]
+    # Every save but the last was made while running; the last one wrote "done" before the
+    # job itself said so.
+    assert seen[-1] == ("running", "done") and all(s == "running" for _, s in seen[:-1])

@@ -269,8 +269,10 @@ class Job:
 
     def _end(self, state: JobState) -> None:
         self.ended_at = self.now()
+        # The record says how it ended before anyone can see the job as ended (a front end that
+        # sees it done reads the finished record) and before the running mark is dropped.
+        self.save(state)
         self.state = state
-        self.save()  # before the running mark is dropped: the record says how it ended
         self._touch()
         self._done.set()
 
@@ -338,19 +340,20 @@ class Job:
             self.rows.put([result])
 
     # --- the record ------------------------------------------------------------------------
-    def save(self) -> None:
-        """Write the job's record into its folder (no folder: nothing to do)."""
+    def save(self, state: JobState | None = None) -> None:
+        """Write the job's record into its folder (no folder: nothing to do); ``state`` is the
+        state it is about to enter, when that is not yet its own."""
         folder = self.options.folder
         if folder is None or self.restored:
             return
-        save_record(folder, self.record())
+        save_record(folder, self.record(state))
 
-    def record(self) -> JobRecord:
+    def record(self, state: JobState | None = None) -> JobRecord:
         summary, outcome = self.summary, self.outcome
         with self._lock:
             progress = replace(self.progress)
         return JobRecord(
-            state=self.state.value,
+            state=(state or self.state).value,
             dry_run=not self.live,
             run_id=self.run_id,
             options=JOB_OPTIONS.dump_python(self.options, mode="json"),
