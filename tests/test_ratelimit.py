@@ -239,7 +239,6 @@ class BucketServer:
         self.lock = threading.Lock()
         self.drained = False  # True: another client empties the bucket just before the first call
 
-
     def __call__(self, seen: Any) -> Canned:
         headers = {"x-rate-limit": f"{self.rate * 60:g}r/m", "x-burst": str(self.burst)}
         with self.lock:
