@@ -53,6 +53,28 @@ def write_xlsx(
     return path
 
 
+def write_book(
+    path: Path,
+    sheets: dict[str, list[list[Any]]],
+    *,
+    hidden: tuple[str, ...] = (),
+    active: int = 0,
+) -> Path:
+    """A workbook with these sheets in this order (rows appended as given); ``hidden`` names
+    sheets Excel hides, ``active`` is the sheet it opens on."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+        if name in hidden:
+            ws.sheet_state = "hidden"
+    wb.active = active
+    wb.save(path)
+    return path
+
+
 @dataclass
 class Cli:
     code: int

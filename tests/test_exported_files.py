@@ -17,6 +17,7 @@ from batch.validate import ValidationOptions, check_rows
 from tests.e2e_support import run_cli
 from tests.fixtures.make_legacy import EXPECTED, HEADER, ROWS, build
 from tests.fixtures.make_xlsb import write_xlsb
+from tests.meaning_support import write_book
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -96,15 +97,7 @@ def test_the_cli_says_it_in_one_line_with_exit_2(tmp_path: Path) -> None:
 
 # -- which sheet ------------------------------------------------------------------------------------
 def _book(tmp_path: Path, sheets: dict[str, list[list[object]]]) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-    path = tmp_path / "book.xlsx"
-    wb.save(path)
-    return path
+    return write_book(tmp_path / "book.xlsx", sheets)
 
 
 GOOD = [["Email", "Course", "Completion Date"], ["a@acme.com", "Fire Safety", date(2025, 3, 1)]]

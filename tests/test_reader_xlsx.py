@@ -12,25 +12,13 @@ import pytest
 
 from batch.errors import InputError
 from batch.reader import cell_text, open_table
+from tests.meaning_support import write_book
 
 HEADER = ["Email", "Course", "Completion Date", "Score"]
 
 
-def workbook(path: Path, sheets: dict[str, list[list[Any]]], hidden: tuple[str, ...] = ()) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-        if name in hidden:
-            ws.sheet_state = "hidden"
-    wb.save(path)
-    return path
-
-
 def test_dates_numbers_and_text_become_the_text_a_person_sees(tmp_path: Path) -> None:
-    path = workbook(
+    path = write_book(
         tmp_path / "in.xlsx",
         {
             "Data": [
@@ -74,7 +62,7 @@ def test_percent_formatted_numbers_keep_their_percent(tmp_path: Path) -> None:
 
 
 def test_header_below_title_rows_keeps_real_excel_row_numbers(tmp_path: Path) -> None:
-    path = workbook(
+    path = write_book(
         tmp_path / "in.xlsx",
         {
             "Report": [
@@ -96,7 +84,7 @@ def test_header_below_title_rows_keeps_real_excel_row_numbers(tmp_path: Path) ->
 
 
 def test_first_visible_sheet_with_known_headers_is_chosen(tmp_path: Path) -> None:
-    path = workbook(
+    path = write_book(
         tmp_path / "in.xlsx",
         {
             "Hidden": [HEADER, ["h@x.com", "C", "2025-01-01", 1]],
@@ -119,7 +107,7 @@ def test_first_visible_sheet_with_known_headers_is_chosen(tmp_path: Path) -> Non
 
 
 def test_workbook_without_data(tmp_path: Path) -> None:
-    path = workbook(tmp_path / "in.xlsx", {"One": [], "Two": []})
+    path = write_book(tmp_path / "in.xlsx", {"One": [], "Two": []})
     with pytest.raises(InputError, match="no visible sheet holds any data"):
         open_table(path)
 
@@ -139,7 +127,7 @@ def _set_cached_value(path: Path, formula: str, cached: str) -> None:
 
 
 def test_formulas_read_their_cached_values_and_uncached_ones_read_empty(tmp_path: Path) -> None:
-    path = workbook(
+    path = write_book(
         tmp_path / "in.xlsx",
         {
             "Data": [
@@ -157,7 +145,7 @@ def test_formulas_read_their_cached_values_and_uncached_ones_read_empty(tmp_path
 
 def test_xlsm_and_misnamed_workbooks_are_read_by_content(tmp_path: Path) -> None:
     rows = [HEADER, ["a@x.com", "C", datetime(2025, 3, 1), 1]]
-    xlsx = workbook(tmp_path / "in.xlsx", {"Data": rows})
+    xlsx = write_book(tmp_path / "in.xlsx", {"Data": rows})
     for name in ("macro.xlsm", "renamed.csv"):
         other = tmp_path / name
         other.write_bytes(xlsx.read_bytes())
@@ -167,7 +155,7 @@ def test_xlsm_and_misnamed_workbooks_are_read_by_content(tmp_path: Path) -> None
 
 
 def test_damaged_workbook_is_one_clear_line(tmp_path: Path) -> None:
-    xlsx = workbook(tmp_path / "in.xlsx", {"Data": [HEADER, ["a@x.com", "C", "2025-03-01", 1]]})
+    xlsx = write_book(tmp_path / "in.xlsx", {"Data": [HEADER, ["a@x.com", "C", "2025-03-01", 1]]})
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(xlsx.read_bytes()[:600])
     with pytest.raises(InputError) as err:

@@ -16,6 +16,7 @@ from batch.jobs import inspect
 from batch.jobs.options import ShapeOptions
 from batch.reader import open_table
 from tests.fixtures.make_xlsb import write_xlsb
+from tests.meaning_support import write_book
 from tests.workbook_craft import ods_text_row, write_ods
 
 HEADER = ["Email", "Course", "Completion Date"]
@@ -26,22 +27,10 @@ def _month(day: str, n: int) -> list[list[str]]:
     return [HEADER] + [[f"u{i}@acme.com", "Fire Safety", day] for i in range(n)]
 
 
-def _xlsx(path: Path, sheets: dict[str, list[list[str]]], active: int = 0) -> Path:
-    wb = openpyxl.Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for row in rows:
-            ws.append(row)
-    wb.active = active
-    wb.save(path)
-    return path
-
-
 def _book(tmp_path: Path, kind: str, sheets: dict[str, list[list[str]]], active: int = 0) -> Path:
     path = tmp_path / f"book.{kind}"
     if kind == "xlsx":
-        return _xlsx(path, sheets, active)
+        return write_book(path, dict(sheets), active=active)
     if kind == "ods":
         names = list(sheets)
         xml = {n: "".join(ods_text_row(r) for r in rows) for n, rows in sheets.items()}
@@ -76,7 +65,7 @@ def test_several_sheets_with_the_columns_stop_the_run_and_name_each(
 
 
 def test_the_active_tab_is_not_suggested_when_it_lacks_the_columns(tmp_path: Path) -> None:
-    path = _xlsx(
+    path = write_book(
         tmp_path / "b.xlsx",
         {"Summary": SUMMARY, "March": _month("2025-03-03", 1), "April": _month("2025-04-01", 1)},
     )
@@ -104,7 +93,7 @@ def test_xlsb_reads_its_one_sheet(tmp_path: Path) -> None:
 
 
 def test_the_page_learns_the_sheet_the_cli_reads(tmp_path: Path) -> None:
-    summary_first = _xlsx(
+    summary_first = write_book(
         tmp_path / "a.xlsx", {"Summary": SUMMARY, "Data": _month("2025-03-03", 2)}
     )
     decision = inspect.sheet_choice(summary_first)
@@ -114,8 +103,10 @@ def test_the_page_learns_the_sheet_the_cli_reads(tmp_path: Path) -> None:
     shape = inspect.shape(summary_first)  # the Shape step opens where the CLI reads
     assert shape.sheet == "Data" and shape.missing == [] and shape.rows == 2
 
-    months = _xlsx(
-        tmp_path / "b.xlsx", {"March": _month("2025-03-03", 1), "April": _month("2025-04-01", 1)}, 1
+    months = write_book(
+        tmp_path / "b.xlsx",
+        {"March": _month("2025-03-03", 1), "April": _month("2025-04-01", 1)},
+        active=1,
     )
     decision = inspect.sheet_choice(months)
     assert decision is not None and decision.chosen is None and decision.question is not None
@@ -130,7 +121,7 @@ def test_the_page_learns_the_sheet_the_cli_reads(tmp_path: Path) -> None:
 
 
 def test_the_cli_asks_for_the_sheet_with_the_exact_option(tmp_path: Path) -> None:
-    path = _xlsx(
+    path = write_book(
         tmp_path / "months.xlsx",
         {"March": _month("2025-03-03", 1), "April": _month("2025-04-01", 1)},
     )
