@@ -14,11 +14,9 @@ import openpyxl
 import pytest
 
 from batch.sandbox import Sandbox
-from batch.web.app import WebConfig, create_app
-from batch.web.registry import sandbox_settings
-from batch.web.server import Running, start_in_thread
+from batch.web.server import Running
 from tests.e2e_support import graded, sample_sandbox, wanted_grades
-from tests.web_support import problem_xlsx
+from tests.web_support import problem_xlsx, served_page
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -48,21 +46,9 @@ class Server:
 @pytest.fixture()
 def server(tmp_path: Path) -> Iterator[Server]:
     sandbox = sample_sandbox(time_scale=600.0)
-    settings = sandbox_settings(sandbox)
-    app = create_app(
-        WebConfig(
-            state_dir=tmp_path / "state",
-            settings_factory=lambda: settings,
-            account_note=f"Sandbox mode: a pretend ALM account on {sandbox.base_url}.",
-        )
-    )
-    running = start_in_thread(app, "127.0.0.1", 0)
-    try:
+    note = f"Sandbox mode: a pretend ALM account on {sandbox.base_url}."
+    with served_page(sandbox, tmp_path / "state", account_note=note) as (running, _):
         yield Server(running, sandbox)
-    finally:
-        app.registry.shutdown(wait=10)
-        running.stop()
-        sandbox.stop()
 
 
 @pytest.fixture()

@@ -15,12 +15,11 @@ import pytest
 
 from batch.models import counted
 from batch.sandbox import ManualClock, Sandbox
-from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
-from batch.web.server import start_in_thread
 from tests.e2e_support import SAMPLE_CSV, sample_sandbox
 from tests.test_web_browser import CHROMIUM, SHOTS, page, wait_for_js  # noqa: F401 - fixture
 from tests.test_web_browser_layout import OVERFLOW
+from tests.web_support import served_page
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is missing")
 SCALE = 60.0
@@ -42,20 +41,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     settings = sandbox_settings(sb).model_copy(
         update={"transcript_job_seconds": EXPECTED_TRANSCRIPT_SECONDS}
     )
-    app = create_app(
-        WebConfig(
-            state_dir=tmp_path / "state",
-            settings_factory=lambda: settings,
-            state_source="transcript",
-        )
-    )
-    running = start_in_thread(app, "127.0.0.1", 0)
-    try:
+    with served_page(sb, tmp_path / "state", settings, state_source="transcript") as (running, _):
         yield Server(running.url.rstrip("/"), sb, clock)
-    finally:
-        app.registry.shutdown(wait=10)
-        running.stop()
-        sb.stop()
 
 
 def test_rows_appear_while_the_dry_run_waits_for_alms_transcript_job(

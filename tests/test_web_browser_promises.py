@@ -19,12 +19,10 @@ import requests
 
 from batch.models import RowResult, counted
 from batch.sandbox import Sandbox
-from batch.web.app import WebConfig, create_app
-from batch.web.registry import PageRun, sandbox_settings
-from batch.web.server import start_in_thread
+from batch.web.registry import PageRun
 from tests.e2e_support import SAMPLE_CSV, graded, sample_sandbox
 from tests.test_web_browser import CHROMIUM, SHOTS, page  # noqa: F401 - fixture
-from tests.web_support import confirmed_grades, confirmed_rows
+from tests.web_support import confirmed_grades, confirmed_rows, served_page
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -67,15 +65,8 @@ class Server:
 
 def serve(tmp_path: Path, **sandbox: Any) -> Iterator[Server]:
     sb = sample_sandbox(**sandbox)
-    settings = sandbox_settings(sb)
-    app = create_app(WebConfig(state_dir=tmp_path / "state", settings_factory=lambda: settings))
-    running = start_in_thread(app, "127.0.0.1", 0)
-    try:
+    with served_page(sb, tmp_path / "state") as (running, app):
         yield Server(running.url.rstrip("/"), app, sb)
-    finally:
-        app.registry.shutdown(wait=10)
-        running.stop()
-        sb.stop()
 
 
 @pytest.fixture()

@@ -15,8 +15,10 @@ from starlette.testclient import TestClient
 from batch.confirmed import label_parts
 from batch.models import RowResult
 from batch.sandbox import Sandbox
+from batch.settings import Settings
 from batch.web.app import WebConfig, create_app
 from batch.web.registry import sandbox_settings
+from batch.web.server import Running, start_in_thread
 from tests.e2e_support import sample_sandbox
 
 ORIGIN = "http://127.0.0.1:8700"
@@ -50,6 +52,25 @@ def site(tmp_path: Path, **config: Any) -> Iterator[Site]:
             # Jobs still running (a test that did not wait) stop like Ctrl-C while the sandbox
             # still answers; otherwise they would retry a gone ALM until they give up.
             app.registry.shutdown(wait=30)
+    finally:
+        sandbox.stop()
+
+
+@contextmanager
+def served_page(
+    sandbox: Sandbox, state_dir: Path, settings: Settings | None = None, **config: Any
+) -> Iterator[tuple[Running, Any]]:
+    """The page on a real server on 127.0.0.1 (for a browser) against ``sandbox``: yields the
+    running server and the app; at the end its jobs stop, then the server, then the sandbox."""
+    try:
+        ready = settings or sandbox_settings(sandbox)
+        app = create_app(WebConfig(state_dir=state_dir, settings_factory=lambda: ready, **config))
+        running = start_in_thread(app, "127.0.0.1", 0)
+        try:
+            yield running, app
+        finally:
+            app.registry.shutdown(wait=10)
+            running.stop()
     finally:
         sandbox.stop()
 
